@@ -1,0 +1,73 @@
+/**
+ * From a service's `loadBalancer` to what the kernel stores: the `lb_policy` number and the
+ * priority bucket of each endpoint (reference/kmesh-dataplane.md §3, reference/local-config.md §5.1).
+ */
+import { localityRank, maxRank, type PeerInfo, type Scope } from './rank.js'
+
+/** Number of priority buckets per service in the kernel (`prio_endpoint_count[7]`): 0 best .. 6 worst. */
+export const PRIO_COUNT = 7
+
+export type LbMode = 'Standard' | 'Strict' | 'Failover' | 'Passthrough'
+
+export interface LoadBalancing {
+  routingPreferences: Scope[]
+  mode: LbMode
+}
+
+/**
+ * Kernel `lb_policy` values. 0..2 are upstream Kmesh's (Random, Strict, Failover); 3 Passthrough
+ * is a kmesh-ts extension (upstream Kmesh returns -EINVAL for it).
+ */
+export const LB_POLICY = { Random: 0, Strict: 1, Failover: 2, Passthrough: 3 } as const
+
+/** The kernel policy for a service: Standard or no `loadBalancer` at all is Random. */
+export function lbPolicyOf(lb: LoadBalancing | undefined): 0 | 1 | 2 | 3 {
+  switch (lb?.mode) {
+    case undefined:
+    case 'Standard':
+      return LB_POLICY.Random
+    case 'Strict':
+      return LB_POLICY.Strict
+    case 'Failover':
+      return LB_POLICY.Failover
+    case 'Passthrough':
+      return LB_POLICY.Passthrough
+  }
+}
+
+/**
+ * The bucket (0 best .. 6) the map writer puts an endpoint in, or `undefined` when the mode
+ * leaves the endpoint out of the endpoint map.
+ *
+ * - Standard / no `loadBalancer`: always 0. ztunnel ignores routing preferences in this mode.
+ * - Failover: `maxRank(prefs) − rank`, so the best possible rank is bucket 0 and the kernel's
+ *   "first non-empty bucket" is ztunnel's "keep only the top-ranked group". Ranks more than 6
+ *   levels below the best are clamped into bucket 6 and share it (the kernel has 7 buckets).
+ *   That needs maxRank(prefs) > 6: a NETWORK-first list of 4+ scopes, or a list with repeated
+ *   scopes. With distinct scopes only other-network endpoints can be clamped; same-network ones
+ *   land in 0..len−1 ≤ 5, so same network still always wins.
+ * - Strict: 0 when the endpoint passes ztunnel's strict filter (rank ≥ len(prefs), which without
+ *   NETWORK-first means every scope matches), otherwise `undefined`. With NETWORK-first that filter
+ *   keeps every same-network endpoint; ztunnel then narrows to the top-ranked ones among them,
+ *   the kernel picks among all of them (bucket 0 only). See README "Differences".
+ * - Passthrough: `undefined`; no endpoint is used, the connect goes to the original destination.
+ */
+export function endpointPriority(
+  client: PeerInfo | undefined,
+  endpoint: PeerInfo,
+  lb: LoadBalancing | undefined,
+): number | undefined {
+  switch (lb?.mode) {
+    case undefined:
+    case 'Standard':
+      return 0
+    case 'Passthrough':
+      return undefined
+    case 'Strict':
+      return localityRank(client, endpoint, lb.routingPreferences) >= lb.routingPreferences.length ? 0 : undefined
+    case 'Failover': {
+      const prefs = lb.routingPreferences
+      return Math.min(maxRank(prefs) - localityRank(client, endpoint, prefs), PRIO_COUNT - 1)
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The kernel's endpoint choice for one connect (reference/kmesh-dataplane.md §3, `service_manager`
+ * and the Random/Strict/Failover handlers), as a pure function of the maps' contents and the
+ * u32 from `bpf_get_prandom_u32()`.
+ */
+import { LB_POLICY, PRIO_COUNT } from './priority.js'
+
+const U32_MAX = 0xffff_ffff
+
+/**
+ * What the kernel's maps hold for one service: endpoint backend uids per priority bucket, in
+ * index order (`buckets[p][i]` is the backend at `backend_index` i+1 of priority p). Buckets
+ * missing at the end are empty. At most {@link PRIO_COUNT} buckets.
+ */
+export interface ServiceSnapshot {
+  lbPolicy: 0 | 1 | 2 | 3
+  buckets: readonly (readonly number[])[]
+}
+
+export type Selection =
+  | { kind: 'endpoint'; priority: number; index: number /* 1-based */; backendUid: number }
+  /** lbPolicy 3: the connect is left untouched. */
+  | { kind: 'passthrough' }
+  /** Nothing usable: the kmesh-ts kernel refuses the connect (ECONNREFUSED). */
+  | { kind: 'no-endpoint' }
+  /** lbPolicy outside 0..3: the kernel returns -EINVAL. */
+  | { kind: 'invalid-policy' }
+
+function pickIn(service: ServiceSnapshot, priority: number, random: number): Selection {
+  const bucket = service.buckets[priority] ?? []
+  if (bucket.length === 0) return { kind: 'no-endpoint' }
+  // C: `prandom % count + 1` on u32 values; both operands are exact integers below 2^53 here.
+  const index = (random % bucket.length) + 1
+  return { kind: 'endpoint', priority, index, backendUid: bucket[index - 1] as number }
+}
+
+/**
+ * The kernel's choice given a u32 random number `random`.
+ * - Random (0) and Strict (1): bucket 0 only, `index = random % count + 1`; empty → 'no-endpoint'.
+ * - Failover (2): the first non-empty bucket 0..6, same index rule; all empty → 'no-endpoint'.
+ *   No fall-through to a later bucket once one is chosen.
+ * - Passthrough (3): 'passthrough'. Anything else: 'invalid-policy'.
+ *
+ * Throws RangeError when `random` is not a u32 or the snapshot has more than PRIO_COUNT buckets:
+ * neither can come from the kernel.
+ */
+export function selectEndpoint(service: ServiceSnapshot, random: number): Selection {
+  if (!Number.isInteger(random) || random < 0 || random > U32_MAX) {
+    throw new RangeError(`selectEndpoint: random must be a u32 (0..${U32_MAX}), got ${random}`)
+  }
+  if (service.buckets.length > PRIO_COUNT) {
+    throw new RangeError(
+      `selectEndpoint: service has ${service.buckets.length} priority buckets, the kernel holds PRIO_COUNT = ${PRIO_COUNT}`,
+    )
+  }
+  switch (service.lbPolicy as number) {
+    case LB_POLICY.Random:
+    case LB_POLICY.Strict:
+      return pickIn(service, 0, random)
+    case LB_POLICY.Failover:
+      for (let p = 0; p < PRIO_COUNT; p++) {
+        if ((service.buckets[p]?.length ?? 0) > 0) return pickIn(service, p, random)
+      }
+      return { kind: 'no-endpoint' }
+    case LB_POLICY.Passthrough:
+      return { kind: 'passthrough' }
+    default:
+      return { kind: 'invalid-policy' }
+  }
+}
