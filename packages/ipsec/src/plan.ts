@@ -1,0 +1,168 @@
+import { derivePairKey } from './derive.js'
+import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
+import type { IpsecKey } from './keyfile.js'
+import { AF_INET, addressFamily, parseCidr } from './xfrm/address.js'
+import { IPPROTO_ESP, type XfrmPolicyDir } from './xfrm/constants.js'
+import type { XfrmMark, XfrmPolicy, XfrmPolicyId, XfrmSelector, XfrmState, XfrmStateId } from './xfrm/types.js'
+
+/** A node as its `KmeshNodeInfo` describes it (group kmesh.net, v1alpha1; JSON `spec.podCIDRS`). */
+export interface NodeInfo {
+  name: string
+  spi: number
+  /** The node's NIC addresses, as written in the node info (they enter the key derivation verbatim). */
+  addresses: string[]
+  bootID: string
+  podCIDRs: string[]
+}
+
+/** Marks shared with the tc programs (reference/kmesh-dataplane.md §1.10, §4.4). */
+export const KMESH_MARK_ENCRYPT = 0xe0
+export const KMESH_MARK_DECRYPT = 0xd0
+export const KMESH_MARK_MASK = 0xffffffff
+export const KMESH_REQID = 1
+
+const mark = (value: number): XfrmMark => ({ value, mask: KMESH_MARK_MASK })
+
+export type EgressDecision =
+  /** OUT state and policies planned with the remote node's SPI. */
+  | 'planned'
+  /** The remote node already uses a newer SPI than ours: wait until our key file catches up. */
+  | 'remote-spi-newer'
+  /** The remote SPI is not newer, but its key is not in our history (e.g. after a restart): nothing to encrypt with. */
+  | 'remote-key-unknown'
+
+export interface NodeRules {
+  remote: string
+  states: XfrmState[]
+  policies: XfrmPolicy[]
+  egress: EgressDecision
+}
+
+/** What the planner needs from the key history. */
+export interface KeyLookup {
+  get(spi: number): IpsecKey | undefined
+}
+
+/**
+ * The XFRM states and policies Kmesh installs for one remote node (reference: issue 6, "Ingress" / "Egress").
+ *
+ * Ingress, per (remote address, local address) of one family: an IN state remote → local with the local SPI,
+ * reqid 1, tunnel mode, the pair key derived from the local SPI's key, output mark 0xd0; per local pod CIDR an IN
+ * and a FWD policy (src any, mark 0xd0) whose template is that pair.
+ * Egress, only when the remote SPI is not newer than ours: an OUT state local → remote with the remote SPI and the
+ * pair key from that SPI's key; per remote pod CIDR an OUT policy (mark 0xe0) whose template carries the SPI.
+ *
+ * A policy is keyed by (selector, direction, mark), so with several address pairs the pairs' policies coincide;
+ * Kmesh writes them with "update" in address order, so the last pair's template stays: the plan keeps that one.
+ * Address pairs of different families are skipped (an ESP tunnel's two ends share a family).
+ * The selector's source is `0.0.0.0/0`, or `::/0` for an IPv6 pod CIDR (a selector has one family).
+ */
+export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup): NodeRules {
+  checkNode(local)
+  checkNode(remote)
+  const localKey = keys.get(local.spi)
+  if (!localKey) throw new PlanError(local.name, `no key for the local SPI ${local.spi} in the key history`)
+
+  const states: XfrmState[] = []
+  const policies = new Map<string, XfrmPolicy>()
+  const putPolicy = (p: XfrmPolicy): void => {
+    policies.delete(policyKey(p))
+    policies.set(policyKey(p), p)
+  }
+
+  for (const [ra, la] of pairs(remote.addresses, local.addresses)) {
+    states.push({
+      src: ra,
+      dst: la,
+      proto: IPPROTO_ESP,
+      spi: local.spi,
+      mode: 'tunnel',
+      reqid: KMESH_REQID,
+      aead: { name: localKey.aeadKeyName, key: derive(remote, localKey, ra, la, remote.bootID, local.bootID), icvLengthBits: localKey.length },
+      outputMark: mark(KMESH_MARK_DECRYPT),
+    })
+    for (const cidr of local.podCIDRs) {
+      for (const dir of ['in', 'fwd'] as const) {
+        putPolicy({
+          selector: anySourceTo(cidr),
+          dir,
+          mark: mark(KMESH_MARK_DECRYPT),
+          templates: [{ src: ra, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' }],
+        })
+      }
+    }
+  }
+
+  let egress: EgressDecision = 'planned'
+  const remoteKey = keys.get(remote.spi)
+  if (remote.spi > local.spi) egress = 'remote-spi-newer'
+  else if (!remoteKey) egress = 'remote-key-unknown'
+  else {
+    for (const [la, ra] of pairs(local.addresses, remote.addresses)) {
+      states.push({
+        src: la,
+        dst: ra,
+        proto: IPPROTO_ESP,
+        spi: remote.spi,
+        mode: 'tunnel',
+        reqid: KMESH_REQID,
+        aead: { name: remoteKey.aeadKeyName, key: derive(remote, remoteKey, la, ra, local.bootID, remote.bootID), icvLengthBits: remoteKey.length },
+      })
+      for (const cidr of remote.podCIDRs) {
+        putPolicy({
+          selector: anySourceTo(cidr),
+          dir: 'out',
+          mark: mark(KMESH_MARK_ENCRYPT),
+          templates: [{ src: la, dst: ra, proto: IPPROTO_ESP, spi: remote.spi, reqid: KMESH_REQID, mode: 'tunnel' }],
+        })
+      }
+    }
+  }
+  return { remote: remote.name, states, policies: [...policies.values()], egress }
+}
+
+/** The id that deletes a planned state. */
+export function stateIdOf(s: XfrmState): XfrmStateId {
+  const id: XfrmStateId = { src: s.src, dst: s.dst, spi: s.spi, proto: s.proto ?? IPPROTO_ESP }
+  if (s.mark) id.mark = s.mark
+  return id
+}
+
+/** The id that deletes a planned policy. */
+export function policyIdOf(p: XfrmPolicy): XfrmPolicyId {
+  const id: XfrmPolicyId = { selector: p.selector, dir: p.dir }
+  if (p.mark) id.mark = p.mark
+  return id
+}
+
+function policyKey(p: { selector: XfrmSelector; dir: XfrmPolicyDir; mark?: XfrmMark }): string {
+  return `${p.dir} ${p.selector.src} ${p.selector.dst} ${p.mark?.value ?? 0}/${p.mark?.mask ?? 0}`
+}
+
+function anySourceTo(cidr: string): XfrmSelector {
+  return { src: parseCidr(cidr).family === AF_INET ? '0.0.0.0/0' : '::/0', dst: cidr }
+}
+
+function* pairs(as: string[], bs: string[]): Generator<[string, string]> {
+  for (const a of as) for (const b of bs) if (addressFamily(a) === addressFamily(b)) yield [a, b]
+}
+
+function derive(remote: NodeInfo, key: IpsecKey, srcIp: string, dstIp: string, srcBootId: string, dstBootId: string): Buffer {
+  try {
+    return derivePairKey({ key: key.aeadKey, srcIp, dstIp, srcBootId, dstBootId })
+  } catch (err) {
+    if (err instanceof DerivationError) throw new PlanError(remote.name, err.message)
+    throw err
+  }
+}
+
+function checkNode(n: NodeInfo): void {
+  if (!Number.isInteger(n.spi) || n.spi < 1 || n.spi > 0xffffffff) throw new PlanError(n.name, `spi must be an integer from 1 to 4294967295, got ${n.spi}`)
+  try {
+    for (const a of n.addresses) addressFamily(a)
+    for (const c of n.podCIDRs) parseCidr(c)
+  } catch (err) {
+    if (err instanceof XfrmCodecError) throw new PlanError(n.name, err.message)
+    throw err
+  }
+}
