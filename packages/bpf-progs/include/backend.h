@@ -8,7 +8,7 @@
 #pragma pack(1)
 struct backend_key {
 	__u32 backend_uid; /* uid 0 is reserved (Kmesh keeps the DNS proxy address there) */
-};
+} KMESH_RECORD;
 
 struct backend_value {
 	union ip_addr addr;
@@ -16,7 +16,23 @@ struct backend_value {
 	__u32 service[MAX_SERVICE_COUNT]; /* service ids this backend belongs to; not read by BPF */
 	union ip_addr wp_addr;
 	__u32 waypoint_port;
-};
+} KMESH_RECORD;
 #pragma pack()
+
+_Static_assert(sizeof(struct backend_key) == 4, "backend_key is 4 bytes");
+_Static_assert(sizeof(struct backend_value) == 80, "backend_value is 80 bytes");
+
+#include "addr.h"
+#include "lb_types.h"
+
+/* DNAT to the backend (reference/kmesh-dataplane.md §3 svc_dnat): its address (4 bytes for AF_INET, 16 for
+ * AF_INET6) and the target port the service port mapped to. */
+static __always_inline void rewrite_destination(const struct backend_value *backend, __u32 target_port,
+						__u32 family, struct lb_result *out)
+{
+	ip_copy_for_family(&out->dnat_ip, &backend->addr, family);
+	out->dnat_port = target_port;
+	out->via_waypoint = 0;
+}
 
 #endif

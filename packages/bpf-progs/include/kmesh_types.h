@@ -7,6 +7,17 @@
 
 #include <linux/types.h>
 
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+/* The load-balancing records are `#pragma pack(1)` like upstream's, which fixes their byte layout but tells
+ * clang they may sit at any address, so every u32 read becomes four byte loads on the BPF target. Every member
+ * is a u32 or a 16-byte ip_addr at a multiple of 4 and map values are at least 8-aligned, so declaring the
+ * records 4-aligned changes no size or offset (BTF records neither alignment nor padding here) and gives back
+ * single word loads. */
+#define KMESH_RECORD __attribute__((aligned(4)))
+
 #define PRIO_COUNT 7          /* endpoint priority buckets, 0 is the best */
 #define MAX_PORT_COUNT 10     /* service ports held by one service record */
 #define MAX_SERVICE_COUNT 10  /* services listed in one backend record */

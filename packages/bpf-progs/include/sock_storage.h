@@ -18,4 +18,6 @@ struct sock_storage_data {
 	struct bpf_sock_tuple sk_tuple; /* only daddr/dport are used: the original destination */
 };
 
+_Static_assert(sizeof(struct sock_storage_data) == 64, "sock_storage_data is 64 bytes");
+
 #endif
