@@ -1,0 +1,2 @@
+export * from './codecs/index.js'
+export * from './native/index.js'
