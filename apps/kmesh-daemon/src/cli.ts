@@ -1,0 +1,119 @@
+/**
+ * `kmesh-daemon` command line: options with defaults in one place, validated with errors that name the option.
+ */
+import { parseArgs } from 'node:util'
+import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
+import type { LogFormat } from './log.js'
+
+export interface DaemonOptions {
+  meshFile: string
+  cgroup: string
+  pinRoot: string
+  stateDir: string
+  nodeName?: string | undefined
+  mapSizes: Record<string, number>
+  keepPinned: boolean
+  watch: boolean
+  logFormat: LogFormat
+  logLevel: string
+}
+
+export const DEFAULTS = {
+  pinRoot: '/sys/fs/bpf/kmesh-ts',
+  stateDir: '/var/lib/kmesh-ts',
+  logFormat: 'text' as LogFormat,
+  logLevel: 'info',
+}
+
+const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
+
+export const HELP = `kmesh-daemon — kernel-native service-mesh data plane (kmesh-ts)
+
+Usage:
+  kmesh-daemon --mesh-file FILE --cgroup DIR [options]
+
+Local mode: reads FILE (ztunnel's local config format: workloads, services, policies), loads the BPF
+connect programs, attaches them to the cgroup v2 directory DIR, enrols it, and writes the load-balancing
+maps. Every connect() to a service VIP from a process in DIR is rewritten in the kernel to a backend chosen
+by Random, Strict or Failover load balancing. The file is watched; an edit is applied as a difference, and
+a bad file is refused with the file, entry and key named while the last good state stays in force.
+
+Options:
+  --mesh-file FILE        the mesh file (required)
+  --cgroup DIR            cgroup v2 directory whose processes are managed (required; never the root cgroup)
+  --pin-root DIR          bpffs directory for pinned maps and links (default ${DEFAULTS.pinRoot});
+                          bpffs is mounted at /sys/fs/bpf if it is not
+  --state-dir DIR         where stable ids are persisted (default ${DEFAULTS.stateDir})
+  --node NAME             this node's name: its first workload's locality ranks endpoints for
+                          Strict and Failover services
+  --map-size NAME=N       capacity of a map, repeatable; maps: ${SIZABLE_MAPS.join(', ')}
+  --keep-pinned           on SIGTERM/SIGINT leave programs attached and maps pinned, so traffic keeps
+                          flowing; the next start takes over. Without it the daemon detaches and unpins.
+  --no-watch              apply the file once and do not watch it
+  --log-format text|json  log line format on stderr (default ${DEFAULTS.logFormat})
+  --log-level LEVEL       trace, debug, info, warn, error (default ${DEFAULTS.logLevel})
+  -h, --help              show this help
+
+Connect semantics: a VIP with no usable endpoint (or a port the service does not serve) makes connect()
+fail at once with ECONNREFUSED, where upstream Kmesh lets it pass to the unroutable VIP.
+`
+
+export class UsageError extends Error {}
+
+export function parseCli(argv: string[]): DaemonOptions | 'help' {
+  let values
+  try {
+    ;({ values } = parseArgs({
+      args: argv,
+      options: {
+        'mesh-file': { type: 'string' },
+        cgroup: { type: 'string' },
+        'pin-root': { type: 'string' },
+        'state-dir': { type: 'string' },
+        node: { type: 'string' },
+        'map-size': { type: 'string', multiple: true },
+        'keep-pinned': { type: 'boolean' },
+        'no-watch': { type: 'boolean' },
+        'log-format': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }))
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; see --help`)
+  }
+  if (values.help) return 'help'
+  if (!values['mesh-file']) throw new UsageError('--mesh-file is required; see --help')
+  if (!values.cgroup) throw new UsageError('--cgroup is required; see --help')
+  const logFormat = values['log-format'] ?? DEFAULTS.logFormat
+  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
+  return {
+    meshFile: values['mesh-file'],
+    cgroup: values.cgroup,
+    pinRoot: values['pin-root'] ?? DEFAULTS.pinRoot,
+    stateDir: values['state-dir'] ?? DEFAULTS.stateDir,
+    nodeName: values.node,
+    mapSizes: parseMapSizes(values['map-size'] ?? []),
+    keepPinned: values['keep-pinned'] ?? false,
+    watch: !values['no-watch'],
+    logFormat,
+    logLevel: values['log-level'] ?? DEFAULTS.logLevel,
+  }
+}
+
+function parseMapSizes(items: string[]): Record<string, number> {
+  const known = new Set(Object.values(mapSpecs).map((s) => s.name))
+  const out: Record<string, number> = {}
+  for (const item of items) {
+    const m = /^([a-z0-9_]+)=(\d+)$/.exec(item)
+    if (!m) throw new UsageError(`--map-size ${item}: expected NAME=N, e.g. km_backend=200000`)
+    const [, name, n] = m as unknown as [string, string, string]
+    if (!known.has(name)) throw new UsageError(`--map-size ${item}: unknown map ${name}; sizable maps: ${[...known].join(', ')}`)
+    const size = Number(n)
+    if (size < 1 || size > 0xffffffff) throw new UsageError(`--map-size ${item}: N must be between 1 and 4294967295`)
+    out[name] = size
+  }
+  return out
+}

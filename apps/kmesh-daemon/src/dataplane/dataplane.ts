@@ -1,0 +1,131 @@
+/**
+ * The kernel side of one daemon: the connect object loaded with its maps pinned under the pin root, the
+ * connect4/connect6 programs attached to the managed cgroup through pinned bpf_links, the tail-call slots
+ * filled, the cgroup's network namespace enrolled, and a MapWriter over the four load-balancing maps.
+ *
+ * Pins: <pinRoot>/maps/<map name> (reused across restarts when the spec matches) and
+ * <pinRoot>/links/connect4|connect6. With keepPinned the daemon exits leaving links and maps in place, so
+ * traffic keeps flowing and the next start takes over from the kernel's state.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { BpfLink, Collection, ensureBpffs, progArraySet, type BpfMap } from '@kmesh-ts/bpf-maps'
+import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
+import { objectPath, programNames, tailCallSlots } from '@kmesh-ts/bpf-progs'
+import { MapWriter, type LbMaps } from './map-writer.js'
+import { controlConnect, ENROL_PORT } from './enrol.js'
+import type { Logger } from '../log.js'
+
+export interface DataplaneOptions {
+  pinRoot: string
+  cgroupPath: string
+  /** ELF map name -> max entries, for maps whose capacity the operator sets. */
+  mapSizes?: Record<string, number>
+  /** Network namespace to enrol (default: the daemon's own). */
+  netnsPath?: string
+  log: Logger
+}
+
+export class Dataplane {
+  readonly writer: MapWriter
+  private links: BpfLink[] = []
+
+  private constructor(
+    private readonly options: DataplaneOptions,
+    private readonly collection: Collection,
+    readonly maps: LbMaps & { manage: BpfMap },
+  ) {
+    this.writer = new MapWriter(maps, MapWriter.readMirror(maps))
+  }
+
+  static async start(options: DataplaneOptions): Promise<Dataplane> {
+    const { pinRoot, cgroupPath, log } = options
+    if (!existsSync(join(cgroupPath, 'cgroup.procs'))) throw new Error(`--cgroup ${cgroupPath} is not a cgroup v2 directory (no cgroup.procs)`)
+    ensureBpffs()
+    mkdirSync(join(pinRoot, 'links'), { recursive: true })
+    const maxEntries: Record<string, number> = {}
+    for (const spec of Object.values(mapSpecs)) maxEntries[spec.name] = options.mapSizes?.[spec.name] ?? spec.defaultMaxEntries
+    const collection = Collection.load({ objectPath: objectPath('cgroup_sock'), pinRoot, maxEntries, reusePinned: true })
+    const maps = {
+      frontend: collection.map(mapSpecs.frontend.name),
+      service: collection.map(mapSpecs.service.name),
+      endpoint: collection.map(mapSpecs.endpoint.name),
+      backend: collection.map(mapSpecs.backend.name),
+      manage: collection.map(mapSpecs.manage.name),
+    }
+    const dataplane = new Dataplane(options, collection, maps)
+    try {
+      dataplane.attach()
+      await dataplane.enrol()
+    } catch (err) {
+      dataplane.close({ keepPinned: false })
+      throw err
+    }
+    log.info({ pinRoot, cgroup: cgroupPath, mirror: dataplane.mirrorCounts() }, 'data path ready')
+    return dataplane
+  }
+
+  mirrorCounts(): Record<string, number> {
+    const m = this.writer.mirror
+    return { backend: m.backend.size, endpoint: m.endpoint.size, service: m.service.size, frontend: m.frontend.size }
+  }
+
+  /**
+   * Attaches the freshly loaded programs, then drops links a previous daemon left pinned: both run for an
+   * instant, which is harmless (the second sees an already rewritten destination), and no connect is ever
+   * without a hook.
+   */
+  private attach(): void {
+    const { cgroupPath, pinRoot } = this.options
+    for (const [hook, progName] of Object.entries(programNames)) {
+      const program = this.collection.program(progName)
+      const slot = tailCallSlots[hook as keyof typeof tailCallSlots]
+      if (slot) progArraySet(this.collection.map(slot.map), slot.index, program)
+      const pinPath = join(pinRoot, 'links', hook)
+      const previous = existsSync(pinPath) ? BpfLink.openPinned(pinPath) : undefined
+      const link = program.attachCgroup(cgroupPath)
+      this.links.push(link)
+      if (previous) {
+        previous.unpin()
+        previous.detach()
+        previous.close()
+      }
+      link.pin(pinPath)
+    }
+  }
+
+  /** Enrols the cgroup's network namespace and checks that the kernel recorded it. */
+  async enrol(): Promise<void> {
+    const before = this.maps.manage.count()
+    const result = await controlConnect(this.options.cgroupPath, ENROL_PORT, this.options.netnsPath)
+    if (result !== 'ECONNREFUSED' || this.maps.manage.count() < Math.max(before, 1)) {
+      throw new Error(`enrolling cgroup ${this.options.cgroupPath} failed: the control connect returned ${result || 'nothing'} and km_manage holds ${this.maps.manage.count()} entries; is the connect4 program attached?`)
+    }
+  }
+
+  /**
+   * keepPinned: leave programs attached and maps pinned (traffic keeps flowing; the next start reuses them).
+   * Otherwise detach, unpin and remove the pin root.
+   */
+  close({ keepPinned }: { keepPinned: boolean }): void {
+    for (const link of this.links) {
+      if (!keepPinned) {
+        link.unpin()
+        link.detach()
+      }
+      link.close()
+    }
+    this.links = []
+    if (!keepPinned) this.collection.unpinMaps()
+    this.collection.close()
+    if (!keepPinned) removeEmptyPinRoot(this.options.pinRoot)
+  }
+}
+
+function removeEmptyPinRoot(pinRoot: string): void {
+  for (const dir of [join(pinRoot, 'links'), join(pinRoot, 'maps'), pinRoot]) {
+    if (!existsSync(dir)) continue
+    if (readdirSync(dir).length === 0) rmdirSync(dir)
+    else if (dir !== pinRoot) rmSync(dir, { recursive: true, force: true })
+  }
+}

@@ -1,0 +1,7 @@
+export { startDaemon, type RunningDaemon } from './daemon.js'
+export { parseCli, HELP, DEFAULTS, type DaemonOptions } from './cli.js'
+export { computeIntent, type Intent } from './processor/intent.js'
+export { imageOf, layoutBucket } from './processor/map-image.js'
+export { planWrites } from './processor/plan.js'
+export { MapWriter, CapacityError, ApplyError } from './dataplane/map-writer.js'
+export { IdTable } from './ids/id-table.js'

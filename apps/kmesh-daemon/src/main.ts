@@ -1,0 +1,36 @@
+import { HELP, parseCli, UsageError } from './cli.js'
+import { startDaemon } from './daemon.js'
+import { createLogger } from './log.js'
+
+export async function main(argv: string[]): Promise<number> {
+  let options
+  try {
+    options = parseCli(argv)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`kmesh-daemon: ${err.message}\n`)
+      return 2
+    }
+    throw err
+  }
+  if (options === 'help') {
+    process.stdout.write(HELP)
+    return 0
+  }
+  const log = createLogger({ format: options.logFormat, level: options.logLevel })
+  let daemon
+  try {
+    daemon = await startDaemon(options, log)
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'start failed')
+    return 1
+  }
+  await daemon.ready
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve()
+    process.once('SIGTERM', stop)
+    process.once('SIGINT', stop)
+  })
+  daemon.stop()
+  return 0
+}

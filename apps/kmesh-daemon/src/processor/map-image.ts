@@ -1,0 +1,83 @@
+/**
+ * A byte-exact image of the four load-balancing maps: what the kernel holds (the mirror, updated only after the
+ * kernel accepted a write) or what it should hold (built from an intent). Records are compared as bytes, so a
+ * plan writes exactly the entries that differ.
+ */
+import { backendKey, backendValue, encodeToBuffer, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type ServiceValue } from '@kmesh-ts/bpf-maps/codecs'
+import type { Intent } from './intent.js'
+
+export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
+export type LbMapName = (typeof LB_MAPS)[number]
+
+export interface MapRecord { key: Buffer; value: Buffer }
+export type MapImage = Record<LbMapName, Map<string, MapRecord>>
+
+export function emptyImage(): MapImage {
+  return { backend: new Map(), endpoint: new Map(), service: new Map(), frontend: new Map() }
+}
+
+export function cloneImage(image: MapImage): MapImage {
+  return { backend: new Map(image.backend), endpoint: new Map(image.endpoint), service: new Map(image.service), frontend: new Map(image.frontend) }
+}
+
+export function putRecord(image: MapImage, map: LbMapName, key: Buffer, value: Buffer): void {
+  image[map].set(key.toString('hex'), { key, value })
+}
+
+/** The endpoint buckets of a service as the image holds them: buckets[prio][index-1] = backend uid. */
+export function bucketsOf(image: MapImage, serviceId: number): number[][] {
+  const rec = image.service.get(encodeToBuffer(serviceKey, { serviceId }).toString('hex'))
+  const counts = rec ? serviceValue.decode(rec.value).prioEndpointCount : []
+  return Array.from({ length: PRIO_COUNT }, (_, prio) => {
+    const out: number[] = []
+    for (let index = 1; index <= (counts[prio] ?? 0); index++) {
+      const ep = image.endpoint.get(encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: index }).toString('hex'))
+      if (!ep) break // a hole can only come from a foreign writer; stop so indexes stay dense
+      out.push(endpointValue.decode(ep.value).backendUid)
+    }
+    return out
+  })
+}
+
+/**
+ * Lays out new buckets with as few endpoint writes as possible: a member that stays keeps its index, a leaving
+ * member's slot is filled by the bucket's last entry (indexes stay dense 1..count, reference §3), and new
+ * members are appended in uid order.
+ */
+export function layoutBucket(current: readonly number[], wanted: ReadonlySet<number>): number[] {
+  const bucket = [...current]
+  for (let i = 0; i < bucket.length; ) {
+    if (wanted.has(bucket[i]!)) { i++; continue }
+    const last = bucket.pop()!
+    if (i < bucket.length) bucket[i] = last
+  }
+  const present = new Set(bucket)
+  for (const uid of [...wanted].sort((a, b) => a - b)) if (!present.has(uid)) bucket.push(uid)
+  return bucket
+}
+
+/** The image the maps should hold for an intent, given what they hold now (for stable endpoint indexes). */
+export function imageOf(intent: Intent, current: MapImage): MapImage {
+  const image = emptyImage()
+  for (const [backendUid, be] of intent.backends) {
+    putRecord(image, 'backend', encodeToBuffer(backendKey, { backendUid }), encodeToBuffer(backendValue, be))
+  }
+  for (const [serviceId, svc] of intent.services) {
+    const currentBuckets = bucketsOf(current, serviceId)
+    const prioEndpointCount: number[] = []
+    for (let prio = 0; prio < PRIO_COUNT; prio++) {
+      const wanted = new Set([...svc.members].filter(([, p]) => p === prio).map(([uid]) => uid))
+      const bucket = layoutBucket(currentBuckets[prio] ?? [], wanted)
+      prioEndpointCount.push(bucket.length)
+      bucket.forEach((backendUid, i) => {
+        putRecord(image, 'endpoint', encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeToBuffer(endpointValue, { backendUid }))
+      })
+    }
+    const value: ServiceValue = { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint }
+    putRecord(image, 'service', encodeToBuffer(serviceKey, { serviceId }), encodeToBuffer(serviceValue, value))
+  }
+  for (const [address, upstreamId] of intent.frontends) {
+    putRecord(image, 'frontend', encodeToBuffer(frontendKey, { address }), encodeToBuffer(frontendValue, { upstreamId }))
+  }
+  return image
+}

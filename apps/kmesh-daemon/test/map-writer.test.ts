@@ -1,0 +1,110 @@
+import t from 'tap'
+import { layoutBucket, emptyImage, putRecord, imageOf, bucketsOf } from '../src/processor/map-image.js'
+import { planWrites } from '../src/processor/plan.js'
+import { MapWriter, CapacityError, ApplyError, type RawMap, type LbMaps } from '../src/dataplane/map-writer.js'
+import type { Intent } from '../src/processor/intent.js'
+
+/** An in-memory stand-in for a BPF hash map, recording every syscall-level operation in one shared log. */
+class MemoryMap implements RawMap {
+  readonly data = new Map<string, Buffer>()
+  failPutOnKey?: string
+  constructor(readonly spec: { name: string; maxEntries: number }, readonly keySize: number, readonly valueSize: number, readonly log: string[]) {}
+  putBatch(keys: Buffer, values: Buffer, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const k = keys.subarray(i * this.keySize, (i + 1) * this.keySize).toString('hex')
+      if (k === this.failPutOnKey) throw new Error(`injected failure on ${this.spec.name}`)
+      if (!this.data.has(k) && this.data.size >= this.spec.maxEntries) throw new Error('E2BIG')
+      this.data.set(k, Buffer.from(values.subarray(i * this.valueSize, (i + 1) * this.valueSize)))
+      this.log.push(`put ${this.spec.name}`)
+    }
+  }
+  deleteBatch(keys: Buffer, count: number): void {
+    for (let i = 0; i < count; i++) {
+      this.data.delete(keys.subarray(i * this.keySize, (i + 1) * this.keySize).toString('hex'))
+      this.log.push(`delete ${this.spec.name}`)
+    }
+  }
+  get(key: Buffer): Buffer | undefined { return this.data.get(key.toString('hex')) }
+  *entries(): IterableIterator<[Buffer, Buffer]> { for (const [k, v] of this.data) yield [Buffer.from(k, 'hex'), v] }
+}
+
+function memoryMaps(max = 1000): LbMaps & { log: string[] } {
+  const log: string[] = []
+  return {
+    log,
+    backend: new MemoryMap({ name: 'km_backend', maxEntries: max }, 4, 80, log),
+    endpoint: new MemoryMap({ name: 'km_endpoint', maxEntries: max }, 12, 4, log),
+    service: new MemoryMap({ name: 'km_service', maxEntries: max }, 4, 132, log),
+    frontend: new MemoryMap({ name: 'km_frontend', maxEntries: max }, 16, 4, log),
+  }
+}
+
+function intentOf(services: Record<number, { vip: string; members: Record<number, number> }>, backends: number[]): Intent {
+  const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: [], names: new Set() }
+  for (const uid of backends) intent.backends.set(uid, { name: `w${uid}`, address: `127.0.0.${uid}`, services: [] })
+  for (const [sid, s] of Object.entries(services)) {
+    intent.services.set(Number(sid), { key: `ns/s${sid}`, lbPolicy: 0, ports: [{ servicePort: 80, targetPort: 8080 }], members: new Map(Object.entries(s.members).map(([u, p]) => [Number(u), p])) })
+    intent.frontends.set(s.vip, Number(sid))
+  }
+  return intent
+}
+
+t.test('layoutBucket keeps survivors in place, fills holes from the end, appends newcomers', async (t) => {
+  t.same(layoutBucket([1, 2, 3, 4], new Set([1, 2, 3, 4])), [1, 2, 3, 4])
+  t.same(layoutBucket([1, 2, 3, 4], new Set([1, 3, 4])), [1, 4, 3])
+  t.same(layoutBucket([1, 2, 3, 4], new Set([1, 2, 3])), [1, 2, 3])
+  t.same(layoutBucket([1, 2, 3, 4], new Set([2, 4, 9, 7])), [4, 2, 7, 9])
+  t.same(layoutBucket([5], new Set()), [])
+  t.same(layoutBucket([], new Set([3, 1])), [1, 3])
+})
+
+t.test('plans put leaf to root and delete root to leaf', async (t) => {
+  const a = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } } }, [1, 2]), emptyImage())
+  const steps = planWrites(emptyImage(), a)
+  t.same(steps.map((s) => `${s.op} ${s.map}`), ['put backend', 'put endpoint', 'put service', 'put frontend'])
+  const back = planWrites(a, emptyImage())
+  t.same(back.map((s) => `${s.op} ${s.map}`), ['delete frontend', 'delete service', 'delete endpoint', 'delete backend'])
+  t.same(planWrites(a, a), [], 'no difference, no writes')
+})
+
+t.test('removing one endpoint writes the moved slot, the count, then deletes the last slot and the backend', async (t) => {
+  const maps = memoryMaps()
+  const writer = new MapWriter(maps, emptyImage())
+  writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0, 3: 0 } } }, [1, 2, 3]), writer.mirror))
+  maps.log.length = 0
+  writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 2: 0, 3: 0 } } }, [2, 3]), writer.mirror))
+  t.same(maps.log, ['put km_endpoint', 'put km_service', 'delete km_endpoint', 'delete km_backend'])
+  t.same(bucketsOf(writer.mirror, 10)[0], [3, 2], 'index 1 now holds the former last entry')
+  t.same(MapWriter.readMirror(maps).endpoint.size, 2, 'the kernel image equals the mirror')
+})
+
+t.test('a change that does not fit is refused before any write', async (t) => {
+  const maps = memoryMaps(3)
+  const writer = new MapWriter(maps, emptyImage())
+  t.throws(() => writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror)), CapacityError)
+  t.same(maps.log, [])
+  t.match(String((() => { try { writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror)) } catch (e) { return (e as Error).message } })()), /km_backend would need 4 entries but holds at most 3.*--map-size km_backend=N/)
+})
+
+t.test('a failed write restores the previous state', async (t) => {
+  const maps = memoryMaps()
+  const writer = new MapWriter(maps, emptyImage())
+  const good = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0 } } }, [1]), writer.mirror)
+  writer.apply(good)
+  const serviceKeyHex = [...good.service.keys()][0]!
+  ;(maps.service as MemoryMap).failPutOnKey = serviceKeyHex
+  const err = t.throws(() => writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } }, 11: { vip: '127.10.0.2', members: { 2: 0 } } }, [1, 2]), writer.mirror))) as unknown
+  t.ok(err instanceof ApplyError && err.reverted, 'ApplyError says the previous state was restored')
+  const kernel = MapWriter.readMirror(maps)
+  for (const m of ['backend', 'endpoint', 'service', 'frontend'] as const) {
+    t.same([...kernel[m].keys()].sort(), [...good[m].keys()].sort(), `${m} holds exactly the last good state`)
+  }
+})
+
+t.test('images compare by bytes: an unchanged record is not rewritten', async (t) => {
+  const img = emptyImage()
+  putRecord(img, 'backend', Buffer.alloc(4, 1), Buffer.alloc(80, 2))
+  const same = emptyImage()
+  putRecord(same, 'backend', Buffer.alloc(4, 1), Buffer.alloc(80, 2))
+  t.same(planWrites(img, same), [])
+})
