@@ -1,0 +1,68 @@
+/**
+ * @kmesh-ts/bpf-progs: where the compiled BPF objects are, and the names inside them. Loads nothing and
+ * knows no TypeScript types of the records (those live in @kmesh-ts/bpf-maps/codecs).
+ */
+import { fileURLToPath } from 'node:url'
+
+/** The compiled objects shipped in obj/ (one per src/*.c). */
+export type ObjectName = 'cgroup_sock' | 'lb_test'
+export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test']
+
+/** Absolute path of a compiled object, e.g. objectPath('cgroup_sock') -> <package>/obj/cgroup_sock.o. */
+export function objectPath(name: ObjectName): string {
+  return fileURLToPath(new URL(`../obj/${name}.o`, import.meta.url))
+}
+
+/** A program inside an object: its C function name (= kernel program name, = bpftool pin name) and ELF section. */
+export interface ProgramInfo {
+  object: ObjectName
+  name: string
+  section: string
+}
+
+export const programs = {
+  connect4: { object: 'cgroup_sock', name: 'cgroup_connect4_prog', section: 'cgroup/connect4' },
+  connect6: { object: 'cgroup_sock', name: 'cgroup_connect6_prog', section: 'cgroup/connect6' },
+  /** Test-only: lb_resolve() on a `struct lb_test_ctx` given through BPF_PROG_TEST_RUN (see lbTestCtx). */
+  lbTest: { object: 'lb_test', name: 'lb_test_prog', section: 'syscall' },
+} as const satisfies Record<string, ProgramInfo>
+
+/** ELF map names, which are also the pin names (include/maps.h). */
+export const mapNames = {
+  frontend: 'km_frontend',
+  service: 'km_service',
+  endpoint: 'km_endpoint',
+  backend: 'km_backend',
+  manage: 'km_manage',
+  sockStorage: 'km_sockstorage',
+  tailCall4: 'km_cgr_tailcall',
+  tailCall6: 'km_cgr_tail6',
+} as const
+
+/** Tail-call slots userspace fills with the connect programs themselves (include/maps.h). */
+export const tailCalls = {
+  connect4: { map: mapNames.tailCall4, index: 0, program: programs.connect4.name },
+  connect6: { map: mapNames.tailCall6, index: 1, program: programs.connect6.name },
+} as const
+
+/** The manage control destinations (include/manage.h): a connect there enrols / unenrols the caller's netns. */
+export const manageControl = { ipv4: '0.0.0.2', ipv6: '::2', enrolPort: 929, unenrolPort: 930 } as const
+
+/** lb_resolve() return codes other than negative errnos (include/lb_types.h). */
+export const LB_REWRITE = 0
+export const LB_LEAVE = 1
+
+/**
+ * Byte layout of `struct lb_test_ctx` (include/lb_types.h), the ctx of the test program: the test writes
+ * `in`, runs the program, and reads `out` and `ret` back from the same buffer (for SEC("syscall") programs
+ * the kernel copies the ctx back into ctx_in). Ports are network order in the low 16 bits of a u32.
+ */
+export const lbTestCtx = {
+  size: 56,
+  in: { dst: 0, dstPort: 16, family: 20, random: 24 },
+  out: { dnatIp: 28, dnatPort: 44, viaWaypoint: 48 },
+  ret: 52,
+} as const
+
+export const AF_INET = 2
+export const AF_INET6 = 10
