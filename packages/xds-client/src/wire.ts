@@ -1,0 +1,137 @@
+// Delta discovery messages (reference/istio-workload-api.md §2.1) as plain shapes, and their gRPC
+// (de)serializers. Shared by the client and the testing server.
+import { types } from './proto.js';
+import type { Any } from './types.js';
+
+/** google.rpc.Status */
+export interface RpcStatus {
+  code: number;
+  message: string;
+  details: Any[];
+}
+
+/** A JSON-like value, as carried in google.protobuf.Struct (node metadata). */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** envoy.config.core.v3.Node, the fields this client sends. */
+export interface XdsNode {
+  id: string;
+  cluster?: string;
+  metadata?: Record<string, JsonValue>;
+  locality?: { region?: string; zone?: string; subZone?: string };
+  userAgentName?: string;
+  userAgentVersion?: string;
+  clientFeatures?: string[];
+}
+
+export interface DeltaDiscoveryRequest {
+  node?: XdsNode | undefined;
+  typeUrl: string;
+  resourceNamesSubscribe: string[];
+  resourceNamesUnsubscribe: string[];
+  initialResourceVersions: Record<string, string>;
+  responseNonce: string;
+  errorDetail?: RpcStatus | undefined;
+}
+
+export interface WireResource {
+  name: string;
+  /** resource_name.name when the server used the ResourceName form (field 8) */
+  resourceName?: { name: string } | undefined;
+  aliases: string[];
+  version: string;
+  resource?: Any | undefined;
+  ttl?: { seconds: number; nanos: number } | undefined;
+}
+
+export interface ResourceError {
+  resourceName?: { name: string } | undefined;
+  errorDetail?: RpcStatus | undefined;
+}
+
+export interface DeltaDiscoveryResponse {
+  systemVersionInfo: string;
+  resources: WireResource[];
+  typeUrl: string;
+  removedResources: string[];
+  removedResourceNames: { name: string }[];
+  nonce: string;
+  controlPlane?: { identifier: string } | undefined;
+  resourceErrors: ResourceError[];
+}
+
+/** gRPC method path of delta ADS (reference §1.1). */
+export const DELTA_ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+
+// toObject with these options yields the shapes above: defaults filled, enums/longs as numbers, bytes kept as
+// Buffer. Message fields that are absent come back null and are normalised to undefined below.
+const TO_OBJECT = { defaults: true, arrays: true, objects: true, longs: Number, enums: Number } as const;
+
+function nullToUndefined<T extends object>(o: T, fields: readonly (keyof T)[]): T {
+  for (const f of fields) if (o[f] === null) o[f] = undefined as T[keyof T];
+  return o;
+}
+
+function toStruct(v: Record<string, JsonValue>): object {
+  const fields: Record<string, object> = {};
+  for (const [k, x] of Object.entries(v)) fields[k] = toValue(x);
+  return { fields };
+}
+function toValue(v: JsonValue): object {
+  if (v === null) return { nullValue: 0 };
+  if (typeof v === 'string') return { stringValue: v };
+  if (typeof v === 'number') return { numberValue: v };
+  if (typeof v === 'boolean') return { boolValue: v };
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
+  return { structValue: toStruct(v) };
+}
+function fromValue(v: Record<string, unknown>): JsonValue {
+  if (typeof v['stringValue'] === 'string') return v['stringValue'];
+  if (typeof v['numberValue'] === 'number') return v['numberValue'];
+  if (typeof v['boolValue'] === 'boolean') return v['boolValue'];
+  const list = v['listValue'] as { values?: Record<string, unknown>[] } | undefined;
+  if (list) return (list.values ?? []).map(fromValue);
+  const st = v['structValue'] as { fields?: Record<string, Record<string, unknown>> } | undefined;
+  if (st) return fromStruct(st);
+  return null;
+}
+function fromStruct(s: { fields?: Record<string, Record<string, unknown>> }): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const [k, v] of Object.entries(s.fields ?? {})) out[k] = fromValue(v);
+  return out;
+}
+
+export function encodeDeltaRequest(req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): Buffer {
+  const obj: Record<string, unknown> = { ...req };
+  if (req.node) obj['node'] = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined };
+  const t = types.deltaRequest;
+  return Buffer.from(t.encode(t.fromObject(obj)).finish());
+}
+
+export function decodeDeltaRequest(buf: Uint8Array): DeltaDiscoveryRequest {
+  const t = types.deltaRequest;
+  const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryRequest & { node: unknown; errorDetail: unknown };
+  nullToUndefined(o, ['node', 'errorDetail']);
+  const node = o.node as (XdsNode & { metadata?: unknown }) | undefined;
+  if (node) {
+    node.metadata = node.metadata ? fromStruct(node.metadata as { fields?: Record<string, Record<string, unknown>> }) : {};
+  }
+  return o;
+}
+
+export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typeUrl: string; nonce: string }): Buffer {
+  const t = types.deltaResponse;
+  return Buffer.from(t.encode(t.fromObject(res as Record<string, unknown>)).finish());
+}
+
+/**
+ * Decode a response without converting resource payloads: each `resource.value` stays raw bytes so the client
+ * decodes (and may reject) every resource on its own.
+ */
+export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
+  const t = types.deltaResponse;
+  const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryResponse;
+  nullToUndefined(o, ['controlPlane']);
+  for (const r of o.resources) nullToUndefined(r, ['resourceName', 'resource', 'ttl']);
+  return o;
+}
