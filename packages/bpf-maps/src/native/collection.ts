@@ -88,6 +88,12 @@ function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean): v
   if (rc < 0) throw new BpfError({ op: 'bpf_map__set_pin_path', errno: rc, mapName: spec.name })
 }
 
+/** A verifier log can run to megabytes; its end says why the program was rejected. */
+function clip(log: string, max = 32 * 1024): string {
+  if (log.length <= max) return log
+  return `${log.slice(0, 2048)}\n… (${log.length - max} characters left out) …\n${log.slice(log.length - (max - 2048))}`
+}
+
 export class Collection implements Disposable {
   readonly objectPath: string
   readonly maps: ReadonlyMap<string, BpfMap>
@@ -151,7 +157,7 @@ export class Collection implements Disposable {
     const rc = native.bpf_object__load(obj) as number
     if (rc < 0) {
       throw new BpfError({ op: 'bpf_object__load', errno: rc, message: `loading BPF object ${opts.objectPath} failed: ${errnoName(rc)}`,
-        hint: `libbpf log (the verifier log of a rejected program is between BEGIN/END PROG LOAD LOG):\n${log()}` })
+        hint: `libbpf log (the verifier log of a rejected program is between BEGIN/END PROG LOAD LOG):\n${clip(log())}` })
     }
 
     const maps = new Map<string, BpfMap>()

@@ -133,7 +133,7 @@ export class BpfLink implements Disposable {
     if (fd < 0) throw new BpfError({ op: 'bpf_obj_get', errno: fd, message: `bpf_obj_get ${path} failed: ${errnoName(fd)}` })
     let kind = ''
     try { kind = readlinkSync(`/proc/self/fd/${fd}`) } catch { /* no procfs */ }
-    if (kind && kind !== 'anon_inode:bpf_link') {
+    if (kind && kind !== 'anon_inode:bpf-link' && kind !== 'anon_inode:bpf_link') {
       closeFd(fd)
       throw new SpecMismatchError('BpfLink.openPinned', `${path} is not a BPF link (${kind})`)
     }
