@@ -11,9 +11,9 @@ import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { BpfLink, Collection, ensureBpffs, progArraySet, type BpfMap } from '@kmesh-ts/bpf-maps'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
-import { objectPath, programNames, tailCallSlots } from '@kmesh-ts/bpf-progs'
+import { objectPath, programs, tailCalls } from '@kmesh-ts/bpf-progs'
 import { MapWriter, type LbMaps } from './map-writer.js'
-import { controlConnect, ENROL_PORT } from './enrol.js'
+import { controlConnect } from './enrol.js'
 import type { Logger } from '../log.js'
 
 export interface DataplaneOptions {
@@ -77,10 +77,10 @@ export class Dataplane {
    */
   private attach(): void {
     const { cgroupPath, pinRoot } = this.options
-    for (const [hook, progName] of Object.entries(programNames)) {
-      const program = this.collection.program(progName)
-      const slot = tailCallSlots[hook as keyof typeof tailCallSlots]
-      if (slot) progArraySet(this.collection.map(slot.map), slot.index, program)
+    for (const hook of ['connect4', 'connect6'] as const) {
+      const program = this.collection.program(programs[hook].name)
+      // The program is its own tail-call target: a waypoint VIP is load-balanced on a second pass (reference §1.2).
+      progArraySet(this.collection.map(tailCalls[hook].map), tailCalls[hook].index, program)
       const pinPath = join(pinRoot, 'links', hook)
       const previous = existsSync(pinPath) ? BpfLink.openPinned(pinPath) : undefined
       const link = program.attachCgroup(cgroupPath)
@@ -97,7 +97,7 @@ export class Dataplane {
   /** Enrols the cgroup's network namespace and checks that the kernel recorded it. */
   async enrol(): Promise<void> {
     const before = this.maps.manage.count()
-    const result = await controlConnect(this.options.cgroupPath, ENROL_PORT, this.options.netnsPath)
+    const result = await controlConnect({ cgroupPath: this.options.cgroupPath, netnsPath: this.options.netnsPath }, 'enrol')
     if (result !== 'ECONNREFUSED' || this.maps.manage.count() < Math.max(before, 1)) {
       throw new Error(`enrolling cgroup ${this.options.cgroupPath} failed: the control connect returned ${result || 'nothing'} and km_manage holds ${this.maps.manage.count()} entries; is the connect4 program attached?`)
     }

@@ -29,7 +29,7 @@ export class CapacityError extends Error {
 }
 
 export class ApplyError extends Error {
-  constructor(message: string, readonly cause: unknown, readonly reverted: boolean) {
+  constructor(message: string, override readonly cause: unknown, readonly reverted: boolean) {
     super(message)
     this.name = 'ApplyError'
   }
