@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { privilegedSkip, runNodeInCgroup, tempCgroup, tempPinDir } from '@kmesh-ts/testkit'
-import { BpfError, BpfLink, Collection, SpecMismatchError, programStats, progArraySet, setStatsEnabled } from '../src/index.js'
+import { BpfError, BpfLink, BpfMap, Collection, SpecMismatchError, programStats, progArraySet, setStatsEnabled } from '../src/index.js'
 
 const skip = privilegedSkip()
 const fixtures = new URL('./fixtures/', import.meta.url).pathname
@@ -68,6 +68,9 @@ t.test('load: maxEntries override, pins under pinRoot/maps, programs with their 
   t.equal(coll.program('lookup_redirect').sectionName, 'syscall')
   t.ok(existsSync(join(pins.path, 'maps', 'km_test_redirect')))
   t.ok(existsSync(join(pins.path, 'maps', 'km_test_progs')))
+  const progPin = join(pins.path, 'lookup_prog')
+  coll.program('lookup_redirect').pin(progPin)
+  t.throws(() => BpfMap.openPinned(progPin), /lookup_prog is not a BPF map \(anon_inode:bpf-prog\)/)
   t.throws(() => coll.map('km_nope'), /has no map named km_nope \(it has km_test_redirect, km_test_progs\)/)
   t.throws(() => Collection.load({ objectPath, pinRoot: pins.path, maxEntries: { km_typo: 5 } }), /maxEntries\.km_typo: .* has no map named km_typo/)
 })
