@@ -11,6 +11,7 @@ export interface DaemonOptions {
   pinRoot: string
   stateDir: string
   nodeName?: string | undefined
+  netnsPath?: string | undefined
   mapSizes: Record<string, number>
   keepPinned: boolean
   watch: boolean
@@ -44,6 +45,7 @@ Options:
   --pin-root DIR          bpffs directory for pinned maps and links (default ${DEFAULTS.pinRoot});
                           bpffs is mounted at /sys/fs/bpf if it is not
   --state-dir DIR         where stable ids are persisted (default ${DEFAULTS.stateDir})
+  --netns PATH            network namespace to enrol, e.g. /run/netns/NAME (default: the daemon's own)
   --node NAME             this node's name: its first workload's locality ranks endpoints for
                           Strict and Failover services
   --map-size NAME=N       capacity of a map, repeatable; maps: ${SIZABLE_MAPS.join(', ')}
@@ -71,6 +73,7 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
         'pin-root': { type: 'string' },
         'state-dir': { type: 'string' },
         node: { type: 'string' },
+        netns: { type: 'string' },
         'map-size': { type: 'string', multiple: true },
         'keep-pinned': { type: 'boolean' },
         'no-watch': { type: 'boolean' },
@@ -95,6 +98,7 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
     pinRoot: values['pin-root'] ?? DEFAULTS.pinRoot,
     stateDir: values['state-dir'] ?? DEFAULTS.stateDir,
     nodeName: values.node,
+    netnsPath: values.netns,
     mapSizes: parseMapSizes(values['map-size'] ?? []),
     keepPinned: values['keep-pinned'] ?? false,
     watch: !values['no-watch'],

@@ -20,7 +20,7 @@ export interface RunningDaemon {
 
 export async function startDaemon(options: DaemonOptions, log: Logger): Promise<RunningDaemon> {
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
-  const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, mapSizes: options.mapSizes, log })
+  const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
   const mesh = new LocalMesh({ file: options.meshFile, writer: dataplane.writer, ids, nodeName: options.nodeName, log })
   if (options.watch) mesh.watch()
   const ready = mesh.reload().then((r) => r.ok)
