@@ -1,0 +1,271 @@
+/**
+ * Checks across entries: duplicate keys (ztunnel silently keeps the later entry, reference §1
+ * "Duplicates"), references to objects not in the file (ztunnel accepts them and fails later, §8
+ * item 12: warnings here), and the kmesh-ts kernel record limits.
+ */
+import { isMap, isScalar } from 'yaml'
+
+import { destinationText } from './gateway-address.js'
+import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
+import type { Sink, YNode } from './reader.js'
+import type { GatewayAddress, Policy, Service, Workload } from './types.js'
+
+/** An entry read without problems, with what is needed to point at it. */
+export interface ReadEntry<T> {
+  value: T
+  index: number
+  entry: string
+  node: YNode
+}
+
+/** The key of an entry as written, also for entries that have other problems. */
+export interface EntryKey {
+  key: string | undefined
+  entry: string
+  node: YNode
+}
+
+export interface ReadConfig {
+  workloads: ReadEntry<Workload>[]
+  services: ReadEntry<Service>[]
+  policies: ReadEntry<Policy>[]
+  keys: { workloads: EntryKey[]; services: EntryKey[]; policies: EntryKey[] }
+}
+
+/** The key node at `path` inside an entry's mapping, for a line number. */
+function keyNode(sink: Sink, node: YNode, ...path: string[]): YNode {
+  let cur = sink.deref(node)
+  let found: YNode = cur
+  for (const k of path) {
+    if (!cur || !isMap(cur)) return found
+    const pair = cur.items.find((p) => isScalar(p.key) && String(p.key.value) === k)
+    if (!pair) return found
+    found = pair.key as YNode
+    cur = sink.deref(pair.value as YNode)
+  }
+  return found
+}
+
+const serviceKey = (s: Service): string => `${s.namespace}/${s.hostname}`
+const policyKey = (p: Policy): string => `${p.namespace}/${p.name}`
+
+function checkDuplicates(sink: Sink, keys: EntryKey[], keyName: string, what: string): void {
+  const first = new Map<string, EntryKey>()
+  for (const e of keys) {
+    if (e.key === undefined) continue
+    const earlier = first.get(e.key)
+    if (!earlier) {
+      first.set(e.key, e)
+      continue
+    }
+    sink.add(
+      'error',
+      e.entry,
+      keyName,
+      `${what} "${e.key}" is already used by ${earlier.entry.split(' ')[0]}; ztunnel would silently keep only the later entry`,
+      keyNode(sink, e.node, keyName),
+    )
+  }
+}
+
+export function crossCheck(sink: Sink, rc: ReadConfig): void {
+  checkDuplicates(sink, rc.keys.workloads, 'uid', 'uid')
+  checkDuplicates(sink, rc.keys.services, 'hostname', 'service namespace/hostname')
+  checkDuplicates(sink, rc.keys.policies, 'name', 'policy namespace/name')
+
+  const services = new Map(rc.services.map((e) => [serviceKey(e.value), e]))
+  const policies = new Map(rc.policies.map((e) => [policyKey(e.value), e]))
+  const uids = new Set(rc.workloads.map((e) => e.value.uid))
+
+  // Kernel record limit, counting explicit `endpoints` too (the workload's own map is checked on read).
+  const explicitMembership = new Map<string, Set<string>>()
+  for (const e of rc.services) {
+    for (const ep of Object.values(e.value.endpoints)) {
+      const set = explicitMembership.get(ep.workloadUid) ?? new Set<string>()
+      set.add(serviceKey(e.value))
+      explicitMembership.set(ep.workloadUid, set)
+    }
+  }
+  for (const e of rc.workloads) {
+    const member = new Set([...Object.keys(e.value.services), ...(explicitMembership.get(e.value.uid) ?? [])])
+    if (member.size > MAX_SERVICES_PER_WORKLOAD) {
+      sink.add(
+        'error',
+        e.entry,
+        'services',
+        `the workload belongs to ${member.size} services, but the kernel backend record holds at most ` +
+          `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit)`,
+        keyNode(sink, e.node, 'services'),
+      )
+    }
+  }
+
+  // References (warnings: ztunnel loads such files).
+  for (const e of rc.workloads) {
+    for (const key of Object.keys(e.value.services)) {
+      if (!services.has(key)) {
+        sink.add(
+          'warning',
+          e.entry,
+          `services["${key}"]`,
+          `no service "${key}" in the file; this endpoint is never used`,
+          keyNode(sink, e.node, 'services', key),
+        )
+      }
+    }
+    for (const key of e.value.authorizationPolicies) {
+      if (!policies.has(key)) {
+        sink.add(
+          'warning',
+          e.entry,
+          'authorizationPolicies',
+          `no policy "${key}" in the file; ztunnel skips it with a warning at evaluation time`,
+          keyNode(sink, e.node, 'authorizationPolicies'),
+        )
+      }
+    }
+  }
+  for (const e of rc.services) {
+    for (const [key, ep] of Object.entries(e.value.endpoints)) {
+      if (!uids.has(ep.workloadUid)) {
+        sink.add(
+          'warning',
+          e.entry,
+          `endpoints["${key}"].workloadUid`,
+          `no workload with uid "${ep.workloadUid}" in the file; this endpoint cannot be used`,
+          keyNode(sink, e.node, 'endpoints', key),
+        )
+      }
+    }
+  }
+  for (const e of rc.policies) {
+    if (e.value.scope !== 'WorkloadSelector') continue
+    const key = policyKey(e.value)
+    if (!rc.workloads.some((w) => w.value.authorizationPolicies.includes(key))) {
+      sink.add(
+        'warning',
+        e.entry,
+        'scope',
+        `WorkloadSelector policy "${key}" is listed in no workload's authorizationPolicies, so it applies to nothing`,
+        keyNode(sink, e.node, 'scope'),
+      )
+    }
+  }
+
+  checkGateways(sink, rc, services)
+  checkAddresses(sink, rc)
+  for (const e of rc.services) {
+    e.value.subjectAltNames.forEach((san, i) => {
+      if (!/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/.test(san)) {
+        sink.add(
+          'warning',
+          e.entry,
+          `subjectAltNames[${i}]`,
+          `"${san}" is not spiffe://<trust domain>/ns/<ns>/sa/<sa>; ztunnel ignores it`,
+          keyNode(sink, e.node, 'subjectAltNames'),
+        )
+      }
+    })
+  }
+}
+
+/** §4.1: a gateway destination must resolve to something in the file. */
+function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEntry<Service>>): void {
+  const resolves = (g: GatewayAddress): boolean => {
+    const d = g.destination
+    if (d.kind === 'hostname') {
+      return (
+        services.has(`${d.namespace}/${d.hostname}`) ||
+        rc.workloads.some((w) => w.value.namespace === d.namespace && w.value.hostname === d.hostname)
+      )
+    }
+    return (
+      rc.workloads.some((w) => w.value.network === d.network && w.value.workloadIps.includes(d.ip)) ||
+      rc.services.some((s) => s.value.vips.some((v) => v.network === d.network && v.ip === d.ip))
+    )
+  }
+  const check = (e: ReadEntry<Workload | Service>, key: string, path: string[], g: GatewayAddress | undefined): void => {
+    if (!g) return
+    if (!resolves(g)) {
+      const d = g.destination
+      const what =
+        d.kind === 'hostname'
+          ? `no service or workload with namespace "${d.namespace}" and hostname "${d.hostname}"`
+          : `no workload IP or service VIP "${d.ip}" in network "${d.network}"`
+      sink.add('warning', e.entry, key, `destination "${destinationText(g)}": ${what} in the file`, keyNode(sink, e.node, ...path))
+      return
+    }
+    // A waypoint reached through a service needs hboneMtlsPort among the service's ports, unless the
+    // waypoint workloads use applicationTunnel (§4.1); otherwise ztunnel filters the endpoints out.
+    const d = g.destination
+    if (d.kind !== 'hostname') return
+    const svc = services.get(`${d.namespace}/${d.hostname}`)
+    if (!svc || g.hboneMtlsPort in svc.value.ports) return
+    const svcKey = `${d.namespace}/${d.hostname}`
+    const members = rc.workloads.filter(
+      (w) => svcKey in w.value.services || Object.values(svc.value.endpoints).some((ep) => ep.workloadUid === w.value.uid),
+    )
+    if (members.length > 0 && members.every((w) => w.value.applicationTunnel !== undefined)) return
+    sink.add(
+      'warning',
+      e.entry,
+      key,
+      `service "${svcKey}" does not list port ${g.hboneMtlsPort} (hboneMtlsPort) in its ports, ` +
+        `so its endpoints are filtered out when used as a waypoint`,
+      keyNode(sink, e.node, ...path),
+    )
+  }
+  for (const e of rc.workloads) {
+    check(e, 'waypoint.destination', ['waypoint', 'destination'], e.value.waypoint)
+    check(e, 'networkGateway.destination', ['networkGateway', 'destination'], e.value.networkGateway)
+  }
+  for (const e of rc.services) {
+    check(e, 'waypoint.destination', ['waypoint', 'destination'], e.value.waypoint)
+    e.value.weightedWaypoints.forEach((ww, i) =>
+      check(e, `weightedWaypoints[${i}].destination.destination`, ['weightedWaypoints'], ww.destination),
+    )
+  }
+}
+
+/** Two owners of one address: ztunnel picks one by rule; the kernel frontend map holds one per IP. */
+function checkAddresses(sink: Sink, rc: ReadConfig): void {
+  const byIp = new Map<string, ReadEntry<Workload>>()
+  for (const e of rc.workloads) {
+    if (e.value.networkMode === 'HostNetwork') continue // never indexed by IP (§4)
+    for (const ip of e.value.workloadIps) {
+      const k = `${e.value.network}/${ip}`
+      const earlier = byIp.get(k)
+      if (!earlier) {
+        byIp.set(k, e)
+        continue
+      }
+      sink.add(
+        'warning',
+        e.entry,
+        'workloadIps',
+        `${ip} (network "${e.value.network}") is also an address of ${earlier.entry}; ztunnel resolves the ` +
+          `address to one of them (a uid containing //Pod/ wins, then HBONE)`,
+        keyNode(sink, e.node, 'workloadIps'),
+      )
+    }
+  }
+  const byVip = new Map<string, ReadEntry<Service>>()
+  for (const e of rc.services) {
+    for (const v of e.value.vips) {
+      const k = `${v.network}/${v.ip}`
+      const earlier = byVip.get(k)
+      if (!earlier) {
+        byVip.set(k, e)
+        continue
+      }
+      if (earlier === e) continue
+      sink.add(
+        'warning',
+        e.entry,
+        'vips',
+        `VIP "${k}" also belongs to ${earlier.entry}; ztunnel prefers the client's namespace, then canonical`,
+        keyNode(sink, e.node, 'vips'),
+      )
+    }
+  }
+}
