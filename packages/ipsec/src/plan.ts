@@ -1,7 +1,7 @@
 import { derivePairKey } from './derive.js'
 import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
 import type { IpsecKey } from './keyfile.js'
-import { AF_INET, addressFamily, parseCidr } from './xfrm/address.js'
+import { AF_INET, addressFamily, networkCidr, parseCidr } from './xfrm/address.js'
 import { IPPROTO_ESP, type XfrmPolicyDir } from './xfrm/constants.js'
 import type { XfrmMark, XfrmPolicy, XfrmPolicyId, XfrmSelector, XfrmState, XfrmStateId } from './xfrm/types.js'
 
@@ -50,7 +50,12 @@ export interface KeyLookup {
  * reqid 1, tunnel mode, the pair key derived from the local SPI's key, output mark 0xd0; per local pod CIDR an IN
  * and a FWD policy (src any, mark 0xd0) whose template is that pair.
  * Egress, only when the remote SPI is not newer than ours: an OUT state local → remote with the remote SPI and the
- * pair key from that SPI's key; per remote pod CIDR an OUT policy (mark 0xe0) whose template carries the SPI.
+ * pair key from that SPI's key (and output mark 0xd0, as Kmesh sets on every state it makes); per remote pod CIDR an
+ * OUT policy (mark 0xe0) whose template carries the SPI.
+ *
+ * Where we differ from Kmesh on purpose: Kmesh skips a remote node entirely when the remote SPI's key is unknown;
+ * here the ingress rules are still planned (they only let the peer reach us) and `egress` says why none is sent.
+ * Pod CIDRs enter the selector as networks (host bits cleared), as Go's net.ParseCIDR gives them to Kmesh.
  *
  * A policy is keyed by (selector, direction, mark), so with several address pairs the pairs' policies coincide;
  * Kmesh writes them with "update" in address order, so the last pair's template stays: the plan keeps that one.
@@ -107,6 +112,8 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
         mode: 'tunnel',
         reqid: KMESH_REQID,
         aead: { name: remoteKey.aeadKeyName, key: derive(remote, remoteKey, la, ra, local.bootID, remote.bootID), icvLengthBits: remoteKey.length },
+        // Kmesh builds every state with the same helper, so its OUT states carry output mark 0xd0 too.
+        outputMark: mark(KMESH_MARK_DECRYPT),
       })
       for (const cidr of remote.podCIDRs) {
         putPolicy({
@@ -140,7 +147,7 @@ function policyKey(p: { selector: XfrmSelector; dir: XfrmPolicyDir; mark?: XfrmM
 }
 
 function anySourceTo(cidr: string): XfrmSelector {
-  return { src: parseCidr(cidr).family === AF_INET ? '0.0.0.0/0' : '::/0', dst: cidr }
+  return { src: parseCidr(cidr).family === AF_INET ? '0.0.0.0/0' : '::/0', dst: networkCidr(cidr) }
 }
 
 function* pairs(as: string[], bs: string[]): Generator<[string, string]> {

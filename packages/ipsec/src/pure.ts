@@ -20,7 +20,7 @@ export {
 export * from './xfrm/types.js'
 export * as xfrmConstants from './xfrm/constants.js'
 export { IPPROTO_ESP, type XfrmMode, type XfrmPolicyAction, type XfrmPolicyDir } from './xfrm/constants.js'
-export { AF_INET, AF_INET6, canonicalAddress, canonicalCidr, decodeAddress, encodeAddress, parseCidr, type Cidr } from './xfrm/address.js'
+export { AF_INET, AF_INET6, canonicalAddress, canonicalCidr, decodeAddress, encodeAddress, networkCidr, parseCidr, type Cidr } from './xfrm/address.js'
 export {
   decodePolicyPayload,
   decodeStatePayload,

@@ -95,3 +95,15 @@ export function canonicalCidr(text: string): string {
   const c = parseCidr(text)
   return formatCidr(canonicalAddress(c.address), c.prefixLength)
 }
+
+/**
+ * The network of a CIDR with the host bits cleared, canonical text: `10.244.1.5/24` → `10.244.1.0/24`
+ * (what Go's net.ParseCIDR hands Kmesh, so a selector carries the network address).
+ */
+export function networkCidr(text: string): string {
+  const c = parseCidr(text)
+  const b = encodeAddress(c.address)
+  const bits = c.family === AF_INET ? 32 : 128
+  for (let i = c.prefixLength; i < bits; i++) b[i >> 3]! &= ~(0x80 >> (i & 7))
+  return formatCidr(decodeAddress(b, 0, c.family), c.prefixLength)
+}
