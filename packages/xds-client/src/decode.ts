@@ -148,7 +148,8 @@ function port(m: Msg, path: string): Port {
 function extension(m: Msg): Extension {
   const out: Extension = { name: str(m, 'name') };
   const c = sub(m, 'config');
-  if (c) out.config = { typeUrl: str(c, 'typeUrl'), value: bytes(c, 'value') };
+  // protobufjs's bundled google.protobuf.Any keeps the proto name type_url
+  if (c) out.config = { typeUrl: str(c, 'type_url'), value: bytes(c, 'value') };
   return out;
 }
 

@@ -17,6 +17,25 @@ export type ServiceInit = Init<Service>;
 export type AddressInit = { workload: WorkloadInit; service?: undefined } | { service: ServiceInit; workload?: undefined };
 export type AuthorizationInit = Init<Authorization>;
 
+/**
+ * protobufjs's bundled google.protobuf.Any names its field `type_url`: rewrite every `extensions[].config` on the
+ * way out. Not on a hot path (the client only decodes).
+ */
+function withWireExtensions<T>(o: T): T {
+  if (Array.isArray(o)) return o.map(withWireExtensions) as T;
+  if (o === null || typeof o !== 'object' || o instanceof Uint8Array) return o;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(o)) {
+    if (k === 'extensions' && Array.isArray(v)) {
+      out[k] = v.map((e: { name?: string; config?: { typeUrl?: string; value?: Uint8Array } }) => ({
+        name: e.name,
+        config: e.config ? { type_url: e.config.typeUrl, value: e.config.value } : undefined,
+      }));
+    } else out[k] = withWireExtensions(v);
+  }
+  return out as T;
+}
+
 export function encodeAddress(address: AddressInit | Address): Uint8Array {
   let obj: object = address;
   if (address.workload && address.workload.capacity !== undefined) {
@@ -24,10 +43,10 @@ export function encodeAddress(address: AddressInit | Address): Uint8Array {
     obj = { workload: { ...address.workload, capacity: { value: address.workload.capacity } } };
   }
   const t = types.address;
-  return t.encode(t.fromObject(obj as Record<string, unknown>)).finish();
+  return t.encode(t.fromObject(withWireExtensions(obj) as Record<string, unknown>)).finish();
 }
 
 export function encodeAuthorization(policy: AuthorizationInit | Authorization): Uint8Array {
   const t = types.authorization;
-  return t.encode(t.fromObject(policy as Record<string, unknown>)).finish();
+  return t.encode(t.fromObject(withWireExtensions(policy) as Record<string, unknown>)).finish();
 }

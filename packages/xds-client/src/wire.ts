@@ -60,6 +60,30 @@ export interface DeltaDiscoveryResponse {
   resourceErrors: ResourceError[];
 }
 
+/**
+ * protobufjs's bundled google.protobuf.Any names its field `type_url` (not camelCase like everything else), so
+ * Any values are converted at this boundary.
+ */
+interface WireAny {
+  type_url: string;
+  value: Uint8Array;
+}
+export function anyToWire(a: Any): WireAny {
+  return { type_url: a.typeUrl, value: a.value };
+}
+export function anyFromWire(a: unknown): Any {
+  const w = (a ?? {}) as Partial<WireAny>;
+  return { typeUrl: w.type_url ?? '', value: w.value ?? new Uint8Array(0) };
+}
+function statusToWire(s: RpcStatus | undefined): object | undefined {
+  return s ? { ...s, details: (s.details ?? []).map(anyToWire) } : undefined;
+}
+function statusFromWire(s: unknown): RpcStatus | undefined {
+  if (s === null || s === undefined) return undefined;
+  const o = s as { code?: number; message?: string; details?: unknown[] };
+  return { code: o.code ?? 0, message: o.message ?? '', details: (o.details ?? []).map(anyFromWire) };
+}
+
 /** gRPC method path of delta ADS (reference §1.1). */
 export const DELTA_ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
 
@@ -102,7 +126,7 @@ function fromStruct(s: { fields?: Record<string, Record<string, unknown>> }): Re
 }
 
 export function encodeDeltaRequest(req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): Buffer {
-  const obj: Record<string, unknown> = { ...req };
+  const obj: Record<string, unknown> = { ...req, errorDetail: statusToWire(req.errorDetail) };
   if (req.node) obj['node'] = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined };
   const t = types.deltaRequest;
   return Buffer.from(t.encode(t.fromObject(obj)).finish());
@@ -111,9 +135,11 @@ export function encodeDeltaRequest(req: Partial<DeltaDiscoveryRequest> & { typeU
 export function decodeDeltaRequest(buf: Uint8Array): DeltaDiscoveryRequest {
   const t = types.deltaRequest;
   const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryRequest & { node: unknown; errorDetail: unknown };
-  nullToUndefined(o, ['node', 'errorDetail']);
+  nullToUndefined(o, ['node']);
+  o.errorDetail = statusFromWire(o.errorDetail);
   const node = o.node as (XdsNode & { metadata?: unknown }) | undefined;
   if (node) {
+    nullToUndefined(node, ['locality']);
     node.metadata = node.metadata ? fromStruct(node.metadata as { fields?: Record<string, Record<string, unknown>> }) : {};
   }
   return o;
@@ -121,7 +147,12 @@ export function decodeDeltaRequest(buf: Uint8Array): DeltaDiscoveryRequest {
 
 export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typeUrl: string; nonce: string }): Buffer {
   const t = types.deltaResponse;
-  return Buffer.from(t.encode(t.fromObject(res as Record<string, unknown>)).finish());
+  const obj = {
+    ...res,
+    resources: (res.resources ?? []).map((r) => ({ ...r, resource: r.resource ? anyToWire(r.resource) : undefined })),
+    resourceErrors: (res.resourceErrors ?? []).map((e) => ({ ...e, errorDetail: statusToWire(e.errorDetail) })),
+  };
+  return Buffer.from(t.encode(t.fromObject(obj)).finish());
 }
 
 /**
@@ -132,6 +163,13 @@ export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
   const t = types.deltaResponse;
   const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryResponse;
   nullToUndefined(o, ['controlPlane']);
-  for (const r of o.resources) nullToUndefined(r, ['resourceName', 'resource', 'ttl']);
+  for (const r of o.resources) {
+    nullToUndefined(r, ['resourceName', 'ttl']);
+    r.resource = r.resource ? anyFromWire(r.resource) : undefined;
+  }
+  for (const e of o.resourceErrors) {
+    nullToUndefined(e, ['resourceName']);
+    e.errorDetail = statusFromWire(e.errorDetail);
+  }
   return o;
 }
