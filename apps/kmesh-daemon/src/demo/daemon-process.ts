@@ -13,6 +13,8 @@ export interface DaemonProcess {
   next(pattern: RegExp, timeoutMs?: number): Promise<string>
   /** SIGTERM, then resolves with the exit code. */
   stop(): Promise<number | null>
+  /** Resolves with the exit code when the process exits by itself. */
+  exited(): Promise<number | null>
   output(): string
 }
 
@@ -56,6 +58,7 @@ export function spawnDaemon(args: string[], onLine?: (line: string) => void): Da
       if (exited === undefined) child.kill('SIGTERM')
       return exit
     },
+    exited: () => exit,
     output: () => lines.join('\n'),
   }
 }
