@@ -76,16 +76,7 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
   }
 
   for (const [ra, la] of pairs(remote.addresses, local.addresses)) {
-    states.push({
-      src: ra,
-      dst: la,
-      proto: IPPROTO_ESP,
-      spi: local.spi,
-      mode: 'tunnel',
-      reqid: KMESH_REQID,
-      aead: { name: localKey.aeadKeyName, key: derive(remote, localKey, ra, la, remote.bootID, local.bootID), icvLengthBits: localKey.length },
-      outputMark: mark(KMESH_MARK_DECRYPT),
-    })
+    states.push(tunnelState(ra, la, local.spi, localKey, derive(remote, localKey, ra, la, remote.bootID, local.bootID)))
     for (const cidr of local.podCIDRs) {
       for (const dir of ['in', 'fwd'] as const) {
         putPolicy({
@@ -104,17 +95,7 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
   else if (!remoteKey) egress = 'remote-key-unknown'
   else {
     for (const [la, ra] of pairs(local.addresses, remote.addresses)) {
-      states.push({
-        src: la,
-        dst: ra,
-        proto: IPPROTO_ESP,
-        spi: remote.spi,
-        mode: 'tunnel',
-        reqid: KMESH_REQID,
-        aead: { name: remoteKey.aeadKeyName, key: derive(remote, remoteKey, la, ra, local.bootID, remote.bootID), icvLengthBits: remoteKey.length },
-        // Kmesh builds every state with the same helper, so its OUT states carry output mark 0xd0 too.
-        outputMark: mark(KMESH_MARK_DECRYPT),
-      })
+      states.push(tunnelState(la, ra, remote.spi, remoteKey, derive(remote, remoteKey, la, ra, local.bootID, remote.bootID)))
       for (const cidr of remote.podCIDRs) {
         putPolicy({
           selector: anySourceTo(cidr),
@@ -140,6 +121,22 @@ export function policyIdOf(p: XfrmPolicy): XfrmPolicyId {
   const id: XfrmPolicyId = { selector: p.selector, dir: p.dir }
   if (p.mark) id.mark = p.mark
   return id
+}
+
+/**
+ * One ESP tunnel state. Kmesh builds IN and OUT states with the same helper, so both carry output mark 0xd0.
+ */
+function tunnelState(src: string, dst: string, spi: number, key: IpsecKey, pairKey: Buffer): XfrmState {
+  return {
+    src,
+    dst,
+    proto: IPPROTO_ESP,
+    spi,
+    mode: 'tunnel',
+    reqid: KMESH_REQID,
+    aead: { name: key.aeadKeyName, key: pairKey, icvLengthBits: key.length },
+    outputMark: mark(KMESH_MARK_DECRYPT),
+  }
 }
 
 function policyKey(p: { selector: XfrmSelector; dir: XfrmPolicyDir; mark?: XfrmMark }): string {
