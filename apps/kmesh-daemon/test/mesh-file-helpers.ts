@@ -14,33 +14,24 @@ export function refused(text: string, file = 'mesh.yaml'): MeshFileProblem[] {
   throw new Error('the file was accepted')
 }
 
-/** A minimal valid workload entry (block style, indented as a list item), with extra lines appended. */
+/** Default lines of an entry, minus the keys `extra` sets itself, then `extra` (indented as a list item). */
+function entry(defaults: string[], extra: string): string {
+  const extraLines = extra.split('\n').filter((l) => l.trim() !== '')
+  const overridden = new Set(extraLines.map((l) => /^([A-Za-z]+):/.exec(l)?.[1]).filter((k) => k !== undefined))
+  const kept = defaults.filter((l, i) => i === 0 || !overridden.has(/^([A-Za-z]+):/.exec(l)?.[1] ?? ''))
+  return [...kept.map((l, i) => (i === 0 ? `- ${l}` : `  ${l}`)), ...extraLines.map((l) => `  ${l}`)].join('\n')
+}
+
+/** A minimal valid workload entry; `extra` lines are appended and replace defaults with the same key. */
 export function workload(uid: string, extra = '', services = '{}'): string {
-  return [
-    `- uid: ${uid}`,
-    '  name: w',
-    '  namespace: default',
-    '  workloadIps: []',
-    `  services: ${services}`,
-    ...extra
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => `  ${l}`),
-  ].join('\n')
+  return entry([`uid: ${uid}`, 'name: w', 'namespace: default', 'workloadIps: []', `services: ${services}`], extra)
 }
 
 export function service(ns: string, host: string, extra = ''): string {
-  return [
-    `- name: ${host.split('.')[0]}`,
-    `  namespace: ${ns}`,
-    `  hostname: ${host}`,
-    '  vips: []',
-    '  ports: {80: 8080}',
-    ...extra
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => `  ${l}`),
-  ].join('\n')
+  return entry(
+    [`name: ${host.split('.')[0]}`, `namespace: ${ns}`, `hostname: ${host}`, 'vips: []', 'ports: {80: 8080}'],
+    extra,
+  )
 }
 
 export function policy(ns: string, name: string, extra: string, rules: string): string {

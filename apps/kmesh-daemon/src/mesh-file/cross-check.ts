@@ -7,7 +7,7 @@ import { isMap, isScalar } from 'yaml'
 
 import { destinationText } from './gateway-address.js'
 import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
-import type { Sink, YNode } from './reader.js'
+import { joinKey, type Sink, type YNode } from './reader.js'
 import type { GatewayAddress, Policy, Service, Workload } from './types.js'
 
 /** An entry read without problems, with what is needed to point at it. */
@@ -107,7 +107,7 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
         sink.add(
           'warning',
           e.entry,
-          `services["${key}"]`,
+          joinKey('services', key),
           `no service "${key}" in the file; this endpoint is never used`,
           keyNode(sink, e.node, 'services', key),
         )
@@ -131,7 +131,7 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
         sink.add(
           'warning',
           e.entry,
-          `endpoints["${key}"].workloadUid`,
+          joinKey(joinKey('endpoints', key), 'workloadUid'),
           `no workload with uid "${ep.workloadUid}" in the file; this endpoint cannot be used`,
           keyNode(sink, e.node, 'endpoints', key),
         )

@@ -43,6 +43,13 @@ export function policyLabel(sink: Sink, index: number, raw: YNode): string {
   return ns !== undefined && name !== undefined ? `policies[${index}] (${ns}/${name})` : `policies[${index}]`
 }
 
+/** `[!Presence]`: an empty tagged scalar whose tag is directly followed by `]` (libyaml cannot scan it). */
+function tagTouchesBracket(at: At, range: readonly number[] | null | undefined): boolean {
+  const start = range?.[0]
+  if (start === undefined || at.sink.charAt(start) !== ']') return false
+  return !/\s/.test(at.sink.charAt(start - 1))
+}
+
 /**
  * serde_yaml 0.9 reads the `StringMatch` enum only from YAML tags: `!Exact x`, `!Prefix x`, `!Suffix x`,
  * `!Presence []` or a bare `!Presence`. `{Exact: x}` and untagged strings are refused.
@@ -83,8 +90,7 @@ export function readStringMatch(at: At, raw: YNode): StringMatch | undefined {
     if (node && isSeq(node) && node.items.length === 0) return { kind: 'Presence' }
     if (node && isScalar(node) && String(node.value ?? '') === '') {
       // libyaml (ztunnel's parser) cannot scan a tag directly followed by `]` in a flow sequence.
-      const range = node.range
-      if (range && at.sink.charAt(range[0]) === ']') {
+      if (tagTouchesBracket(at, node.range)) {
         at.warn('ztunnel cannot parse `[!Presence]` (libyaml scan error); write `[!Presence ]` or `- !Presence []`', node)
       }
       return { kind: 'Presence' }
@@ -96,8 +102,7 @@ export function readStringMatch(at: At, raw: YNode): StringMatch | undefined {
     at.error(`!${variant} takes a string, e.g. \`!${variant} value\``, node)
     return undefined
   }
-  const range = node.range
-  if (String(node.value ?? '') === '' && range && at.sink.charAt(range[0]) === ']') {
+  if (String(node.value ?? '') === '' && tagTouchesBracket(at, node.range)) {
     at.warn(`ztunnel cannot parse \`[!${variant}]\` (libyaml scan error)`, node)
   }
   return { kind: variant as 'Exact' | 'Prefix' | 'Suffix', value: String(node.value ?? '') }

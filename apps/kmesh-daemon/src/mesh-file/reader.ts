@@ -61,7 +61,8 @@ export class Sink {
   }
 }
 
-function joinKey(base: string, part: string): string {
+/** `a.b` for identifier-like parts, `a["ns/host"]` otherwise. */
+export function joinKey(base: string, part: string): string {
   if (/^[A-Za-z0-9_]+$/.test(part)) return base === '' ? part : `${base}.${part}`
   return `${base}[${JSON.stringify(part)}]`
 }
@@ -336,6 +337,8 @@ export function closest(name: string, known: readonly string[]): string | undefi
   const lower = name.toLowerCase()
   const same = known.find((k) => k.toLowerCase() === lower)
   if (same) return same
+  const stem = known.find((k) => k.length >= 3 && (lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower)))
+  if (stem && lower.length >= 3) return stem
   let best: string | undefined
   let bestD = 3
   for (const k of known) {
@@ -372,7 +375,7 @@ export function readStruct(at: At, raw: YNode, spec: StructSpec): Fields | undef
         spec.unknown === 'ignoredUpstream'
           ? ' (ztunnel would silently ignore it, so whatever it was meant to say would be lost)'
           : ''
-      here.error(`unknown key \`${name}\`${upstream}; ${hint ? `${hint} ` : ''}(${known})`, e.keyNode)
+      here.error(`unknown key \`${name}\`${upstream}${hint ? `; ${hint}` : ''} (${known})`, e.keyNode)
       continue
     }
     fields.set(name, e)
