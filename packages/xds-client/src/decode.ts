@@ -268,8 +268,9 @@ export function decodeWorkload(m: Msg, path = 'workload'): Workload {
 }
 
 function stringMatch(m: Msg, path: string): StringMatch {
+  // oneof members that are set are own properties; the prototype carries "" defaults for all of them
   for (const f of ['exact', 'prefix', 'suffix'] as const) {
-    if (typeof m[f] === 'string') return { [f]: m[f] as string };
+    if (Object.prototype.hasOwnProperty.call(m, f) && typeof m[f] === 'string') return { [f]: m[f] as string };
   }
   if (sub(m, 'presence')) return { presence: {} };
   return fail(path, 'string match has no match_type set');

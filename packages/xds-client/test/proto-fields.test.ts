@@ -216,8 +216,8 @@ t.test('every message field has the number, type and label of the reference tabl
       if (mapMod) t.equal((f as protobuf.MapField).keyType, mapMod.slice(4, -1), `${fullName}.${name} map key`);
       const oneof = mods.find((m) => m.startsWith('oneof:'));
       if (oneof) t.equal(f.partOf?.name, camel(oneof.slice(6)), `${fullName}.${name} in oneof ${oneof.slice(6)}`);
-      else if (mods.includes('optional')) t.ok(f.partOf?.isProto3Optional ?? f.options?.['proto3_optional'], `${fullName}.${name} is proto3 optional`);
-      else t.equal(f.partOf, null, `${fullName}.${name} is in no oneof`);
+      else if (mods.includes('optional')) t.equal(f.partOf?.isProto3Optional, true, `${fullName}.${name} is proto3 optional`);
+      else t.equal(f.partOf?.name ?? null, null, `${fullName}.${name} is in no oneof`);
     }
     const extra = Object.keys(type.fields).filter((n) => !seen.has(n));
     t.same(extra, [], `${fullName} has no field the table lacks`);
