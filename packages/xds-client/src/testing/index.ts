@@ -22,6 +22,8 @@ export interface TestXdsServerOptions {
   maxConnectionAgeMs?: number;
   /** after that GOAWAY, close the connection this long later (default: never) */
   maxConnectionAgeGraceMs?: number;
+  /** serve TLS with this certificate (PEM) instead of plaintext */
+  tls?: { certChain: Buffer; privateKey: Buffer };
 }
 
 /** One resource of a raw push: anything, including invalid payloads. */
@@ -129,7 +131,10 @@ export class TestXdsServer {
     }
     const server = new grpc.Server(chOpts);
     const port = await new Promise<number>((resolve, reject) => {
-      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      const creds = options.tls
+        ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: options.tls.certChain, private_key: options.tls.privateKey }])
+        : grpc.ServerCredentials.createInsecure();
+      server.bindAsync('127.0.0.1:0', creds, (err, p) =>
         err ? reject(err) : resolve(p),
       );
     });
