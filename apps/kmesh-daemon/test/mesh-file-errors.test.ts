@@ -225,3 +225,9 @@ t.test('entry labels: a service or policy without its key fields still gets a la
     { entry: 'policies[0]', key: 'dryRun' },
   ])
 })
+
+t.test('a GatewayAddress written as a bare string is refused with the mapping to write', async (t) => {
+  t.match(refused(`workloads:\n${workload('a', 'waypoint: "ns/wp.ns.svc"')}\n`), [
+    { entry: W, key: 'waypoint', line: 7, message: /expected a mapping \{destination, hboneMtlsPort\}.*destination: "ns\/wp.ns.svc"/ },
+  ])
+})

@@ -138,10 +138,11 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
       }
     }
   }
+  const attached = new Set(rc.workloads.flatMap((w) => w.value.authorizationPolicies))
   for (const e of rc.policies) {
     if (e.value.scope !== 'WorkloadSelector') continue
     const key = policyKey(e.value)
-    if (!rc.workloads.some((w) => w.value.authorizationPolicies.includes(key))) {
+    if (!attached.has(key)) {
       sink.add(
         'warning',
         e.entry,
@@ -171,18 +172,30 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
 
 /** §4.1: a gateway destination must resolve to something in the file. */
 function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEntry<Service>>): void {
+  // Indexes, so that a file with thousands of workloads stays linear.
+  const byHostname = new Set(rc.workloads.map((w) => `${w.value.namespace}/${w.value.hostname}`))
+  const addresses = new Set<string>()
+  for (const w of rc.workloads) for (const ip of w.value.workloadIps) addresses.add(`${w.value.network}/${ip}`)
+  for (const s of rc.services) for (const v of s.value.vips) addresses.add(`${v.network}/${v.ip}`)
+  const members = new Map<string, Workload[]>()
+  const uidToWorkload = new Map(rc.workloads.map((w) => [w.value.uid, w.value]))
+  const addMember = (svc: string, w: Workload | undefined): void => {
+    if (!w) return
+    const list = members.get(svc) ?? []
+    list.push(w)
+    members.set(svc, list)
+  }
+  for (const w of rc.workloads) for (const svc of Object.keys(w.value.services)) addMember(svc, w.value)
+  for (const s of rc.services) {
+    for (const ep of Object.values(s.value.endpoints)) addMember(serviceKey(s.value), uidToWorkload.get(ep.workloadUid))
+  }
   const resolves = (g: GatewayAddress): boolean => {
     const d = g.destination
     if (d.kind === 'hostname') {
-      return (
-        services.has(`${d.namespace}/${d.hostname}`) ||
-        rc.workloads.some((w) => w.value.namespace === d.namespace && w.value.hostname === d.hostname)
-      )
+      const k = `${d.namespace}/${d.hostname}`
+      return services.has(k) || byHostname.has(k)
     }
-    return (
-      rc.workloads.some((w) => w.value.network === d.network && w.value.workloadIps.includes(d.ip)) ||
-      rc.services.some((s) => s.value.vips.some((v) => v.network === d.network && v.ip === d.ip))
-    )
+    return addresses.has(`${d.network}/${d.ip}`)
   }
   const check = (e: ReadEntry<Workload | Service>, key: string, path: string[], g: GatewayAddress | undefined): void => {
     if (!g) return
@@ -202,10 +215,8 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
     const svc = services.get(`${d.namespace}/${d.hostname}`)
     if (!svc || g.hboneMtlsPort in svc.value.ports) return
     const svcKey = `${d.namespace}/${d.hostname}`
-    const members = rc.workloads.filter(
-      (w) => svcKey in w.value.services || Object.values(svc.value.endpoints).some((ep) => ep.workloadUid === w.value.uid),
-    )
-    if (members.length > 0 && members.every((w) => w.value.applicationTunnel !== undefined)) return
+    const ws = members.get(svcKey) ?? []
+    if (ws.length > 0 && ws.every((w) => w.applicationTunnel !== undefined)) return
     sink.add(
       'warning',
       e.entry,
