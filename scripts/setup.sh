@@ -21,6 +21,11 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The test VM (tools/vm) for what this kernel lacks (ESP/GCM): QEMU, busybox and Debian's 6.1 kernel, cached in
+# .cache/vm (one line and no download when the cache is complete).
+step "test VM cache (tools/vm/fetch.sh)"
+bash tools/vm/fetch.sh
+
 PNPM_VERSION=12.21.0
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
   step "npm install -g pnpm@$PNPM_VERSION"
