@@ -1,0 +1,32 @@
+/**
+ * Undo steps run in reverse order of registration, once, on normal exit, on an error and on SIGINT/SIGTERM,
+ * so a failed or interrupted run leaves no daemon, cgroup, netns, haproxy, server or pin behind.
+ */
+const steps = []
+let running
+
+/** Registers an undo step; `what` names it in the message if it fails. */
+export function onCleanup(what, fn) {
+  steps.push({ what, fn })
+}
+
+export function cleanup() {
+  running ??= (async () => {
+    while (steps.length > 0) {
+      const { what, fn } = steps.pop()
+      try {
+        await fn()
+      } catch (err) {
+        console.error(`cleanup: ${what}: ${err.message}`)
+      }
+    }
+  })()
+  return running
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    console.error(`\n${signal}: cleaning up`)
+    cleanup().finally(() => process.exit(130))
+  })
+}
