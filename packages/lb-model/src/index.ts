@@ -9,3 +9,16 @@ export {
 } from './priority.js'
 export { selectEndpoint, type ServiceSnapshot, type Selection } from './select.js'
 export { planEndpointRemoval, type EndpointRemovalPlan } from './bucket.js'
+export { choosePriority, indexFor, type PriorityChoice } from './select.js'
+export { ipToBytes, bytesToText, familyOf, isV4Mapped, type Family } from './ip.js'
+export {
+  indexSnapshot,
+  type MapSnapshot,
+  type FrontendRecord,
+  type ServiceRecord,
+  type EndpointRecord,
+  type BackendRecord,
+  type PortRecord,
+  type WaypointRecord,
+} from './snapshot.js'
+export { resolve, ERRNO, type ConnectInput, type Resolution, type Trace, type LeaveReason, type RefuseReason } from './resolve.js'

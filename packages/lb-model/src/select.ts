@@ -26,12 +26,42 @@ export type Selection =
   /** lbPolicy outside 0..3: the kernel returns -EINVAL. */
   | { kind: 'invalid-policy' }
 
-function pickIn(service: ServiceSnapshot, priority: number, random: number): Selection {
-  const bucket = service.buckets[priority] ?? []
-  if (bucket.length === 0) return { kind: 'no-endpoint' }
-  // C: `prandom % count + 1` on u32 values; both operands are exact integers below 2^53 here.
-  const index = (random % bucket.length) + 1
-  return { kind: 'endpoint', priority, index, backendUid: bucket[index - 1] as number }
+/** The bucket a service's policy draws from (reference/kmesh-dataplane.md §3), given its endpoint counts. */
+export type PriorityChoice =
+  | { kind: 'bucket'; priority: number; count: number }
+  | { kind: 'passthrough' }
+  | { kind: 'no-endpoint' }
+  | { kind: 'invalid-policy' }
+
+/**
+ * - Random (0) and Strict (1): bucket 0 only; an empty bucket 0 is 'no-endpoint' (Strict never looks further).
+ * - Failover (2): the first bucket 0..6 whose count is not 0; all zero is 'no-endpoint'.
+ * - Passthrough (3): 'passthrough'. Any other value: 'invalid-policy'.
+ * `counts[p]` is the service record's `prio_endpoint_count[p]`, whatever the endpoint map holds.
+ */
+export function choosePriority(lbPolicy: number, counts: readonly number[]): PriorityChoice {
+  switch (lbPolicy) {
+    case LB_POLICY.Random:
+    case LB_POLICY.Strict: {
+      const count = counts[0] ?? 0
+      return count === 0 ? { kind: 'no-endpoint' } : { kind: 'bucket', priority: 0, count }
+    }
+    case LB_POLICY.Failover:
+      for (let p = 0; p < PRIO_COUNT; p++) {
+        const count = counts[p] ?? 0
+        if (count !== 0) return { kind: 'bucket', priority: p, count }
+      }
+      return { kind: 'no-endpoint' }
+    case LB_POLICY.Passthrough:
+      return { kind: 'passthrough' }
+    default:
+      return { kind: 'invalid-policy' }
+  }
+}
+
+/** The 1-based index the kernel takes in a bucket of `count` endpoints: `random % count + 1` on u32 values. */
+export function indexFor(random: number, count: number): number {
+  return (random % count) + 1
 }
 
 /**
@@ -45,26 +75,20 @@ function pickIn(service: ServiceSnapshot, priority: number, random: number): Sel
  * neither can come from the kernel.
  */
 export function selectEndpoint(service: ServiceSnapshot, random: number): Selection {
-  if (!Number.isInteger(random) || random < 0 || random > U32_MAX) {
-    throw new RangeError(`selectEndpoint: random must be a u32 (0..${U32_MAX}), got ${random}`)
-  }
+  checkRandom('selectEndpoint', random)
   if (service.buckets.length > PRIO_COUNT) {
     throw new RangeError(
       `selectEndpoint: service has ${service.buckets.length} priority buckets, the kernel holds PRIO_COUNT = ${PRIO_COUNT}`,
     )
   }
-  switch (service.lbPolicy as number) {
-    case LB_POLICY.Random:
-    case LB_POLICY.Strict:
-      return pickIn(service, 0, random)
-    case LB_POLICY.Failover:
-      for (let p = 0; p < PRIO_COUNT; p++) {
-        if ((service.buckets[p]?.length ?? 0) > 0) return pickIn(service, p, random)
-      }
-      return { kind: 'no-endpoint' }
-    case LB_POLICY.Passthrough:
-      return { kind: 'passthrough' }
-    default:
-      return { kind: 'invalid-policy' }
+  const choice = choosePriority(service.lbPolicy, service.buckets.map((b) => b.length))
+  if (choice.kind !== 'bucket') return choice
+  const index = indexFor(random, choice.count)
+  return { kind: 'endpoint', priority: choice.priority, index, backendUid: service.buckets[choice.priority]?.[index - 1] as number }
+}
+
+export function checkRandom(fn: string, random: number): void {
+  if (!Number.isInteger(random) || random < 0 || random > U32_MAX) {
+    throw new RangeError(`${fn}: random must be a u32 (0..${U32_MAX}), got ${random}`)
   }
 }
