@@ -73,6 +73,15 @@ function reasonOf(e: unknown): string {
 }
 
 /** Build the change batch of a response whose type is Address or Authorization. */
+export function processResponse(
+  res: DeltaDiscoveryResponse & { typeUrl: typeof ADDRESS_TYPE_URL },
+  opts?: ProcessOptions,
+): AddressBatch;
+export function processResponse(
+  res: DeltaDiscoveryResponse & { typeUrl: typeof AUTHORIZATION_TYPE_URL },
+  opts?: ProcessOptions,
+): AuthorizationBatch;
+export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts?: ProcessOptions): ChangeBatch;
 export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts: ProcessOptions = {}): ChangeBatch {
   const limits = opts.limits ?? DEFAULT_DECODE_LIMITS;
   const typeUrl = res.typeUrl;

@@ -16,7 +16,7 @@ const wl = (uid: string, last: number, extra: object = {}) => ({
 const svc = (extra: object = {}) => ({
   service: { name: 'web', namespace: 'default', hostname: 'web.default.svc.cluster.local', addresses: [{ address: ip4(10, 96, 0, 10) }], ports: [{ servicePort: 80, targetPort: 8080 }], ...extra },
 });
-const pol = { name: 'allow-web', namespace: 'default', action: 0 };
+const pol = { name: 'allow-web', namespace: 'default', action: 0 as const };
 
 const isA = (b: ChangeBatch): b is AddressBatch => b.typeUrl === A;
 const isZ = (b: ChangeBatch): b is AuthorizationBatch => b.typeUrl === Z;

@@ -213,7 +213,7 @@ t.test('every message field has the number, type and label of the reference tabl
       t.equal(f.repeated, mods.includes('repeated'), `${fullName}.${name} repeated`);
       const mapMod = mods.find((m) => m.startsWith('map<'));
       t.equal(f.map, !!mapMod, `${fullName}.${name} map`);
-      if (mapMod) t.equal((f as protobuf.MapField).keyType, mapMod.slice(4, -1), `${fullName}.${name} map key`);
+      if (mapMod) t.equal((f as unknown as protobuf.MapField).keyType, mapMod.slice(4, -1), `${fullName}.${name} map key`);
       const oneof = mods.find((m) => m.startsWith('oneof:'));
       if (oneof) t.equal(f.partOf?.name, camel(oneof.slice(6)), `${fullName}.${name} in oneof ${oneof.slice(6)}`);
       else if (mods.includes('optional')) t.equal(f.partOf?.isProto3Optional, true, `${fullName}.${name} is proto3 optional`);

@@ -15,16 +15,20 @@ import type { DeltaDiscoveryResponse, WireResource, TypeUrl } from '../src/index
 const UID = 'Kubernetes//Pod/ns/a';
 const good = encodeAddress({ workload: { uid: UID, addresses: [new Uint8Array([10, 0, 0, 1])] } });
 
-function res(typeUrl: TypeUrl, resources: Partial<WireResource>[], extra: Partial<DeltaDiscoveryResponse> = {}) {
+function res<T extends TypeUrl>(
+  typeUrl: T,
+  resources: Partial<WireResource>[],
+  extra: Partial<Omit<DeltaDiscoveryResponse, 'typeUrl'>> = {},
+): DeltaDiscoveryResponse & { typeUrl: T } {
   return {
     systemVersionInfo: 'v1',
-    typeUrl,
     nonce: 'n1',
     removedResources: [],
     removedResourceNames: [],
     resourceErrors: [],
     resources: resources.map((r) => ({ name: '', aliases: [], version: '', ...r })),
     ...extra,
+    typeUrl,
   };
 }
 
