@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { Dataplane } from './dataplane/dataplane.js'
 import { IdTable } from './ids/id-table.js'
 import { LocalMesh } from './local-mesh.js'
+import { WorkloadProcessor } from './processor/processor.js'
 import type { DaemonOptions } from './cli.js'
 import type { Logger } from './log.js'
 
@@ -21,7 +22,8 @@ export interface RunningDaemon {
 export async function startDaemon(options: DaemonOptions, log: Logger): Promise<RunningDaemon> {
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
   const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
-  const mesh = new LocalMesh({ file: options.meshFile, writer: dataplane.writer, ids, nodeName: options.nodeName, log })
+  const processor = new WorkloadProcessor(dataplane.writer, ids, options.nodeName)
+  const mesh = new LocalMesh({ file: options.meshFile, processor, log })
   if (options.watch) mesh.watch()
   const ready = mesh.reload().then((r) => r.ok)
   let stopped = false

@@ -6,17 +6,12 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { basename, dirname, resolve } from 'node:path'
 import { MeshFileError, readMeshFile } from './mesh-file/index.js'
-import { computeIntent, type Intent } from './processor/intent.js'
-import { imageOf } from './processor/map-image.js'
-import type { MapWriter } from './dataplane/map-writer.js'
-import type { IdTable } from './ids/id-table.js'
+import { compactWrites, type WorkloadProcessor } from './processor/processor.js'
 import type { Logger } from './log.js'
 
 export interface LocalMeshOptions {
   file: string
-  writer: MapWriter
-  ids: IdTable
-  nodeName?: string | undefined
+  processor: WorkloadProcessor
   log: Logger
 }
 
@@ -34,7 +29,7 @@ export interface ResourceChanges {
 interface Delta { added: string[]; removed: string[]; changed: string[] }
 
 export class LocalMesh {
-  private last: { intent: Intent; fingerprints: Map<string, string> } | undefined
+  private last: { fingerprints: Map<string, string> } | undefined
   private watcher: FSWatcher | undefined
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
 
@@ -47,7 +42,7 @@ export class LocalMesh {
   }
 
   private async reloadNow(): Promise<ReloadResult> {
-    const { file, writer, ids, log } = this.options
+    const { file, processor, log } = this.options
     let parsed
     try {
       parsed = await readMeshFile(file)
@@ -60,24 +55,19 @@ export class LocalMesh {
       }
       return { ok: false, error: err as Error }
     }
-    const intent = computeIntent(parsed.config, ids, { nodeName: this.options.nodeName })
     try {
-      ids.save() // before the maps reference new ids, so a crash cannot orphan them
-      const image = imageOf(intent, writer.mirror)
-      const written = writer.apply(image)
-      ids.retainOnly(intent.names)
-      ids.save()
+      const { intent, writes } = processor.apply(parsed.config)
       const fingerprints = fingerprintsOf(parsed.config)
       const changes = diffResources(this.last?.fingerprints, fingerprints)
       const firstLoad = !this.last
-      this.last = { intent, fingerprints }
+      this.last = { fingerprints }
       if (firstLoad) {
         log.info({ file, services: parsed.config.services.length, workloads: parsed.config.workloads.length, policies: parsed.config.policies.length }, 'mesh file loaded')
         for (const item of parsed.notEnforced) log.warn({ file }, `not enforced yet: ${item}`)
       }
       for (const w of parsed.warnings) log.warn({ file: w.file, line: w.line, entry: w.entry, key: w.key }, w.message)
       for (const w of intent.warnings) log.warn({ file }, w)
-      log.info({ file, ...changeCounts(changes), writes: compactWrites(written) }, 'mesh applied')
+      log.info({ file, ...changeCounts(changes), writes: compactWrites(writes) }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
       log.error({ file, err: (err as Error).message }, this.last ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed')
@@ -124,9 +114,4 @@ function diffResources(before: Map<string, string> | undefined, after: Map<strin
 function changeCounts(c: ResourceChanges): Record<string, string> {
   const f = (d: Delta): string => `+${d.added.length} ~${d.changed.length} -${d.removed.length}`
   return { services: f(c.services), workloads: f(c.workloads) }
-}
-
-function compactWrites(w: { put: Record<string, number>; delete: Record<string, number> }): string {
-  const parts = Object.keys(w.put).map((m) => `${m} +${w.put[m]}/-${w.delete[m]}`)
-  return parts.join(', ')
 }

@@ -1,0 +1,96 @@
+/**
+ * Istio workload API resources (as @kmesh-ts/xds-client decodes them) -> the mesh model the workload processor
+ * already takes from mesh files, so cluster mode and local mode share one processor. Applies the xDS defaults
+ * that ztunnel applies and mesh files do not (reference/local-config.md §4.2): trust domain `cluster.local`,
+ * service account `default`, cluster id `Kubernetes`.
+ */
+import { formatIpv6 } from '@kmesh-ts/bpf-maps/codecs'
+import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
+import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../mesh-file/index.js'
+
+/** The backend record lists at most this many services per workload (reference/kmesh-dataplane.md §2.3). */
+export const MAX_SERVICES_PER_WORKLOAD = 10
+
+export class UnappliableResource extends Error {}
+
+export function ipText(bytes: Uint8Array): string {
+  return bytes.length === 4 ? Array.from(bytes).join('.') : formatIpv6(bytes)
+}
+
+const SCOPES: Record<number, RoutingPreference | undefined> = { 1: 'Region', 2: 'Zone', 3: 'Subzone', 4: 'Node', 5: 'Cluster', 6: 'Network' }
+const MODES = ['Standard', 'Strict', 'Failover', 'Passthrough'] as const
+
+function gateway(g: XdsGateway | undefined): GatewayAddress | undefined {
+  if (!g) return undefined
+  if (g.address) return { destination: { kind: 'address', network: g.address.network, ip: ipText(g.address.address) }, hboneMtlsPort: g.hboneMtlsPort }
+  if (g.hostname) return { destination: { kind: 'hostname', namespace: g.hostname.namespace, hostname: g.hostname.hostname }, hboneMtlsPort: g.hboneMtlsPort }
+  return undefined
+}
+
+export function workloadFromXds(w: XdsWorkload): Workload {
+  const services = Object.entries(w.services)
+  if (services.length > MAX_SERVICES_PER_WORKLOAD) {
+    throw new UnappliableResource(`workload ${w.uid} belongs to ${services.length} services; the backend record holds ${MAX_SERVICES_PER_WORKLOAD}`)
+  }
+  const out: Workload = {
+    uid: w.uid,
+    name: w.name,
+    namespace: w.namespace,
+    workloadIps: w.addresses.map(ipText),
+    hostname: w.hostname,
+    network: w.network,
+    protocol: w.tunnelProtocol === 1 ? 'HBONE' : 'TCP',
+    networkMode: w.networkMode === 1 ? 'HostNetwork' : 'Standard',
+    trustDomain: w.trustDomain || 'cluster.local',
+    serviceAccount: w.serviceAccount || 'default',
+    clusterId: w.clusterId || 'Kubernetes',
+    node: w.node,
+    workloadName: w.workloadName,
+    workloadType: ['deployment', 'cronjob', 'pod', 'job'][w.workloadType] ?? '',
+    canonicalName: w.canonicalName,
+    canonicalRevision: w.canonicalRevision,
+    status: w.status === 1 ? 'Unhealthy' : 'Healthy',
+    capacity: w.capacity ?? 1,
+    nativeTunnel: w.nativeTunnel,
+    authorizationPolicies: [...w.authorizationPolicies],
+    services: Object.fromEntries(services.map(([key, list]) => [key, Object.fromEntries(list.ports.map((p) => [p.servicePort, p.targetPort]))])),
+  }
+  if (w.locality) out.locality = { ...w.locality }
+  const wp = gateway(w.waypoint)
+  if (wp) out.waypoint = wp
+  const gw = gateway(w.networkGateway)
+  if (gw) out.networkGateway = gw
+  if (w.applicationTunnel) out.applicationTunnel = { protocol: w.applicationTunnel.protocol === 1 ? 'PROXY' : 'NONE', ...(w.applicationTunnel.port ? { port: w.applicationTunnel.port } : {}) }
+  return out
+}
+
+export function serviceFromXds(s: XdsService): Service {
+  const out: Service = {
+    name: s.name,
+    namespace: s.namespace,
+    hostname: s.hostname,
+    vips: s.addresses.filter((a) => a.length === undefined).map((a) => ({ network: a.network, ip: ipText(a.address) })),
+    cidrVips: s.addresses.filter((a) => a.length !== undefined).map((a) => ({ network: a.network, cidr: `${ipText(a.address)}/${a.length}` })),
+    ports: Object.fromEntries(s.ports.map((p) => [p.servicePort, p.targetPort])),
+    endpoints: {},
+    subjectAltNames: [...s.subjectAltNames],
+    weightedWaypoints: s.weightedWaypoints.flatMap((ww) => {
+      const destination = gateway(ww.destination)
+      return destination ? [{ destination, weight: ww.weight }] : []
+    }),
+    canonical: s.canonical,
+    visibility: s.visibility === 1 ? 'Namespace' : 'Public',
+  }
+  const wp = gateway(s.waypoint)
+  if (wp) out.waypoint = wp
+  if (s.loadBalancing) {
+    const lb: LoadBalancer = {
+      routingPreferences: s.loadBalancing.routingPreference.map((p) => SCOPES[p]).filter((p): p is RoutingPreference => !!p),
+      mode: MODES[s.loadBalancing.mode] ?? 'Standard',
+      healthPolicy: s.loadBalancing.healthPolicy === 1 ? 'AllowAll' : 'OnlyHealthy',
+    }
+    out.loadBalancer = lb
+  }
+  if (s.ipFamilies) out.ipFamilies = (['IPv4', 'IPv6', 'Dual'] as const)[s.ipFamilies - 1]
+  return out
+}
