@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url'
 
 /** The compiled objects shipped in obj/ (one per src/*.c). */
-export type ObjectName = 'cgroup_sock' | 'lb_test'
-export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test']
+export type ObjectName = 'cgroup_sock' | 'lb_test' | 'tc_mark'
+export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test', 'tc_mark']
 
 /** Absolute path of a compiled object, e.g. objectPath('cgroup_sock') -> <package>/obj/cgroup_sock.o. */
 export function objectPath(name: ObjectName): string {
@@ -25,6 +25,10 @@ export const programs = {
   connect6: { object: 'cgroup_sock', name: 'cgroup_connect6_prog', section: 'cgroup/connect6' },
   /** Test-only: lb_resolve() on a `struct lb_test_ctx` given through BPF_PROG_TEST_RUN (see lbTestCtx). */
   lbTest: { object: 'lb_test', name: 'lb_test_prog', section: 'syscall' },
+  /** IPsec (include/ipsec.h): mark 0xe0 on a pod veth's ingress when the destination is a remote node's pod. */
+  tcMarkEncrypt: { object: 'tc_mark', name: 'tc_mark_encrypt', section: 'tc' },
+  /** IPsec: on node NIC ingress, keep ESP and mark 0xd0, clear every other mark. */
+  tcMarkDecrypt: { object: 'tc_mark', name: 'tc_mark_decrypt', section: 'tc' },
 } as const satisfies Record<string, ProgramInfo>
 
 /** ELF map names, which are also the pin names (include/maps.h). */
@@ -37,7 +41,19 @@ export const mapNames = {
   sockStorage: 'km_sockstorage',
   tailCall4: 'km_cgr_tailcall',
   tailCall6: 'km_cgr_tail6',
+  /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h); only in tc_mark.o. */
+  nodeInfo: 'km_nodeinfo',
 } as const
+
+/** The maps each object declares (include/maps.h for the connect objects, include/ipsec.h for tc_mark). */
+export const objectMaps: Record<ObjectName, readonly string[]> = {
+  cgroup_sock: Object.values(mapNames).filter((n) => n !== mapNames.nodeInfo),
+  lb_test: Object.values(mapNames).filter((n) => n !== mapNames.nodeInfo),
+  tc_mark: [mapNames.nodeInfo],
+}
+
+/** The skb marks of IPsec (include/ipsec.h, reference/kmesh-dataplane.md §4.4). */
+export const ipsecMarks = { encrypt: 0xe0, decrypt: 0xd0 } as const
 
 /** Tail-call slots userspace fills with the connect programs themselves (include/maps.h). */
 export const tailCalls = {

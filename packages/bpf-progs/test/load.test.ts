@@ -5,10 +5,10 @@
 import t from 'tap'
 import { existsSync, readdirSync } from 'node:fs'
 import { privilegedSkip, tempPinDir } from '@kmesh-ts/testkit'
-import { mapNames, objectNames, objectPath, programs } from '../src/index.js'
+import { objectMaps, objectNames, objectPath, programs } from '../src/index.js'
 import { loadObject, progInfo } from './bpftool.js'
 
-const expectedType: Record<string, string> = { 'cgroup/connect4': 'cgroup_sock_addr', 'cgroup/connect6': 'cgroup_sock_addr', syscall: 'syscall' }
+const expectedType: Record<string, string> = { 'cgroup/connect4': 'cgroup_sock_addr', 'cgroup/connect6': 'cgroup_sock_addr', syscall: 'syscall', tc: 'sched_cls' }
 
 for (const name of objectNames) {
   t.test(`${name}.o loads through the verifier`, { skip: privilegedSkip() }, async (t) => {
@@ -17,7 +17,7 @@ for (const name of objectNames) {
     t.teardown(() => pins.close())
     const obj = loadObject(name, pins.path)
 
-    t.same(readdirSync(obj.maps).sort(), Object.values(mapNames).sort(), 'every map of include/maps.h is created')
+    t.same(readdirSync(obj.maps).sort(), [...objectMaps[name]].sort(), 'every map the object declares is created')
     const expected = Object.values(programs).filter((p) => p.object === name)
     t.same(readdirSync(obj.progs).sort(), expected.map((p) => p.name).sort(), 'programs are named as src/index.ts says')
     for (const p of expected) {
