@@ -9,7 +9,7 @@ import { Backoff } from './backoff.js';
 import type { XdsClientEvent } from './events.js';
 import { resolveOptions } from './options.js';
 import type { ResolvedOptions, XdsClientOptions } from './options.js';
-import { isWatchedType, nackMessage, processResponse } from './response.js';
+import { isWatchedType, nackMessage, processResponseInSlices } from './response.js';
 import type { ChangeBatch, Rejection, ResourceKind } from './response.js';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js';
 import type { TypeUrl } from './types.js';
@@ -364,7 +364,7 @@ export class XdsClient {
       this.send(s, { typeUrl, responseNonce: res.nonce });
       return;
     }
-    const batch: ChangeBatch = processResponse(
+    const batch: ChangeBatch = await processResponseInSlices(
       { ...res, typeUrl },
       { limits: this.opts.limits, heldKind: (n) => st.held.get(n)?.kind },
     );

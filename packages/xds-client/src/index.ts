@@ -17,7 +17,7 @@ export type {
   Rejection,
   ResourceKind,
 } from './response.js';
-export { processResponse, nackMessage } from './response.js';
+export { processResponse, processResponseInSlices, nackMessage } from './response.js';
 export { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 export type { BackoffOptions } from './backoff.js';
 export { istioNode, istioNodeFromEnv } from './node.js';

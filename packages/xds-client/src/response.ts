@@ -72,6 +72,115 @@ function reasonOf(e: unknown): string {
   return e instanceof InvalidResourceError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`;
 }
 
+/**
+ * Builds a batch resource by resource, so a caller can do the work in slices and let the event loop breathe
+ * between them (a full push can carry 100k resources).
+ */
+class BatchBuilder {
+  readonly total: number;
+  private readonly limits: DecodeLimits;
+  private readonly rejected: Rejection[] = [];
+  private readonly counts = new Map<string, number>();
+  private readonly reportedDuplicate = new Set<string>();
+  private readonly removedNames = new Set<string>();
+  private readonly addedAddr: Added<Address>[] = [];
+  private readonly addedAuthz: Added<Authorization>[] = [];
+  private next = 0;
+
+  constructor(
+    private readonly res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
+    private readonly opts: ProcessOptions,
+  ) {
+    this.limits = opts.limits ?? DEFAULT_DECODE_LIMITS;
+    this.total = res.resources.length;
+    // Delta forbids the same name twice in one response; every copy is rejected (reference §2.2).
+    for (const r of res.resources) {
+      const n = resourceName(r);
+      this.counts.set(n, (this.counts.get(n) ?? 0) + 1);
+    }
+    for (const n of res.removedResources) this.removedNames.add(n);
+    for (const rn of res.removedResourceNames) this.removedNames.add(rn.name);
+    for (const e of res.resourceErrors) {
+      const n = e.resourceName?.name;
+      if (n && e.errorDetail?.code === NOT_FOUND) this.removedNames.add(n);
+    }
+  }
+
+  get done(): boolean {
+    return this.next >= this.total;
+  }
+
+  /** Decode and validate up to `count` more resources. */
+  step(count: number): void {
+    const { res, limits } = this;
+    const typeUrl = res.typeUrl;
+    const end = Math.min(this.total, this.next + count);
+    for (let i = this.next; i < end; i++) {
+      const r = res.resources[i]!;
+      const name = resourceName(r);
+      const reject = (reason: string): void => {
+        this.rejected.push({ name: name === '' ? `<resources[${i}]>` : name, reason });
+      };
+      if (name === '') {
+        reject('resource has no name');
+        continue;
+      }
+      const count = this.counts.get(name) ?? 0;
+      if (count > 1) {
+        if (!this.reportedDuplicate.has(name)) {
+          this.reportedDuplicate.add(name);
+          this.rejected.push({ name, reason: `name appears ${count} times in one response` });
+        }
+        continue;
+      }
+      if (this.removedNames.has(name)) {
+        reject('name is both a resource and a removal in one response');
+        continue;
+      }
+      if (!r.resource) {
+        reject('resource has no payload (TTL heartbeats are not supported)');
+        continue;
+      }
+      if (r.resource.typeUrl !== typeUrl) {
+        reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`);
+        continue;
+      }
+      try {
+        if (typeUrl === ADDRESS_TYPE_URL) {
+          const value = decodeAddress(r.resource.value, name, limits);
+          this.addedAddr.push({ name, version: r.version, aliases: r.aliases, value });
+        } else {
+          const value = decodeAuthorization(r.resource.value, name);
+          this.addedAuthz.push({ name, version: r.version, aliases: r.aliases, value });
+        }
+      } catch (e) {
+        reject(reasonOf(e));
+      }
+    }
+    this.next = end;
+  }
+
+  finish(): ChangeBatch {
+    const { res, opts } = this;
+    const typeUrl = res.typeUrl;
+    const removed: Removal[] = [];
+    for (const name of this.removedNames) {
+      if (this.counts.has(name)) continue; // already rejected above
+      let kind: ResourceKind;
+      if (typeUrl === AUTHORIZATION_TYPE_URL) kind = 'policy';
+      else {
+        const held = opts.heldKind?.(name);
+        kind = held === 'workload' || held === 'service' ? held : addressKindByShape(name);
+      }
+      removed.push({ kind, name });
+    }
+    const base = { nonce: res.nonce, systemVersionInfo: res.systemVersionInfo, removed, rejected: this.rejected };
+    return typeUrl === ADDRESS_TYPE_URL
+      ? { ...base, typeUrl, added: this.addedAddr }
+      : { ...base, typeUrl, added: this.addedAuthz };
+  }
+}
+
 /** Build the change batch of a response whose type is Address or Authorization. */
 export function processResponse(
   res: DeltaDiscoveryResponse & { typeUrl: typeof ADDRESS_TYPE_URL },
@@ -83,73 +192,27 @@ export function processResponse(
 ): AuthorizationBatch;
 export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts?: ProcessOptions): ChangeBatch;
 export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts: ProcessOptions = {}): ChangeBatch {
-  const limits = opts.limits ?? DEFAULT_DECODE_LIMITS;
-  const typeUrl = res.typeUrl;
-  const rejected: Rejection[] = [];
+  const b = new BatchBuilder(res, opts);
+  b.step(b.total);
+  return b.finish();
+}
 
-  // Delta forbids the same name twice in one response; every copy is rejected (reference §2.2).
-  const counts = new Map<string, number>();
-  for (const r of res.resources) {
-    const n = resourceName(r);
-    counts.set(n, (counts.get(n) ?? 0) + 1);
+/**
+ * The same as processResponse, in slices of `sliceSize` resources with a macrotask between slices, so that a big
+ * push does not hold the event loop (admin endpoints, timers and the stream keep working).
+ */
+export async function processResponseInSlices(
+  res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
+  opts: ProcessOptions = {},
+  sliceSize = 2000,
+): Promise<ChangeBatch> {
+  const b = new BatchBuilder(res, opts);
+  b.step(sliceSize);
+  while (!b.done) {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    b.step(sliceSize);
   }
-  const reportedDuplicate = new Set<string>();
-
-  const removedNames = new Set<string>(res.removedResources);
-  for (const rn of res.removedResourceNames) removedNames.add(rn.name);
-  for (const e of res.resourceErrors) {
-    const n = e.resourceName?.name;
-    if (n && e.errorDetail?.code === NOT_FOUND) removedNames.add(n);
-  }
-
-  const addedAddr: Added<Address>[] = [];
-  const addedAuthz: Added<Authorization>[] = [];
-  res.resources.forEach((r, i) => {
-    const name = resourceName(r);
-    const reject = (reason: string): void => {
-      rejected.push({ name: name === '' ? `<resources[${i}]>` : name, reason });
-    };
-    if (name === '') return reject('resource has no name');
-    const count = counts.get(name) ?? 0;
-    if (count > 1) {
-      if (!reportedDuplicate.has(name)) {
-        reportedDuplicate.add(name);
-        rejected.push({ name, reason: `name appears ${count} times in one response` });
-      }
-      return;
-    }
-    if (removedNames.has(name)) return reject('name is both a resource and a removal in one response');
-    if (!r.resource) return reject('resource has no payload (TTL heartbeats are not supported)');
-    if (r.resource.typeUrl !== typeUrl) return reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`);
-    try {
-      if (typeUrl === ADDRESS_TYPE_URL) {
-        const value = decodeAddress(r.resource.value, name, limits);
-        addedAddr.push({ name, version: r.version, aliases: r.aliases, value });
-      } else {
-        const value = decodeAuthorization(r.resource.value, name);
-        addedAuthz.push({ name, version: r.version, aliases: r.aliases, value });
-      }
-    } catch (e) {
-      reject(reasonOf(e));
-    }
-  });
-
-  const removed: Removal[] = [];
-  for (const name of removedNames) {
-    if (counts.has(name)) continue; // already rejected above
-    let kind: ResourceKind;
-    if (typeUrl === AUTHORIZATION_TYPE_URL) kind = 'policy';
-    else {
-      const held = opts.heldKind?.(name);
-      kind = held === 'workload' || held === 'service' ? held : addressKindByShape(name);
-    }
-    removed.push({ kind, name });
-  }
-
-  const base = { nonce: res.nonce, systemVersionInfo: res.systemVersionInfo, removed, rejected };
-  return typeUrl === ADDRESS_TYPE_URL
-    ? { ...base, typeUrl, added: addedAddr }
-    : { ...base, typeUrl, added: addedAuthz };
+  return b.finish();
 }
 
 /**

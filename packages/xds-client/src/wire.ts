@@ -157,19 +157,43 @@ export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typ
 
 /**
  * Decode a response without converting resource payloads: each `resource.value` stays raw bytes so the client
- * decodes (and may reject) every resource on its own.
+ * decodes (and may reject) every resource on its own. Reads the decoded message directly rather than through
+ * toObject, which costs several times the decode itself on a 100k-resource push.
  */
 export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
-  const t = types.deltaResponse;
-  const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryResponse;
-  nullToUndefined(o, ['controlPlane']);
-  for (const r of o.resources) {
-    nullToUndefined(r, ['resourceName', 'ttl']);
-    r.resource = r.resource ? anyFromWire(r.resource) : undefined;
-  }
-  for (const e of o.resourceErrors) {
-    nullToUndefined(e, ['resourceName']);
-    e.errorDetail = statusFromWire(e.errorDetail);
-  }
-  return o;
+  type Raw = { [k: string]: unknown };
+  const m = types.deltaResponse.decode(buf) as unknown as Raw;
+  const str = (o: Raw, k: string): string => (typeof o[k] === 'string' ? (o[k] as string) : '');
+  const arr = (o: Raw, k: string): Raw[] => (Array.isArray(o[k]) ? (o[k] as Raw[]) : []);
+  const obj = (o: Raw, k: string): Raw | undefined => {
+    const v = o[k];
+    return v !== null && typeof v === 'object' ? (v as Raw) : undefined;
+  };
+  const resourceName = (o: Raw | undefined): { name: string } | undefined => (o ? { name: str(o, 'name') } : undefined);
+  const resources: WireResource[] = arr(m, 'resources').map((r) => {
+    const any = obj(r, 'resource');
+    const ttl = obj(r, 'ttl');
+    return {
+      name: str(r, 'name'),
+      resourceName: resourceName(obj(r, 'resourceName')),
+      aliases: arr(r, 'aliases') as unknown as string[],
+      version: str(r, 'version'),
+      resource: any ? anyFromWire(any) : undefined,
+      ttl: ttl ? { seconds: Number(ttl['seconds'] ?? 0), nanos: Number(ttl['nanos'] ?? 0) } : undefined,
+    };
+  });
+  const cp = obj(m, 'controlPlane');
+  return {
+    systemVersionInfo: str(m, 'systemVersionInfo'),
+    resources,
+    typeUrl: str(m, 'typeUrl'),
+    removedResources: arr(m, 'removedResources') as unknown as string[],
+    removedResourceNames: arr(m, 'removedResourceNames').map((r) => ({ name: str(r, 'name') })),
+    nonce: str(m, 'nonce'),
+    controlPlane: cp ? { identifier: str(cp, 'identifier') } : undefined,
+    resourceErrors: arr(m, 'resourceErrors').map((e) => ({
+      resourceName: resourceName(obj(e, 'resourceName')),
+      errorDetail: statusFromWire(obj(e, 'errorDetail')),
+    })),
+  };
 }

@@ -129,3 +129,27 @@ t.test('benign closes: GOAWAY / max age always; UNAVAILABLE and friends only aft
   t.equal(isBenignClose(7, 'permission denied', true), false);
   t.equal(isBenignClose(16, 'unauthenticated', true), false);
 });
+
+t.test('a big push is processed in slices: other tasks run in between, the result is the same', async (t) => {
+  const { processResponseInSlices } = await import('../src/index.js');
+  const resources = Array.from({ length: 5000 }, (_, i) => {
+    const uid = `Kubernetes//Pod/ns/p-${i}`;
+    return { name: uid, resource: { typeUrl: ADDRESS_TYPE_URL, value: encodeAddress({ workload: { uid, addresses: [new Uint8Array([10, 1, i >> 8, i & 255])] } }) } };
+  });
+  resources.push({ name: 'bad', resource: { typeUrl: ADDRESS_TYPE_URL, value: new Uint8Array([0xff]) } });
+  const response = res(ADDRESS_TYPE_URL, resources);
+  let ticks = 0;
+  let running = true;
+  const tick = (): void => {
+    ticks++;
+    if (running) setImmediate(tick);
+  };
+  setImmediate(tick);
+  const sliced = await processResponseInSlices(response, {}, 500);
+  running = false;
+  t.ok(ticks >= 5, `${ticks} other macrotasks ran while 5001 resources were processed in slices of 500`);
+  const whole = processResponse(response);
+  t.equal(sliced.added.length, 5000);
+  t.same(sliced.added.map((a) => a.name), whole.added.map((a) => a.name));
+  t.same(sliced.rejected, whole.rejected);
+});
