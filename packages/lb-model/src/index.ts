@@ -22,3 +22,4 @@ export {
   type WaypointRecord,
 } from './snapshot.js'
 export { resolve, ERRNO, type ConnectInput, type Resolution, type Trace, type LeaveReason, type RefuseReason } from './resolve.js'
+export { endpointSlots, slotBudget, SLOT_BUDGET_MIN, SLOTS_PER_ENDPOINT, type EndpointSlots } from './weights.js'

@@ -3,7 +3,7 @@
  * membership and priority, and frontends. Pure: the same config and ids give the same intent, whatever is in
  * the maps now (the map layout, which depends on what is there, is computed in records.ts).
  */
-import { endpointPriority, lbPolicyOf, type LoadBalancing, type PeerInfo } from '@kmesh-ts/lb-model'
+import { endpointPriority, endpointSlots, lbPolicyOf, PRIO_COUNT, type LoadBalancing, type PeerInfo } from '@kmesh-ts/lb-model'
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
 import type { GatewayAddress, MeshConfig, Service, Workload } from '../mesh-file/index.js'
 import type { IdTable } from '../ids/id-table.js'
@@ -15,6 +15,11 @@ export interface ServiceIntent {
   waypoint?: Waypoint | undefined
   /** backend uid -> priority bucket (0..6) */
   members: Map<number, number>
+  /**
+   * backend uid -> endpoint slots in its bucket, from the workload's capacity (lb-model `endpointSlots`: the
+   * kernel picks a slot uniformly, so slots are the weight). Absent: one slot each.
+   */
+  slots?: Map<number, number>
 }
 
 export interface Intent {
@@ -80,21 +85,26 @@ export function computeIntent(config: MeshConfig, ids: IdTable, options: IntentO
     const lb = s.loadBalancer as LoadBalancing | undefined
     const lbPolicy = lbPolicyOf(lb)
     const members = new Map<number, number>()
+    const capacity = new Map<number, number>()
     const endpointWorkloads = lbPolicy === 3 ? [] : endpointsOf(s, key, config.workloads, workloadsByUid)
     for (const { workload } of endpointWorkloads) {
       const uid = backendUidOf.get(workload.uid)
       if (uid === undefined) continue
       if (workload.status === 'Unhealthy' && s.loadBalancer?.healthPolicy !== 'AllowAll') continue
+      if (workload.capacity === 0) continue // capacity 0 is never chosen
       const prio = endpointPriority(client, peerOf(workload), lb)
       if (prio === undefined) continue
       members.set(uid, prio)
+      capacity.set(uid, workload.capacity)
     }
+    const slots = slotsOf(members, capacity, key, warnings)
     services.set(sid, {
       key,
       lbPolicy,
       ports: servicePorts(s, key, endpointWorkloads, warnings),
       waypoint: waypointOf(s.waypoint, `service ${key}`),
       members,
+      slots,
     })
     for (const vip of s.vips) {
       const previous = frontends.get(vip.ip)
@@ -104,6 +114,19 @@ export function computeIntent(config: MeshConfig, ids: IdTable, options: IntentO
     }
   }
   return { backends, services, frontends, warnings, names }
+}
+
+/** Endpoint slots per bucket from capacities; warns when a bucket's shares had to be approximated. */
+function slotsOf(members: Map<number, number>, capacity: Map<number, number>, key: string, warnings: string[]): Map<number, number> {
+  const out = new Map<number, number>()
+  for (let prio = 0; prio < PRIO_COUNT; prio++) {
+    const bucket = new Map([...members].filter(([, p]) => p === prio).map(([uid]) => [uid, capacity.get(uid) ?? 1]))
+    if (bucket.size === 0) continue
+    const r = endpointSlots(bucket)
+    for (const [uid, n] of r.slots) out.set(uid, n)
+    if (!r.exact) warnings.push(`service ${key}: capacities at priority ${prio} need more than ${[...r.slots.values()].reduce((a, b) => a + b, 0)} endpoint slots; shares are approximated (largest error ${(r.maxError * 100).toFixed(2)} points)`)
+  }
+  return out
 }
 
 interface EndpointSource { workload: Workload; ports: Record<number, number> }

@@ -40,19 +40,24 @@ export function bucketsOf(image: MapImage, serviceId: number): number[][] {
 }
 
 /**
- * Lays out new buckets with as few endpoint writes as possible: a member that stays keeps its index, a leaving
- * member's slot is filled by the bucket's last entry (indexes stay dense 1..count, reference §3), and new
- * members are appended in uid order.
+ * Lays out new buckets with as few endpoint writes as possible: a member that stays keeps its indexes, a slot a
+ * member no longer needs is filled by the bucket's last entry (indexes stay dense 1..count, reference §3), and
+ * new slots are appended in uid order. `wanted` gives each member's number of slots (capacity weights, see
+ * @kmesh-ts/lb-model `endpointSlots`); a Set means one slot each.
  */
-export function layoutBucket(current: readonly number[], wanted: ReadonlySet<number>): number[] {
+export function layoutBucket(current: readonly number[], wanted: ReadonlySet<number> | ReadonlyMap<number, number>): number[] {
+  const left = new Map<number, number>()
+  if (wanted instanceof Map) for (const [uid, n] of wanted) left.set(uid, n)
+  else for (const uid of wanted as ReadonlySet<number>) left.set(uid, 1)
   const bucket = [...current]
   for (let i = 0; i < bucket.length; ) {
-    if (wanted.has(bucket[i]!)) { i++; continue }
+    const uid = bucket[i]!
+    const n = left.get(uid) ?? 0
+    if (n > 0) { left.set(uid, n - 1); i++; continue }
     const last = bucket.pop()!
     if (i < bucket.length) bucket[i] = last
   }
-  const present = new Set(bucket)
-  for (const uid of [...wanted].sort((a, b) => a - b)) if (!present.has(uid)) bucket.push(uid)
+  for (const [uid, n] of [...left].sort((a, b) => a[0] - b[0])) for (let k = 0; k < n; k++) bucket.push(uid)
   return bucket
 }
 
@@ -66,7 +71,7 @@ export function imageOf(intent: Intent, current: MapImage): MapImage {
     const currentBuckets = bucketsOf(current, serviceId)
     const prioEndpointCount: number[] = []
     for (let prio = 0; prio < PRIO_COUNT; prio++) {
-      const wanted = new Set([...svc.members].filter(([, p]) => p === prio).map(([uid]) => uid))
+      const wanted = new Map([...svc.members].filter(([, p]) => p === prio).map(([uid]) => [uid, svc.slots?.get(uid) ?? 1]))
       const bucket = layoutBucket(currentBuckets[prio] ?? [], wanted)
       prioEndpointCount.push(bucket.length)
       bucket.forEach((backendUid, i) => {
