@@ -5,8 +5,18 @@ import { parseArgs } from 'node:util'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import type { LogFormat } from './log.js'
 
+export interface XdsOptions {
+  address: string
+  caFile?: string | undefined
+  tokenFile?: string | undefined
+  insecure: boolean
+}
+
 export interface DaemonOptions {
-  meshFile: string
+  /** Local mode: the mesh file. Exactly one of meshFile and xds is set. */
+  meshFile?: string | undefined
+  /** Cluster mode: istiod. */
+  xds?: XdsOptions | undefined
   cgroup: string
   pinRoot: string
   stateDir: string
@@ -17,9 +27,12 @@ export interface DaemonOptions {
   watch: boolean
   logFormat: LogFormat
   logLevel: string
+  /** HOST:PORT of the admin endpoint, or '' for none. */
+  adminAddress: string
 }
 
 export const DEFAULTS = {
+  adminAddress: '127.0.0.1:15200',
   pinRoot: '/sys/fs/bpf/kmesh-ts',
   stateDir: '/var/lib/kmesh-ts',
   logFormat: 'text' as LogFormat,
@@ -31,7 +44,8 @@ const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.
 export const HELP = `kmesh-daemon — kernel-native service-mesh data plane (kmesh-ts)
 
 Usage:
-  kmesh-daemon --mesh-file FILE --cgroup DIR [options]
+  kmesh-daemon --mesh-file FILE --cgroup DIR [options]      local mode
+  kmesh-daemon --xds-address HOST:PORT --cgroup DIR [options] cluster mode (istiod)
 
 Local mode: reads FILE (ztunnel's local config format: workloads, services, policies), loads the BPF
 connect programs, attaches them to the cgroup v2 directory DIR, enrols it, and writes the load-balancing
@@ -39,8 +53,19 @@ maps. Every connect() to a service VIP from a process in DIR is rewritten in the
 by Random, Strict or Failover load balancing. The file is watched; an edit is applied as a difference, and
 a bad file is refused with the file, entry and key named while the last good state stays in force.
 
+Cluster mode: subscribes to istiod's workload API (Address and Authorization, delta xDS) and feeds the same
+processor; resources that cannot be applied (a full map, too many services for one workload) are NACKed
+with the reason while the rest of the push is applied. Authorization policies are kept, not enforced yet.
+
 Options:
-  --mesh-file FILE        the mesh file (required)
+  --mesh-file FILE        the mesh file (local mode)
+  --xds-address HOST:PORT istiod's address (cluster mode), e.g. istiod.istio-system.svc:15012
+  --xds-ca-file FILE      CA that signed istiod's certificate (default /var/run/secrets/istio/root-cert.pem)
+  --xds-token-file FILE   bearer token sent to istiod, re-read on every reconnect
+                          (e.g. /var/run/secrets/tokens/istio-token)
+  --xds-insecure          plaintext gRPC (only for a local test server)
+                          The node identity comes from POD_NAME, POD_NAMESPACE, INSTANCE_IP and NODE_NAME
+                          when set (a DaemonSet's downward API), else from --node and the host name.
   --cgroup DIR            cgroup v2 directory whose processes are managed (required; never the root cgroup)
   --pin-root DIR          bpffs directory for pinned maps and links (default ${DEFAULTS.pinRoot});
                           bpffs is mounted at /sys/fs/bpf if it is not
@@ -54,6 +79,8 @@ Options:
   --no-watch              apply the file once and do not watch it
   --log-format text|json  log line format on stderr (default ${DEFAULTS.logFormat})
   --log-level LEVEL       trace, debug, info, warn, error (default ${DEFAULTS.logLevel})
+  --admin-address H:P     admin endpoint: /healthz/ready, /debug/config_dump (default ${DEFAULTS.adminAddress};
+                          '' disables it)
   -h, --help              show this help
 
 Connect semantics: a VIP with no usable endpoint (or a port the service does not serve) makes connect()
@@ -69,6 +96,11 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
       args: argv,
       options: {
         'mesh-file': { type: 'string' },
+        'xds-address': { type: 'string' },
+        'xds-ca-file': { type: 'string' },
+        'xds-token-file': { type: 'string' },
+        'xds-insecure': { type: 'boolean' },
+        'admin-address': { type: 'string' },
         cgroup: { type: 'string' },
         'pin-root': { type: 'string' },
         'state-dir': { type: 'string' },
@@ -88,12 +120,17 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
     throw new UsageError(`${(err as Error).message}; see --help`)
   }
   if (values.help) return 'help'
-  if (!values['mesh-file']) throw new UsageError('--mesh-file is required; see --help')
+  if (!values['mesh-file'] === !values['xds-address']) throw new UsageError('give exactly one of --mesh-file (local mode) and --xds-address (cluster mode); see --help')
+  for (const flag of ['xds-ca-file', 'xds-token-file', 'xds-insecure'] as const) {
+    if (values[flag] !== undefined && !values['xds-address']) throw new UsageError(`--${flag} needs --xds-address; see --help`)
+  }
+  if (values['xds-insecure'] && values['xds-ca-file']) throw new UsageError('--xds-insecure and --xds-ca-file exclude each other')
   if (!values.cgroup) throw new UsageError('--cgroup is required; see --help')
   const logFormat = values['log-format'] ?? DEFAULTS.logFormat
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
   return {
     meshFile: values['mesh-file'],
+    xds: values['xds-address'] ? { address: values['xds-address'], caFile: values['xds-ca-file'], tokenFile: values['xds-token-file'], insecure: values['xds-insecure'] ?? false } : undefined,
     cgroup: values.cgroup,
     pinRoot: values['pin-root'] ?? DEFAULTS.pinRoot,
     stateDir: values['state-dir'] ?? DEFAULTS.stateDir,
@@ -104,6 +141,7 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
     watch: !values['no-watch'],
     logFormat,
     logLevel: values['log-level'] ?? DEFAULTS.logLevel,
+    adminAddress: values['admin-address'] ?? DEFAULTS.adminAddress,
   }
 }
 

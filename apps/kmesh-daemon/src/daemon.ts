@@ -1,43 +1,115 @@
 /**
- * Wiring for local mode: data path + ids + mesh file. Runs until the signal aborts, then detaches and unpins
- * (or leaves everything pinned with keepPinned).
+ * Wiring: data path + ids + one workload processor, fed by a mesh file (local mode) or by istiod (cluster
+ * mode), plus the admin endpoint. Runs until stop(), then detaches and unpins (or leaves everything pinned
+ * with keepPinned).
  */
+import { hostname } from 'node:os'
 import { join } from 'node:path'
+import type { Server } from 'node:http'
+import { XdsClient, istioNode, istioNodeFromEnv, type XdsNode } from '@kmesh-ts/xds-client'
 import { Dataplane } from './dataplane/dataplane.js'
 import { IdTable } from './ids/id-table.js'
 import { LocalMesh } from './local-mesh.js'
+import { ClusterMesh } from './cluster/cluster-mesh.js'
 import { WorkloadProcessor } from './processor/processor.js'
+import { startAdmin } from './admin.js'
 import type { DaemonOptions } from './cli.js'
 import type { Logger } from './log.js'
 
 export interface RunningDaemon {
   dataplane: Dataplane
-  mesh: LocalMesh
+  /** local mode */
+  mesh?: LocalMesh | undefined
+  /** cluster mode */
+  cluster?: ClusterMesh | undefined
+  xds?: XdsClient | undefined
   ids: IdTable
-  /** Resolves once the first load of the mesh file was applied (or refused). */
+  admin?: (Server & { url: string }) | undefined
+  /** Resolves once the first mesh was applied (true) or refused (false). */
   ready: Promise<boolean>
-  stop(): void
+  isReady(): boolean
+  stop(): Promise<void>
 }
 
 export async function startDaemon(options: DaemonOptions, log: Logger): Promise<RunningDaemon> {
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
   const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
   const processor = new WorkloadProcessor(dataplane.writer, ids, options.nodeName)
-  const mesh = new LocalMesh({ file: options.meshFile, processor, log })
-  if (options.watch) mesh.watch()
-  const ready = mesh.reload().then((r) => r.ok)
-  let stopped = false
-  return {
-    dataplane,
-    mesh,
-    ids,
-    ready,
-    stop() {
-      if (stopped) return
-      stopped = true
-      mesh.close()
-      dataplane.close({ keepPinned: options.keepPinned })
-      log.info({ keepPinned: options.keepPinned }, options.keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned')
-    },
+  let readyNow = false
+  let daemon: RunningDaemon
+  try {
+    daemon = options.xds ? startCluster(options, processor, dataplane, ids, log) : startLocal(options, processor, dataplane, ids, log)
+    void daemon.ready.then((ok) => { readyNow = ok })
+    daemon.isReady = () => readyNow
+    if (options.adminAddress) {
+      daemon.admin = await startAdmin(options.adminAddress, {
+        ready: () => readyNow,
+        dump: () => ({ mode: options.xds ? 'cluster' : 'local', ready: readyNow, maps: dataplane.mirrorCounts(), ...(daemon.cluster ? { resources: daemon.cluster.counts } : {}) }),
+      })
+      log.info({ url: daemon.admin.url }, 'admin endpoint listening')
+    }
+  } catch (err) {
+    dataplane.close({ keepPinned: false })
+    throw err
   }
+  return daemon
+}
+
+function stopper(options: DaemonOptions, dataplane: Dataplane, log: Logger, closeSource: () => Promise<void> | void, self: () => RunningDaemon): () => Promise<void> {
+  let stopped = false
+  return async () => {
+    if (stopped) return
+    stopped = true
+    await closeSource()
+    const admin = self().admin
+    if (admin) await new Promise((resolve) => admin.close(resolve))
+    dataplane.close({ keepPinned: options.keepPinned })
+    log.info({ keepPinned: options.keepPinned }, options.keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned')
+  }
+}
+
+function startLocal(options: DaemonOptions, processor: WorkloadProcessor, dataplane: Dataplane, ids: IdTable, log: Logger): RunningDaemon {
+  const mesh = new LocalMesh({ file: options.meshFile!, processor, log })
+  if (options.watch) mesh.watch()
+  const daemon: RunningDaemon = {
+    dataplane, mesh, ids,
+    ready: mesh.reload().then((r) => r.ok),
+    isReady: () => false,
+    stop: stopper(options, dataplane, log, () => mesh.close(), () => daemon),
+  }
+  return daemon
+}
+
+function startCluster(options: DaemonOptions, processor: WorkloadProcessor, dataplane: Dataplane, ids: IdTable, log: Logger): RunningDaemon {
+  const xds = options.xds!
+  const cluster = new ClusterMesh(processor, log)
+  let firstReady: (ok: boolean) => void = () => {}
+  const ready = new Promise<boolean>((resolve) => (firstReady = resolve))
+  const client = new XdsClient({
+    address: xds.address,
+    node: nodeIdentity(options),
+    handler: cluster.handle,
+    tls: xds.insecure ? 'insecure' : xds.caFile ? { caFile: xds.caFile } : undefined,
+    tokenFile: xds.tokenFile,
+    onEvent: (e) => {
+      if (e.type === 'ready') { firstReady(true); log.info({ address: xds.address }, 'synced with istiod') }
+      else if (e.type === 'nack') log.warn({ typeUrl: e.typeUrl, nonce: e.nonce, rejected: e.rejections.length }, `NACK: ${e.message}`)
+      else if (e.type === 'disconnected') log[e.benign ? 'info' : 'warn']({ code: e.code, details: e.details, retryInMs: e.retryInMs }, e.benign ? 'istiod closed the stream (routine); reconnecting' : 'istiod stream lost; reconnecting')
+      else if (e.type === 'error') log.error({ err: e.error.message, retryInMs: e.retryInMs }, 'xDS error')
+      else if (e.type === 'connecting') log.info({ address: e.address, attempt: e.attempt }, 'connecting to istiod')
+    },
+  })
+  const daemon: RunningDaemon = {
+    dataplane, cluster, xds: client, ids, ready,
+    isReady: () => false,
+    stop: stopper(options, dataplane, log, async () => { firstReady(false); await client.close() }, () => daemon),
+  }
+  return daemon
+}
+
+/** From the downward API when it is there (a DaemonSet pod), else from --node and the host name. */
+function nodeIdentity(options: DaemonOptions): XdsNode {
+  if (process.env.POD_NAME && process.env.POD_NAMESPACE && process.env.INSTANCE_IP && process.env.NODE_NAME) return istioNodeFromEnv()
+  const name = options.nodeName ?? hostname()
+  return istioNode({ podIp: '127.0.0.1', podName: `kmesh-ts-${name}`, podNamespace: 'kmesh-system', nodeName: name })
 }

@@ -31,6 +31,6 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
-  daemon.stop()
+  await daemon.stop()
   return 0
 }

@@ -29,7 +29,7 @@ t.test('churn never exposes a half-written service or a removed backend', { skip
   const churn = (async () => {
     while (!stop) {
       h.writeMesh(states[applied % states.length]!)
-      const r = await h.daemon!.mesh.reload()
+      const r = await h.daemon!.mesh!.reload()
       if (!r.ok) throw r.error
       applied++
     }
@@ -44,7 +44,7 @@ t.test('churn never exposes a half-written service or a removed backend', { skip
   t.same(Object.keys(result['127.10.4.2:80']!).filter((k) => !['A', 'B', 'untouched'].includes(k)), [], `the coming and going VIP was a whole service or absent, never half-written: ${JSON.stringify(result['127.10.4.2:80'])}`)
 
   h.writeMesh(meshYaml([a], [main]))
-  t.ok((await h.daemon!.mesh.reload()).ok)
+  t.ok((await h.daemon!.mesh!.reload()).ok)
   const hitsBefore = b.hits
   const after = await h.probe(['127.10.4.1:80', '127.10.4.2:80'], 200)
   t.same(after['127.10.4.1:80'], { A: 200 }, 'after the last removal, B is never reached')

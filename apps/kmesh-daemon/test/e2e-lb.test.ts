@@ -58,7 +58,7 @@ t.test('Random, Strict, Failover, ports, refusals, unmanaged and direct access',
   // Empty Failover's first priority: the traffic moves to the next one at the next connect.
   const healthy = workloads.map((x) => (x.name.startsWith('a') ? { ...x, status: 'Unhealthy' as const } : x))
   h.writeMesh(meshYaml(healthy, services, { node: 'node-1', locality: zoneA }))
-  t.ok((await h.daemon!.mesh.reload()).ok)
+  t.ok((await h.daemon!.mesh!.reload()).ok)
   const moved = await h.probe(['127.10.1.3:80', '127.10.1.2:80', '127.10.1.1:80'], 60)
   t.same(moved['127.10.1.3:80'], { b1: 60 }, 'Failover moves to priority 1 when priority 0 empties')
   t.same(moved['127.10.1.2:80'], { ECONNREFUSED: 60 }, 'Strict with nothing at priority 0 refuses')
@@ -66,7 +66,7 @@ t.test('Random, Strict, Failover, ports, refusals, unmanaged and direct access',
 
   // Remove a workload entirely: its backend is gone from every service at the next connect.
   h.writeMesh(meshYaml(workloads.filter((x) => x.name !== 'far'), services, { node: 'node-1', locality: zoneA }))
-  t.ok((await h.daemon!.mesh.reload()).ok)
+  t.ok((await h.daemon!.mesh!.reload()).ok)
   const after = await h.probe(['127.10.1.1:80'], 80)
   t.notOk('far' in after['127.10.1.1:80']!, 'a removed workload is never reached again')
   t.same(Object.keys(after['127.10.1.1:80']!).sort(), ['a1', 'a2', 'b1'])

@@ -91,5 +91,5 @@ t.test('--help tells the truth; bad options name the option', async (t) => {
   t.match(bad.output(), /--map-size km_nope=3: unknown map km_nope/)
   const missing = spawnDaemon(['--cgroup', 'y'])
   t.equal(await missing.exited(), 2)
-  t.match(missing.output(), /--mesh-file is required/)
+  t.match(missing.output(), /give exactly one of --mesh-file \(local mode\) and --xds-address/)
 })

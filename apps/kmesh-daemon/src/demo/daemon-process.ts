@@ -19,7 +19,9 @@ export interface DaemonProcess {
 }
 
 export function spawnDaemon(args: string[], onLine?: (line: string) => void): DaemonProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  // An ephemeral admin port unless the caller chose one, so daemons started side by side never collide.
+  const admin = args.includes('--admin-address') || args.includes('--help') ? [] : ['--admin-address', '127.0.0.1:0']
+  const child = spawn(process.execPath, [BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'] })
   const lines: string[] = []
   let waiters: { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = []
   let exited: number | null | undefined

@@ -111,7 +111,7 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
       const log = createLogger({ format: 'json', out })
       h.daemon = await startDaemon({
         meshFile: h.meshFile, cgroup: h.cgroup, pinRoot: h.pinRoot, stateDir: h.stateDir, mapSizes: {},
-        keepPinned: false, watch: false, logFormat: 'json', logLevel: 'info', ...extra,
+        keepPinned: false, watch: false, logFormat: 'json', logLevel: 'info', adminAddress: '', ...extra,
       }, log)
       if (!(await h.daemon.ready)) throw new Error(`first mesh load failed:\n${logs.join('\n')}`)
       return h.daemon
@@ -122,7 +122,7 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
     async close() {
       if (closed) return
       closed = true
-      h.daemon?.stop()
+      await h.daemon?.stop()
       await Promise.all(h.servers.map((s) => s.close()))
       cg.close()
       pins.close()
