@@ -23,3 +23,15 @@ export {
 } from './snapshot.js'
 export { resolve, ERRNO, type ConnectInput, type Resolution, type Trace, type LeaveReason, type RefuseReason } from './resolve.js'
 export { endpointSlots, slotBudget, SLOT_BUDGET_MIN, SLOTS_PER_ENDPOINT, type EndpointSlots } from './weights.js'
+export {
+  loadBalancingOf,
+  ztunnelChoice,
+  kernelChoice,
+  describeExclusion,
+  type HealthPolicy,
+  type ServiceLoadBalancing,
+  type KubernetesServiceSettings,
+  type MeshEndpoint,
+  type MeshChoice,
+  type ExclusionReason,
+} from './istio.js'

@@ -2,7 +2,7 @@
  * From a service's `loadBalancer` to what the kernel stores: the `lb_policy` number and the
  * priority bucket of each endpoint (reference/kmesh-dataplane.md §3, reference/local-config.md §5.1).
  */
-import { localityRank, maxRank, type PeerInfo, type Scope } from './rank.js'
+import { isNetworkFirst, localityRank, maxRank, type PeerInfo, type Scope } from './rank.js'
 
 /** Number of priority buckets per service in the kernel (`prio_endpoint_count[7]`): 0 best .. 6 worst. */
 export const PRIO_COUNT = 7
@@ -20,14 +20,18 @@ export interface LoadBalancing {
  */
 export const LB_POLICY = { Random: 0, Strict: 1, Failover: 2, Passthrough: 3 } as const
 
-/** The kernel policy for a service: Standard or no `loadBalancer` at all is Random. */
+/**
+ * The kernel policy for a service: Standard or no `loadBalancer` at all is Random. Strict is Strict, except
+ * with NETWORK first: ztunnel then keeps every same-network endpoint (rank ≥ len) and takes the best-ranked
+ * group among them, which is the kernel's Failover over the buckets {@link endpointPriority} gives.
+ */
 export function lbPolicyOf(lb: LoadBalancing | undefined): 0 | 1 | 2 | 3 {
   switch (lb?.mode) {
     case undefined:
     case 'Standard':
       return LB_POLICY.Random
     case 'Strict':
-      return LB_POLICY.Strict
+      return isNetworkFirst(lb.routingPreferences) ? LB_POLICY.Failover : LB_POLICY.Strict
     case 'Failover':
       return LB_POLICY.Failover
     case 'Passthrough':
@@ -46,10 +50,11 @@ export function lbPolicyOf(lb: LoadBalancing | undefined): 0 | 1 | 2 | 3 {
  *   That needs maxRank(prefs) > 6: a NETWORK-first list of 4+ scopes, or a list with repeated
  *   scopes. With distinct scopes only other-network endpoints can be clamped; same-network ones
  *   land in 0..len−1 ≤ 5, so same network still always wins.
- * - Strict: 0 when the endpoint passes ztunnel's strict filter (rank ≥ len(prefs), which without
- *   NETWORK-first means every scope matches), otherwise `undefined`. With NETWORK-first that filter
- *   keeps every same-network endpoint; ztunnel then narrows to the top-ranked ones among them,
- *   the kernel picks among all of them (bucket 0 only). See README "Differences".
+ * - Strict: `undefined` unless the endpoint passes ztunnel's strict filter (rank ≥ len(prefs)). Without
+ *   NETWORK-first the filter means every scope matches: bucket 0, and the kernel's Strict draws from it.
+ *   With NETWORK-first the filter keeps every same-network endpoint and ztunnel then takes the best-ranked
+ *   group among them: those get `maxRank − rank` (0..len−1) like Failover, and {@link lbPolicyOf} gives the
+ *   kernel Failover, whose first non-empty bucket is exactly that group. Nothing passing is still refused.
  * - Passthrough: `undefined`; no endpoint is used, the connect goes to the original destination.
  */
 export function endpointPriority(
@@ -63,8 +68,12 @@ export function endpointPriority(
       return 0
     case 'Passthrough':
       return undefined
-    case 'Strict':
-      return localityRank(client, endpoint, lb.routingPreferences) >= lb.routingPreferences.length ? 0 : undefined
+    case 'Strict': {
+      const prefs = lb.routingPreferences
+      const rank = localityRank(client, endpoint, prefs)
+      if (rank < prefs.length) return undefined
+      return isNetworkFirst(prefs) ? Math.min(maxRank(prefs) - rank, PRIO_COUNT - 1) : 0
+    }
     case 'Failover': {
       const prefs = lb.routingPreferences
       return Math.min(maxRank(prefs) - localityRank(client, endpoint, prefs), PRIO_COUNT - 1)

@@ -133,11 +133,13 @@ t.test('Strict: bucket 0 for a full match, excluded otherwise', async (t) => {
   t.equal(endpointPriority({}, {}, l), 0, 'both lack every field: "" equals ""')
 })
 
-t.test('Strict NETWORK-first: ztunnel keeps rank >= len, i.e. every same-network endpoint', async (t) => {
+t.test('Strict NETWORK-first: ztunnel keeps rank >= len (every same-network endpoint), then the best group', async (t) => {
   const l = lb('Strict', 'Network', 'Region', 'Zone')
+  t.equal(lbPolicyOf(l), LB_POLICY.Failover, 'the kernel draws from the first non-empty bucket: the best group')
+  t.equal(lbPolicyOf(lb('Strict', 'Region', 'Network')), LB_POLICY.Strict, 'Network not first: plain Strict')
   t.equal(endpointPriority(client, ep(), l), 0, 'same network, all match')
-  t.equal(endpointPriority(client, ep({ zone: 'z2' }), l), 0, 'same network, zone differs')
-  t.equal(endpointPriority(client, ep({ region: 'r2' }), l), 0, 'same network, region differs')
+  t.equal(endpointPriority(client, ep({ zone: 'z2' }), l), 1, 'same network, zone differs')
+  t.equal(endpointPriority(client, ep({ region: 'r2' }), l), 2, 'same network, region differs')
   t.equal(endpointPriority(client, ep({ network: 'net2' }), l), undefined, 'other network, rest match')
   t.equal(endpointPriority(client, far, l), undefined, 'other network, nothing matches')
   t.equal(endpointPriority(undefined, ep(), l), undefined, 'missing client')
