@@ -12,7 +12,8 @@
 import { createHash } from 'node:crypto'
 
 export const CLUSTER_CIDR = '10.244.0.0/16'
-export const NETNS_BACKENDS = ['10.244.0.1', '10.244.0.2']
+/** The measured service's one endpoint (like the kmesh target); filler services have two, picked by `statistic`. */
+export const NETNS_BACKENDS = ['10.244.0.1']
 
 const chainHash = (prefix, text) => `${prefix}-${createHash('sha256').update(text).digest('hex').slice(0, 16).toUpperCase()}`
 const clusterIp = (i) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
@@ -20,7 +21,7 @@ const clusterIp = (i) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
 const fillerPod = (i, k) => `10.245.${(i * 2 + k) >> 8 & 255}.${(i * 2 + k) & 255}`
 
 /**
- * @param {number} services how many services (2 endpoints each)
+ * @param {number} services how many services (the target has 1 endpoint, every other 2)
  * @param {number} port the target port of every endpoint
  * @returns {{ rules: string, targetVip: string }}
  */

@@ -1,6 +1,6 @@
 /**
  * The kube-proxy stand-in's network namespace: lo up, a veth pair whose one end holds the "pod" addresses
- * (10.244.0.1-2, the backends), a route for the ClusterIP range (10.96.0.0/12) so a connect() has a route
+ * (the backend, 10.244.0.1), a route for the ClusterIP range (10.96.0.0/12) so a connect() has a route
  * before the OUTPUT chain DNATs it, and the nat rules loaded with one iptables-restore. Every address here
  * exists only inside this namespace; the host's iptables are never touched.
  */
