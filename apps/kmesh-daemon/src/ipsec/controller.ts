@@ -1,0 +1,274 @@
+/**
+ * The daemon's IPsec controller, local mode (issue 6 item 4): node info from a directory of KmeshNodeInfo-shaped
+ * files, keys from Kmesh's key file. It publishes this node's info, and for every remote node keeps the XFRM states
+ * and policies (planNodeRules, @kmesh-ts/ipsec) and the km_nodeinfo LPM entries (remote pod CIDRs) in step with the
+ * files: re-derived on key rotation (a new SPI) and when a remote's boot id changes, removed when a remote's file
+ * goes. `close()` removes everything it made: states, policies, map entries, tc filters, pins and its own file.
+ * Cluster mode (the KmeshNodeInfo CRD through the Kubernetes API) is not implemented.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs'
+import { join } from 'node:path'
+import { Collection, lpmKey, lpmKeyOfCidr, u32Value, type TypedMap, type LpmKey } from '@kmesh-ts/bpf-maps'
+import { objectPath, programs } from '@kmesh-ts/bpf-progs'
+import { watchKeyFile, XfrmClient, type KeyWatcher, type NodeInfo } from '@kmesh-ts/ipsec'
+import type { Logger } from '../log.js'
+import { readNodeInfoDir, removeNodeInfo, writeNodeInfo } from './node-info.js'
+import { desiredRules, describeStep, planSteps, type DesiredRules, type RuleSet, type Step } from './rules.js'
+import { attachIngress, detachIngress, type TcAttachment } from './tc.js'
+
+export interface IpsecControllerOptions {
+  /** Kmesh's key file (`{"spi","aeadKeyName","aeadKey","length"}`), watched. */
+  keyFile: string
+  /** Directory of node-info files; this node's own is written there as `<name>.json`. */
+  nodeInfoDir: string
+  /** This node. bootID defaults to /proc/sys/kernel/random/boot_id. */
+  node: { name: string; addresses: string[]; podCIDRs: string[]; bootID?: string | undefined }
+  /** Network namespace (e.g. /run/netns/NAME) whose XFRM tables and devices are managed; default the daemon's own. */
+  netns?: string | undefined
+  /** bpffs root; the LPM map and the tc programs are pinned under <pinRoot>/ipsec. */
+  pinRoot: string
+  /** Host-side veths of managed pods: tc_mark_encrypt on their ingress. */
+  encryptDevices?: string[]
+  /** Node NICs: tc_mark_decrypt on their ingress. */
+  decryptDevices?: string[]
+  /** Re-read everything this often even without a file event (missed events, clock of last resort). */
+  resyncMs?: number
+  /** Quiet time after a file event before reconciling. */
+  debounceMs?: number
+  log: Logger
+}
+
+export const ipsecDefaults = { resyncMs: 5000, debounceMs: 100 } as const
+
+export interface ReconcileResult {
+  local: NodeInfo
+  remotes: string[]
+  applied: number
+  failed: number
+}
+
+export class IpsecController {
+  readonly #o: IpsecControllerOptions & { resyncMs: number; debounceMs: number }
+  readonly #keys: KeyWatcher
+  readonly #xfrm: XfrmClient
+  readonly #collection: Collection
+  readonly #nodeInfo: TypedMap<LpmKey, number>
+  readonly #tc: TcAttachment[] = []
+  readonly #installed: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set() }
+  readonly #bootID: string
+  #published = ''
+  #dirWatcher: FSWatcher | undefined
+  #timer: NodeJS.Timeout | undefined
+  #resync: NodeJS.Timeout | undefined
+  #closed = false
+  #last: DesiredRules | undefined
+
+  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number }, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
+    this.#o = o
+    this.#keys = keys
+    this.#xfrm = xfrm
+    this.#collection = collection
+    this.#nodeInfo = collection.map('km_nodeinfo').typed(lpmKey, u32Value) as TypedMap<LpmKey, number>
+    this.#bootID = o.node.bootID ?? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  }
+
+  /** Loads the key file, the tc object and the netlink socket, attaches tc, reconciles once, and starts watching. */
+  static start(options: IpsecControllerOptions): IpsecController {
+    const o = { ...ipsecDefaults, ...options }
+    for (const k of ['resyncMs', 'debounceMs'] as const) {
+      if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`IpsecController: option ${k} must be a non-negative number, got ${o[k]}`)
+    }
+    if (!existsSync(o.nodeInfoDir)) mkdirSync(o.nodeInfoDir, { recursive: true })
+    let controller: IpsecController | undefined
+    const keys = watchKeyFile(o.keyFile, {
+      debounceMs: o.debounceMs,
+      onLoad: (key, history) => {
+        o.log.info({ file: o.keyFile, spi: key.spi, algorithm: key.aeadKeyName, knownSpis: history.spis }, 'ipsec key loaded')
+        controller?.schedule()
+      },
+      onError: (err) => o.log.error({ file: o.keyFile, err: err.message }, 'ipsec key file refused; the keys in force stay'),
+      onWarning: (message) => o.log.warn({ file: o.keyFile }, message),
+    })
+    let xfrm: XfrmClient | undefined
+    let collection: Collection | undefined
+    try {
+      xfrm = XfrmClient.open(o.netns === undefined ? {} : { netns: o.netns })
+      collection = Collection.load({ objectPath: objectPath('tc_mark'), pinRoot: join(o.pinRoot, 'ipsec'), reusePinned: false })
+      controller = new IpsecController(o, keys, xfrm, collection)
+      controller.#attachTc()
+      controller.reconcile()
+      controller.#watch()
+      return controller
+    } catch (err) {
+      if (controller) controller.close()
+      else {
+        keys.close()
+        xfrm?.close()
+        collection?.close()
+      }
+      throw err
+    }
+  }
+
+  /** This node as published. */
+  get local(): NodeInfo {
+    return { name: this.#o.node.name, spi: this.#keys.current.spi, addresses: this.#o.node.addresses, bootID: this.#bootID, podCIDRs: this.#o.node.podCIDRs }
+  }
+
+  /** What this controller has installed now. */
+  get installed(): Readonly<RuleSet> {
+    return this.#installed
+  }
+
+  /** The last desired set (egress decision and errors per remote). */
+  get lastPlan(): DesiredRules | undefined {
+    return this.#last
+  }
+
+  /** Reconciles after the debounce (file events, key reloads). */
+  schedule(): void {
+    if (this.#closed) return
+    clearTimeout(this.#timer)
+    this.#timer = setTimeout(() => this.#reconcileLogged(), this.#o.debounceMs)
+  }
+
+  /** Publishes this node's info and brings XFRM and km_nodeinfo in line with the node-info files. Synchronous. */
+  reconcile(): ReconcileResult {
+    const { log, nodeInfoDir } = this.#o
+    const local = this.local
+    const doc = JSON.stringify(local)
+    if (doc !== this.#published) {
+      writeNodeInfo(nodeInfoDir, local)
+      this.#published = doc
+      log.info({ node: local.name, spi: local.spi, addresses: local.addresses, podCIDRs: local.podCIDRs }, 'ipsec node info published')
+    }
+    const nodes = readNodeInfoDir(nodeInfoDir, (err) => log.error({ file: err.file, key: err.key }, err.message))
+    const remotes = [...nodes.values()].filter((n) => n.name !== local.name)
+    const desired = desiredRules(local, remotes, this.#keys.history)
+    for (const [node, why] of desired.errors) log.error({ node }, `ipsec: cannot plan rules for node ${node}: ${why}`)
+    for (const [node, egress] of desired.egress) {
+      if (egress !== 'planned' && this.#last?.egress.get(node) !== egress) log.warn({ node, egress }, 'ipsec: no egress to this node yet')
+    }
+    this.#last = desired
+    let applied = 0
+    let failed = 0
+    for (const step of planSteps(this.#installed, desired)) {
+      try {
+        this.#apply(step)
+        applied++
+        log.debug(describeStep(step), 'ipsec rule applied')
+      } catch (err) {
+        failed++
+        log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec rule failed; retried at the next reconcile')
+      }
+    }
+    if (applied || failed) log.info({ remotes: remotes.map((r) => r.name), applied, failed, states: this.#installed.states.size, policies: this.#installed.policies.size, cidrs: this.#installed.cidrs.size }, 'ipsec reconciled')
+    return { local, remotes: remotes.map((r) => r.name), applied, failed }
+  }
+
+  /** Removes everything this controller made (rules, map entries, tc filters, pins, its node-info file). */
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    clearTimeout(this.#timer)
+    clearInterval(this.#resync)
+    this.#dirWatcher?.close()
+    this.#keys.close()
+    const { log, netns } = this.#o
+    for (const step of planSteps(this.#installed, { states: new Map(), policies: new Map(), cidrs: new Set() })) {
+      try { this.#apply(step) } catch (err) { log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec: could not remove a rule at shutdown') }
+    }
+    for (const a of this.#tc.splice(0)) {
+      try { detachIngress(netns, a) } catch (err) { log.error({ dev: a.dev, err: (err as Error).message }, 'ipsec: could not detach tc') }
+    }
+    this.#xfrm.close()
+    this.#collection.close()
+    rmSync(join(this.#o.pinRoot, 'ipsec'), { recursive: true, force: true })
+    removeNodeInfo(this.#o.nodeInfoDir, this.#o.node.name)
+    log.info({ node: this.#o.node.name }, 'ipsec stopped; every rule it made is removed')
+  }
+
+  [Symbol.dispose](): void {
+    this.close()
+  }
+
+  #apply(step: Step): void {
+    const set = this.#installed
+    switch (step.op) {
+      case 'delete-cidr':
+        this.#nodeInfo.delete(lpmKeyOfCidr(step.cidr))
+        set.cidrs.delete(step.cidr)
+        return
+      case 'add-cidr':
+        this.#nodeInfo.put(lpmKeyOfCidr(step.cidr), 1)
+        set.cidrs.add(step.cidr)
+        return
+      case 'delete-policy':
+        deleteIgnoringMissing(() => this.#xfrm.deletePolicy(step.id))
+        set.policies.delete(step.key)
+        return
+      case 'update-policy':
+        this.#xfrm.updatePolicy(step.policy)
+        set.policies.set(step.key, step.policy)
+        return
+      case 'delete-state':
+        deleteIgnoringMissing(() => this.#xfrm.deleteState(step.id))
+        set.states.delete(step.key)
+        return
+      case 'add-state':
+        try {
+          this.#xfrm.addState(step.state)
+        } catch (err) {
+          // A leftover SA with this identity (an earlier run that did not shut down): replace it.
+          if ((err as { code?: string }).code !== 'EEXIST') throw err
+          this.#xfrm.deleteState(step.state)
+          this.#xfrm.addState(step.state)
+        }
+        set.states.set(step.key, step.state)
+        return
+    }
+  }
+
+  #attachTc(): void {
+    const pins = join(this.#o.pinRoot, 'ipsec', 'progs')
+    mkdirSync(pins, { recursive: true })
+    const pin = (name: string): string => {
+      const path = join(pins, name)
+      rmSync(path, { force: true })
+      this.#collection.program(name).pin(path)
+      return path
+    }
+    const enc = pin(programs.tcMarkEncrypt.name)
+    const dec = pin(programs.tcMarkDecrypt.name)
+    for (const dev of this.#o.encryptDevices ?? []) this.#tc.push(attachIngress(this.#o.netns, dev, enc))
+    for (const dev of this.#o.decryptDevices ?? []) this.#tc.push(attachIngress(this.#o.netns, dev, dec))
+    if (this.#tc.length) this.#o.log.info({ encrypt: this.#o.encryptDevices ?? [], decrypt: this.#o.decryptDevices ?? [], netns: this.#o.netns }, 'ipsec tc programs attached')
+  }
+
+  #watch(): void {
+    this.#dirWatcher = watch(this.#o.nodeInfoDir, () => this.schedule())
+    this.#dirWatcher.on('error', (err) => this.#o.log.error({ dir: this.#o.nodeInfoDir, err: err.message }, 'ipsec: node-info directory watch failed; resync continues'))
+    if (this.#o.resyncMs > 0) {
+      this.#resync = setInterval(() => this.#reconcileLogged(), this.#o.resyncMs)
+      this.#resync.unref()
+    }
+  }
+
+  #reconcileLogged(): void {
+    if (this.#closed) return
+    try {
+      this.reconcile()
+    } catch (err) {
+      this.#o.log.error({ err: (err as Error).message }, 'ipsec reconcile failed')
+    }
+  }
+}
+
+function deleteIgnoringMissing(fn: () => void): void {
+  try {
+    fn()
+  } catch (err) {
+    const code = (err as { code?: string }).code
+    if (code !== 'ENOENT' && code !== 'ESRCH') throw err
+  }
+}

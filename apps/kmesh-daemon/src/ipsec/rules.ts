@@ -1,0 +1,104 @@
+/**
+ * The pure core of the IPsec controller: from the local node, the remote nodes and the key history, every XFRM
+ * state, XFRM policy and km_nodeinfo CIDR this node must have (planNodeRules from @kmesh-ts/ipsec per remote), and
+ * the ordered steps that turn one such set into another.
+ */
+import { planNodeRules, policyIdOf, stateIdOf, type EgressDecision, type KeyLookup, type NodeInfo, type XfrmPolicy, type XfrmPolicyId, type XfrmState, type XfrmStateId } from '@kmesh-ts/ipsec/pure'
+import { networkCidr } from '@kmesh-ts/ipsec/pure'
+
+export interface RuleSet {
+  /** By SA identity: `dst spi proto`. */
+  states: Map<string, XfrmState>
+  /** By policy identity: `dir src dst mark/mask`. */
+  policies: Map<string, XfrmPolicy>
+  /** Remote pod CIDRs (networks) for km_nodeinfo. */
+  cidrs: Set<string>
+}
+
+export interface DesiredRules extends RuleSet {
+  egress: Map<string, EgressDecision>
+  /** Remote nodes that could not be planned, with the reason (bad node info, unknown local key …). */
+  errors: Map<string, string>
+}
+
+export const stateKey = (s: XfrmStateId): string => `${s.dst} ${s.spi} ${s.proto ?? 50}`
+export const policyKey = (p: XfrmPolicyId): string => `${p.dir} ${p.selector.src} ${p.selector.dst} ${p.mark?.value ?? 0}/${p.mark?.mask ?? 0}`
+
+/**
+ * Everything this node must install for `remotes`.
+ *
+ * Rotation: the ingress states of an older local SPI `s` stay while a remote still publishes an SPI ≤ s, because
+ * that remote has not moved yet and may still encrypt to us with `s` (the peer picks our SPI from our node info,
+ * which it may not have re-read). Once the remote publishes a newer SPI they go.
+ */
+export function desiredRules(local: NodeInfo, remotes: Iterable<NodeInfo>, keys: KeyLookup & { spis: number[] }): DesiredRules {
+  const out: DesiredRules = { states: new Map(), policies: new Map(), cidrs: new Set(), egress: new Map(), errors: new Map() }
+  for (const remote of remotes) {
+    if (remote.name === local.name) continue
+    try {
+      const plan = planNodeRules(local, remote, keys)
+      const older = keys.spis.filter((s) => s < local.spi && s >= remote.spi)
+      const ingressOfOlder = older.flatMap((spi) => planNodeRules({ ...local, spi }, remote, keys).states.filter((s) => s.spi === spi && local.addresses.includes(s.dst)))
+      for (const s of [...plan.states, ...ingressOfOlder]) out.states.set(stateKey(s), s)
+      for (const p of plan.policies) out.policies.set(policyKey(p), p)
+      for (const c of remote.podCIDRs) out.cidrs.add(networkCidr(c))
+      out.egress.set(remote.name, plan.egress)
+    } catch (err) {
+      out.errors.set(remote.name, (err as Error).message)
+    }
+  }
+  return out
+}
+
+export type Step =
+  | { op: 'delete-cidr'; cidr: string }
+  | { op: 'delete-policy'; id: XfrmPolicyId; key: string }
+  | { op: 'delete-state'; id: XfrmStateId; key: string }
+  | { op: 'add-state'; state: XfrmState; key: string }
+  | { op: 'update-policy'; policy: XfrmPolicy; key: string }
+  | { op: 'add-cidr'; cidr: string }
+
+/**
+ * The steps from `installed` to `desired`, in an order that never leaves marked traffic without its rules: stop
+ * marking for vanished CIDRs first, then drop policies, then states; add states before the policies that use them,
+ * and mark new CIDRs last. A state whose content changed (a new pair key after a boot id change) is deleted and
+ * added again: the kernel's update keeps an existing SA's algorithm and key.
+ */
+export function planSteps(installed: RuleSet, desired: RuleSet): Step[] {
+  const steps: Step[] = []
+  for (const cidr of installed.cidrs) if (!desired.cidrs.has(cidr)) steps.push({ op: 'delete-cidr', cidr })
+  for (const [key, p] of installed.policies) if (!desired.policies.has(key)) steps.push({ op: 'delete-policy', id: policyIdOf(p), key })
+  const changedStates: XfrmState[] = []
+  for (const [key, s] of installed.states) {
+    const want = desired.states.get(key)
+    if (!want || !sameState(s, want)) steps.push({ op: 'delete-state', id: stateIdOf(s), key })
+  }
+  for (const [key, s] of desired.states) {
+    const have = installed.states.get(key)
+    if (!have || !sameState(have, s)) changedStates.push(s)
+  }
+  for (const s of changedStates) steps.push({ op: 'add-state', state: s, key: stateKey(s) })
+  for (const [key, p] of desired.policies) {
+    const have = installed.policies.get(key)
+    if (!have || JSON.stringify(have) !== JSON.stringify(p)) steps.push({ op: 'update-policy', policy: p, key })
+  }
+  for (const cidr of desired.cidrs) if (!installed.cidrs.has(cidr)) steps.push({ op: 'add-cidr', cidr })
+  return steps
+}
+
+/** Equal configuration, key bytes included (compared, never printed). */
+export function sameState(a: XfrmState, b: XfrmState): boolean {
+  const { aead: ka, ...ra } = a
+  const { aead: kb, ...rb } = b
+  if (JSON.stringify(ra) !== JSON.stringify(rb)) return false
+  if (!ka || !kb) return ka === kb
+  return ka.name === kb.name && ka.icvLengthBits === kb.icvLengthBits && ka.key.equals(kb.key)
+}
+
+/** A step as a log line's fields: ids only, never key material. */
+export function describeStep(s: Step): Record<string, string> {
+  switch (s.op) {
+    case 'delete-cidr': case 'add-cidr': return { op: s.op, cidr: s.cidr }
+    case 'delete-policy': case 'update-policy': case 'delete-state': case 'add-state': return { op: s.op, rule: s.key }
+  }
+}
