@@ -12,6 +12,17 @@ export interface XdsOptions {
   insecure: boolean
 }
 
+/** IPsec between nodes, local mode (apps/kmesh-daemon/src/ipsec). */
+export interface IpsecCliOptions {
+  keyFile: string
+  nodeInfoDir: string
+  addresses: string[]
+  podCIDRs: string[]
+  netns?: string | undefined
+  encryptDevices: string[]
+  decryptDevices: string[]
+}
+
 export interface DaemonOptions {
   /** Local mode: the mesh file. Exactly one of meshFile and xds is set. */
   meshFile?: string | undefined
@@ -29,6 +40,8 @@ export interface DaemonOptions {
   logLevel: string
   /** HOST:PORT of the admin endpoint, or '' for none. */
   adminAddress: string
+  /** IPsec between nodes, when --ipsec-key-file is given. */
+  ipsec?: IpsecCliOptions | undefined
 }
 
 export const DEFAULTS = {
@@ -81,6 +94,14 @@ Options:
   --log-level LEVEL       trace, debug, info, warn, error (default ${DEFAULTS.logLevel})
   --admin-address H:P     admin endpoint: /healthz/ready, /debug/config_dump (default ${DEFAULTS.adminAddress};
                           '' disables it)
+  --ipsec-key-file FILE   enable IPsec between nodes with Kmesh's key file (watched; a new SPI rotates)
+  --node-info-dir DIR     IPsec node info (KmeshNodeInfo JSON files, one per node); this node publishes
+                          <DIR>/<--node>.json and keeps XFRM rules for every other file (needs --node)
+  --ipsec-address IP      this node's address for ESP tunnels, repeatable (required with IPsec)
+  --ipsec-pod-cidr CIDR   this node's pod CIDR, repeatable (required with IPsec)
+  --ipsec-netns PATH      network namespace of the XFRM rules and tc devices (default: the daemon's own)
+  --ipsec-encrypt-dev DEV host-side pod veth: tc_mark_encrypt on its ingress, repeatable
+  --ipsec-decrypt-dev DEV node NIC: tc_mark_decrypt on its ingress, repeatable
   -h, --help              show this help
 
 Connect semantics: a VIP with no usable endpoint (or a port the service does not serve) makes connect()
@@ -111,6 +132,13 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
         'no-watch': { type: 'boolean' },
         'log-format': { type: 'string' },
         'log-level': { type: 'string' },
+        'ipsec-key-file': { type: 'string' },
+        'node-info-dir': { type: 'string' },
+        'ipsec-address': { type: 'string', multiple: true },
+        'ipsec-pod-cidr': { type: 'string', multiple: true },
+        'ipsec-netns': { type: 'string' },
+        'ipsec-encrypt-dev': { type: 'string', multiple: true },
+        'ipsec-decrypt-dev': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -142,6 +170,31 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
     logFormat,
     logLevel: values['log-level'] ?? DEFAULTS.logLevel,
     adminAddress: values['admin-address'] ?? DEFAULTS.adminAddress,
+    ipsec: parseIpsec(values),
+  }
+}
+
+function parseIpsec(v: Record<string, string | string[] | boolean | undefined>): IpsecCliOptions | undefined {
+  const str = (k: string): string | undefined => v[k] as string | undefined
+  const list = (k: string): string[] => (v[k] as string[] | undefined) ?? []
+  const flags = ['node-info-dir', 'ipsec-address', 'ipsec-pod-cidr', 'ipsec-netns', 'ipsec-encrypt-dev', 'ipsec-decrypt-dev']
+  if (!str('ipsec-key-file')) {
+    const stray = flags.find((f) => v[f] !== undefined)
+    if (stray) throw new UsageError(`--${stray} needs --ipsec-key-file; see --help`)
+    return undefined
+  }
+  if (!str('node-info-dir')) throw new UsageError('--ipsec-key-file needs --node-info-dir (local mode; the KmeshNodeInfo CRD is not supported yet)')
+  if (!str('node')) throw new UsageError('--ipsec-key-file needs --node NAME: it names this node\'s node-info file')
+  if (!list('ipsec-address').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-address')
+  if (!list('ipsec-pod-cidr').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-pod-cidr')
+  return {
+    keyFile: str('ipsec-key-file')!,
+    nodeInfoDir: str('node-info-dir')!,
+    addresses: list('ipsec-address'),
+    podCIDRs: list('ipsec-pod-cidr'),
+    netns: str('ipsec-netns'),
+    encryptDevices: list('ipsec-encrypt-dev'),
+    decryptDevices: list('ipsec-decrypt-dev'),
   }
 }
 

@@ -13,6 +13,7 @@ import { LocalMesh } from './local-mesh.js'
 import { ClusterMesh } from './cluster/cluster-mesh.js'
 import { WorkloadProcessor } from './processor/processor.js'
 import { startAdmin } from './admin.js'
+import { IpsecController } from './ipsec/index.js'
 import type { DaemonOptions } from './cli.js'
 import type { Logger } from './log.js'
 
@@ -24,6 +25,8 @@ export interface RunningDaemon {
   cluster?: ClusterMesh | undefined
   xds?: XdsClient | undefined
   ids: IdTable
+  /** IPsec between nodes (--ipsec-key-file) */
+  ipsec?: IpsecController | undefined
   admin?: (Server & { url: string }) | undefined
   /** Resolves once the first mesh was applied (true) or refused (false). */
   ready: Promise<boolean>
@@ -51,6 +54,19 @@ export async function startDaemon(options: DaemonOptions, log: Logger): Promise<
   } catch (err) {
     dataplane.close({ keepPinned: false })
     throw err
+  }
+  if (options.ipsec) {
+    let ipsec: IpsecController
+    try {
+      ipsec = IpsecController.start({ ...options.ipsec, node: { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }, pinRoot: options.pinRoot, log: log.child({ component: 'ipsec' }) })
+    } catch (err) {
+      await daemon.stop()
+      throw err
+    }
+    daemon.ipsec = ipsec
+    const stopRest = daemon.stop
+    // IPsec rules are removed on every stop, --keep-pinned included: they are not part of the pinned data path.
+    daemon.stop = async () => { ipsec.close(); await stopRest() }
   }
   return daemon
 }
