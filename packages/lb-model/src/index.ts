@@ -35,3 +35,4 @@ export {
   type MeshChoice,
   type ExclusionReason,
 } from './istio.js'
+export { explain, residueProbability, type Explanation, type ExplainOutcome, type ExplainSource, type ExplainDestination } from './explain.js'
