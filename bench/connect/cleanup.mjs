@@ -4,6 +4,10 @@
  */
 const steps = []
 let running
+let signalled
+
+/** The signal that interrupted the run, if one did (failures that follow it are its consequence). */
+export const interruptedBy = () => signalled
 
 /** Registers an undo step; `what` names it in the message if it fails. */
 export function onCleanup(what, fn) {
@@ -26,6 +30,7 @@ export function cleanup() {
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(signal, () => {
+    signalled = signal
     console.error(`\n${signal}: cleaning up`)
     cleanup().finally(() => process.exit(130))
   })

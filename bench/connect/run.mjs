@@ -18,7 +18,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } 
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cleanup, onCleanup } from './cleanup.mjs'
+import { cleanup, interruptedBy, onCleanup } from './cleanup.mjs'
 import { TARGET_VIP, SERVICE_PORT, BACKEND_PORT, BACKENDS, meshYaml, mapSizeArgs } from './mesh.mjs'
 import { kubeProxyRules, NETNS_BACKENDS } from './kube-proxy-rules.mjs'
 import { createNetns } from './netns.mjs'
@@ -69,6 +69,29 @@ function preflight() {
   }
 }
 
+/**
+ * SIGTERM lets the daemon detach and unpin; a daemon still parsing a large file handles it only when the
+ * parse returns, so after 5 s it is killed (the pin-root removal that follows detaches its links).
+ */
+async function stopDaemon(d) {
+  let timer
+  const killed = new Promise((resolve) => { timer = setTimeout(() => { d.child.kill('SIGKILL'); resolve() }, 5000) })
+  await Promise.race([d.stop(), killed.then(() => d.stop())])
+  clearTimeout(timer)
+}
+
+/** rmdir a cgroup, retrying while a client that was interrupted is still leaving it (EBUSY). */
+async function removeCgroup(path) {
+  for (let attempt = 0; existsSync(path); attempt++) {
+    try {
+      rmdirSync(path)
+    } catch (err) {
+      if (err.code !== 'EBUSY' || attempt >= 50) throw err
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
   const m = s.length >> 1
@@ -101,7 +124,6 @@ async function main() {
     { key: 'large', services: opts['large-services'], workloads: opts['large-workloads'] },
     { key: 'small', services: 10, workloads: Infinity },
   ]
-  const daemons = {}
   // Two daemons run side by side: neither may claim the default admin port (the option is newer than the
   // rest of the CLI, so it is passed only when this build knows it).
   const help = await run([process.execPath, new URL('apps/kmesh-daemon/bin/kmesh-daemon.js', ROOT).pathname, '--help'])
@@ -112,19 +134,18 @@ async function main() {
     m.meshFile = join(work, `mesh-${m.key}.yaml`)
     writeFileSync(m.meshFile, meshYaml(m.services, m.workloads))
     mkdirSync(m.cgroup)
-    onCleanup(`remove cgroup ${m.cgroup}`, () => existsSync(m.cgroup) && rmdirSync(m.cgroup))
+    onCleanup(`remove cgroup ${m.cgroup}`, () => removeCgroup(m.cgroup))
     // The daemon unpins on SIGTERM; this catches a daemon killed before it could.
     onCleanup(`remove pins ${m.pinRoot}`, () => rmSync(m.pinRoot, { recursive: true, force: true }))
     const d = spawnDaemon(['--mesh-file', m.meshFile, '--cgroup', m.cgroup, '--pin-root', m.pinRoot, '--state-dir', join(work, `state-${m.key}`),
       '--node', 'bench-node', '--no-watch', ...noAdmin, ...mapSizeArgs(m.services, m.workloads)])
-    onCleanup(`stop kmesh-daemon (${m.key})`, () => d.stop())
+    onCleanup(`stop kmesh-daemon (${m.key})`, () => stopDaemon(d))
     const started = Date.now()
     m.applied = d.next(/mesh applied|refused|failed/, 900000).then((line) => {
       if (!/mesh applied/.test(line)) throw new Error(`kmesh-daemon (${m.services} services): ${line}\n${d.output()}`)
       const writes = /writes="([^"]*)"/.exec(line)?.[1] ?? line
       console.log(`kmesh-daemon: ${m.services} services applied in ${((Date.now() - started) / 1000).toFixed(1)} s (map records: ${writes})`)
     })
-    daemons[m.key] = d
   }
 
   const backends = startProcess('server', [server, String(BACKEND_PORT), ...BACKENDS], /ready/)
@@ -136,9 +157,15 @@ async function main() {
   await haproxy.ready
 
   const kube = kubeProxyRules(opts['iptables-services'], BACKEND_PORT)
-  let t = Date.now()
-  const netns = await createNetns(tag, kube.rules)
-  onCleanup(`delete netns ${tag}`, () => netns.remove())
+  const t = Date.now()
+  // Registered before the namespace exists: an interrupt during the (long) iptables-restore must still
+  // delete it, once the creation has settled.
+  const creating = createNetns(tag, kube.rules)
+  onCleanup(`delete netns ${tag}`, async () => {
+    await creating.catch(() => {})
+    if (existsSync(`/run/netns/${tag}`)) await run(['ip', 'netns', 'del', tag])
+  })
+  const netns = await creating
   console.log(`netns ${tag}: ${kube.rules.split('\n').length} iptables-restore lines for ${opts['iptables-services']} services loaded in ${((Date.now() - t) / 1000).toFixed(1)} s`)
   const netnsBackends = startProcess('server (netns)', ['nsenter', `--net=${netns.path}`, server, String(BACKEND_PORT), ...NETNS_BACKENDS], /ready/)
   onCleanup('stop the netns backends', () => netnsBackends.stop())
@@ -164,8 +191,10 @@ async function main() {
   const warmup = Math.max(50, Math.round(opts.iterations / 10))
   console.log('')
   for (let r = 0; r < opts.rounds; r++) {
-    // Rotate the order each round so that no variant always runs first or right after another.
-    const order = variants.map((_, k) => variants[(k + r) % variants.length])
+    // Rotate the order each round, and reverse it every other round: each variant takes every position,
+    // and which variant ran just before it alternates (one variant's leftovers never always tax the next).
+    const rotated = variants.map((_, k) => variants[(k + r) % variants.length])
+    const order = r % 2 ? rotated.reverse() : rotated
     for (const v of order) v.samples.push(await measure(client, v.place, v.ip, v.port, opts.iterations, warmup))
     process.stdout.write(`round ${r + 1}/${opts.rounds}: ${variants.map((v) => `${v.id} ${us(v.samples.at(-1).p50Ns)}`).join('  ')} µs (p50)\n`)
   }
@@ -214,7 +243,7 @@ async function main() {
 try {
   await main()
 } catch (err) {
-  console.error(`bench/connect failed: ${err.message}`)
+  if (!interruptedBy()) console.error(`bench/connect failed: ${err.message}`)
   process.exitCode = 1
 } finally {
   await cleanup()
