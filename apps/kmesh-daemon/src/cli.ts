@@ -59,6 +59,7 @@ export const HELP = `kmesh-daemon — kernel-native service-mesh data plane (kme
 Usage:
   kmesh-daemon --mesh-file FILE --cgroup DIR [options]      local mode
   kmesh-daemon --xds-address HOST:PORT --cgroup DIR [options] cluster mode (istiod)
+  kmesh-daemon explain [--pin-root DIR] [--state-dir DIR] [--json] HOST:PORT   explain a connect
 
 Local mode: reads FILE (ztunnel's local config format: workloads, services, policies), loads the BPF
 connect programs, attaches them to the cgroup v2 directory DIR, enrols it, and writes the load-balancing
@@ -103,6 +104,11 @@ Options:
   --ipsec-encrypt-dev DEV host-side pod veth: tc_mark_encrypt on its ingress, repeatable
   --ipsec-decrypt-dev DEV node NIC: tc_mark_decrypt on its ingress, repeatable
   -h, --help              show this help
+
+Explain: reads the pinned maps under --pin-root (a running daemon's, or ones it left pinned) and prints
+what the kernel does with a connect to HOST:PORT now: every outcome (backend, waypoint, untouched, errno)
+with its exact probability, and why the service's other endpoints are not candidates. Names come from
+<state-dir>/ids.json when it is readable; --json prints the explanation as JSON.
 
 Connect semantics: a VIP with no usable endpoint (or a port the service does not serve) makes connect()
 fail at once with ECONNREFUSED, where upstream Kmesh lets it pass to the unroutable VIP.

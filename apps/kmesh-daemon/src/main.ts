@@ -1,8 +1,10 @@
 import { HELP, parseCli, UsageError } from './cli.js'
 import { startDaemon } from './daemon.js'
 import { createLogger } from './log.js'
+import { runExplain } from './explain/command.js'
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'explain') return runExplain(argv.slice(1))
   let options
   try {
     options = parseCli(argv)

@@ -1,0 +1,65 @@
+/**
+ * `kmesh-daemon explain [--pin-root DIR] [--state-dir DIR] [--json] HOST:PORT`: what the kernel does with a
+ * connect to HOST:PORT right now, from the pinned maps (lb-model `explain`), with names from the id table.
+ */
+import { parseArgs } from 'node:util'
+import { explain, type Explanation } from '@kmesh-ts/lb-model'
+import { readPinnedSnapshot } from './snapshot.js'
+import { readIdNames } from './names.js'
+import { formatExplanation } from './format.js'
+
+export const EXPLAIN_DEFAULTS = { pinRoot: '/sys/fs/bpf/kmesh-ts', stateDir: '/var/lib/kmesh-ts' }
+
+export interface ExplainOptions { pinRoot: string; stateDir: string; json: boolean; host: string; port: number }
+
+export class ExplainUsageError extends Error {}
+
+export function parseExplainArgs(argv: string[]): ExplainOptions {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      options: { 'pin-root': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: true,
+    })
+  } catch (err) {
+    throw new ExplainUsageError(`explain: ${(err as Error).message}; see --help`)
+  }
+  const [target, ...extra] = parsed.positionals
+  if (!target || extra.length) throw new ExplainUsageError('explain: give exactly one destination HOST:PORT, e.g. 127.10.0.1:80 or [fd00::1]:80')
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)
+  if (!m || Number(m[2]) > 65535) throw new ExplainUsageError(`explain: ${target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`)
+  return {
+    pinRoot: parsed.values['pin-root'] ?? EXPLAIN_DEFAULTS.pinRoot,
+    stateDir: parsed.values['state-dir'] ?? EXPLAIN_DEFAULTS.stateDir,
+    json: parsed.values.json ?? false,
+    host: m[1]!,
+    port: Number(m[2]),
+  }
+}
+
+/** The explanation of the live state (throws BpfError naming the pin when a map cannot be opened). */
+export function explainLive(options: Pick<ExplainOptions, 'pinRoot' | 'host' | 'port'>): Explanation {
+  return explain(readPinnedSnapshot(options.pinRoot), undefined, { address: options.host, port: options.port })
+}
+
+/** Runs the subcommand; returns the exit code. */
+export function runExplain(argv: string[], out: { write(s: string): unknown } = process.stdout, err: { write(s: string): unknown } = process.stderr): number {
+  let options: ExplainOptions
+  try {
+    options = parseExplainArgs(argv)
+  } catch (e) {
+    if (e instanceof ExplainUsageError) { err.write(`kmesh-daemon: ${e.message}\n`); return 2 }
+    throw e
+  }
+  let explanation: Explanation
+  try {
+    explanation = explainLive(options)
+  } catch (e) {
+    err.write(`kmesh-daemon explain: cannot read the maps under ${options.pinRoot} (${(e as Error).message}); is the daemon running with --pin-root ${options.pinRoot}?\n`)
+    return 1
+  }
+  out.write(options.json ? `${JSON.stringify(explanation, null, 1)}\n` : formatExplanation(explanation, readIdNames(options.stateDir)))
+  return 0
+}
