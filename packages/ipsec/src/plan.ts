@@ -3,7 +3,7 @@ import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
 import type { IpsecKey } from './keyfile.js'
 import { AF_INET, addressFamily, networkCidr, parseCidr } from './xfrm/address.js'
 import { IPPROTO_ESP, type XfrmPolicyDir } from './xfrm/constants.js'
-import type { XfrmMark, XfrmPolicy, XfrmPolicyId, XfrmSelector, XfrmState, XfrmStateId } from './xfrm/types.js'
+import type { XfrmMark, XfrmPolicy, XfrmPolicyId, XfrmSelector, XfrmState, XfrmStateId, XfrmTemplate } from './xfrm/types.js'
 
 /** A node as its `KmeshNodeInfo` describes it (group kmesh.net, v1alpha1; JSON `spec.podCIDRS`). */
 export interface NodeInfo {
@@ -43,6 +43,21 @@ export interface KeyLookup {
   get(spi: number): IpsecKey | undefined
 }
 
+export interface PlanOptions {
+  /**
+   * kmesh-ts extension, beyond Kmesh (default true): per (remote pod CIDR, local pod CIDR) pair, IN and FWD policies
+   * for packets that arrive unmarked, with the same ESP template as the 0xd0 policies, so plaintext from a remote
+   * node's pods is dropped instead of delivered. `false` plans exactly Kmesh's rules.
+   */
+  rejectPlaintext?: boolean
+}
+
+/** The planner's option defaults, in one place. */
+export const planDefaults = { rejectPlaintext: true } as const satisfies Required<PlanOptions>
+
+/** Mark value of a packet that tc_mark_decrypt left unmarked (it clears every mark but 0xd0 on a node NIC). */
+export const KMESH_MARK_NONE = 0
+
 /**
  * The XFRM states and policies Kmesh installs for one remote node (reference: issue 6, "Ingress" / "Egress").
  *
@@ -61,8 +76,18 @@ export interface KeyLookup {
  * Kmesh writes them with "update" in address order, so the last pair's template stays: the plan keeps that one.
  * Address pairs of different families are skipped (an ESP tunnel's two ends share a family).
  * The selector's source is `0.0.0.0/0`, or `::/0` for an IPv6 pod CIDR (a selector has one family).
+ *
+ * Beyond Kmesh (`rejectPlaintext`, on by default): with Kmesh's rules alone, plaintext from a remote node's pods to
+ * ours is still delivered — tc_mark_decrypt clears its mark and no policy matches mark 0. So per remote pod CIDR and
+ * local pod CIDR of one family, IN and FWD policies `src <remote pod CIDR> dst <local pod CIDR>`, mark 0/0xffffffff,
+ * with the ingress ESP template: a packet from a remote pod that did not come out of our ESP state has no security
+ * path and fails the template (XfrmInTmplMismatch). Decrypted packets carry 0xd0 and never match mark 0 under a full
+ * mask, so the two sets are disjoint and both keep priority 0 (no ordering needed); same-node traffic and traffic
+ * from node addresses are not from a remote pod CIDR and pass as before.
  */
-export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup): NodeRules {
+export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup, options: PlanOptions = {}): NodeRules {
+  const { rejectPlaintext } = { ...planDefaults, ...options }
+  if (typeof rejectPlaintext !== 'boolean') throw new TypeError(`planNodeRules: option rejectPlaintext must be a boolean, got ${JSON.stringify(rejectPlaintext)}`)
   checkNode(local)
   checkNode(remote)
   const localKey = keys.get(local.spi)
@@ -77,14 +102,15 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
 
   for (const [ra, la] of pairs(remote.addresses, local.addresses)) {
     states.push(tunnelState(ra, la, local.spi, localKey, derive(remote, localKey, ra, la, remote.bootID, local.bootID)))
+    const ingress = (): XfrmTemplate[] => [{ src: ra, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' }]
     for (const cidr of local.podCIDRs) {
-      for (const dir of ['in', 'fwd'] as const) {
-        putPolicy({
-          selector: anySourceTo(cidr),
-          dir,
-          mark: mark(KMESH_MARK_DECRYPT),
-          templates: [{ src: ra, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' }],
-        })
+      for (const dir of ['in', 'fwd'] as const) putPolicy({ selector: anySourceTo(cidr), dir, mark: mark(KMESH_MARK_DECRYPT), templates: ingress() })
+    }
+    if (rejectPlaintext) {
+      for (const [remoteCidr, localCidr] of cidrPairs(remote.podCIDRs, local.podCIDRs)) {
+        for (const dir of ['in', 'fwd'] as const) {
+          putPolicy({ selector: { src: networkCidr(remoteCidr), dst: networkCidr(localCidr) }, dir, mark: mark(KMESH_MARK_NONE), templates: ingress() })
+        }
       }
     }
   }
@@ -145,6 +171,11 @@ function policyKey(p: { selector: XfrmSelector; dir: XfrmPolicyDir; mark?: XfrmM
 
 function anySourceTo(cidr: string): XfrmSelector {
   return { src: parseCidr(cidr).family === AF_INET ? '0.0.0.0/0' : '::/0', dst: networkCidr(cidr) }
+}
+
+/** (remote pod CIDR, local pod CIDR) pairs of one family: a selector has one family. */
+function* cidrPairs(remote: string[], local: string[]): Generator<[string, string]> {
+  for (const r of remote) for (const l of local) if (parseCidr(r).family === parseCidr(l).family) yield [r, l]
 }
 
 function* pairs(as: string[], bs: string[]): Generator<[string, string]> {

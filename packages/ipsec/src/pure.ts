@@ -8,7 +8,9 @@ export {
   KMESH_MARK_DECRYPT,
   KMESH_MARK_ENCRYPT,
   KMESH_MARK_MASK,
+  KMESH_MARK_NONE,
   KMESH_REQID,
+  planDefaults,
   planNodeRules,
   policyIdOf,
   stateIdOf,
@@ -16,6 +18,7 @@ export {
   type KeyLookup,
   type NodeInfo,
   type NodeRules,
+  type PlanOptions,
 } from './plan.js'
 export * from './xfrm/types.js'
 export * as xfrmConstants from './xfrm/constants.js'

@@ -8,7 +8,8 @@ import { decodeMessages } from '../src/xfrm/netlink.js'
 import type { XfrmPolicy, XfrmPolicyId, XfrmState, XfrmStateId } from '../src/xfrm/types.js'
 import { captureIp, missingStrace, withoutSeq } from './iproute2.js'
 
-// Byte-for-byte comparison of our requests with iproute2's for the exact rules Kmesh installs
+// Byte-for-byte comparison of our requests with iproute2's for the exact rules Kmesh installs, plus our
+// plaintext-rejecting policies (mark 0/0xffffffff)
 // (reference: issue 6 "Ingress"/"Egress"; iproute2 6.1). Everything runs in a namespace created here.
 
 const hex = (n: number): string => `0x${n.toString(16)}`
@@ -63,13 +64,28 @@ t.test('our XFRM requests equal iproute2’s, byte for byte', { skip: privileged
   }
   for (const [local, remote] of nodes) {
     const plan = planNodeRules(local, remote, keys)
-    t.equal(plan.policies.length, 2 * local.podCIDRs.length + remote.podCIDRs.length)
+    // Kmesh's IN/FWD per local CIDR and OUT per remote CIDR, then our plaintext-rejecting IN/FWD per CIDR pair.
+    t.equal(plan.policies.length, 2 * local.podCIDRs.length + remote.podCIDRs.length + 2 * local.podCIDRs.length * remote.podCIDRs.length)
     for (const p of plan.policies) {
-      const name = `${p.dir} policy → ${p.selector.dst}`
+      const name = `${p.dir} policy ${p.selector.src} → ${p.selector.dst} mark ${hex(p.mark?.value ?? 0)}`
       compare(`add ${name}`, request.addPolicy(p, 1), policyArgs('add', p))
       compare(`update ${name}`, request.updatePolicy(p, 1), policyArgs('update', p))
-      compare(`get ${name}`, request.getPolicy(policyIdOf(p), 1), policyIdArgs('get', policyIdOf(p)))
-      compare(`delete ${name}`, request.deletePolicy(policyIdOf(p), 1), policyIdArgs('delete', policyIdOf(p)))
+      const id = policyIdOf(p)
+      if (id.mark && id.mark.value === 0) {
+        // iproute2 6.1 sends XFRMA_MARK on get/delete only when `mark & mask` is non-zero, so it cannot address our
+        // mark-0/0xffffffff policies (the kernel matches value and mask exactly: `ip xfrm policy delete … mark 0 mask
+        // 0xffffffff` answers ENOENT). We send the attribute; apart from it the request is iproute2's, byte for byte.
+        const { mark, ...unmarked } = id
+        for (const verb of ['get', 'delete'] as const) {
+          const ours = verb === 'get' ? request.getPolicy(id, 1) : request.deletePolicy(id, 1)
+          const bare = verb === 'get' ? request.getPolicy(unmarked, 1) : request.deletePolicy(unmarked, 1)
+          compare(`${verb} ${name} (without XFRMA_MARK)`, bare, policyIdArgs(verb, id))
+          t.same(decodeXfrmMessage(decodeMessages(ours)[0]!), { ...decodeXfrmMessage(decodeMessages(bare)[0]!), id: { ...unmarked, mark } }, `${verb} ${name}: ours adds only XFRMA_MARK 0/0xffffffff`)
+        }
+        continue
+      }
+      compare(`get ${name}`, request.getPolicy(id, 1), policyIdArgs('get', id))
+      compare(`delete ${name}`, request.deletePolicy(id, 1), policyIdArgs('delete', id))
     }
     for (const s of plan.states) {
       // The host kernel has no rfc4106(gcm(aes)) and rejects these, but the request bytes are what counts here.
@@ -80,5 +96,5 @@ t.test('our XFRM requests equal iproute2’s, byte for byte', { skip: privileged
       compare(`delete ${name}`, request.deleteState(stateIdOf(s), 1), stateIdArgs('delete', stateIdOf(s)))
     }
   }
-  t.equal(compared, 4 * ((4 + 2) + (3 + 2)), 'every planned policy and state (v4 pair: 4 + 2, v6 pair: 3 + 2), in four verbs')
+  t.equal(compared, 4 * ((8 + 2) + (5 + 2)), 'every planned policy and state (v4 pair: 8 + 2, v6 pair: 5 + 2), in four verbs')
 })

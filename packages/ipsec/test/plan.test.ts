@@ -2,7 +2,7 @@ import t from 'tap'
 import { derivePairKey } from '../src/derive.js'
 import { KeyHistory } from '../src/key-history.js'
 import { IpsecKey } from '../src/keyfile.js'
-import { planNodeRules, policyIdOf, stateIdOf, type NodeInfo } from '../src/plan.js'
+import { planDefaults, planNodeRules, policyIdOf, stateIdOf, type NodeInfo } from '../src/plan.js'
 
 const key1 = new IpsecKey(1, 'rfc4106(gcm(aes))', Buffer.alloc(36, 0x11), 128)
 const key2 = new IpsecKey(2, 'rfc4106(gcm(aes))', Buffer.alloc(36, 0x22), 128)
@@ -36,8 +36,44 @@ t.test('the rules node A installs for node B, field by field', async (t) => {
   t.same(r.policies, [
     { selector: { src: '0.0.0.0/0', dst: '10.244.1.0/24' }, dir: 'in', mark: mark(0xd0), templates: inTmpl },
     { selector: { src: '0.0.0.0/0', dst: '10.244.1.0/24' }, dir: 'fwd', mark: mark(0xd0), templates: inTmpl },
+    // Beyond Kmesh: unmarked packets from B's pods to ours must have come through the same ESP tunnel.
+    { selector: { src: '10.244.2.0/24', dst: '10.244.1.0/24' }, dir: 'in', mark: mark(0), templates: inTmpl },
+    { selector: { src: '10.244.2.0/24', dst: '10.244.1.0/24' }, dir: 'fwd', mark: mark(0), templates: inTmpl },
     { selector: { src: '0.0.0.0/0', dst: '10.244.2.0/24' }, dir: 'out', mark: mark(0xe0), templates: [{ src: '192.168.0.1', dst: '192.168.0.2', proto: 50, spi: 1, reqid: 1, mode: 'tunnel' }] },
   ])
+})
+
+t.test('rejectPlaintext: false plans exactly Kmesh’s rules', async (t) => {
+  const kmesh = planNodeRules(nodeA, nodeB, history(key1), { rejectPlaintext: false })
+  const ours = planNodeRules(nodeA, nodeB, history(key1))
+  t.same(kmesh.states, ours.states, 'states do not change')
+  t.same(kmesh.policies, ours.policies.filter((p) => p.mark!.value !== 0), 'only the mark-0 policies go')
+  t.same(kmesh.policies.map((p) => `${p.dir} ${p.selector.src} ${p.mark!.value.toString(16)}`), ['in 0.0.0.0/0 d0', 'fwd 0.0.0.0/0 d0', 'out 0.0.0.0/0 e0'])
+  t.same(planDefaults, { rejectPlaintext: true })
+  t.throws(() => planNodeRules(nodeA, nodeB, history(key1), { rejectPlaintext: 'yes' as unknown as boolean }), { name: 'TypeError', message: /rejectPlaintext must be a boolean/ })
+})
+
+t.test('plaintext-rejecting policies: one IN and one FWD per (remote CIDR, local CIDR) of a family, disjoint from 0xd0', async (t) => {
+  const a: NodeInfo = { ...nodeA, podCIDRs: ['10.244.1.0/24', 'fd10:1::/64'] }
+  const b: NodeInfo = { ...nodeB, podCIDRs: ['10.244.2.9/24', '10.244.3.0/24', 'fd10:2::/64'] }
+  const r = planNodeRules(a, b, history(key1))
+  const reject = r.policies.filter((p) => p.mark!.value === 0)
+  t.same(reject.map((p) => `${p.dir} ${p.selector.src} ${p.selector.dst}`), [
+    'in 10.244.2.0/24 10.244.1.0/24', 'fwd 10.244.2.0/24 10.244.1.0/24',
+    'in 10.244.3.0/24 10.244.1.0/24', 'fwd 10.244.3.0/24 10.244.1.0/24',
+    'in fd10:2::/64 fd10:1::/64', 'fwd fd10:2::/64 fd10:1::/64',
+  ], 'same-family pairs only, networks with host bits cleared')
+  for (const p of reject) {
+    t.same(p.mark, { value: 0, mask: 0xffffffff }, 'matches only a packet whose mark tc_mark_decrypt cleared')
+    t.same(p.templates, [{ src: '192.168.0.2', dst: '192.168.0.1', proto: 50, reqid: 1, mode: 'tunnel' }], 'the ingress ESP template, any SPI (survives rotation)')
+    t.equal(p.priority, undefined, 'priority 0 like Kmesh’s: mark 0 and mark 0xd0 under a full mask never both match')
+    t.ok(['in', 'fwd'].includes(p.dir))
+  }
+  // Rotation does not touch them: the template names no SPI.
+  const rotated = planNodeRules({ ...a, spi: 2 }, b, history(key1, key2)).policies.filter((p) => p.mark!.value === 0)
+  t.same(rotated, reject)
+  // A remote without pod CIDRs (or of another family only) gets none.
+  t.same(planNodeRules(a, { ...nodeB, podCIDRs: [] }, history(key1)).policies.filter((p) => p.mark!.value === 0), [])
 })
 
 t.test('two nodes mirror each other: A’s OUT state is B’s IN state, byte for byte', async (t) => {
@@ -62,7 +98,7 @@ t.test('rotation: SPIs move one node at a time and old keys keep the link up', a
   const b = planNodeRules(nodeB, aAfter, history(key1))
   t.equal(b.egress, 'remote-spi-newer')
   t.same(b.states.map((s) => s.dst), ['192.168.0.2'], 'only the IN state')
-  t.same(b.policies.map((p) => p.dir), ['in', 'fwd'])
+  t.same(b.policies.map((p) => `${p.dir} ${p.mark!.value.toString(16)}`), ['in d0', 'fwd d0', 'in 0', 'fwd 0'])
 
   // Once B loads key 2, the two agree again on the new SPI.
   const b2 = planNodeRules({ ...nodeB, spi: 2 }, aAfter, history(key1, key2))
@@ -77,7 +113,7 @@ t.test('rotation: SPIs move one node at a time and old keys keep the link up', a
 t.test('several addresses, IPv6, and policy keys that coincide', async (t) => {
   const a: NodeInfo = { name: 'a', spi: 1, addresses: ['192.168.0.1', 'fd00::1'], bootID: bootA, podCIDRs: ['10.244.1.0/24', 'fd10:1::/64'] }
   const b: NodeInfo = { name: 'b', spi: 1, addresses: ['192.168.0.2', '192.168.1.2', 'fd00::2'], bootID: bootB, podCIDRs: ['fd10:2::/64'] }
-  const r = planNodeRules(a, b, history(key1))
+  const r = planNodeRules(a, b, history(key1), { rejectPlaintext: false })
   // Same-family pairs only: v4 2×1, v6 1×1, in each direction.
   t.same(r.states.map((s) => `${s.src}>${s.dst}`), ['192.168.0.2>192.168.0.1', '192.168.1.2>192.168.0.1', 'fd00::2>fd00::1', '192.168.0.1>192.168.0.2', '192.168.0.1>192.168.1.2', 'fd00::1>fd00::2'])
   t.same(
@@ -97,7 +133,10 @@ t.test('several addresses, IPv6, and policy keys that coincide', async (t) => {
 
 t.test('pod CIDRs enter selectors as networks', async (t) => {
   const r = planNodeRules({ ...nodeA, podCIDRs: ['10.244.1.77/24', 'fd10:1::5/64'] }, { ...nodeB, podCIDRs: ['10.244.2.200/23'] }, history(key1))
-  t.same(r.policies.map((p) => p.selector.dst), ['10.244.1.0/24', '10.244.1.0/24', 'fd10:1::/64', 'fd10:1::/64', '10.244.2.0/23'])
+  t.same(r.policies.map((p) => `${p.selector.src} ${p.selector.dst}`), [
+    '0.0.0.0/0 10.244.1.0/24', '0.0.0.0/0 10.244.1.0/24', '::/0 fd10:1::/64', '::/0 fd10:1::/64',
+    '10.244.2.0/23 10.244.1.0/24', '10.244.2.0/23 10.244.1.0/24', '0.0.0.0/0 10.244.2.0/23',
+  ])
 })
 
 t.test('unplannable inputs are PlanErrors naming the node', async (t) => {

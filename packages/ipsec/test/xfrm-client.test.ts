@@ -51,6 +51,16 @@ t.test('install, dump, get, update and delete Kmesh policies inside a namespace'
   t.match(text, /src 0\.0\.0\.0\/0 dst 10\.251\.2\.0\/24 \n\tdir out priority 0 ptype main \n\tmark 0xe0\/0xffffffff \n\ttmpl src fd77::1 dst fd77::2\n\t\tproto esp spi 0x00000001 reqid 1 mode tunnel/)
   t.match(text, /src ::\/0 dst fd51:1::\/64 \n\tdir fwd priority 0 ptype main \n\tmark 0xd0\/0xffffffff \n\ttmpl src fd77::2 dst fd77::1/)
 
+  // Our plaintext-rejecting policies (beyond Kmesh, plan.ts): from the remote pod CIDR to ours, unmarked only.
+  for (const dir of ['in', 'fwd']) {
+    t.match(text, new RegExp(`src 10\\.251\\.2\\.0/24 dst 10\\.251\\.1\\.0/24 \\n\\tdir ${dir} priority 0 ptype main \\n\\tmark 0/0xffffffff \\n\\ttmpl src fd77::2 dst fd77::1\\n\\t\\tproto esp reqid 1 mode tunnel`), `${dir}: unmarked from the remote pods needs ESP`)
+    t.match(text, new RegExp(`src fd51:2::/64 dst fd51:1::/64 \\n\\tdir ${dir} priority 0 ptype main \\n\\tmark 0/0xffffffff `), `${dir}: the IPv6 pair too`)
+  }
+  const reject = plan.policies.filter((p) => p.mark?.value === 0)
+  t.equal(reject.length, 4, 'IN and FWD for the v4 and the v6 CIDR pair')
+  for (const p of reject) t.same(configOf(client.getPolicy(policyIdOf(p))!), configOf(p), `get ${p.dir} ${p.selector.src} mark 0/0xffffffff`)
+  t.equal(client.getPolicy({ ...policyIdOf(reject[0]!), mark: undefined }), undefined, 'mark 0/0 is another policy: the kernel matches value and mask')
+
   const out = plan.policies.find((p) => p.dir === 'out' && p.selector.dst === '10.251.2.0/24')!
   t.same(configOf(client.getPolicy(policyIdOf(out))!), configOf(out), 'get returns the policy')
   t.equal(client.getPolicy({ ...policyIdOf(out), mark: { value: 0xe1, mask: 0xffffffff } }), undefined, 'another mark is another policy')
