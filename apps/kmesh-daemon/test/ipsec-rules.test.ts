@@ -17,7 +17,17 @@ t.test('desired rules for one remote, and across a rotation', async (t) => {
   const b = node('node-b', 1, '192.168.0.2', '10.244.2.0/24', 'b')
   const d = desiredRules(a, [a, b], keys)
   t.same([...d.states.keys()].sort(), ['192.168.0.1 1 50', '192.168.0.2 1 50'], 'IN (dst = us) and OUT (dst = them) with SPI 1')
-  t.same([...d.policies.keys()].sort(), ['fwd 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'in 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'out 0.0.0.0/0 10.244.2.0/24 224/4294967295'])
+  t.same([...d.policies.keys()].sort(), [
+    'fwd 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'fwd 10.244.2.0/24 10.244.1.0/24 0/4294967295',
+    'in 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'in 10.244.2.0/24 10.244.1.0/24 0/4294967295',
+    'out 0.0.0.0/0 10.244.2.0/24 224/4294967295',
+  ], 'Kmesh’s IN/FWD (0xd0) and OUT (0xe0), and ours for unmarked plaintext from B’s pods (mark 0)')
+  const parity = desiredRules(a, [b], keys, { rejectPlaintext: false })
+  t.same([...parity.policies.keys()].sort(), ['fwd 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'in 0.0.0.0/0 10.244.1.0/24 208/4294967295', 'out 0.0.0.0/0 10.244.2.0/24 224/4294967295'], 'rejectPlaintext: false = Kmesh’s rules only')
+  const c = node('node-c', 1, '192.168.0.3', '10.244.3.0/24', 'c')
+  t.same([...desiredRules(a, [b, c], keys).policies.values()].filter((p) => p.mark!.value === 0).map((p) => `${p.dir} ${p.selector.src} via ${p.templates[0]!.src}`),
+    ['in 10.244.2.0/24 via 192.168.0.2', 'fwd 10.244.2.0/24 via 192.168.0.2', 'in 10.244.3.0/24 via 192.168.0.3', 'fwd 10.244.3.0/24 via 192.168.0.3'],
+    'one pair per remote, each bound to that remote’s tunnel (Kmesh’s 0xd0 policies share one key; ours do not)')
   t.same([...d.cidrs], ['10.244.2.0/24'])
 
   keys.add(key(2, 2))
@@ -33,7 +43,10 @@ t.test('desired rules for one remote, and across a rotation', async (t) => {
   t.ok(ops.lastIndexOf('delete-state') < ops.indexOf('add-state') && ops.indexOf('add-state') < ops.indexOf('update-policy'), `deletes, then states, then policies: ${ops.join(',')}`)
   t.same(planSteps(moved, moved), [], 'nothing to do when installed = desired')
   const teardown = planSteps(moved, empty()).map((s) => s.op)
-  t.same(teardown, ['delete-cidr', 'delete-policy', 'delete-policy', 'delete-policy', 'delete-state', 'delete-state'], 'teardown: stop marking first, then policies, then states')
+  t.same(teardown, ['delete-cidr', ...Array(5).fill('delete-policy'), 'delete-state', 'delete-state'], 'teardown: stop marking first, then policies (ours included), then states')
+  const switchedOff = planSteps(moved, desiredRules({ ...a, spi: 2 }, [{ ...b, spi: 2 }], keys, { rejectPlaintext: false }))
+  t.same(switchedOff.map((s) => `${s.op} ${'key' in s ? s.key : ''}`).sort(), ['delete-policy fwd 10.244.2.0/24 10.244.1.0/24 0/4294967295', 'delete-policy in 10.244.2.0/24 10.244.1.0/24 0/4294967295'],
+    'turning the extension off removes exactly its two policies')
 
   const rebooted = desiredRules({ ...a, spi: 2 }, [{ ...b, spi: 2, bootID: 'c'.repeat(36) }], keys)
   t.same(planSteps(moved, rebooted).map((s) => s.op), ['delete-state', 'delete-state', 'add-state', 'add-state'], "a remote's new boot id re-derives both states (delete + add: an SA update keeps its key)")

@@ -35,10 +35,15 @@ export interface IpsecControllerOptions {
   resyncMs?: number
   /** Quiet time after a file event before reconciling. */
   debounceMs?: number
+  /**
+   * Beyond Kmesh (default true): IN/FWD policies that drop unmarked plaintext from remote nodes' pod CIDRs to ours
+   * (planNodeRules' `rejectPlaintext`). `false` installs exactly Kmesh's rules.
+   */
+  rejectPlaintext?: boolean
   log: Logger
 }
 
-export const ipsecDefaults = { resyncMs: 5000, debounceMs: 100 } as const
+export const ipsecDefaults = { resyncMs: 5000, debounceMs: 100, rejectPlaintext: true } as const
 
 export interface ReconcileResult {
   local: NodeInfo
@@ -48,7 +53,7 @@ export interface ReconcileResult {
 }
 
 export class IpsecController {
-  readonly #o: IpsecControllerOptions & { resyncMs: number; debounceMs: number }
+  readonly #o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean }
   readonly #keys: KeyWatcher
   readonly #xfrm: XfrmClient
   readonly #collection: Collection
@@ -63,7 +68,7 @@ export class IpsecController {
   #closed = false
   #last: DesiredRules | undefined
 
-  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number }, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
+  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean }, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
     this.#o = o
     this.#keys = keys
     this.#xfrm = xfrm
@@ -74,10 +79,11 @@ export class IpsecController {
 
   /** Loads the key file, the tc object and the netlink socket, attaches tc, reconciles once, and starts watching. */
   static start(options: IpsecControllerOptions): IpsecController {
-    const o = { ...ipsecDefaults, ...options }
+    const o = { ...ipsecDefaults, ...options, rejectPlaintext: options.rejectPlaintext ?? ipsecDefaults.rejectPlaintext }
     for (const k of ['resyncMs', 'debounceMs'] as const) {
       if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`IpsecController: option ${k} must be a non-negative number, got ${o[k]}`)
     }
+    if (typeof o.rejectPlaintext !== 'boolean') throw new TypeError(`IpsecController: option rejectPlaintext must be a boolean, got ${JSON.stringify(o.rejectPlaintext)}`)
     if (!existsSync(o.nodeInfoDir)) mkdirSync(o.nodeInfoDir, { recursive: true })
     let controller: IpsecController | undefined
     const keys = watchKeyFile(o.keyFile, {
@@ -96,6 +102,9 @@ export class IpsecController {
       collection = Collection.load({ objectPath: objectPath('tc_mark'), pinRoot: join(o.pinRoot, 'ipsec'), reusePinned: false })
       controller = new IpsecController(o, keys, xfrm, collection)
       controller.#attachTc()
+      o.log.info({ rejectPlaintext: o.rejectPlaintext }, o.rejectPlaintext
+        ? 'ipsec: unmarked plaintext from remote pods is dropped (kmesh-ts extension beyond Kmesh)'
+        : 'ipsec: Kmesh rules only; plaintext from remote pods is delivered')
       controller.reconcile()
       controller.#watch()
       return controller
@@ -144,7 +153,7 @@ export class IpsecController {
     }
     const nodes = readNodeInfoDir(nodeInfoDir, (err) => log.error({ file: err.file, key: err.key }, err.message))
     const remotes = [...nodes.values()].filter((n) => n.name !== local.name)
-    const desired = desiredRules(local, remotes, this.#keys.history)
+    const desired = desiredRules(local, remotes, this.#keys.history, { rejectPlaintext: this.#o.rejectPlaintext })
     for (const [node, why] of desired.errors) log.error({ node }, `ipsec: cannot plan rules for node ${node}: ${why}`)
     for (const [node, egress] of desired.egress) {
       if (egress !== 'planned' && this.#last?.egress.get(node) !== egress) log.warn({ node, egress }, 'ipsec: no egress to this node yet')

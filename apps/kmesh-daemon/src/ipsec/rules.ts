@@ -3,7 +3,7 @@
  * state, XFRM policy and km_nodeinfo CIDR this node must have (planNodeRules from @kmesh-ts/ipsec per remote), and
  * the ordered steps that turn one such set into another.
  */
-import { planNodeRules, policyIdOf, stateIdOf, type EgressDecision, type KeyLookup, type NodeInfo, type XfrmPolicy, type XfrmPolicyId, type XfrmState, type XfrmStateId } from '@kmesh-ts/ipsec/pure'
+import { planNodeRules, policyIdOf, stateIdOf, type EgressDecision, type KeyLookup, type NodeInfo, type PlanOptions, type XfrmPolicy, type XfrmPolicyId, type XfrmState, type XfrmStateId } from '@kmesh-ts/ipsec/pure'
 import { networkCidr } from '@kmesh-ts/ipsec/pure'
 
 export interface RuleSet {
@@ -30,15 +30,19 @@ export const policyKey = (p: XfrmPolicyId): string => `${p.dir} ${p.selector.src
  * Rotation: the ingress states of an older local SPI `s` stay while a remote still publishes an SPI ≤ s, because
  * that remote has not moved yet and may still encrypt to us with `s` (the peer picks our SPI from our node info,
  * which it may not have re-read). Once the remote publishes a newer SPI they go.
+ *
+ * `options.rejectPlaintext` (default on, beyond Kmesh) adds per remote the IN/FWD policies that drop unmarked
+ * plaintext from its pod CIDRs to ours (planNodeRules in @kmesh-ts/ipsec); they are reconciled and removed like the
+ * rest.
  */
-export function desiredRules(local: NodeInfo, remotes: Iterable<NodeInfo>, keys: KeyLookup & { spis: number[] }): DesiredRules {
+export function desiredRules(local: NodeInfo, remotes: Iterable<NodeInfo>, keys: KeyLookup & { spis: number[] }, options: PlanOptions = {}): DesiredRules {
   const out: DesiredRules = { states: new Map(), policies: new Map(), cidrs: new Set(), egress: new Map(), errors: new Map() }
   for (const remote of remotes) {
     if (remote.name === local.name) continue
     try {
-      const plan = planNodeRules(local, remote, keys)
+      const plan = planNodeRules(local, remote, keys, options)
       const older = keys.spis.filter((s) => s < local.spi && s >= remote.spi)
-      const ingressOfOlder = older.flatMap((spi) => planNodeRules({ ...local, spi }, remote, keys).states.filter((s) => s.spi === spi && local.addresses.includes(s.dst)))
+      const ingressOfOlder = older.flatMap((spi) => planNodeRules({ ...local, spi }, remote, keys, options).states.filter((s) => s.spi === spi && local.addresses.includes(s.dst)))
       for (const s of [...plan.states, ...ingressOfOlder]) out.states.set(stateKey(s), s)
       for (const p of plan.policies) out.policies.set(policyKey(p), p)
       for (const c of remote.podCIDRs) out.cidrs.add(networkCidr(c))
