@@ -1,6 +1,6 @@
 /**
  * Local mode: a mesh file (ztunnel's local config format) drives the maps. Each (re)load parses and validates
- * the whole file, computes the intent, and applies only the difference; a bad file or a failed write leaves the
+ * the whole file, and applies only the difference; a bad file or a failed write leaves the
  * last good state in force.
  */
 import { watch, type FSWatcher } from 'node:fs'
@@ -56,7 +56,7 @@ export class LocalMesh {
       return { ok: false, error: err as Error }
     }
     try {
-      const { intent, writes } = processor.apply(parsed.config)
+      const { warnings, writes } = processor.apply(parsed.config)
       const fingerprints = fingerprintsOf(parsed.config)
       const changes = diffResources(this.last?.fingerprints, fingerprints)
       const firstLoad = !this.last
@@ -66,7 +66,7 @@ export class LocalMesh {
         for (const item of parsed.notEnforced) log.warn({ file }, `not enforced yet: ${item}`)
       }
       for (const w of parsed.warnings) log.warn({ file: w.file, line: w.line, entry: w.entry, key: w.key }, w.message)
-      for (const w of intent.warnings) log.warn({ file }, w)
+      for (const w of warnings) log.warn({ file }, w)
       log.info({ file, ...changeCounts(changes), writes: compactWrites(writes) }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {

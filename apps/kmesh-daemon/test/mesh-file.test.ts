@@ -109,7 +109,6 @@ t.test('example B (reference §7.2): locality failover, capacity, ALLOW and DENY
 
   t.same(notEnforced, [
     'policies: 2 authorization policies (1 Allow, 1 Deny): not enforced yet',
-    'capacity: 1 workload (cluster1//v1/Pod/backend/reviews-0=2): not used yet; endpoints are picked with equal weight',
     'subjectAltNames: 1 service (backend/reviews.backend.svc.cluster.local): not used yet (no identity checks on the data path)',
     'ipFamilies: 1 service (backend/reviews.backend.svc.cluster.local): not used yet; every listed vip is served',
   ])

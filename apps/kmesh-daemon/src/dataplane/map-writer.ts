@@ -3,8 +3,14 @@
  * and on any failure puts the previous state back, so a bad change never leaves a half-written service
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
-import { cloneImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord } from '../processor/map-image.js'
+import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord } from '../processor/map-image.js'
 import { planWrites, summarize, type PlanSummary, type WriteStep } from '../processor/plan.js'
+
+/** Record-level changes: the records to put and the records to delete, per map (keys as hex). */
+export interface RecordChanges {
+  put: MapImage
+  delete: MapImage
+}
 
 /** The part of a loaded BPF map the writer needs (BpfMap from @kmesh-ts/bpf-maps has it). */
 export interface RawMap {
@@ -58,25 +64,52 @@ export class MapWriter {
 
   /** Takes the maps to `target`. Throws CapacityError before writing anything, or ApplyError after reverting. */
   apply(target: MapImage): PlanSummary {
-    this.checkCapacity(target)
-    const before = cloneImage(this.image)
-    const steps = planWrites(this.image, target)
+    const del = emptyImage()
+    for (const m of LB_MAPS) for (const [k, r] of this.image[m]) if (!target[m].has(k)) del[m].set(k, r)
+    return this.applyChanges({ put: target, delete: del })
+  }
+
+  /**
+   * Writes the records of `changes` that differ from what the kernel holds, in the safe order. Throws
+   * CapacityError before writing anything, or ApplyError after putting every touched key back.
+   */
+  applyChanges(changes: RecordChanges): PlanSummary {
+    const steps: WriteStep[] = []
+    for (const map of LB_MAPS) {
+      const records = [...changes.put[map].entries()].filter(([k, r]) => !this.image[map].get(k)?.value.equals(r.value)).map(([, r]) => r)
+      if (records.length) steps.push({ map, op: 'put', records })
+    }
+    for (const map of [...LB_MAPS].reverse()) {
+      const records = [...changes.delete[map].keys()].map((k) => this.image[map].get(k)).filter((r): r is MapRecord => !!r && !changes.put[map].has(r.key.toString('hex')))
+      if (records.length) steps.push({ map, op: 'delete', records })
+    }
+    this.checkCapacity(steps)
+    // What the touched keys held before, to put back if the kernel refuses a write half way.
+    const before = emptyImage()
+    const touched = emptyImage()
+    for (const step of steps) {
+      for (const r of step.records) {
+        const k = r.key.toString('hex')
+        touched[step.map].set(k, r)
+        const old = this.image[step.map].get(k)
+        if (old) before[step.map].set(k, old)
+      }
+    }
     try {
       for (const step of steps) this.run(step)
     } catch (err) {
-      const reverted = this.revertTo(before)
+      const reverted = this.revertTouched(touched, before)
       throw new ApplyError(`writing the maps failed: ${(err as Error).message}; ${reverted ? 'the previous state was restored' : 'restoring the previous state failed too: the maps may be inconsistent, restart the daemon'}`, err, reverted)
     }
     return summarize(steps)
   }
 
   /** While a change is applied the maps briefly hold old and new entries together: both must fit. */
-  private checkCapacity(target: MapImage): void {
+  private checkCapacity(steps: WriteStep[]): void {
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
-      for (const k of target[name].keys()) if (!this.image[name].has(k)) needed++
+      for (const step of steps) if (step.map === name && step.op === 'put') for (const r of step.records) if (!this.image[name].has(r.key.toString('hex'))) needed++
       const { maxEntries, name: mapName } = this.maps[name].spec
-      if (target[name].size > maxEntries) throw new CapacityError(mapName, target[name].size, maxEntries)
       if (needed > maxEntries) throw new CapacityError(mapName, needed, maxEntries)
     }
   }
@@ -108,9 +141,12 @@ export class MapWriter {
     }
   }
 
-  private revertTo(previous: MapImage): boolean {
+  /** Puts the touched keys back to what they held before (absent keys are deleted), in the safe order. */
+  private revertTouched(touched: MapImage, before: MapImage): boolean {
     try {
-      for (const step of planWrites(this.image, previous)) this.run(step)
+      const now = emptyImage()
+      for (const m of LB_MAPS) for (const k of touched[m].keys()) { const r = this.image[m].get(k); if (r) now[m].set(k, r) }
+      for (const step of planWrites(now, before)) this.run(step)
       return true
     } catch {
       return false

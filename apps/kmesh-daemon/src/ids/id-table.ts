@@ -57,6 +57,15 @@ export class IdTable {
     return this.byId.get(id)
   }
 
+  /** Forgets one name (its resource is gone from the maps), so its id can be reused later. */
+  release(name: string): void {
+    const id = this.byName.get(name)
+    if (id === undefined) return
+    this.byName.delete(name)
+    this.byId.delete(id)
+    this.dirty = true
+  }
+
   /** Forgets names no longer in use, so their ids can be reused later. */
   retainOnly(names: ReadonlySet<string>): void {
     for (const [name, id] of this.byName) {

@@ -42,7 +42,6 @@ export function notEnforced(config: MeshConfig): string[] {
     if (names.length > 0) out.push(line(field, 'service', names, effect))
   }
 
-  wl('capacity', (w) => w.capacity !== 1, 'not used yet; endpoints are picked with equal weight', (w) => `${w.uid}=${w.capacity}`)
   sv('weightedWaypoints', (s) => s.weightedWaypoints.length > 0, 'not used yet')
   sv('cidrVips', (s) => s.cidrVips.length > 0, 'not used yet; only exact vips are intercepted')
   wl('applicationTunnel', (w) => w.applicationTunnel !== undefined, 'not used yet')

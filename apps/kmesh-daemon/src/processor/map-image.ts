@@ -3,8 +3,8 @@
  * kernel accepted a write) or what it should hold (built from an intent). Records are compared as bytes, so a
  * plan writes exactly the entries that differ.
  */
-import { backendKey, backendValue, encodeToBuffer, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type ServiceValue } from '@kmesh-ts/bpf-maps/codecs'
-import type { Intent } from './intent.js'
+import { backendKey, backendValue, encodeToBuffer, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import type { Intent, ServiceIntent } from './resources.js'
 
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
@@ -61,28 +61,30 @@ export function layoutBucket(current: readonly number[], wanted: ReadonlySet<num
   return bucket
 }
 
+/** The service record and its endpoint records, laid out against the buckets the kernel holds now. */
+export function serviceRecords(serviceId: number, svc: ServiceIntent, current: number[][]): ([LbMapName, Buffer, Buffer][] & { counts: number[] }) {
+  const out = [] as unknown as [LbMapName, Buffer, Buffer][] & { counts: number[] }
+  const prioEndpointCount: number[] = []
+  for (let prio = 0; prio < PRIO_COUNT; prio++) {
+    const wanted = new Map<number, number>()
+    for (const [uid, p] of svc.members) if (p === prio) wanted.set(uid, svc.slots?.get(uid) ?? 1)
+    const bucket = layoutBucket(current[prio] ?? [], wanted)
+    prioEndpointCount.push(bucket.length)
+    bucket.forEach((backendUid, i) => {
+      out.push(['endpoint', encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeToBuffer(endpointValue, { backendUid })])
+    })
+  }
+  out.push(['service', encodeToBuffer(serviceKey, { serviceId }), encodeToBuffer(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint })])
+  out.counts = prioEndpointCount
+  return out
+}
+
 /** The image the maps should hold for an intent, given what they hold now (for stable endpoint indexes). */
 export function imageOf(intent: Intent, current: MapImage): MapImage {
   const image = emptyImage()
-  for (const [backendUid, be] of intent.backends) {
-    putRecord(image, 'backend', encodeToBuffer(backendKey, { backendUid }), encodeToBuffer(backendValue, be))
-  }
-  for (const [serviceId, svc] of intent.services) {
-    const currentBuckets = bucketsOf(current, serviceId)
-    const prioEndpointCount: number[] = []
-    for (let prio = 0; prio < PRIO_COUNT; prio++) {
-      const wanted = new Map([...svc.members].filter(([, p]) => p === prio).map(([uid]) => [uid, svc.slots?.get(uid) ?? 1]))
-      const bucket = layoutBucket(currentBuckets[prio] ?? [], wanted)
-      prioEndpointCount.push(bucket.length)
-      bucket.forEach((backendUid, i) => {
-        putRecord(image, 'endpoint', encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeToBuffer(endpointValue, { backendUid }))
-      })
-    }
-    const value: ServiceValue = { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint }
-    putRecord(image, 'service', encodeToBuffer(serviceKey, { serviceId }), encodeToBuffer(serviceValue, value))
-  }
-  for (const [address, upstreamId] of intent.frontends) {
-    putRecord(image, 'frontend', encodeToBuffer(frontendKey, { address }), encodeToBuffer(frontendValue, { upstreamId }))
-  }
+  const put = (map: LbMapName, key: Buffer, value: Buffer): void => { image[map].set(key.toString('hex'), { key, value } satisfies MapRecord) }
+  for (const [backendUid, be] of intent.backends) put('backend', encodeToBuffer(backendKey, { backendUid }), encodeToBuffer(backendValue, be))
+  for (const [serviceId, svc] of intent.services) for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
+  for (const [address, upstreamId] of intent.frontends) put('frontend', encodeToBuffer(frontendKey, { address }), encodeToBuffer(frontendValue, { upstreamId }))
   return image
 }

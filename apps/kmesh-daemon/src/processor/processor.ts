@@ -1,36 +1,53 @@
 /**
- * The workload processor: one mesh model in, the kernel maps out. Local mode (a mesh file) and cluster mode
- * (istiod) both call apply(); it computes the intent, lays out the records against what the kernel holds, and
- * has the writer apply only the difference. Ids are persisted before the maps reference them, and released
- * only after the maps no longer do.
+ * The workload processor: mesh changes in, kernel maps out. Local mode (a mesh file, diffed against what is
+ * held) and cluster mode (istiod's deltas) both come here. The engine derives only the records a change
+ * touches; the writer writes those that differ from the kernel, in the safe order; the engine's state is
+ * committed only after the kernel accepted every write, and rolled back otherwise, so the last good state
+ * stays in force. Ids are persisted before the maps reference them.
  */
-import { computeIntent, type Intent } from './intent.js'
-import { imageOf } from './map-image.js'
+import { MeshEngine, type MeshDelta } from './engine.js'
 import type { PlanSummary } from './plan.js'
 import type { MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
 import type { MeshConfig } from '../mesh-file/index.js'
 
 export interface Applied {
-  intent: Intent
+  warnings: string[]
   writes: PlanSummary
+  /** true when the change was recomputed from scratch (first load, the ranking client or a waypoint moved) */
+  full: boolean
 }
 
 export class WorkloadProcessor {
+  private readonly engine: MeshEngine
+
   constructor(
     private readonly writer: MapWriter,
     private readonly ids: IdTable,
-    private readonly nodeName?: string | undefined,
-  ) {}
+    nodeName?: string | undefined,
+  ) {
+    this.engine = new MeshEngine(ids, nodeName)
+  }
 
-  /** Throws CapacityError (nothing written) or ApplyError (reverted); the last good state stays in force. */
+  /** Takes the maps to a whole mesh (local mode). */
   apply(config: MeshConfig): Applied {
-    const intent = computeIntent(config, this.ids, { nodeName: this.nodeName })
+    return this.applyDelta(this.engine.deltaTo(config))
+  }
+
+  /** Applies a delta (cluster mode). Throws CapacityError (nothing written) or ApplyError (reverted). */
+  applyDelta(delta: MeshDelta): Applied {
+    const pending = this.engine.change(delta, this.writer.mirror)
+    let writes: PlanSummary
+    try {
+      this.ids.save()
+      writes = this.writer.applyChanges(pending.changes)
+    } catch (err) {
+      pending.rollback()
+      throw err
+    }
+    pending.commit()
     this.ids.save()
-    const writes = this.writer.apply(imageOf(intent, this.writer.mirror))
-    this.ids.retainOnly(intent.names)
-    this.ids.save()
-    return { intent, writes }
+    return { warnings: pending.warnings, writes, full: pending.full }
   }
 }
 

@@ -1,0 +1,363 @@
+/**
+ * The mesh as the daemon holds it, with the indexes that let one change be applied in time proportional to
+ * what it touches: a workload update rewrites its backend, its frontends and the services it is (or was) an
+ * endpoint of, not the whole mesh. Every derivation goes through resources.ts, the same code a full recompute
+ * uses; a change that could move many records at once (the ranking client, a waypoint target) falls back to a
+ * full recompute.
+ *
+ * change() mutates the state and returns the record-level changes against the kernel mirror; the caller
+ * writes them and then calls commit(), or rollback() if the kernel refused, so the state always equals what
+ * the maps hold.
+ */
+import { backendKey, backendValue, encodeToBuffer, endpointKey, frontendKey, frontendValue, serviceKey, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import type { PeerInfo } from '@kmesh-ts/lb-model'
+import type { MeshConfig, Service, Workload } from '../mesh-file/index.js'
+import type { IdTable } from '../ids/id-table.js'
+import { LB_MAPS, bucketsOf, emptyImage, imageOf, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import {
+  backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, serviceKeyOf, serviceName, workloadFrontendIps, workloadName,
+  type Intent, type IntentContext,
+} from './resources.js'
+
+export interface MeshDelta {
+  upsertWorkloads?: readonly Workload[]
+  /** workload uids */
+  removeWorkloads?: readonly string[]
+  upsertServices?: readonly Service[]
+  /** service keys `namespace/hostname` */
+  removeServices?: readonly string[]
+}
+
+/** Record-level changes: the records to put and the records to delete, per map. */
+export interface RecordChanges {
+  put: MapImage
+  delete: MapImage
+}
+
+export interface PendingChange {
+  changes: RecordChanges
+  warnings: string[]
+  /** true when the change needed a full recompute */
+  full: boolean
+  commit(): void
+  rollback(): void
+}
+
+interface IpOwners { services: Set<string>; workloads: Set<string> }
+
+export class MeshEngine {
+  private readonly workloads = new Map<string, Workload>()
+  private readonly services = new Map<string, Service>()
+  /** service key -> workloads listing it in their `services` map */
+  private readonly members = new Map<string, Map<string, Workload>>()
+  /** workload uid -> service keys naming it in explicit `endpoints` */
+  private readonly explicitRefs = new Map<string, Set<string>>()
+  private readonly byHostname = new Map<string, Workload>()
+  private readonly ipOwners = new Map<string, IpOwners>()
+  /** waypoint / gateway targets (`ns/hostname` or an IP) -> number of references */
+  private readonly waypointTargets = new Map<string, number>()
+  private undo: (() => void)[] = []
+  private warnings: string[] = []
+  /** The first change is always computed in full: the maps may hold a previous daemon's records. */
+  private synced = false
+
+  constructor(private readonly ids: IdTable, private readonly nodeName?: string | undefined) {}
+
+  get size(): { workloads: number; services: number } {
+    return { workloads: this.workloads.size, services: this.services.size }
+  }
+
+  /** The delta that turns the held mesh into `config` (resources compared by content). */
+  deltaTo(config: MeshConfig): MeshDelta {
+    const wanted = new Map(config.workloads.map((w) => [w.uid, w]))
+    const wantedSvc = new Map(config.services.map((s) => [serviceKeyOf(s), s]))
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
+    return {
+      upsertWorkloads: [...wanted.values()].filter((w) => !same(this.workloads.get(w.uid), w)),
+      removeWorkloads: [...this.workloads.keys()].filter((uid) => !wanted.has(uid)),
+      upsertServices: [...wantedSvc.entries()].filter(([k, s]) => !same(this.services.get(k), s)).map(([, s]) => s),
+      removeServices: [...this.services.keys()].filter((k) => !wantedSvc.has(k)),
+    }
+  }
+
+  /** Takes a mesh as it is, without computing record changes (for a recompute from scratch). */
+  load(config: MeshConfig): this {
+    for (const w of config.workloads) this.setWorkload(w)
+    for (const s of config.services) this.setService(s)
+    this.undo = []
+    return this
+  }
+
+  change(delta: MeshDelta, mirror: MapImage): PendingChange {
+    this.undo = []
+    this.warnings = []
+    const dirtyW = new Set<string>()
+    const dirtyS = new Set<string>()
+    const dirtyIps = new Set<string>()
+    const clientBefore = this.clientUid()
+    let full = false
+    const touchesWaypoint = (keys: string[]): boolean => keys.some((k) => this.waypointTargets.has(k))
+
+    const workloadEvent = (uid: string, next: Workload | undefined): void => {
+      const prev = this.workloads.get(uid)
+      dirtyW.add(uid)
+      for (const w of [prev, next]) {
+        if (!w) continue
+        for (const k of Object.keys(w.services)) dirtyS.add(k)
+        for (const ip of w.workloadIps) dirtyIps.add(ip)
+        if (touchesWaypoint([`${w.namespace}/${w.hostname}`, ...w.workloadIps])) full = true
+      }
+      for (const k of this.explicitRefs.get(uid) ?? []) dirtyS.add(k)
+      if (next) this.setWorkload(next)
+      else if (prev) this.deleteWorkload(prev)
+    }
+    const serviceEvent = (key: string, next: Service | undefined): void => {
+      const prev = this.services.get(key)
+      dirtyS.add(key)
+      for (const s of [prev, next]) if (s) for (const ip of serviceFrontendIps(s)) dirtyIps.add(ip)
+      // A service coming or going changes the service list in its members' backend records.
+      if (!prev !== !next) for (const uid of this.members.get(key)?.keys() ?? []) dirtyW.add(uid)
+      if (touchesWaypoint([key, ...[prev, next].flatMap((s) => (s ? serviceFrontendIps(s) : []))])) full = true
+      if (next) this.setService(next)
+      else if (prev) this.deleteService(prev)
+    }
+    for (const uid of delta.removeWorkloads ?? []) workloadEvent(uid, undefined)
+    for (const w of delta.upsertWorkloads ?? []) workloadEvent(w.uid, w)
+    for (const key of delta.removeServices ?? []) serviceEvent(key, undefined)
+    for (const s of delta.upsertServices ?? []) serviceEvent(serviceKeyOf(s), s)
+    // The ranking client changed (or its locality did): every Strict/Failover service may move.
+    const clientAfter = this.clientUid()
+    if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
+    if (!this.synced) full = true
+
+    const changes = full ? this.fullChanges(mirror) : this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
+    const undo = this.undo
+    this.undo = []
+    const removedNames = [
+      ...(delta.removeWorkloads ?? []).filter((uid) => !this.workloads.has(uid)).map((uid) => workloadName({ uid })),
+      ...(delta.removeServices ?? []).filter((k) => !this.services.has(k)).map((k) => `svc:${k}`),
+    ]
+    return {
+      changes,
+      warnings: this.warnings,
+      full,
+      commit: () => {
+        for (const name of removedNames) this.ids.release(name)
+        this.synced = true
+      },
+      rollback: () => {
+        for (const u of undo.reverse()) u()
+      },
+    }
+  }
+
+  /** Every record the mesh needs, computed from scratch (the reference the incremental path must equal). */
+  fullIntent(): Intent {
+    const ctx = this.context()
+    const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: this.warnings, names: new Set() }
+    for (const w of this.workloads.values()) {
+      const be = backendOf(w, ctx)
+      if (!be) continue
+      const name = workloadName(w)
+      intent.names.add(name)
+      intent.backends.set(this.ids.idOf(name), be)
+    }
+    for (const s of this.services.values()) {
+      const name = serviceName(s)
+      intent.names.add(name)
+      intent.services.set(this.ids.idOf(name), serviceIntentOf(s, ctx))
+    }
+    for (const ip of this.ipOwners.keys()) {
+      const id = this.frontendOwner(ip)
+      if (id !== undefined) intent.frontends.set(ip, id)
+    }
+    return intent
+  }
+
+  // --- record changes -------------------------------------------------------------------------------------
+
+  private fullChanges(mirror: MapImage): RecordChanges {
+    const target = imageOf(this.fullIntent(), mirror)
+    const del = emptyImage()
+    for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
+    return { put: target, delete: del }
+  }
+
+  private partialChanges(dirtyW: Set<string>, dirtyS: Set<string>, dirtyIps: Set<string>, mirror: MapImage): RecordChanges {
+    const ctx = this.context()
+    const put = emptyImage()
+    const del = emptyImage()
+    const keep = (map: LbMapName, key: Buffer, value: Buffer): void => { put[map].set(key.toString('hex'), { key, value }) }
+    const drop = (map: LbMapName, key: Buffer): void => {
+      const hex = key.toString('hex')
+      const rec = mirror[map].get(hex)
+      if (rec) del[map].set(hex, rec)
+    }
+    for (const uid of dirtyW) {
+      const w = this.workloads.get(uid)
+      const be = w && backendOf(w, ctx)
+      const id = be ? this.ids.idOf(workloadName({ uid })) : this.ids.peek(workloadName({ uid }))
+      if (id === undefined) continue
+      const key = encodeToBuffer(backendKey, { backendUid: id })
+      if (be) keep('backend', key, encodeToBuffer(backendValue, be))
+      else drop('backend', key)
+    }
+    for (const key of dirtyS) {
+      const s = this.services.get(key)
+      const sid = s ? this.ids.idOf(serviceName(s)) : this.ids.peek(`svc:${key}`)
+      if (sid === undefined) continue
+      const current = bucketsOf(mirror, sid)
+      const records = s ? serviceRecords(sid, serviceIntentOf(s, ctx), current) : undefined
+      if (records) for (const [map, k, v] of records) keep(map, k, v)
+      // Endpoint slots the new layout no longer uses (all of them when the service is gone).
+      for (let prio = 0; prio < PRIO_COUNT; prio++) {
+        for (let index = (records?.counts[prio] ?? 0) + 1; index <= (current[prio]?.length ?? 0); index++) drop('endpoint', encodeToBuffer(endpointKey, { serviceId: sid, prio, backendIndex: index }))
+      }
+      if (!s) drop('service', encodeToBuffer(serviceKey, { serviceId: sid }))
+    }
+    for (const ip of dirtyIps) {
+      const id = this.frontendOwner(ip)
+      const key = encodeToBuffer(frontendKey, { address: ip })
+      if (id !== undefined) keep('frontend', key, encodeToBuffer(frontendValue, { upstreamId: id }))
+      else drop('frontend', key)
+    }
+    return { put, delete: del }
+  }
+
+  /**
+   * Who an IP leads to: a service VIP wins over a workload address; among several services (or workloads) the
+   * smallest key wins, whatever the order they arrived in.
+   */
+  private frontendOwner(ip: string): number | undefined {
+    const owners = this.ipOwners.get(ip)
+    if (!owners) return undefined
+    const services = [...owners.services].sort()
+    const workloads = [...owners.workloads].sort()
+    if (services.length > 0) {
+      if (services.length > 1) this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
+      if (workloads.length > 0) this.warnings.push(`VIP ${ip} of service ${services[0]} is also the address of workload ${workloads[0]}; the service wins`)
+      return this.ids.idOf(`svc:${services[0]}`)
+    }
+    if (workloads.length > 1) this.warnings.push(`address ${ip} is claimed by workloads ${workloads.join(', ')}; ${workloads[0]} wins`)
+    return workloads.length > 0 ? this.ids.idOf(workloadName({ uid: workloads[0]! })) : undefined
+  }
+
+  private context(): IntentContext {
+    const client = this.clientPeer()
+    return {
+      ids: this.ids,
+      client,
+      service: (k) => this.services.get(k),
+      workload: (uid) => this.workloads.get(uid),
+      membersOf: (k) => this.members.get(k)?.values() ?? [],
+      workloadByHostname: (ns, h) => this.byHostname.get(`${ns}/${h}`),
+      warn: (m) => this.warnings.push(m),
+    }
+  }
+
+  /** The first workload on this node (Kmesh learns the node's locality the same way). */
+  private clientUid(): string | undefined {
+    if (this.nodeName === undefined) return undefined
+    for (const w of this.workloads.values()) if (w.node === this.nodeName) return w.uid
+    return undefined
+  }
+
+  private clientPeer(): PeerInfo | undefined {
+    if (this.nodeName === undefined) return undefined
+    const uid = this.clientUid()
+    return uid !== undefined ? peerOf(this.workloads.get(uid)!) : { node: this.nodeName }
+  }
+
+  // --- state with indexes, every mutation undoable -----------------------------------------------------------
+
+  private setWorkload(w: Workload): void {
+    const prev = this.workloads.get(w.uid)
+    if (prev) this.unindexWorkload(prev)
+    this.workloads.set(w.uid, w)
+    this.indexWorkload(w)
+    this.undo.push(() => {
+      this.unindexWorkload(w)
+      if (prev) { this.workloads.set(w.uid, prev); this.indexWorkload(prev) } else this.workloads.delete(w.uid)
+    })
+  }
+
+  private deleteWorkload(w: Workload): void {
+    this.unindexWorkload(w)
+    this.workloads.delete(w.uid)
+    this.undo.push(() => { this.workloads.set(w.uid, w); this.indexWorkload(w) })
+  }
+
+  private setService(s: Service): void {
+    const key = serviceKeyOf(s)
+    const prev = this.services.get(key)
+    if (prev) this.unindexService(prev)
+    this.services.set(key, s)
+    this.indexService(s)
+    this.undo.push(() => {
+      this.unindexService(s)
+      if (prev) { this.services.set(key, prev); this.indexService(prev) } else this.services.delete(key)
+    })
+  }
+
+  private deleteService(s: Service): void {
+    const key = serviceKeyOf(s)
+    this.unindexService(s)
+    this.services.delete(key)
+    this.undo.push(() => { this.services.set(key, s); this.indexService(s) })
+  }
+
+  private indexWorkload(w: Workload): void {
+    for (const k of Object.keys(w.services)) getOrAdd(this.members, k, () => new Map()).set(w.uid, w)
+    if (w.hostname) this.byHostname.set(`${w.namespace}/${w.hostname}`, w)
+    for (const ip of workloadFrontendIps(w)) getOrAdd(this.ipOwners, ip, newOwners).workloads.add(w.uid)
+    for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), +1)
+  }
+
+  private unindexWorkload(w: Workload): void {
+    for (const k of Object.keys(w.services)) {
+      const m = this.members.get(k)
+      m?.delete(w.uid)
+      if (m?.size === 0) this.members.delete(k)
+    }
+    if (w.hostname && this.byHostname.get(`${w.namespace}/${w.hostname}`) === w) this.byHostname.delete(`${w.namespace}/${w.hostname}`)
+    for (const ip of workloadFrontendIps(w)) dropOwner(this.ipOwners, ip, (o) => o.workloads.delete(w.uid))
+    for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), -1)
+  }
+
+  private indexService(s: Service): void {
+    const key = serviceKeyOf(s)
+    for (const ep of Object.values(s.endpoints)) getOrAdd(this.explicitRefs, ep.workloadUid, () => new Set()).add(key)
+    for (const ip of serviceFrontendIps(s)) getOrAdd(this.ipOwners, ip, newOwners).services.add(key)
+    if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), +1)
+  }
+
+  private unindexService(s: Service): void {
+    const key = serviceKeyOf(s)
+    for (const ep of Object.values(s.endpoints)) this.explicitRefs.get(ep.workloadUid)?.delete(key)
+    for (const ip of serviceFrontendIps(s)) dropOwner(this.ipOwners, ip, (o) => o.services.delete(key))
+    if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), -1)
+  }
+}
+
+function newOwners(): IpOwners {
+  return { services: new Set(), workloads: new Set() }
+}
+
+function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let v = map.get(key)
+  if (v === undefined) map.set(key, (v = make()))
+  return v
+}
+
+function dropOwner(map: Map<string, IpOwners>, ip: string, remove: (o: IpOwners) => void): void {
+  const o = map.get(ip)
+  if (!o) return
+  remove(o)
+  if (o.services.size === 0 && o.workloads.size === 0) map.delete(ip)
+}
+
+function count(map: Map<string, number>, key: string, by: number): void {
+  const n = (map.get(key) ?? 0) + by
+  if (n > 0) map.set(key, n)
+  else map.delete(key)
+}

@@ -1,0 +1,173 @@
+/**
+ * What one mesh resource contributes to the kernel, computed on its own: the backend of a workload, the
+ * service intent (endpoint members, priorities, capacity slots, ports, waypoint) of a service, the IPs each
+ * one claims in the frontend map. Full recomputes (computeIntent) and incremental updates (MeshEngine) both
+ * call these, so they cannot disagree.
+ */
+import { endpointPriority, endpointSlots, lbPolicyOf, PRIO_COUNT, type LoadBalancing, type PeerInfo } from '@kmesh-ts/lb-model'
+import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
+import type { GatewayAddress, Service, Workload } from '../mesh-file/index.js'
+import type { IdTable } from '../ids/id-table.js'
+
+export interface ServiceIntent {
+  key: string
+  lbPolicy: number
+  ports: ServicePort[]
+  waypoint?: Waypoint | undefined
+  /** backend uid -> priority bucket (0..6) */
+  members: Map<number, number>
+  /**
+   * backend uid -> endpoint slots in its bucket, from the workload's capacity (lb-model `endpointSlots`: the
+   * kernel picks a slot uniformly, so slots are the weight). Absent: one slot each.
+   */
+  slots?: Map<number, number>
+}
+
+export type BackendIntent = BackendValue & { name: string }
+
+/** Everything the mesh says the kernel should hold, before any byte layout. */
+export interface Intent {
+  backends: Map<number, BackendIntent>
+  services: Map<number, ServiceIntent>
+  /** canonical IP text -> upstream id (a service id or a backend uid) */
+  frontends: Map<string, number>
+  /** Things the kernel cannot express exactly, each naming the resource. */
+  warnings: string[]
+  /** Every id-table name in use. */
+  names: Set<string>
+}
+
+/** Read access to the mesh that a resource's derivation needs. */
+export interface IntentContext {
+  ids: IdTable
+  /** the client whose locality ranks endpoints (the first workload on this node) */
+  client: PeerInfo | undefined
+  service(key: string): Service | undefined
+  workload(uid: string): Workload | undefined
+  /** workloads that list the service key in their `services` map */
+  membersOf(key: string): Iterable<Workload>
+  workloadByHostname(namespace: string, hostname: string): Workload | undefined
+  warn(message: string): void
+}
+
+export const serviceName = (s: { namespace: string; hostname: string }): string => `svc:${s.namespace}/${s.hostname}`
+export const workloadName = (w: { uid: string }): string => `wl:${w.uid}`
+export const serviceKeyOf = (s: { namespace: string; hostname: string }): string => `${s.namespace}/${s.hostname}`
+
+/** IPs a workload claims in the frontend map (direct access); host-network workloads are never looked up by IP. */
+export function workloadFrontendIps(w: Workload): string[] {
+  return w.networkMode === 'HostNetwork' ? [] : w.workloadIps
+}
+
+export function serviceFrontendIps(s: Service): string[] {
+  return s.vips.map((v) => v.ip)
+}
+
+/** The backend record of a workload, or undefined when it has no address (hostname-only workloads). */
+export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | undefined {
+  const address = w.workloadIps[0]
+  if (address === undefined) return undefined
+  if (w.workloadIps.length > 1) ctx.warn(`workload ${w.uid}: connects through a service reach its first address ${address} only`)
+  const services = Object.keys(w.services).map((k) => ctx.service(k)).filter((s): s is Service => !!s)
+  return { name: w.uid, address, services: services.map((s) => ctx.ids.idOf(serviceName(s))), waypoint: waypointOf(w.waypoint, `workload ${w.uid}`, ctx) }
+}
+
+export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
+  const key = serviceKeyOf(s)
+  const lb = s.loadBalancer as LoadBalancing | undefined
+  const lbPolicy = lbPolicyOf(lb)
+  const members = new Map<number, number>()
+  const capacity = new Map<number, number>()
+  const endpoints = lbPolicy === 3 ? [] : endpointsOf(s, key, ctx)
+  for (const { workload } of endpoints) {
+    if (workload.workloadIps.length === 0) continue // no backend record
+    if (workload.status === 'Unhealthy' && s.loadBalancer?.healthPolicy !== 'AllowAll') continue
+    if (workload.capacity === 0) continue // capacity 0 is never chosen
+    const prio = endpointPriority(ctx.client, peerOf(workload), lb)
+    if (prio === undefined) continue
+    const uid = ctx.ids.idOf(workloadName(workload))
+    members.set(uid, prio)
+    capacity.set(uid, workload.capacity)
+  }
+  return {
+    key,
+    lbPolicy,
+    ports: servicePorts(s, key, endpoints, ctx),
+    waypoint: waypointOf(s.waypoint, `service ${key}`, ctx),
+    members,
+    slots: slotsOf(members, capacity, key, ctx),
+  }
+}
+
+/** Endpoint slots per bucket from capacities; warns when a bucket's shares had to be approximated. */
+function slotsOf(members: Map<number, number>, capacity: Map<number, number>, key: string, ctx: IntentContext): Map<number, number> {
+  const out = new Map<number, number>()
+  for (let prio = 0; prio < PRIO_COUNT; prio++) {
+    const bucket = new Map([...members].filter(([, p]) => p === prio).map(([uid]) => [uid, capacity.get(uid) ?? 1]))
+    if (bucket.size === 0) continue
+    const r = endpointSlots(bucket)
+    for (const [uid, n] of r.slots) out.set(uid, n)
+    if (!r.exact) ctx.warn(`service ${key}: capacities at priority ${prio} need more than ${[...r.slots.values()].reduce((a, b) => a + b, 0)} endpoint slots; shares are approximated (largest error ${(r.maxError * 100).toFixed(2)} points)`)
+  }
+  return out
+}
+
+interface EndpointSource { workload: Workload; ports: Record<number, number> }
+
+/** A service's endpoints: workloads listing it in their `services` map, plus explicit `endpoints` entries. */
+function endpointsOf(s: Service, key: string, ctx: IntentContext): EndpointSource[] {
+  const out = new Map<string, EndpointSource>()
+  for (const [uid, ep] of Object.entries(s.endpoints)) {
+    const workload = ctx.workload(ep.workloadUid)
+    if (workload) out.set(uid, { workload: { ...workload, status: ep.status }, ports: ep.port })
+  }
+  // A generated endpoint with the same uid overwrites an explicit one (reference/local-config.md §5).
+  for (const w of ctx.membersOf(key)) {
+    const ports = w.services[key]
+    if (ports) out.set(w.uid, { workload: w, ports })
+  }
+  return [...out.values()]
+}
+
+/**
+ * Service port -> target port for the kernel record, which holds one target per service port. ztunnel prefers
+ * each endpoint's own mapping, then the service's target, then the service port: we do the same when the
+ * endpoints agree, and warn when they do not.
+ */
+function servicePorts(s: Service, key: string, endpoints: EndpointSource[], ctx: IntentContext): ServicePort[] {
+  return Object.entries(s.ports).map(([sp, tp]) => {
+    const servicePort = Number(sp)
+    const own = new Set(endpoints.map((e) => e.ports[servicePort]).filter((p): p is number => p !== undefined && p !== 0))
+    if (own.size === 1) return { servicePort, targetPort: [...own][0]! }
+    if (own.size > 1) ctx.warn(`service ${key}: endpoints map port ${servicePort} to different target ports (${[...own].join(', ')}); the kernel uses ${tp || servicePort} for all`)
+    return { servicePort, targetPort: tp || servicePort }
+  })
+}
+
+export function peerOf(w: Workload): PeerInfo {
+  return { locality: w.locality, node: w.node, clusterId: w.clusterId, network: w.network }
+}
+
+function waypointOf(gw: GatewayAddress | undefined, owner: string, ctx: IntentContext): Waypoint | undefined {
+  if (!gw) return undefined
+  const address = resolveGateway(gw, ctx)
+  if (!address) {
+    ctx.warn(`${owner}: waypoint ${gatewayTarget(gw)} is not in the mesh; traffic goes to the destination directly`)
+    return undefined
+  }
+  return { address, port: gw.hboneMtlsPort }
+}
+
+function resolveGateway(gw: GatewayAddress, ctx: IntentContext): string | undefined {
+  const d = gw.destination
+  if (d.kind === 'address') return d.ip
+  const svc = ctx.service(`${d.namespace}/${d.hostname}`)
+  if (svc) return svc.vips[0]?.ip
+  return ctx.workloadByHostname(d.namespace, d.hostname)?.workloadIps[0]
+}
+
+/** What a gateway address refers to: `namespace/hostname`, or the IP of the address form. */
+export function gatewayTarget(gw: GatewayAddress): string {
+  const d = gw.destination
+  return d.kind === 'address' ? d.ip : `${d.namespace}/${d.hostname}`
+}
