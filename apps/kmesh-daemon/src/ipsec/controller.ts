@@ -187,9 +187,8 @@ export class IpsecController {
     for (const step of planSteps(this.#installed, { states: new Map(), policies: new Map(), cidrs: new Set() })) {
       try { this.#apply(step) } catch (err) { log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec: could not remove a rule at shutdown') }
     }
-    for (const a of this.#tc.splice(0)) {
-      try { detachIngress(netns, a) } catch (err) { log.error({ dev: a.dev, err: (err as Error).message }, 'ipsec: could not detach tc') }
-    }
+    const attached = this.#tc.splice(0)
+    try { detachIngress(netns, attached) } catch (err) { log.error({ devs: attached.map((a) => a.dev), err: (err as Error).message }, 'ipsec: could not detach tc') }
     this.#xfrm.close()
     this.#collection.close()
     rmSync(join(this.#o.pinRoot, 'ipsec'), { recursive: true, force: true })
@@ -249,8 +248,10 @@ export class IpsecController {
     }
     const enc = pin(programs.tcMarkEncrypt.name)
     const dec = pin(programs.tcMarkDecrypt.name)
-    for (const dev of this.#o.encryptDevices ?? []) this.#tc.push(attachIngress(this.#o.netns, dev, enc))
-    for (const dev of this.#o.decryptDevices ?? []) this.#tc.push(attachIngress(this.#o.netns, dev, dec))
+    const wanted = [...(this.#o.encryptDevices ?? []).map((dev) => ({ dev, pin: enc })), ...(this.#o.decryptDevices ?? []).map((dev) => ({ dev, pin: dec }))]
+    // Recorded first: if the batch fails halfway, close() still detaches what did attach (a missing filter is fine).
+    this.#tc.push(...wanted)
+    attachIngress(this.#o.netns, wanted)
     if (this.#tc.length) this.#o.log.info({ encrypt: this.#o.encryptDevices ?? [], decrypt: this.#o.decryptDevices ?? [], netns: this.#o.netns }, 'ipsec tc programs attached')
   }
 
