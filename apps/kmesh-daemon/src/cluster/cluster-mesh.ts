@@ -30,6 +30,7 @@ export class ClusterMesh {
   /** The handler given to XdsClient: returns the resources it could not apply. */
   handle = (batch: ChangeBatch): Rejection[] => {
     if (batch.typeUrl !== ADDRESS_TYPE_URL) return this.handlePolicies(batch.added, batch.removed)
+    const started = performance.now()
     const rejections: Rejection[] = []
     const converted: Converted[] = []
     for (const r of batch.added as Added<Address>[]) {
@@ -50,7 +51,7 @@ export class ClusterMesh {
       removeServices: removedServices,
     })
     try {
-      this.commit(deltaOf(converted), converted, batch.nonce)
+      this.commit(deltaOf(converted), converted, batch.nonce, started)
       return rejections
     } catch (err) {
       const reason = (err as Error).message
@@ -58,7 +59,7 @@ export class ClusterMesh {
       const kept = converted.filter((c) => !c.isNew)
       try {
         if (kept.length === converted.length) throw err
-        this.commit(deltaOf(kept), kept, batch.nonce)
+        this.commit(deltaOf(kept), kept, batch.nonce, started)
         return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
       } catch {
         this.log.error({ nonce: batch.nonce, err: reason }, 'push not applied; the last good state stays in force')
@@ -67,13 +68,15 @@ export class ClusterMesh {
     }
   }
 
-  private commit(delta: MeshDelta, applied: Converted[], nonce: string): void {
-    const { warnings, writes, full } = this.processor.applyDelta(delta)
+  private commit(delta: MeshDelta, applied: Converted[], nonce: string, started: number): void {
+    const converted = performance.now()
+    const { warnings, writes, full, syscalls, computeMs, writeMs } = this.processor.applyDelta(delta)
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
     for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
     for (const name of delta.removeServices ?? []) this.services.delete(name)
     for (const w of warnings) this.log.warn({ nonce }, w)
-    this.log.info({ nonce, workloads: this.workloads.size, services: this.services.size, full, writes: compactWrites(writes) }, 'push applied')
+    const ms = { convert: round(converted - started), compute: round(computeMs), write: round(writeMs), total: round(performance.now() - started) }
+    this.log.info({ nonce, workloads: this.workloads.size, services: this.services.size, full, writes: compactWrites(writes), syscalls, ms }, 'push applied')
   }
 
   private handlePolicies(added: Added<Authorization>[], removed: { name: string }[]): Rejection[] {
@@ -83,3 +86,5 @@ export class ClusterMesh {
     return []
   }
 }
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000

@@ -23,6 +23,9 @@ export interface RawMap {
 
 export type LbMaps = Record<LbMapName, RawMap>
 
+/** A planned step whose records carry their hex keys (hex[i] is records[i]'s). */
+interface KeyedStep extends WriteStep { hex: string[] }
+
 /** Records per batch syscall: large enough to amortise the syscall, small enough to keep the event loop responsive. */
 const CHUNK = 8192
 
@@ -43,6 +46,8 @@ export class ApplyError extends Error {
 
 export class MapWriter {
   private image: MapImage
+  /** Batch syscalls issued so far (puts and deletes, reverts included): what a change costs the kernel. */
+  syscalls = 0
 
   constructor(private readonly maps: LbMaps, mirror: MapImage) {
     this.image = mirror
@@ -74,30 +79,48 @@ export class MapWriter {
    * CapacityError before writing anything, or ApplyError after putting every touched key back.
    */
   applyChanges(changes: RecordChanges): PlanSummary {
-    const steps: WriteStep[] = []
+    // Each record travels with its hex key, computed once (the images are keyed by it).
+    const steps: KeyedStep[] = []
     for (const map of LB_MAPS) {
-      const records = [...changes.put[map].entries()].filter(([k, r]) => !this.image[map].get(k)?.value.equals(r.value)).map(([, r]) => r)
-      if (records.length) steps.push({ map, op: 'put', records })
+      const mirror = this.image[map]
+      const records: MapRecord[] = []
+      const hex: string[] = []
+      for (const [k, r] of changes.put[map]) {
+        if (mirror.get(k)?.value.equals(r.value)) continue
+        records.push(r)
+        hex.push(k)
+      }
+      if (records.length) steps.push({ map, op: 'put', records, hex })
     }
     for (const map of [...LB_MAPS].reverse()) {
-      const records = [...changes.delete[map].keys()].map((k) => this.image[map].get(k)).filter((r): r is MapRecord => !!r && !changes.put[map].has(r.key.toString('hex')))
-      if (records.length) steps.push({ map, op: 'delete', records })
+      const mirror = this.image[map]
+      const records: MapRecord[] = []
+      const hex: string[] = []
+      for (const k of changes.delete[map].keys()) {
+        const r = mirror.get(k)
+        if (!r || changes.put[map].has(k)) continue
+        records.push(r)
+        hex.push(k)
+      }
+      if (records.length) steps.push({ map, op: 'delete', records, hex })
     }
     this.checkCapacity(steps)
-    // What the touched keys held before, to put back if the kernel refuses a write half way.
+    // What the touched keys held before, to put back if the kernel refuses a write half way (keys the mirror
+    // did not hold are deleted on revert: the steps name them).
     const before = emptyImage()
-    const touched = emptyImage()
     for (const step of steps) {
-      for (const r of step.records) {
-        const k = r.key.toString('hex')
-        touched[step.map].set(k, r)
-        const old = this.image[step.map].get(k)
+      const mirror = this.image[step.map]
+      if (mirror.size === 0) continue
+      for (const k of step.hex) {
+        const old = mirror.get(k)
         if (old) before[step.map].set(k, old)
       }
     }
     try {
       for (const step of steps) this.run(step)
     } catch (err) {
+      const touched = emptyImage()
+      for (const step of steps) step.records.forEach((r, i) => touched[step.map].set(step.hex[i]!, r))
       const reverted = this.revertTouched(touched, before)
       throw new ApplyError(`writing the maps failed: ${(err as Error).message}; ${reverted ? 'the previous state was restored' : 'restoring the previous state failed too: the maps may be inconsistent, restart the daemon'}`, err, reverted)
     }
@@ -105,29 +128,34 @@ export class MapWriter {
   }
 
   /** While a change is applied the maps briefly hold old and new entries together: both must fit. */
-  private checkCapacity(steps: WriteStep[]): void {
+  private checkCapacity(steps: KeyedStep[]): void {
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
-      for (const step of steps) if (step.map === name && step.op === 'put') for (const r of step.records) if (!this.image[name].has(r.key.toString('hex'))) needed++
+      for (const step of steps) if (step.map === name && step.op === 'put') for (const k of step.hex) if (!this.image[name].has(k)) needed++
       const { maxEntries, name: mapName } = this.maps[name].spec
       if (needed > maxEntries) throw new CapacityError(mapName, needed, maxEntries)
     }
   }
 
-  private run(step: WriteStep): void {
+  private run(step: WriteStep | KeyedStep): void {
     const map = this.maps[step.map]
+    const mirror = this.image[step.map]
     for (let i = 0; i < step.records.length; i += CHUNK) {
       const chunk = step.records.slice(i, i + CHUNK)
       try {
+        this.syscalls++
         if (step.op === 'put') map.putBatch(Buffer.concat(chunk.map((r) => r.key)), Buffer.concat(chunk.map((r) => r.value)), chunk.length)
         else map.deleteBatch(Buffer.concat(chunk.map((r) => r.key)), chunk.length)
       } catch (err) {
         this.resync(step.map, chunk)
         throw err
       }
-      for (const r of chunk) {
-        if (step.op === 'put') this.image[step.map].set(r.key.toString('hex'), r)
-        else this.image[step.map].delete(r.key.toString('hex'))
+      const hex = 'hex' in step ? step.hex : undefined
+      for (let j = 0; j < chunk.length; j++) {
+        const r = chunk[j]!
+        const k = hex ? hex[i + j]! : r.key.toString('hex')
+        if (step.op === 'put') mirror.set(k, r)
+        else mirror.delete(k)
       }
     }
   }

@@ -9,11 +9,11 @@
  * writes them and then calls commit(), or rollback() if the kernel refused, so the state always equals what
  * the maps hold.
  */
-import { backendKey, backendValue, encodeToBuffer, endpointKey, frontendKey, frontendValue, serviceKey, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serviceKey, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import type { MeshConfig, Service, Workload } from '../mesh-file/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { LB_MAPS, bucketsOf, emptyImage, imageOf, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import { LB_MAPS, bucketsOf, emptyImage, encodeRecord, imageOf, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
 import {
   backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, serviceKeyOf, serviceName, workloadFrontendIps, workloadName,
   type Intent, type IntentContext,
@@ -198,8 +198,8 @@ export class MeshEngine {
       const be = w && backendOf(w, ctx)
       const id = be ? this.ids.idOf(workloadName({ uid })) : this.ids.peek(workloadName({ uid }))
       if (id === undefined) continue
-      const key = encodeToBuffer(backendKey, { backendUid: id })
-      if (be) keep('backend', key, encodeToBuffer(backendValue, be))
+      const key = encodeRecord(backendKey, { backendUid: id })
+      if (be) keep('backend', key, encodeRecord(backendValue, be))
       else drop('backend', key)
     }
     for (const key of dirtyS) {
@@ -211,14 +211,14 @@ export class MeshEngine {
       if (records) for (const [map, k, v] of records) keep(map, k, v)
       // Endpoint slots the new layout no longer uses (all of them when the service is gone).
       for (let prio = 0; prio < PRIO_COUNT; prio++) {
-        for (let index = (records?.counts[prio] ?? 0) + 1; index <= (current[prio]?.length ?? 0); index++) drop('endpoint', encodeToBuffer(endpointKey, { serviceId: sid, prio, backendIndex: index }))
+        for (let index = (records?.counts[prio] ?? 0) + 1; index <= (current[prio]?.length ?? 0); index++) drop('endpoint', encodeRecord(endpointKey, { serviceId: sid, prio, backendIndex: index }))
       }
-      if (!s) drop('service', encodeToBuffer(serviceKey, { serviceId: sid }))
+      if (!s) drop('service', encodeRecord(serviceKey, { serviceId: sid }))
     }
     for (const ip of dirtyIps) {
       const id = this.frontendOwner(ip)
-      const key = encodeToBuffer(frontendKey, { address: ip })
-      if (id !== undefined) keep('frontend', key, encodeToBuffer(frontendValue, { upstreamId: id }))
+      const key = encodeRecord(frontendKey, { address: ip })
+      if (id !== undefined) keep('frontend', key, encodeRecord(frontendValue, { upstreamId: id }))
       else drop('frontend', key)
     }
     return { put, delete: del }

@@ -3,7 +3,7 @@
  * kernel accepted a write) or what it should hold (built from an intent). Records are compared as bytes, so a
  * plan writes exactly the entries that differ.
  */
-import { backendKey, backendValue, encodeToBuffer, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type Codec } from '@kmesh-ts/bpf-maps/codecs'
 import type { Intent, ServiceIntent } from './resources.js'
 
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
@@ -11,6 +11,17 @@ export type LbMapName = (typeof LB_MAPS)[number]
 
 export interface MapRecord { key: Buffer; value: Buffer }
 export type MapImage = Record<LbMapName, Map<string, MapRecord>>
+
+/**
+ * One record encoded into a zeroed buffer. Records are a few bytes each and a full sync makes hundreds of
+ * thousands: slices of Node's shared buffer pool (Buffer.allocUnsafe below 4 KiB) instead of one ArrayBuffer
+ * per record (Buffer.alloc) cut allocation and garbage-collection time several-fold.
+ */
+export function encodeRecord<T>(codec: Codec<T>, value: T): Buffer {
+  const buf = Buffer.allocUnsafe(codec.size).fill(0)
+  codec.encode(value, buf, 0)
+  return buf
+}
 
 export function emptyImage(): MapImage {
   return { backend: new Map(), endpoint: new Map(), service: new Map(), frontend: new Map() }
@@ -26,12 +37,12 @@ export function putRecord(image: MapImage, map: LbMapName, key: Buffer, value: B
 
 /** The endpoint buckets of a service as the image holds them: buckets[prio][index-1] = backend uid. */
 export function bucketsOf(image: MapImage, serviceId: number): number[][] {
-  const rec = image.service.get(encodeToBuffer(serviceKey, { serviceId }).toString('hex'))
+  const rec = image.service.get(encodeRecord(serviceKey, { serviceId }).toString('hex'))
   const counts = rec ? serviceValue.decode(rec.value).prioEndpointCount : []
   return Array.from({ length: PRIO_COUNT }, (_, prio) => {
     const out: number[] = []
     for (let index = 1; index <= (counts[prio] ?? 0); index++) {
-      const ep = image.endpoint.get(encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: index }).toString('hex'))
+      const ep = image.endpoint.get(encodeRecord(endpointKey, { serviceId, prio, backendIndex: index }).toString('hex'))
       if (!ep) break // a hole can only come from a foreign writer; stop so indexes stay dense
       out.push(endpointValue.decode(ep.value).backendUid)
     }
@@ -71,10 +82,10 @@ export function serviceRecords(serviceId: number, svc: ServiceIntent, current: n
     const bucket = layoutBucket(current[prio] ?? [], wanted)
     prioEndpointCount.push(bucket.length)
     bucket.forEach((backendUid, i) => {
-      out.push(['endpoint', encodeToBuffer(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeToBuffer(endpointValue, { backendUid })])
+      out.push(['endpoint', encodeRecord(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeRecord(endpointValue, { backendUid })])
     })
   }
-  out.push(['service', encodeToBuffer(serviceKey, { serviceId }), encodeToBuffer(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint })])
+  out.push(['service', encodeRecord(serviceKey, { serviceId }), encodeRecord(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint })])
   out.counts = prioEndpointCount
   return out
 }
@@ -83,8 +94,8 @@ export function serviceRecords(serviceId: number, svc: ServiceIntent, current: n
 export function imageOf(intent: Intent, current: MapImage): MapImage {
   const image = emptyImage()
   const put = (map: LbMapName, key: Buffer, value: Buffer): void => { image[map].set(key.toString('hex'), { key, value } satisfies MapRecord) }
-  for (const [backendUid, be] of intent.backends) put('backend', encodeToBuffer(backendKey, { backendUid }), encodeToBuffer(backendValue, be))
+  for (const [backendUid, be] of intent.backends) put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
   for (const [serviceId, svc] of intent.services) for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
-  for (const [address, upstreamId] of intent.frontends) put('frontend', encodeToBuffer(frontendKey, { address }), encodeToBuffer(frontendValue, { upstreamId }))
+  for (const [address, upstreamId] of intent.frontends) put('frontend', encodeRecord(frontendKey, { address }), encodeRecord(frontendValue, { upstreamId }))
   return image
 }

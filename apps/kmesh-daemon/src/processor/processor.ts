@@ -16,6 +16,11 @@ export interface Applied {
   writes: PlanSummary
   /** true when the change was recomputed from scratch (first load, the ranking client or a waypoint moved) */
   full: boolean
+  /** map batch syscalls the change took */
+  syscalls: number
+  /** milliseconds spent deriving the records (engine) and writing them (writer, ids included) */
+  computeMs: number
+  writeMs: number
 }
 
 export class WorkloadProcessor {
@@ -36,7 +41,10 @@ export class WorkloadProcessor {
 
   /** Applies a delta (cluster mode). Throws CapacityError (nothing written) or ApplyError (reverted). */
   applyDelta(delta: MeshDelta): Applied {
+    const started = performance.now()
     const pending = this.engine.change(delta, this.writer.mirror)
+    const computed = performance.now()
+    const syscallsBefore = this.writer.syscalls
     let writes: PlanSummary
     try {
       this.ids.save()
@@ -47,7 +55,10 @@ export class WorkloadProcessor {
     }
     pending.commit()
     this.ids.save()
-    return { warnings: pending.warnings, writes, full: pending.full }
+    return {
+      warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore,
+      computeMs: computed - started, writeMs: performance.now() - computed,
+    }
   }
 }
 

@@ -55,7 +55,10 @@ export interface RecordedReply {
 
 export interface RecordedResponse {
   streamId: number;
+  /** performance.now() when the encoded response was handed to the stream */
   at: number;
+  /** size of the encoded response */
+  bytes: number;
   typeUrl: string;
   nonce: string;
   names: string[];
@@ -369,8 +372,9 @@ export class TestXdsServer {
     names: string[],
     removed: string[],
   ): void {
-    this.responses.push({ streamId: ls.record.id, at: performance.now(), typeUrl: res.typeUrl, nonce: res.nonce, names, removed });
-    ls.call.write(encodeDeltaResponse(res));
+    const encoded = encodeDeltaResponse(res);
+    this.responses.push({ streamId: ls.record.id, at: performance.now(), bytes: encoded.length, typeUrl: res.typeUrl, nonce: res.nonce, names, removed });
+    ls.call.write(encoded);
   }
 
   private finish(ls: LiveStream): void {
