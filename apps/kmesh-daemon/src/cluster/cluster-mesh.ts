@@ -27,13 +27,20 @@ export class ClusterMesh {
     return { workloads: this.workloads.size, services: this.services.size, policies: this.policies.size }
   }
 
-  /** The handler given to XdsClient: returns the resources it could not apply. */
-  handle = (batch: ChangeBatch): Rejection[] => {
+  /**
+   * The handler given to XdsClient: returns the resources it could not apply. A big push is converted in
+   * slices with a macrotask between them, and the records are written in the turn after they were derived,
+   * so the admin endpoint keeps answering (issue 5: do not block the event loop for long).
+   */
+  handle = async (batch: ChangeBatch): Promise<Rejection[]> => {
     if (batch.typeUrl !== ADDRESS_TYPE_URL) return this.handlePolicies(batch.added, batch.removed)
     const started = performance.now()
     const rejections: Rejection[] = []
     const converted: Converted[] = []
-    for (const r of batch.added as Added<Address>[]) {
+    const added = batch.added as Added<Address>[]
+    for (let i = 0; i < added.length; i++) {
+      if (i > 0 && i % CONVERT_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      const r = added[i]!
       try {
         if (r.value.workload) converted.push({ name: r.name, kind: 'workload', value: workloadFromXds(r.value.workload), isNew: !this.workloads.has(r.name) })
         else converted.push({ name: r.name, kind: 'service', value: serviceFromXds(r.value.service), isNew: !this.services.has(r.name) })
@@ -51,7 +58,7 @@ export class ClusterMesh {
       removeServices: removedServices,
     })
     try {
-      this.commit(deltaOf(converted), converted, batch.nonce, started)
+      await this.commit(deltaOf(converted), converted, batch.nonce, started)
       return rejections
     } catch (err) {
       const reason = (err as Error).message
@@ -59,7 +66,7 @@ export class ClusterMesh {
       const kept = converted.filter((c) => !c.isNew)
       try {
         if (kept.length === converted.length) throw err
-        this.commit(deltaOf(kept), kept, batch.nonce, started)
+        await this.commit(deltaOf(kept), kept, batch.nonce, started)
         return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
       } catch {
         this.log.error({ nonce: batch.nonce, err: reason }, 'push not applied; the last good state stays in force')
@@ -68,9 +75,13 @@ export class ClusterMesh {
     }
   }
 
-  private commit(delta: MeshDelta, applied: Converted[], nonce: string, started: number): void {
+  private async commit(delta: MeshDelta, applied: Converted[], nonce: string, started: number): Promise<void> {
     const converted = performance.now()
-    const { warnings, writes, full, syscalls, computeMs, writeMs } = this.processor.applyDelta(delta)
+    // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
+    const size = (delta.upsertWorkloads?.length ?? 0) + (delta.upsertServices?.length ?? 0)
+    const { warnings, writes, full, syscalls, computeMs, writeMs } = size > CONVERT_SLICE
+      ? await this.processor.applyDeltaYielding(delta)
+      : this.processor.applyDelta(delta)
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
     for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
     for (const name of delta.removeServices ?? []) this.services.delete(name)
@@ -86,5 +97,8 @@ export class ClusterMesh {
     return []
   }
 }
+
+/** Resources converted per turn of the event loop. */
+const CONVERT_SLICE = 2000
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000

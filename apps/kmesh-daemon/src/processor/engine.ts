@@ -98,8 +98,15 @@ export class MeshEngine {
     let full = false
     const touchesWaypoint = (keys: string[]): boolean => keys.some((k) => this.waypointTargets.has(k))
 
+    // The first change is computed in full whatever it touches: no need to track what is dirty.
+    const knownFull = !this.synced
     const workloadEvent = (uid: string, next: Workload | undefined): void => {
       const prev = this.workloads.get(uid)
+      if (knownFull) {
+        if (next) this.setWorkload(next)
+        else if (prev) this.deleteWorkload(prev)
+        return
+      }
       dirtyW.add(uid)
       for (const w of [prev, next]) {
         if (!w) continue
@@ -113,6 +120,11 @@ export class MeshEngine {
     }
     const serviceEvent = (key: string, next: Service | undefined): void => {
       const prev = this.services.get(key)
+      if (knownFull) {
+        if (next) this.setService(next)
+        else if (prev) this.deleteService(prev)
+        return
+      }
       dirtyS.add(key)
       for (const s of [prev, next]) if (s) for (const ip of serviceFrontendIps(s)) dirtyIps.add(ip)
       // A service coming or going changes the service list in its members' backend records.

@@ -5,7 +5,7 @@
  * committed only after the kernel accepted every write, and rolled back otherwise, so the last good state
  * stays in force. Ids are persisted before the maps reference them.
  */
-import { MeshEngine, type MeshDelta } from './engine.js'
+import { MeshEngine, type MeshDelta, type PendingChange } from './engine.js'
 import type { PlanSummary } from './plan.js'
 import type { MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
@@ -41,9 +41,28 @@ export class WorkloadProcessor {
 
   /** Applies a delta (cluster mode). Throws CapacityError (nothing written) or ApplyError (reverted). */
   applyDelta(delta: MeshDelta): Applied {
+    return this.write(this.derive(delta))
+  }
+
+  /**
+   * The same, with a macrotask between deriving the records and writing them, so that on a big push timers,
+   * the admin endpoint and the xDS stream get a turn. Nothing else uses the engine in between: the xDS client
+   * hands over one response at a time.
+   */
+  async applyDeltaYielding(delta: MeshDelta): Promise<Applied> {
+    const derived = this.derive(delta)
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    return this.write(derived)
+  }
+
+  private derive(delta: MeshDelta): Derived {
     const started = performance.now()
     const pending = this.engine.change(delta, this.writer.mirror)
-    const computed = performance.now()
+    return { pending, computeMs: performance.now() - started }
+  }
+
+  private write({ pending, computeMs }: Derived): Applied {
+    const started = performance.now()
     const syscallsBefore = this.writer.syscalls
     let writes: PlanSummary
     try {
@@ -57,10 +76,12 @@ export class WorkloadProcessor {
     this.ids.save()
     return {
       warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore,
-      computeMs: computed - started, writeMs: performance.now() - computed,
+      computeMs, writeMs: performance.now() - started,
     }
   }
 }
+
+interface Derived { pending: PendingChange; computeMs: number }
 
 export function compactWrites(w: PlanSummary): string {
   return Object.keys(w.put).map((m) => `${m} +${w.put[m as keyof PlanSummary['put']]}/-${w.delete[m as keyof PlanSummary['delete']]}`).join(', ')
