@@ -16,9 +16,9 @@ const once = () => new Promise((resolve) => {
   const start = performance.timeOrigin + performance.now()
   const req = http.get(workerData.url + '/healthz/ready', { agent }, (res) => {
     res.resume()
-    res.on('end', () => { samples.push([start, performance.timeOrigin + performance.now() - start]); resolve() })
+    res.on('end', () => { samples.push([start, performance.timeOrigin + performance.now() - start, true]); resolve() })
   })
-  req.on('error', () => { samples.push([start, -1]); resolve() })
+  req.on('error', () => { samples.push([start, performance.timeOrigin + performance.now() - start, false]); resolve() })
 })
 ;(async () => {
   while (!stop) {
@@ -30,7 +30,7 @@ const once = () => new Promise((resolve) => {
 })()
 `
 
-/** Starts probing; `stop()` resolves with [[startEpochMs, latencyMs (-1: failed)], ...]. */
+/** Starts probing; `stop()` resolves with [[startEpochMs, latencyMs, answered], ...] (a failed request counts until it failed). */
 export function probeAdmin(url, gapMs = 5) {
   const worker = new Worker(WORKER, { eval: true, workerData: { url, gapMs } })
   const done = new Promise((resolve, reject) => {

@@ -153,8 +153,8 @@ async function runScale(ctx, workloads) {
   if (!reply.ack) throw new Error(`the full push was NACKed: ${reply.errorDetail?.message.slice(0, 500)}`)
   const full = applied.get(nonce) ?? JSON.parse(await daemon.next(new RegExp(`"nonce":"${nonce}"`), 5000))
   const sentAt = epoch(sent.at)
-  const during = samples.filter(([start, lat]) => start + Math.max(lat, 0) >= sentAt && start <= ackedAt)
-  const failed = during.filter(([, lat]) => lat < 0).length
+  const during = samples.filter(([start, lat]) => start + lat >= sentAt && start <= ackedAt)
+  const failed = during.filter(([, , answered]) => !answered).length
   const worstLatency = Math.max(0, ...during.map(([, lat]) => lat))
   const rss = rssOf(daemon.child.pid)
   const writes = Object.fromEntries(full.writes.split(', ').map((w) => /^(\w+) \+(\d+)/.exec(w)).map((m) => [m[1], Number(m[2])]))
