@@ -1,8 +1,8 @@
 /**
  * Undo steps run in reverse order of registration, on normal exit, on an error and on SIGINT/SIGTERM/SIGHUP, so
  * a failed or interrupted run leaves no daemon, cgroup, pin or work directory behind. cleanup() can run more
- * than once: each run undoes the steps registered since the last one (bench/xds tears down each scale before
- * the next).
+ * than once: `cleanup(mark())` undoes only the steps registered since mark() (bench/xds tears down each scale
+ * before the next and keeps the run's work directory until the end).
  */
 const steps = []
 let running
@@ -16,9 +16,12 @@ export function onCleanup(what, fn) {
   steps.push({ what, fn })
 }
 
-export function cleanup() {
+/** The current depth of the undo stack, for cleanup(depth). */
+export const mark = () => steps.length
+
+export function cleanup(downTo = 0) {
   running ??= (async () => {
-    while (steps.length > 0) {
+    while (steps.length > downTo) {
       const { what, fn } = steps.pop()
       try {
         await fn()

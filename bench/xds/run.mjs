@@ -16,7 +16,7 @@ import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
-import { cleanup, interruptedBy, onCleanup } from './cleanup.mjs'
+import { cleanup, interruptedBy, mark, onCleanup } from './cleanup.mjs'
 import { meshResources, mapSizeArgs, workload } from './mesh.mjs'
 import { batchWriteFloor } from './floor.mjs'
 import { probeAdmin } from './loop-probe.mjs'
@@ -256,8 +256,9 @@ async function main() {
   const ctx = { opts, spawnDaemon, startTestXdsServer, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, bpfMaps, cgroupRoot, tag, work }
   const results = []
   for (const n of opts.scales) {
+    const depth = mark()
     results.push(await runScale(ctx, n))
-    await cleanup() // each scale leaves nothing behind before the next starts
+    await cleanup(depth) // each scale leaves nothing behind before the next starts
   }
   printTables(results, opts)
 }
