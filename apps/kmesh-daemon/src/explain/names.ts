@@ -1,13 +1,12 @@
-/** Names for ids, from the daemon's id table (<state-dir>/ids.json), when it is readable. */
-import { readFileSync } from 'node:fs'
+/** Names for ids, from the daemon's id table (<state-dir>/ids.json and its journal), when it is readable. */
 import { join } from 'node:path'
+import { IdTable } from '../ids/id-table.js'
 
 /** id → name without its kind prefix ("svc:ns/host" → "ns/host"); empty when the table is missing or unreadable. */
 export function readIdNames(stateDir: string): Map<number, string> {
   const out = new Map<number, string>()
   try {
-    const parsed = JSON.parse(readFileSync(join(stateDir, 'ids.json'), 'utf8')) as { ids?: Record<string, number> }
-    for (const [name, id] of Object.entries(parsed.ids ?? {})) out.set(id, name.replace(/^(svc|wl):/, ''))
+    for (const [name, id] of new IdTable(join(stateDir, 'ids.json')).entries()) out.set(id, name.replace(/^(svc|wl):/, ''))
   } catch {
     // No names: ids are printed alone.
   }

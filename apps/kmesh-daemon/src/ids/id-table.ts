@@ -1,5 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+
+type JournalLine = ['+', string, number] | ['-', string]
 
 /**
  * Names (service keys, workload uids) -> u32 ids, one table for both kinds so a frontend value can never be
@@ -7,14 +9,24 @@ import { dirname } from 'node:path'
  * name and probe linearly on a collision, like Kmesh; unlike Kmesh's in-memory default they are persisted on
  * every change, so they survive daemon restarts while the maps stay pinned. 0 is never handed out (uid 0 is
  * reserved in km_backend).
+ *
+ * Persistence: a snapshot (`file`, JSON) plus a journal (`file.log`, one JSON line per allocation or release)
+ * appended on each save, so one new workload costs one small append, not a rewrite of 100k names; the
+ * journal is folded into a fresh snapshot once it grows past half the table.
  */
 export class IdTable {
   private readonly byName = new Map<string, number>()
   private readonly byId = new Map<number, string>()
-  private dirty = false
+  private pending: JournalLine[] = []
+  private journalLines = 0
 
   constructor(private readonly file?: string) {
     if (!file) return
+    this.loadSnapshot(file)
+    this.replayJournal(`${file}.log`)
+  }
+
+  private loadSnapshot(file: string): void {
     let text: string
     try {
       text = readFileSync(file, 'utf8')
@@ -37,6 +49,42 @@ export class IdTable {
     }
   }
 
+  private replayJournal(journal: string): void {
+    let text: string
+    try {
+      text = readFileSync(journal, 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw err
+    }
+    const lines = text.split('\n')
+    lines.forEach((line, i) => {
+      if (!line) return
+      let entry: JournalLine
+      try {
+        entry = JSON.parse(line) as JournalLine
+      } catch {
+        if (i === lines.length - 1) return // a last line cut short by a crash: that allocation never reached the maps
+        throw new Error(`id journal ${journal}: line ${i + 1} is not valid JSON; move the file away to start with fresh ids`)
+      }
+      this.journalLines++
+      if (entry[0] === '+') {
+        const [, name, id] = entry
+        this.byName.set(name, id)
+        this.byId.set(id, name)
+      } else {
+        const id = this.byName.get(entry[1])
+        this.byName.delete(entry[1])
+        if (id !== undefined) this.byId.delete(id)
+      }
+    })
+  }
+
+  /** Every name and its id. */
+  entries(): IterableIterator<[string, number]> {
+    return this.byName.entries()
+  }
+
   /** The id of a name, allocating (and remembering) one if it has none yet. */
   idOf(name: string): number {
     const known = this.byName.get(name)
@@ -45,7 +93,7 @@ export class IdTable {
     while (this.byId.has(id)) id = (id + 1) >>> 0 || 1
     this.byName.set(name, id)
     this.byId.set(id, name)
-    this.dirty = true
+    this.pending.push(['+', name, id])
     return id
   }
 
@@ -63,7 +111,7 @@ export class IdTable {
     if (id === undefined) return
     this.byName.delete(name)
     this.byId.delete(id)
-    this.dirty = true
+    this.pending.push(['-', name])
   }
 
   /** Forgets names no longer in use, so their ids can be reused later. */
@@ -72,7 +120,7 @@ export class IdTable {
       if (names.has(name)) continue
       this.byName.delete(name)
       this.byId.delete(id)
-      this.dirty = true
+      this.pending.push(['-', name])
     }
   }
 
@@ -80,14 +128,21 @@ export class IdTable {
     return this.byName.size
   }
 
-  /** Writes the table atomically (temp file + rename) when it changed. */
+  /** Persists what changed since the last save: a journal append, or a fresh snapshot when the journal is long. */
   save(): void {
-    if (!this.file || !this.dirty) return
+    if (!this.file || this.pending.length === 0) return
     mkdirSync(dirname(this.file), { recursive: true })
-    const tmp = `${this.file}.tmp-${process.pid}`
-    writeFileSync(tmp, JSON.stringify({ version: 1, ids: Object.fromEntries(this.byName) }, null, 1))
-    renameSync(tmp, this.file)
-    this.dirty = false
+    if (this.journalLines + this.pending.length > Math.max(1024, this.byName.size / 2)) {
+      const tmp = `${this.file}.tmp-${process.pid}`
+      writeFileSync(tmp, JSON.stringify({ version: 1, ids: Object.fromEntries(this.byName) }, null, 1))
+      renameSync(tmp, this.file)
+      rmSync(`${this.file}.log`, { force: true })
+      this.journalLines = 0
+    } else {
+      appendFileSync(`${this.file}.log`, this.pending.map((l) => JSON.stringify(l)).join('\n') + '\n')
+      this.journalLines += this.pending.length
+    }
+    this.pending = []
   }
 }
 
