@@ -146,11 +146,17 @@ export class IdTable {
   }
 }
 
+/** FNV-1a 32 of the UTF-8 bytes of `text` (ASCII, the usual case, is hashed without encoding a Buffer). */
 export function fnv1a32(text: string): number {
   let hash = 0x811c9dc5
-  for (const byte of Buffer.from(text, 'utf8')) {
-    hash ^= byte
-    hash = Math.imul(hash, 0x01000193) >>> 0
+  const step = (byte: number): void => { hash = Math.imul(hash ^ byte, 0x01000193) >>> 0 }
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 0x80) step(c)
+    else {
+      for (const byte of Buffer.from(text.slice(i), 'utf8')) step(byte)
+      break
+    }
   }
   return hash >>> 0
 }

@@ -24,11 +24,17 @@ export function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
 }
 
+// Buffers (the common case: every encodeToBuffer and every map read) use their own methods; a DataView per call
+// would make garbage on every field of every record.
 export function writeU32(buf: Uint8Array, offset: number, value: number): void {
-  view(buf).setUint32(offset, value >>> 0, hostIsLittleEndian)
+  if (buf instanceof Buffer) {
+    if (hostIsLittleEndian) buf.writeUInt32LE(value >>> 0, offset)
+    else buf.writeUInt32BE(value >>> 0, offset)
+  } else view(buf).setUint32(offset, value >>> 0, hostIsLittleEndian)
 }
 
 export function readU32(buf: Uint8Array, offset: number): number {
+  if (buf instanceof Buffer) return hostIsLittleEndian ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset)
   return view(buf).getUint32(offset, hostIsLittleEndian)
 }
 

@@ -12,9 +12,33 @@ export function ipBytes(ip: IpInput): Uint8Array {
     if (ip.length !== 4 && ip.length !== 16) throw new RangeError(`an IP address has 4 or 16 bytes, got ${ip.length}`)
     return ip
   }
+  const v4 = parseIpv4(ip)
+  if (v4) return v4
   if (isIPv4(ip)) return Uint8Array.from(ip.split('.').map(Number))
   if (isIPv6(ip)) return ipv6Bytes(ip)
   throw new TypeError(`not an IP address: ${JSON.stringify(ip)}`)
+}
+
+/** Dotted-quad fast path (no leading zeros, each part 0..255); undefined for anything else. */
+function parseIpv4(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(4)
+  let part = 0
+  let value = 0
+  let digits = 0
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 46
+    if (c === 46) {
+      if (digits === 0 || part > 3) return undefined
+      out[part++] = value
+      value = 0
+      digits = 0
+    } else if (c >= 48 && c <= 57) {
+      if (digits > 0 && value === 0) return undefined
+      value = value * 10 + (c - 48)
+      if (value > 255 || ++digits > 3) return undefined
+    } else return undefined
+  }
+  return part === 4 ? out : undefined
 }
 
 function ipv6Bytes(text: string): Uint8Array {
