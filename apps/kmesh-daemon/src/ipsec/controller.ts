@@ -3,24 +3,27 @@
  * files, keys from Kmesh's key file. It publishes this node's info, and for every remote node keeps the XFRM states
  * and policies (planNodeRules, @kmesh-ts/ipsec) and the km_nodeinfo LPM entries (remote pod CIDRs) in step with the
  * files: re-derived on key rotation (a new SPI) and when a remote's boot id changes, removed when a remote's file
- * goes. `close()` removes everything it made: states, policies, map entries, tc filters, pins and its own file.
- * Cluster mode (the KmeshNodeInfo CRD through the Kubernetes API) is not implemented.
+ * goes. `close()` removes everything it made: states, policies, map entries, tc filters and pins, and withdraws its
+ * own node info when the source says so. Where node info comes from is a NodeInfoSource: a directory (local mode,
+ * node-info-source.ts) or the KmeshNodeInfo custom resources (cluster mode, node-info-k8s.ts).
  */
-import { existsSync, mkdirSync, readFileSync, rmSync, watch, type FSWatcher } from 'node:fs'
+import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Collection, lpmKey, lpmKeyOfCidr, u32Value, type TypedMap, type LpmKey } from '@kmesh-ts/bpf-maps'
 import { objectPath, programs } from '@kmesh-ts/bpf-progs'
 import { watchKeyFile, XfrmClient, type KeyWatcher, type NodeInfo } from '@kmesh-ts/ipsec'
 import type { Logger } from '../log.js'
-import { readNodeInfoDir, removeNodeInfo, writeNodeInfo } from './node-info.js'
+import { DirNodeInfoSource, type NodeInfoSource } from './node-info-source.js'
 import { desiredRules, describeStep, planSteps, type DesiredRules, type RuleSet, type Step } from './rules.js'
 import { attachIngress, detachIngress, type TcAttachment } from './tc.js'
 
 export interface IpsecControllerOptions {
   /** Kmesh's key file (`{"spi","aeadKeyName","aeadKey","length"}`), watched. */
   keyFile: string
-  /** Directory of node-info files; this node's own is written there as `<name>.json`. */
-  nodeInfoDir: string
+  /** Directory of node-info files; this node's own is written there as `<name>.json`. Exactly one of nodeInfoDir and nodeInfoSource. */
+  nodeInfoDir?: string | undefined
+  /** Where node info comes from and goes to (e.g. KubernetesNodeInfoSource); the controller closes it. */
+  nodeInfoSource?: NodeInfoSource | undefined
   /** This node. bootID defaults to /proc/sys/kernel/random/boot_id. */
   node: { name: string; addresses: string[]; podCIDRs: string[]; bootID?: string | undefined }
   /** Network namespace (e.g. /run/netns/NAME) whose XFRM tables and devices are managed; default the daemon's own. */
@@ -61,15 +64,17 @@ export class IpsecController {
   readonly #tc: TcAttachment[] = []
   readonly #installed: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set() }
   readonly #bootID: string
+  readonly #source: NodeInfoSource
   #published = ''
-  #dirWatcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #resync: NodeJS.Timeout | undefined
   #closed = false
+  #sourceClosed: Promise<void> | undefined
   #last: DesiredRules | undefined
 
-  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean }, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
+  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean }, source: NodeInfoSource, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
     this.#o = o
+    this.#source = source
     this.#keys = keys
     this.#xfrm = xfrm
     this.#collection = collection
@@ -84,7 +89,8 @@ export class IpsecController {
       if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`IpsecController: option ${k} must be a non-negative number, got ${o[k]}`)
     }
     if (typeof o.rejectPlaintext !== 'boolean') throw new TypeError(`IpsecController: option rejectPlaintext must be a boolean, got ${JSON.stringify(o.rejectPlaintext)}`)
-    if (!existsSync(o.nodeInfoDir)) mkdirSync(o.nodeInfoDir, { recursive: true })
+    if ((o.nodeInfoDir === undefined) === (o.nodeInfoSource === undefined)) throw new TypeError('IpsecController: give exactly one of the options nodeInfoDir and nodeInfoSource')
+    const source = o.nodeInfoSource ?? new DirNodeInfoSource({ dir: o.nodeInfoDir!, nodeName: o.node.name, log: o.log })
     let controller: IpsecController | undefined
     const keys = watchKeyFile(o.keyFile, {
       debounceMs: o.debounceMs,
@@ -100,7 +106,7 @@ export class IpsecController {
     try {
       xfrm = XfrmClient.open(o.netns === undefined ? {} : { netns: o.netns })
       collection = Collection.load({ objectPath: objectPath('tc_mark'), pinRoot: join(o.pinRoot, 'ipsec'), reusePinned: false })
-      controller = new IpsecController(o, keys, xfrm, collection)
+      controller = new IpsecController(o, source, keys, xfrm, collection)
       controller.#attachTc()
       o.log.info({ rejectPlaintext: o.rejectPlaintext }, o.rejectPlaintext
         ? 'ipsec: unmarked plaintext from remote pods is dropped (kmesh-ts extension beyond Kmesh)'
@@ -109,11 +115,12 @@ export class IpsecController {
       controller.#watch()
       return controller
     } catch (err) {
-      if (controller) controller.close()
+      if (controller) void controller.close()
       else {
         keys.close()
         xfrm?.close()
         collection?.close()
+        void source.close()
       }
       throw err
     }
@@ -141,17 +148,22 @@ export class IpsecController {
     this.#timer = setTimeout(() => this.#reconcileLogged(), this.#o.debounceMs)
   }
 
-  /** Publishes this node's info and brings XFRM and km_nodeinfo in line with the node-info files. Synchronous. */
+  /** Where node info comes from (`dir …`, `kubernetes …`). */
+  get nodeInfoSource(): NodeInfoSource {
+    return this.#source
+  }
+
+  /** Publishes this node's info and brings XFRM and km_nodeinfo in line with the node info of the source. Synchronous. */
   reconcile(): ReconcileResult {
-    const { log, nodeInfoDir } = this.#o
+    const { log } = this.#o
     const local = this.local
     const doc = JSON.stringify(local)
     if (doc !== this.#published) {
-      writeNodeInfo(nodeInfoDir, local)
+      this.#source.publish(local)
       this.#published = doc
-      log.info({ node: local.name, spi: local.spi, addresses: local.addresses, podCIDRs: local.podCIDRs }, 'ipsec node info published')
+      log.info({ node: local.name, spi: local.spi, addresses: local.addresses, podCIDRs: local.podCIDRs, source: this.#source.description }, 'ipsec node info published')
     }
-    const nodes = readNodeInfoDir(nodeInfoDir, (err) => log.error({ file: err.file, key: err.key }, err.message))
+    const nodes = this.#source.nodes()
     const remotes = [...nodes.values()].filter((n) => n.name !== local.name)
     const desired = desiredRules(local, remotes, this.#keys.history, { rejectPlaintext: this.#o.rejectPlaintext })
     for (const [node, why] of desired.errors) log.error({ node }, `ipsec: cannot plan rules for node ${node}: ${why}`)
@@ -175,13 +187,16 @@ export class IpsecController {
     return { local, remotes: remotes.map((r) => r.name), applied, failed }
   }
 
-  /** Removes everything this controller made (rules, map entries, tc filters, pins, its node-info file). */
-  close(): void {
-    if (this.#closed) return
+  /**
+   * Removes everything this controller made (rules, map entries, tc filters, pins) at once, then closes the node-info
+   * source, which withdraws this node's info if it was told to (the directory source does by default, the Kubernetes
+   * source does not). The returned promise settles when the source is closed; it never rejects.
+   */
+  close(): Promise<void> {
+    if (this.#closed) return this.#sourceClosed ?? Promise.resolve()
     this.#closed = true
     clearTimeout(this.#timer)
     clearInterval(this.#resync)
-    this.#dirWatcher?.close()
     this.#keys.close()
     const { log, netns } = this.#o
     for (const step of planSteps(this.#installed, { states: new Map(), policies: new Map(), cidrs: new Set() })) {
@@ -192,12 +207,13 @@ export class IpsecController {
     this.#xfrm.close()
     this.#collection.close()
     rmSync(join(this.#o.pinRoot, 'ipsec'), { recursive: true, force: true })
-    removeNodeInfo(this.#o.nodeInfoDir, this.#o.node.name)
     log.info({ node: this.#o.node.name }, 'ipsec stopped; every rule it made is removed')
+    this.#sourceClosed = this.#source.close().catch((err: unknown) => log.error({ err: (err as Error).message, source: this.#source.description }, 'ipsec: closing the node-info source failed'))
+    return this.#sourceClosed
   }
 
   [Symbol.dispose](): void {
-    this.close()
+    void this.close()
   }
 
   #apply(step: Step): void {
@@ -256,8 +272,7 @@ export class IpsecController {
   }
 
   #watch(): void {
-    this.#dirWatcher = watch(this.#o.nodeInfoDir, () => this.schedule())
-    this.#dirWatcher.on('error', (err) => this.#o.log.error({ dir: this.#o.nodeInfoDir, err: err.message }, 'ipsec: node-info directory watch failed; resync continues'))
+    this.#source.start(() => this.schedule())
     if (this.#o.resyncMs > 0) {
       this.#resync = setInterval(() => this.#reconcileLogged(), this.#o.resyncMs)
       this.#resync.unref()

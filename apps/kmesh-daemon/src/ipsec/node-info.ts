@@ -2,7 +2,8 @@
  * Node info in local mode: a directory of JSON files shaped like the `KmeshNodeInfo` custom resource (group
  * kmesh.net, version v1alpha1), one per node: `{ apiVersion, kind, metadata: { name }, spec: { spi, addresses,
  * bootID, podCIDRS } }` (note `podCIDRS`, Kmesh's JSON name). A node publishes its own file; every controller reads
- * all of them. Files are written by rename, so a reader never sees half a file.
+ * all of them. Files are written by rename, so a reader never sees half a file. Cluster mode reads the same
+ * documents from the Kubernetes API (node-info-k8s.ts) and validates them with nodeInfoFromObject.
  */
 import { readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -42,6 +43,14 @@ export function parseNodeInfo(text: string, file: string): NodeInfo {
   } catch (err) {
     throw new NodeInfoError(file, undefined, `not JSON (${(err as Error).message})`)
   }
+  return nodeInfoFromObject(doc, file)
+}
+
+/**
+ * Validates an already parsed node-info document (a file's JSON, or a KmeshNodeInfo object from the Kubernetes API);
+ * `file` names the source in errors (a path, or `namespace/name` of the custom resource).
+ */
+export function nodeInfoFromObject(doc: unknown, file: string): NodeInfo {
   const obj = (v: unknown, key: string): Record<string, unknown> => {
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new NodeInfoError(file, key, 'must be an object')
     return v as Record<string, unknown>
