@@ -4,6 +4,7 @@
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
 import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord } from '../processor/map-image.js'
+import { drain, type Steps } from '../processor/steps.js'
 import { planWrites, summarize, type PlanSummary, type WriteStep } from '../processor/plan.js'
 
 /** Record-level changes: the records to put and the records to delete, per map (keys as hex). */
@@ -79,6 +80,11 @@ export class MapWriter {
    * CapacityError before writing anything, or ApplyError after putting every touched key back.
    */
   applyChanges(changes: RecordChanges): PlanSummary {
+    return drain(this.applyChangesSteps(changes))
+  }
+
+  /** applyChanges(), yielding between batch syscalls (the maps stay consistent at every yield: writes are ordered). */
+  *applyChangesSteps(changes: RecordChanges): Steps<PlanSummary> {
     // Each record travels with its hex key, computed once (the images are keyed by it).
     const steps: KeyedStep[] = []
     for (const map of LB_MAPS) {
@@ -117,7 +123,7 @@ export class MapWriter {
       }
     }
     try {
-      for (const step of steps) this.run(step)
+      for (const step of steps) yield* this.runSteps(step)
     } catch (err) {
       const touched = emptyImage()
       for (const step of steps) step.records.forEach((r, i) => touched[step.map].set(step.hex[i]!, r))
@@ -138,6 +144,10 @@ export class MapWriter {
   }
 
   private run(step: WriteStep | KeyedStep): void {
+    drain(this.runSteps(step))
+  }
+
+  private *runSteps(step: WriteStep | KeyedStep): Steps<void> {
     const map = this.maps[step.map]
     const mirror = this.image[step.map]
     for (let i = 0; i < step.records.length; i += CHUNK) {
@@ -157,6 +167,7 @@ export class MapWriter {
         if (step.op === 'put') mirror.set(k, r)
         else mirror.delete(k)
       }
+      if (i + CHUNK < step.records.length) yield
     }
   }
 

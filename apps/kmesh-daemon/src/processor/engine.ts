@@ -13,7 +13,8 @@ import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serv
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import type { MeshConfig, Service, Workload } from '../mesh-file/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { LB_MAPS, bucketsOf, emptyImage, encodeRecord, imageOf, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import { LB_MAPS, bucketsOf, emptyImage, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import { drain, SLICE, type Steps } from './steps.js'
 import {
   backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, serviceKeyOf, serviceName, workloadFrontendIps, workloadName,
   type Intent, type IntentContext,
@@ -89,6 +90,11 @@ export class MeshEngine {
   }
 
   change(delta: MeshDelta, mirror: MapImage): PendingChange {
+    return drain(this.changeSteps(delta, mirror))
+  }
+
+  /** change(), yielding every SLICE resources or records. */
+  *changeSteps(delta: MeshDelta, mirror: MapImage): Steps<PendingChange> {
     this.undo = []
     this.warnings = []
     const dirtyW = new Set<string>()
@@ -133,16 +139,17 @@ export class MeshEngine {
       if (next) this.setService(next)
       else if (prev) this.deleteService(prev)
     }
-    for (const uid of delta.removeWorkloads ?? []) workloadEvent(uid, undefined)
-    for (const w of delta.upsertWorkloads ?? []) workloadEvent(w.uid, w)
-    for (const key of delta.removeServices ?? []) serviceEvent(key, undefined)
-    for (const s of delta.upsertServices ?? []) serviceEvent(serviceKeyOf(s), s)
+    let n = 0
+    for (const uid of delta.removeWorkloads ?? []) { workloadEvent(uid, undefined); if (++n % SLICE === 0) yield }
+    for (const w of delta.upsertWorkloads ?? []) { workloadEvent(w.uid, w); if (++n % SLICE === 0) yield }
+    for (const key of delta.removeServices ?? []) { serviceEvent(key, undefined); if (++n % SLICE === 0) yield }
+    for (const s of delta.upsertServices ?? []) { serviceEvent(serviceKeyOf(s), s); if (++n % SLICE === 0) yield }
     // The ranking client changed (or its locality did): every Strict/Failover service may move.
     const clientAfter = this.clientUid()
     if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
     if (!this.synced) full = true
 
-    const changes = full ? this.fullChanges(mirror) : this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
+    const changes = full ? yield* this.fullChangesSteps(mirror) : this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
     const undo = this.undo
     this.undo = []
     const removedNames = [
@@ -165,9 +172,15 @@ export class MeshEngine {
 
   /** Every record the mesh needs, computed from scratch (the reference the incremental path must equal). */
   fullIntent(): Intent {
+    return drain(this.fullIntentSteps())
+  }
+
+  private *fullIntentSteps(): Steps<Intent> {
     const ctx = this.context()
+    let n = 0
     const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: this.warnings, names: new Set() }
     for (const w of this.workloads.values()) {
+      if (++n % SLICE === 0) yield
       const be = backendOf(w, ctx)
       if (!be) continue
       const name = workloadName(w)
@@ -175,6 +188,7 @@ export class MeshEngine {
       intent.backends.set(this.ids.idOf(name), be)
     }
     for (const s of this.services.values()) {
+      if (++n % SLICE === 0) yield
       const name = serviceName(s)
       intent.names.add(name)
       intent.services.set(this.ids.idOf(name), serviceIntentOf(s, ctx))
@@ -188,8 +202,8 @@ export class MeshEngine {
 
   // --- record changes -------------------------------------------------------------------------------------
 
-  private fullChanges(mirror: MapImage): RecordChanges {
-    const target = imageOf(this.fullIntent(), mirror)
+  private *fullChangesSteps(mirror: MapImage): Steps<RecordChanges> {
+    const target = yield* imageOfSteps(yield* this.fullIntentSteps(), mirror)
     const del = emptyImage()
     for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
     return { put: target, delete: del }

@@ -5,6 +5,7 @@
  */
 import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type Codec } from '@kmesh-ts/bpf-maps/codecs'
 import type { Intent, ServiceIntent } from './resources.js'
+import { drain, SLICE, type Steps } from './steps.js'
 
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
@@ -92,10 +93,25 @@ export function serviceRecords(serviceId: number, svc: ServiceIntent, current: n
 
 /** The image the maps should hold for an intent, given what they hold now (for stable endpoint indexes). */
 export function imageOf(intent: Intent, current: MapImage): MapImage {
+  return drain(imageOfSteps(intent, current))
+}
+
+/** imageOf, yielding every SLICE items. */
+export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage> {
   const image = emptyImage()
   const put = (map: LbMapName, key: Buffer, value: Buffer): void => { image[map].set(key.toString('hex'), { key, value } satisfies MapRecord) }
-  for (const [backendUid, be] of intent.backends) put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
-  for (const [serviceId, svc] of intent.services) for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
-  for (const [address, upstreamId] of intent.frontends) put('frontend', encodeRecord(frontendKey, { address }), encodeRecord(frontendValue, { upstreamId }))
+  let n = 0
+  for (const [backendUid, be] of intent.backends) {
+    put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
+    if (++n % SLICE === 0) yield
+  }
+  for (const [serviceId, svc] of intent.services) {
+    for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
+    if (++n % SLICE === 0) yield
+  }
+  for (const [address, upstreamId] of intent.frontends) {
+    put('frontend', encodeRecord(frontendKey, { address }), encodeRecord(frontendValue, { upstreamId }))
+    if (++n % SLICE === 0) yield
+  }
   return image
 }

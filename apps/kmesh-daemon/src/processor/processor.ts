@@ -5,7 +5,8 @@
  * committed only after the kernel accepted every write, and rolled back otherwise, so the last good state
  * stays in force. Ids are persisted before the maps reference them.
  */
-import { MeshEngine, type MeshDelta, type PendingChange } from './engine.js'
+import { MeshEngine, type MeshDelta } from './engine.js'
+import { drain, driveYielding, type Steps } from './steps.js'
 import type { PlanSummary } from './plan.js'
 import type { MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
@@ -41,47 +42,48 @@ export class WorkloadProcessor {
 
   /** Applies a delta (cluster mode). Throws CapacityError (nothing written) or ApplyError (reverted). */
   applyDelta(delta: MeshDelta): Applied {
-    return this.write(this.derive(delta))
+    return drain(this.applySteps(delta))
   }
 
   /**
-   * The same, with a macrotask between deriving the records and writing them, so that on a big push timers,
-   * the admin endpoint and the xDS stream get a turn. Nothing else uses the engine in between: the xDS client
-   * hands over one response at a time.
+   * The same, with a macrotask every slice of work (a few thousand resources or one batch syscall), so that on a
+   * big push timers, the admin endpoint and the xDS stream keep their turns. Nothing else uses the engine in
+   * between: the xDS client hands over one response at a time. The maps are consistent at every yield (writes
+   * are ordered), but the engine's state is committed only at the end.
    */
   async applyDeltaYielding(delta: MeshDelta): Promise<Applied> {
-    const derived = this.derive(delta)
-    await new Promise<void>((resolve) => setImmediate(resolve))
-    return this.write(derived)
+    return driveYielding(this.applySteps(delta))
   }
 
-  private derive(delta: MeshDelta): Derived {
-    const started = performance.now()
-    const pending = this.engine.change(delta, this.writer.mirror)
-    return { pending, computeMs: performance.now() - started }
-  }
-
-  private write({ pending, computeMs }: Derived): Applied {
-    const started = performance.now()
+  /** Derive, then write; yields every slice of work. computeMs/writeMs count work, not the time yielded. */
+  private *applySteps(delta: MeshDelta): Steps<Applied> {
+    let computeMs = 0
+    let writeMs = 0
+    const timed = function* <T>(steps: Steps<T>, add: (ms: number) => void): Steps<T> {
+      let started = performance.now()
+      for (;;) {
+        const r = steps.next()
+        add(performance.now() - started)
+        if (r.done) return r.value
+        yield
+        started = performance.now()
+      }
+    }
+    const pending = yield* timed(this.engine.changeSteps(delta, this.writer.mirror), (ms) => (computeMs += ms))
     const syscallsBefore = this.writer.syscalls
     let writes: PlanSummary
     try {
       this.ids.save()
-      writes = this.writer.applyChanges(pending.changes)
+      writes = yield* timed(this.writer.applyChangesSteps(pending.changes), (ms) => (writeMs += ms))
     } catch (err) {
       pending.rollback()
       throw err
     }
     pending.commit()
     this.ids.save()
-    return {
-      warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore,
-      computeMs, writeMs: performance.now() - started,
-    }
+    return { warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore, computeMs, writeMs }
   }
 }
-
-interface Derived { pending: PendingChange; computeMs: number }
 
 export function compactWrites(w: PlanSummary): string {
   return Object.keys(w.put).map((m) => `${m} +${w.put[m as keyof PlanSummary['put']]}/-${w.delete[m as keyof PlanSummary['delete']]}`).join(', ')
