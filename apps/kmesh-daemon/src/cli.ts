@@ -12,10 +12,17 @@ export interface XdsOptions {
   insecure: boolean
 }
 
-/** IPsec between nodes, local mode (apps/kmesh-daemon/src/ipsec). */
+/** Where IPsec node info comes from: a directory of files, or the KmeshNodeInfo custom resources. */
+export type NodeInfoCliSource =
+  | { source: 'dir'; dir: string }
+  | { source: 'kubernetes'; kubeconfig?: string | undefined; namespace: string; deleteOnExit: boolean }
+
+/** IPsec between nodes (apps/kmesh-daemon/src/ipsec). */
 export interface IpsecCliOptions {
   keyFile: string
-  nodeInfoDir: string
+  nodeInfo: NodeInfoCliSource
+  /** false with --ipsec-allow-plaintext: Kmesh's rules only. */
+  rejectPlaintext: boolean
   addresses: string[]
   podCIDRs: string[]
   netns?: string | undefined
@@ -50,6 +57,7 @@ export const DEFAULTS = {
   stateDir: '/var/lib/kmesh-ts',
   logFormat: 'text' as LogFormat,
   logLevel: 'info',
+  nodeInfoNamespace: 'kmesh-system',
 }
 
 const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
@@ -96,8 +104,20 @@ Options:
   --admin-address H:P     admin endpoint: /healthz/ready, /debug/config_dump (default ${DEFAULTS.adminAddress};
                           '' disables it)
   --ipsec-key-file FILE   enable IPsec between nodes with Kmesh's key file (watched; a new SPI rotates)
+  --node-info-source dir|kubernetes
+                          where IPsec node info comes from (default: dir with --node-info-dir, else
+                          kubernetes in cluster mode)
   --node-info-dir DIR     IPsec node info (KmeshNodeInfo JSON files, one per node); this node publishes
                           <DIR>/<--node>.json and keeps XFRM rules for every other file (needs --node)
+  --kubeconfig FILE       kubeconfig for the KmeshNodeInfo custom resources (default: the pod's service
+                          account); this node publishes <namespace>/<--node> and watches all of them
+  --node-info-namespace NS
+                          namespace of the KmeshNodeInfo objects (default ${DEFAULTS.nodeInfoNamespace})
+  --node-info-delete-on-exit
+                          delete this node's KmeshNodeInfo on shutdown (default: keep it, so peers keep
+                          their rules for us while the daemon restarts)
+  --ipsec-allow-plaintext install Kmesh's rules only (Kmesh parity): plaintext from other nodes' pods is
+                          delivered instead of dropped
   --ipsec-address IP      this node's address for ESP tunnels, repeatable (required with IPsec)
   --ipsec-pod-cidr CIDR   this node's pod CIDR, repeatable (required with IPsec)
   --ipsec-netns PATH      network namespace of the XFRM rules and tc devices (default: the daemon's own)
@@ -140,6 +160,11 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
         'log-level': { type: 'string' },
         'ipsec-key-file': { type: 'string' },
         'node-info-dir': { type: 'string' },
+        'node-info-source': { type: 'string' },
+        kubeconfig: { type: 'string' },
+        'node-info-namespace': { type: 'string' },
+        'node-info-delete-on-exit': { type: 'boolean' },
+        'ipsec-allow-plaintext': { type: 'boolean' },
         'ipsec-address': { type: 'string', multiple: true },
         'ipsec-pod-cidr': { type: 'string', multiple: true },
         'ipsec-netns': { type: 'string' },
@@ -183,25 +208,46 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
 function parseIpsec(v: Record<string, string | string[] | boolean | undefined>): IpsecCliOptions | undefined {
   const str = (k: string): string | undefined => v[k] as string | undefined
   const list = (k: string): string[] => (v[k] as string[] | undefined) ?? []
-  const flags = ['node-info-dir', 'ipsec-address', 'ipsec-pod-cidr', 'ipsec-netns', 'ipsec-encrypt-dev', 'ipsec-decrypt-dev']
+  const flags = ['node-info-dir', 'node-info-source', 'kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit', 'ipsec-allow-plaintext', 'ipsec-address', 'ipsec-pod-cidr', 'ipsec-netns', 'ipsec-encrypt-dev', 'ipsec-decrypt-dev']
   if (!str('ipsec-key-file')) {
     const stray = flags.find((f) => v[f] !== undefined)
     if (stray) throw new UsageError(`--${stray} needs --ipsec-key-file; see --help`)
     return undefined
   }
-  if (!str('node-info-dir')) throw new UsageError('--ipsec-key-file needs --node-info-dir (local mode; the KmeshNodeInfo CRD is not supported yet)')
-  if (!str('node')) throw new UsageError('--ipsec-key-file needs --node NAME: it names this node\'s node-info file')
+  const nodeInfo = parseNodeInfoSource(v)
+  if (!str('node')) throw new UsageError(`--ipsec-key-file needs --node NAME: it names this node's ${nodeInfo.source === 'dir' ? 'node-info file' : 'KmeshNodeInfo object'}`)
   if (!list('ipsec-address').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-address')
   if (!list('ipsec-pod-cidr').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-pod-cidr')
   return {
     keyFile: str('ipsec-key-file')!,
-    nodeInfoDir: str('node-info-dir')!,
+    nodeInfo,
+    rejectPlaintext: !v['ipsec-allow-plaintext'],
     addresses: list('ipsec-address'),
     podCIDRs: list('ipsec-pod-cidr'),
     netns: str('ipsec-netns'),
     encryptDevices: list('ipsec-encrypt-dev'),
     decryptDevices: list('ipsec-decrypt-dev'),
   }
+}
+
+/** --node-info-source and the flags of each source; the default follows the mode (see HELP). */
+function parseNodeInfoSource(v: Record<string, string | string[] | boolean | undefined>): NodeInfoCliSource {
+  const dir = v['node-info-dir'] as string | undefined
+  const given = v['node-info-source'] as string | undefined
+  if (given !== undefined && given !== 'dir' && given !== 'kubernetes') throw new UsageError(`--node-info-source must be dir or kubernetes, got ${given}`)
+  const source = given ?? (dir !== undefined ? 'dir' : v['xds-address'] ? 'kubernetes' : undefined)
+  if (source === undefined) throw new UsageError('--ipsec-key-file needs --node-info-dir DIR (local mode) or --node-info-source kubernetes; see --help')
+  const kubeFlags = ['kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit'] as const
+  if (source === 'dir') {
+    if (dir === undefined) throw new UsageError('--node-info-source dir needs --node-info-dir DIR')
+    const stray = kubeFlags.find((f) => v[f] !== undefined)
+    if (stray) throw new UsageError(`--${stray} needs --node-info-source kubernetes (node info comes from --node-info-dir here)`)
+    return { source, dir }
+  }
+  if (dir !== undefined) throw new UsageError('--node-info-dir and --node-info-source kubernetes exclude each other')
+  const namespace = (v['node-info-namespace'] as string | undefined) ?? DEFAULTS.nodeInfoNamespace
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new UsageError(`--node-info-namespace ${namespace}: must be a DNS-1123 label (lowercase letters, digits and -)`)
+  return { source, kubeconfig: v.kubeconfig as string | undefined, namespace, deleteOnExit: (v['node-info-delete-on-exit'] as boolean | undefined) ?? false }
 }
 
 function parseMapSizes(items: string[]): Record<string, number> {

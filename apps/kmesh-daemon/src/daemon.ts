@@ -13,7 +13,7 @@ import { LocalMesh } from './local-mesh.js'
 import { ClusterMesh } from './cluster/cluster-mesh.js'
 import { WorkloadProcessor } from './processor/processor.js'
 import { startAdmin } from './admin.js'
-import { IpsecController } from './ipsec/index.js'
+import { IpsecController, nodeInfoSourceFor } from './ipsec/index.js'
 import type { DaemonOptions } from './cli.js'
 import type { Logger } from './log.js'
 
@@ -58,7 +58,9 @@ export async function startDaemon(options: DaemonOptions, log: Logger): Promise<
   if (options.ipsec) {
     let ipsec: IpsecController
     try {
-      ipsec = IpsecController.start({ ...options.ipsec, node: { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }, pinRoot: options.pinRoot, log: log.child({ component: 'ipsec' }) })
+      const { nodeInfo, ...ipsecOptions } = options.ipsec
+      const ipsecLog = log.child({ component: 'ipsec' })
+      ipsec = IpsecController.start({ ...ipsecOptions, nodeInfoSource: nodeInfoSourceFor(nodeInfo, options.nodeName!, ipsecLog), node: { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }, pinRoot: options.pinRoot, log: ipsecLog })
     } catch (err) {
       await daemon.stop()
       throw err
@@ -66,7 +68,8 @@ export async function startDaemon(options: DaemonOptions, log: Logger): Promise<
     daemon.ipsec = ipsec
     const stopRest = daemon.stop
     // IPsec rules are removed on every stop, --keep-pinned included: they are not part of the pinned data path.
-    daemon.stop = async () => { ipsec.close(); await stopRest() }
+    // The KmeshNodeInfo object stays unless --node-info-delete-on-exit (node-info-k8s.ts says why).
+    daemon.stop = async () => { await ipsec.close(); await stopRest() }
   }
   return daemon
 }

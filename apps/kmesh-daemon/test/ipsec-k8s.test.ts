@@ -5,14 +5,16 @@
  * this host kernel lacks, so they are expected to fail and are retried).
  */
 import t from 'tap'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { IpsecKey, KeyHistory, XfrmClient, type NodeInfo } from '@kmesh-ts/ipsec'
 import { privilegedSkip, tempNetns, tempPinDir } from '@kmesh-ts/testkit'
 import { desiredRules, IpsecController, KubernetesNodeInfoSource, planSteps, type KubernetesNodeInfoEvent, type RuleSet } from '../src/ipsec/index.js'
+import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { FakeKubeApi } from './ipsec-k8s-fake-api.js'
+import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
 const COLLECTION = '/apis/kmesh.net/v1alpha1/namespaces/kmesh-system/kmeshnodeinfos'
 const silent = pino({ level: 'silent' })
@@ -258,4 +260,41 @@ t.test('the controller with the Kubernetes source, in a namespace of ours', { sk
   await controller.close()
   t.same(policies(), [], 'close removes every policy it made')
   t.ok(api.objects.has('node-a'), 'and leaves our KmeshNodeInfo for the peers')
+})
+
+t.test('kmesh-daemon --node-info-source kubernetes --kubeconfig: publishes, follows, stops cleanly', { skip: privilegedSkip() }, async (t) => {
+  const api = await FakeKubeApi.start(COLLECTION)
+  t.teardown(() => api.close())
+  api.put(crd({ ...B, spi: 3 }))
+  const h = await meshHarness(t)
+  h.writeMesh(meshYaml([], []))
+  const ns = tempNetns()
+  t.teardown(() => ns.close())
+  const netns = `/run/netns/${ns.name}`
+  const keyDir = mkdtempSync(join(tmpdir(), 'kmesh-ipsec-key-'))
+  t.teardown(() => rmSync(keyDir, { recursive: true, force: true }))
+  const keyFile = join(keyDir, 'ipsec.json')
+  writeFileSync(keyFile, JSON.stringify({ spi: 3, aeadKeyName: 'rfc4106(gcm(aes))', aeadKey: Buffer.alloc(36, 5).toString('base64'), length: 128 }), { mode: 0o600 })
+  const d = spawnDaemon(['--mesh-file', h.meshFile, '--cgroup', h.cgroup, '--pin-root', h.pinRoot, '--state-dir', h.stateDir, '--node', 'node-a',
+    '--ipsec-key-file', keyFile, '--node-info-source', 'kubernetes', '--kubeconfig', api.kubeconfig, '--ipsec-allow-plaintext',
+    '--ipsec-address', '192.168.0.1', '--ipsec-pod-cidr', '10.244.1.0/24', '--ipsec-netns', netns, '--log-level', 'debug'])
+  t.teardown(() => d.stop())
+  await d.next(/KmeshNodeInfo listed/)
+  for (let i = 0; i < 300 && !api.objects.has('node-a'); i++) await new Promise((r) => setTimeout(r, 10))
+  t.match(d.output(), /ipsec: KmeshNodeInfo written .*op=create/)
+  t.same(api.objects.get('node-a')?.spec, { spi: 3, addresses: ['192.168.0.1'], bootID: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), podCIDRS: ['10.244.1.0/24'] },
+    'the daemon published this node with the host\'s boot id')
+  const xfrm = XfrmClient.open({ netns })
+  t.teardown(() => xfrm.close())
+  const policies = () => xfrm.dumpPolicies().map((p) => `${p.dir} ${p.selector.src} ${p.selector.dst} mark ${p.mark?.value ?? 0}`).sort()
+  for (let i = 0; i < 300 && policies().length < 3; i++) await new Promise((r) => setTimeout(r, 10))
+  t.same(policies(), ['fwd 0.0.0.0/0 10.244.1.0/24 mark 208', 'in 0.0.0.0/0 10.244.1.0/24 mark 208', 'out 0.0.0.0/0 10.244.2.0/24 mark 224'],
+    '--ipsec-allow-plaintext: Kmesh\'s three policies for node-b, no mark-0 ones')
+  api.put(crd({ ...C, spi: 3 }))
+  for (let i = 0; i < 300 && policies().length < 4; i++) await new Promise((r) => setTimeout(r, 10))
+  t.ok(policies().includes('out 0.0.0.0/0 10.244.3.0/24 mark 224'), 'a node added through the watch gets its OUT policy')
+  t.equal(await d.stop(), 0)
+  t.same(policies(), [], 'stop removes the policies')
+  t.ok(api.objects.has('node-a'), 'and keeps our KmeshNodeInfo')
+  t.notOk(api.requests.some((r) => r.method === 'DELETE'))
 })

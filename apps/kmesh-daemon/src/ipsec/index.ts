@@ -4,3 +4,4 @@ export { nodeInfoDocument, nodeInfoFromObject, nodeInfoPath, parseNodeInfo, read
 export { attachBatch, attachIngress, detachBatch, detachIngress, TC_HANDLE, TC_PRIO, TcError, type TcAttachment } from './tc.js'
 export { DirNodeInfoSource, type DirNodeInfoSourceOptions, type NodeInfoSource } from './node-info-source.js'
 export { describeApiError, KMESH_NODE_INFO, KubernetesNodeInfoSource, kubernetesNodeInfoDefaults, loadKubeConfig, type KubernetesNodeInfoEvent, type KubernetesNodeInfoSourceOptions } from './node-info-k8s.js'
+export { nodeInfoSourceFor } from './source-from-cli.js'

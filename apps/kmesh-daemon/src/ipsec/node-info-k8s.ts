@@ -303,7 +303,7 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
         this.#publishedSpec = specJson(info)
         this.#publishBackoff.reset()
         this.#event({ type: 'published', name: info.name, op })
-        this.#o.log.info({ namespace: this.#o.namespace, name: info.name, op, spi: info.spi, addresses: info.addresses, podCIDRs: info.podCIDRs }, 'ipsec node info published')
+        this.#o.log.info({ namespace: this.#o.namespace, name: info.name, op, spi: info.spi, addresses: info.addresses, podCIDRs: info.podCIDRs }, 'ipsec: KmeshNodeInfo written')
       } catch (err) {
         if (this.#closed) return
         const retryInMs = this.#publishBackoff.next()
