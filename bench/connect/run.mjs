@@ -14,11 +14,12 @@
  * (`pnpm build` or `bash scripts/setup.sh`). Usage: node bench/connect/run.mjs [--rounds N] [--iterations N]
  * [--large-services N] [--iptables-services N] [--stats-connects N] (or KMESH_BENCH_* environment variables).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, rmdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { cleanup, interruptedBy, onCleanup } from './cleanup.mjs'
+import { cleanup, interruptedBy, onCleanup } from '../lib/cleanup.mjs'
+import { removeCgroup } from '../lib/cgroup.mjs'
 import { TARGET_VIP, SERVICE_PORT, BACKEND_PORT, BACKENDS, meshYaml, mapSizeArgs } from './mesh.mjs'
 import { kubeProxyRules, NETNS_BACKENDS } from './kube-proxy-rules.mjs'
 import { createNetns } from './netns.mjs'
@@ -78,18 +79,6 @@ async function stopDaemon(d) {
   const killed = new Promise((resolve) => { timer = setTimeout(() => { d.child.kill('SIGKILL'); resolve() }, 5000) })
   await Promise.race([d.stop(), killed.then(() => d.stop())])
   clearTimeout(timer)
-}
-
-/** rmdir a cgroup, retrying while a client that was interrupted is still leaving it (EBUSY). */
-async function removeCgroup(path) {
-  for (let attempt = 0; existsSync(path); attempt++) {
-    try {
-      rmdirSync(path)
-    } catch (err) {
-      if (err.code !== 'EBUSY' || attempt >= 50) throw err
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
 }
 
 const median = (xs) => {

@@ -11,12 +11,13 @@
  * Needs root and the built workspace. Usage: node bench/xds/run.mjs [--scales 1000,10000,100000]
  * [--services N] [--changes N] (or KMESH_BENCH_* environment variables; --help).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { spawn } from 'node:child_process'
-import { cleanup, interruptedBy, mark, onCleanup } from './cleanup.mjs'
+import { cleanup, interruptedBy, mark, onCleanup } from '../lib/cleanup.mjs'
+import { removeCgroup } from '../lib/cgroup.mjs'
 import { meshResources, mapSizeArgs, workload } from './mesh.mjs'
 import { batchWriteFloor } from './floor.mjs'
 import { probeAdmin } from './loop-probe.mjs'
@@ -77,17 +78,6 @@ function rssOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 }
-}
-
-async function removeCgroup(path) {
-  for (let attempt = 0; existsSync(path); attempt++) {
-    try {
-      rmdirSync(path)
-    } catch (err) {
-      if (err.code !== 'EBUSY' || attempt >= 50) throw err
-      await new Promise((r) => setTimeout(r, 100))
-    }
-  }
 }
 
 /** strace -f -e trace=bpf on the daemon while `fn` runs; resolves with the number of bpf(2) calls. */
