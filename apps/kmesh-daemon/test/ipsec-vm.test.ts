@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
-import { runInVm, vmCommandFor, vmSkip } from '../../../tools/vm/dist/index.js'
+import { runInVm, vmCommandFor, vmSkip } from '@kmesh-ts/vm'
 
 const script = fileURLToPath(new URL('./vm/ipsec-two-nodes.mjs', import.meta.url))
 

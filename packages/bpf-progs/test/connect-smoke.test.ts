@@ -9,7 +9,7 @@ import { privilegedSkip, runNodeInCgroup, tempCgroup, tempPinDir } from '@kmesh-
 import {
   backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, LbPolicy, serviceKey, serviceValue,
   type Codec,
-} from '../../bpf-maps/dist/codecs/index.js'
+} from '@kmesh-ts/bpf-maps/codecs'
 import { mapNames, programs, tailCalls } from '../src/index.js'
 import { bpftool, loadObject, mapKeys, mapUpdate, progArraySet } from './bpftool.js'
 

@@ -14,7 +14,7 @@ import { privilegedSkip, tempPinDir } from '@kmesh-ts/testkit'
 import {
   backendKey, backendValue, encodeIpAddr, encodeNetPort, decodeNetPort, endpointKey, endpointValue, frontendKey,
   frontendValue, LbPolicy, serviceKey, serviceValue, type Codec,
-} from '../../bpf-maps/dist/codecs/index.js'
+} from '@kmesh-ts/bpf-maps/codecs'
 import { AF_INET, AF_INET6, LB_LEAVE, lbTestCtx, mapNames, programs } from '../src/index.js'
 import { loadObject, mapUpdate } from './bpftool.js'
 

@@ -14,8 +14,8 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import {
   Collection, backendKey, backendValue, decodeNetPort, encodeIpAddr, encodeNetPort, endpointKey, endpointValue,
   frontendKey, frontendValue, serviceKey, serviceValue, type BpfMap, type Codec,
-} from '../../bpf-maps/dist/index.js'
-import { resolve, type MapSnapshot, type Resolution } from '../../lb-model/dist/index.js'
+} from '@kmesh-ts/bpf-maps'
+import { resolve, type MapSnapshot, type Resolution } from '@kmesh-ts/lb-model'
 import { AF_INET, AF_INET6, LB_LEAVE, lbTestCtx, mapNames, objectPath, programs } from '../src/index.js'
 
 const SEED = Number(process.env.LB_PROPERTY_SEED ?? 0x5eed1234) >>> 0

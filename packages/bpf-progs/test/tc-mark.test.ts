@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { privilegedSkip, tempNetns, tempPinDir } from '@kmesh-ts/testkit'
-import { Collection, encodeToBuffer, lpmKey, lpmKeyOfCidr, u32Value, type BpfProgram } from '../../bpf-maps/dist/index.js'
+import { Collection, encodeToBuffer, lpmKey, lpmKeyOfCidr, u32Value, type BpfProgram } from '@kmesh-ts/bpf-maps'
 import { ipsecMarks, mapNames, objectPath, programs } from '../src/index.js'
 
 const TC_ACT_OK = 0
