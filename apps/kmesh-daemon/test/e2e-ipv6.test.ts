@@ -28,8 +28,11 @@ t.test('IPv6 VIP, v4-mapped VIP and the netns gate', { skip }, async (t) => {
   const h = await meshHarness(t)
   await h.sentinel('127.10.3.1', 80) // in the host netns: what an untouched connect from there reaches
   h.writeMesh(meshYaml(
-    [{ name: 'v6', ip: '::1', services: { svc6: { 80: 18080 } } }, { name: 'v4', ip: '127.0.0.1', services: { svc4: { 80: 18080 } } }],
-    [{ name: 'svc6', vips: ['fd00:10::1'], ports: { 80: 18080 } }, { name: 'svc4', vips: ['127.10.3.1'], ports: { 80: 18080 } }],
+    [{ name: 'v6', ip: '::1', services: { svc6: { 80: 18080 }, cross46: { 80: 18080 } } }, { name: 'v4', ip: '127.0.0.1', services: { svc4: { 80: 18080 }, cross64: { 80: 18080 } } }],
+    [
+      { name: 'svc6', vips: ['fd00:10::1'], ports: { 80: 18080 } }, { name: 'svc4', vips: ['127.10.3.1'], ports: { 80: 18080 } },
+      { name: 'cross64', vips: ['fd00:10::2'], ports: { 80: 18080 } }, { name: 'cross46', vips: ['127.10.3.2'], ports: { 80: 18080 } },
+    ],
   ))
   await h.start({ netnsPath })
 
@@ -38,6 +41,10 @@ t.test('IPv6 VIP, v4-mapped VIP and the netns gate', { skip }, async (t) => {
   t.same(r['::ffff:127.10.3.1:80'], { 'ns-backend:::ffff:127.0.0.1': 20 }, 'a v4-mapped VIP hits the IPv4 entry and stays v4-mapped')
   t.same(r['127.10.3.1:80'], { 'ns-backend:::ffff:127.0.0.1': 20 }, 'the same VIP over IPv4')
   t.same(r['fd00:10::1:81'], { ECONNREFUSED: 20 }, 'an IPv6 VIP on a port the service does not serve is refused')
+
+  const cross = await h.probe([{ host: 'fd00:10::2', port: 80 }, { host: '127.10.3.2', port: 80 }], 10, { netnsPath })
+  t.same(cross['fd00:10::2:80'], { 'ns-backend:::ffff:127.0.0.1': 10 }, 'an IPv6 VIP with an IPv4 backend: the AF_INET6 socket goes to ::ffff:127.0.0.1')
+  t.same(cross['127.10.3.2:80'], { EAFNOSUPPORT: 10 }, 'an IPv4 socket cannot reach an IPv6 backend: refused with EAFNOSUPPORT, not sent to a garbage address')
 
   const hostNetns = await h.probe(['127.10.3.1:80'], 5)
   t.same(hostNetns['127.10.3.1:80'], { untouched: 5 }, 'a process of the cgroup in a netns that is not enrolled is untouched')

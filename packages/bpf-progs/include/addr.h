@@ -5,6 +5,7 @@
 #ifndef KMESH_ADDR_H
 #define KMESH_ADDR_H
 
+#include <linux/errno.h>
 #include <bpf/bpf_endian.h>
 #include "kmesh_types.h"
 
@@ -44,6 +45,25 @@ static __always_inline void ip_map_v4_to_v6(union ip_addr *a)
 	a->ip6[1] = 0;
 	a->ip6[2] = bpf_htonl(0x0000ffff);
 	a->ip6[3] = ip4;
+}
+
+/* The kmesh layout of an IPv4 address: bytes 4..15 zero (reference §2.2). */
+static __always_inline int ip_is_v4_layout(const union ip_addr *a)
+{
+	return (a->ip6[1] | a->ip6[2] | a->ip6[3]) == 0;
+}
+
+/* Makes a record's address usable by the application's socket: an AF_INET socket takes an IPv4 address (an
+ * IPv6 one cannot be reached from it: -EAFNOSUPPORT), an AF_INET6 socket takes IPv6 as it is and IPv4 as
+ * ::ffff:a.b.c.d. Upstream Kmesh copies 4 or 16 raw bytes instead, so a v4 socket sent to an IPv6 backend
+ * connects to the first 4 bytes of its address and a v6 socket sent to an IPv4 one to a.b.c.d:: . */
+static __always_inline int ip_fit_to_socket(union ip_addr *a, __u32 socket_family)
+{
+	if (!ip_is_v4_layout(a))
+		return socket_family == AF_INET ? -EAFNOSUPPORT : 0;
+	if (socket_family != AF_INET)
+		ip_map_v4_to_v6(a);
+	return 0;
 }
 
 /* Copies the part of `src` that the family uses: 4 bytes (rest zeroed) for AF_INET, 16 bytes otherwise. */

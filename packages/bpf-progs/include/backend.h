@@ -25,12 +25,12 @@ _Static_assert(sizeof(struct backend_value) == 80, "backend_value is 80 bytes");
 #include "addr.h"
 #include "lb_types.h"
 
-/* DNAT to the backend (reference/kmesh-dataplane.md §3 svc_dnat): its address (4 bytes for AF_INET, 16 for
- * AF_INET6) and the target port the service port mapped to. */
+/* DNAT to the backend (reference/kmesh-dataplane.md §3 svc_dnat): its address as the record holds it (fitted to
+ * the socket's family by lb_resolve) and the target port the service port mapped to. */
 static __always_inline void rewrite_destination(const struct backend_value *backend, __u32 target_port,
-						__u32 family, struct lb_result *out)
+						struct lb_result *out)
 {
-	ip_copy_for_family(&out->dnat_ip, &backend->addr, family);
+	out->dnat_ip = backend->addr;
 	out->dnat_port = target_port;
 	out->via_waypoint = 0;
 }

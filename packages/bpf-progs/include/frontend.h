@@ -23,7 +23,7 @@ _Static_assert(sizeof(struct frontend_value) == 4, "frontend_value is 4 bytes");
 
 /* The km_frontend key for a destination. An IPv4-mapped IPv6 destination (::ffff:a.b.c.d) is folded to the
  * IPv4 key so that dual-stack sockets reach IPv4 services (reference/kmesh-dataplane.md §1.3).
- * Returns 1 when the destination was folded (the caller re-maps its result), 0 otherwise. */
+ * Returns 1 when the destination was folded, 0 otherwise (lb_resolve fits the result back to the socket). */
 static __always_inline int frontend_key_for(const union ip_addr *dst, __u32 family, struct frontend_key *key)
 {
 	if (family == AF_INET6 && ip_is_v4_mapped(dst)) {

@@ -14,8 +14,9 @@
  *     taken before the port mapping.
  *   - Direct access to a workload IP without a waypoint leaves the connect untouched (LB_LEAVE) and records
  *     nothing; PASSTHROUGH (lb_policy 3) likewise.
- *   - An IPv4-mapped IPv6 destination is resolved as IPv4 and a rewritten address is mapped back to
- *     ::ffff:a.b.c.d, so the application's AF_INET6 socket gets an address it can use. */
+ *   - An IPv4-mapped IPv6 destination is resolved as IPv4. A rewritten address is fitted to the socket
+ *     (ip_fit_to_socket): IPv4 to an AF_INET6 socket as ::ffff:a.b.c.d, IPv6 to an AF_INET6 socket as it is,
+ *     IPv6 to an AF_INET socket refused with -EAFNOSUPPORT (upstream copies raw bytes and connects to garbage). */
 #ifndef KMESH_LB_H
 #define KMESH_LB_H
 
@@ -24,7 +25,7 @@
 
 /* Service access: waypoint, or policy -> endpoint -> backend -> (backend waypoint | port map + DNAT). */
 static __always_inline int resolve_service(const struct service_value *svc, __u32 service_id,
-					   const struct lb_input *in, __u32 family, struct lb_result *out)
+					   const struct lb_input *in, struct lb_result *out)
 {
 	struct endpoint_key ek = {};
 	struct backend_key bk = {};
@@ -34,7 +35,7 @@ static __always_inline int resolve_service(const struct service_value *svc, __u3
 	int ret;
 
 	if (waypoint_is_set(&svc->wp_addr, svc->waypoint_port)) {
-		route_via_waypoint(&svc->wp_addr, svc->waypoint_port, family, out);
+		route_via_waypoint(&svc->wp_addr, svc->waypoint_port, out);
 		return 0;
 	}
 
@@ -51,23 +52,22 @@ static __always_inline int resolve_service(const struct service_value *svc, __u3
 		return -ECONNREFUSED; /* the endpoint names a backend that is gone */
 
 	if (waypoint_is_set(&backend->wp_addr, backend->waypoint_port)) {
-		route_via_waypoint(&backend->wp_addr, backend->waypoint_port, family, out);
+		route_via_waypoint(&backend->wp_addr, backend->waypoint_port, out);
 		return 0;
 	}
 
 	ret = map_service_port(svc, in->dst_port, &target_port);
 	if (ret != 0)
 		return ret;
-	rewrite_destination(backend, target_port, family, out);
+	rewrite_destination(backend, target_port, out);
 	return 0;
 }
 
 /* Direct access to a workload IP: only its waypoint changes the destination. */
-static __always_inline int resolve_direct_access(const struct backend_value *backend, __u32 family,
-						 struct lb_result *out)
+static __always_inline int resolve_direct_access(const struct backend_value *backend, struct lb_result *out)
 {
 	if (waypoint_is_set(&backend->wp_addr, backend->waypoint_port)) {
-		route_via_waypoint(&backend->wp_addr, backend->waypoint_port, family, out);
+		route_via_waypoint(&backend->wp_addr, backend->waypoint_port, out);
 		return 0;
 	}
 	return LB_LEAVE;
@@ -75,8 +75,7 @@ static __always_inline int resolve_direct_access(const struct backend_value *bac
 
 /* The frontend's upstream id names a service (service access) or a backend (direct workload access); ids
  * of both kinds come from one table, so they never collide. */
-static __always_inline int resolve_upstream(__u32 upstream_id, const struct lb_input *in, __u32 family,
-					    struct lb_result *out)
+static __always_inline int resolve_upstream(__u32 upstream_id, const struct lb_input *in, struct lb_result *out)
 {
 	struct service_key sk = { .service_id = upstream_id };
 	struct backend_key bk = { .backend_uid = upstream_id };
@@ -85,10 +84,10 @@ static __always_inline int resolve_upstream(__u32 upstream_id, const struct lb_i
 
 	svc = bpf_map_lookup_elem(&km_service, &sk);
 	if (svc)
-		return resolve_service(svc, upstream_id, in, family, out);
+		return resolve_service(svc, upstream_id, in, out);
 	backend = bpf_map_lookup_elem(&km_backend, &bk);
 	if (backend)
-		return resolve_direct_access(backend, family, out);
+		return resolve_direct_access(backend, out);
 	return -ECONNREFUSED; /* a frontend left behind by its service or workload */
 }
 
@@ -96,21 +95,20 @@ static __always_inline int lb_resolve(const struct lb_input *in, struct lb_resul
 {
 	struct frontend_key fk = {};
 	const struct frontend_value *fe;
-	__u32 family = in->family;
-	int mapped, ret;
+	int ret;
 
 	__builtin_memset(out, 0, sizeof(*out));
 
-	mapped = frontend_key_for(&in->dst, family, &fk);
-	if (mapped)
-		family = AF_INET;
+	frontend_key_for(&in->dst, in->family, &fk);
 	fe = bpf_map_lookup_elem(&km_frontend, &fk);
 	if (!fe)
 		return LB_LEAVE;
 
-	ret = resolve_upstream(fe->upstream_id, in, family, out);
-	if (ret == 0 && mapped)
-		ip_map_v4_to_v6(&out->dnat_ip);
+	ret = resolve_upstream(fe->upstream_id, in, out);
+	if (ret == 0)
+		ret = ip_fit_to_socket(&out->dnat_ip, in->family);
+	if (ret != 0)
+		__builtin_memset(out, 0, sizeof(*out)); /* only a rewrite carries a result */
 	return ret;
 }
 

@@ -16,10 +16,9 @@ static __always_inline int waypoint_is_set(const union ip_addr *addr, __u32 port
 	return port != 0 && !ip_is_zero(addr);
 }
 
-static __always_inline void route_via_waypoint(const union ip_addr *addr, __u32 port, __u32 family,
-					       struct lb_result *out)
+static __always_inline void route_via_waypoint(const union ip_addr *addr, __u32 port, struct lb_result *out)
 {
-	ip_copy_for_family(&out->dnat_ip, addr, family);
+	out->dnat_ip = *addr;
 	out->dnat_port = port;
 	out->via_waypoint = 1;
 }

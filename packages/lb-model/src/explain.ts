@@ -110,11 +110,6 @@ export function explain(snapshot: MapSnapshot, source: ExplainSource | undefined
     explainExclusions(snapshot, source, service.serviceId, priority, out)
   }
   out.outcomes = [...outcomes.values()].sort((a, b) => b.probability - a.probability)
-  for (const o of out.outcomes) {
-    if (o.kind === 'rewrite' && !o.viaWaypoint && destination.address.includes(':') !== o.address!.includes(':')) {
-      out.notes.push(`backend ${o.backendUid}: its address family differs from the socket's; the kernel copies the bytes as they are (${o.address})`)
-    }
-  }
   return out
 }
 

@@ -31,9 +31,9 @@ export interface Trace {
 }
 
 export type LeaveReason = 'no-frontend' | 'passthrough' | 'direct-access'
-export type RefuseReason = 'stale-frontend' | 'no-endpoint' | 'missing-endpoint' | 'missing-backend' | 'port-not-served' | 'invalid-policy'
+export type RefuseReason = 'stale-frontend' | 'no-endpoint' | 'missing-endpoint' | 'missing-backend' | 'port-not-served' | 'invalid-policy' | 'family-mismatch'
 
-export const ERRNO = { ECONNREFUSED: 111, EINVAL: 22 } as const
+export const ERRNO = { ECONNREFUSED: 111, EINVAL: 22, EAFNOSUPPORT: 97 } as const
 
 export type Resolution =
   /** connect() goes to `address`:`port` instead (text in the socket's family). */
@@ -45,12 +45,24 @@ export type Resolution =
 
 const leave = (reason: LeaveReason, trace: Trace): Resolution => ({ kind: 'leave', reason, trace })
 const refuse = (reason: RefuseReason, trace: Trace): Resolution => ({
-  kind: 'refuse', errno: reason === 'invalid-policy' ? 'EINVAL' : 'ECONNREFUSED', reason, trace,
+  kind: 'refuse', errno: reason === 'invalid-policy' ? 'EINVAL' : reason === 'family-mismatch' ? 'EAFNOSUPPORT' : 'ECONNREFUSED', reason, trace,
 })
 
 /** The socket family copies 4 bytes (rest zero) or all 16 of a record's address. */
 function forFamily(address: IpBytes, family: Family): IpBytes {
   return family === 'ipv4' ? Uint8Array.of(address[0]!, address[1]!, address[2]!, address[3]!, ...new Uint8Array(12)) : address
+}
+
+/**
+ * A record's address as the application's socket can use it: an IPv4 address (bytes 4..15 zero) as it is for
+ * an AF_INET socket and as ::ffff:a.b.c.d for an AF_INET6 one; an IPv6 address as it is for AF_INET6, and not at
+ * all for AF_INET (undefined: the connect is refused with EAFNOSUPPORT).
+ */
+function fitToSocket(address: IpBytes, socketFamily: Family): IpBytes | undefined {
+  const v4 = address.subarray(4).every((b) => b === 0)
+  if (!v4) return socketFamily === 'ipv4' ? undefined : address
+  if (socketFamily === 'ipv4') return address
+  return Uint8Array.of(...new Uint8Array(10), 0xff, 0xff, address[0]!, address[1]!, address[2]!, address[3]!)
 }
 
 /** A waypoint is configured when its port is not 0 and its address is not all-zero (all 16 bytes). */
@@ -87,8 +99,8 @@ export function resolve(snapshot: MapSnapshot, input: ConnectInput): Resolution 
 
   const step = resolveUpstream(index, upstreamId, input, trace)
   if (!isTarget(step)) return step
-  let address = forFamily(step.address, family)
-  if (mapped) address = Uint8Array.of(...new Uint8Array(10), 0xff, 0xff, address[0]!, address[1]!, address[2]!, address[3]!)
+  const address = fitToSocket(step.address, socketFamily)
+  if (!address) return refuse('family-mismatch', trace)
   return { kind: 'rewrite', address: bytesToText(address, socketFamily), port: step.port, viaWaypoint: step.viaWaypoint, trace }
 }
 

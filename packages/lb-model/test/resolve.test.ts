@@ -47,7 +47,7 @@ t.test('every branch of the decision', async (t) => {
   t.same(at('10.96.0.100', 80, 0), ['10.1.0.1', 8080, false], 'index random % 2 + 1 = 1; the first port slot 80 wins')
   t.same(at('10.96.0.100', 80, 0xffffffff), ['10.1.0.2', 8080, false], 'u32 max % 2 = 1 → index 2')
   t.same(at('10.96.0.100', 0, 0), ['refuse', 'ECONNREFUSED', 'port-not-served'], 'an empty slot (service port 0) never matches')
-  t.same(at('10.96.0.101', 80, 5), ['253.0.0.0', 8080, false], 'Failover bucket 3; an AF_INET socket takes bytes 0..3 of an IPv6 backend (as Kmesh)')
+  t.same(at('10.96.0.101', 80, 5), ['refuse', 'EAFNOSUPPORT', 'family-mismatch'], 'Failover bucket 3: an AF_INET socket cannot reach the IPv6 backend and is refused (Kmesh would connect to its bytes 0..3)')
   t.same(at('fd96::101', 80, 5), ['fd00::3', 8080, false], 'the same from an IPv6 VIP: all 16 bytes')
   t.same(at('10.96.0.102', 80, 0), ['10.9.0.1', 15008, true], "the backend's waypoint wins, port map not consulted")
   t.same(at('10.96.0.103', 80, 1), ['refuse', 'ECONNREFUSED', 'missing-endpoint'], 'a hole: refused, no fall-through')
@@ -61,7 +61,7 @@ t.test('every branch of the decision', async (t) => {
   t.same(at('10.1.0.4', 80, 0), ['10.9.0.1', 15008, true], 'direct access through the workload waypoint')
   t.same(at('10.96.0.250', 80, 0), ['refuse', 'ECONNREFUSED', 'stale-frontend'])
   t.same(at('::ffff:10.96.0.100', 80, 1), ['::ffff:10.1.0.2', 8080, false], 'v4-mapped: resolved as IPv4, mapped back')
-  t.same(at('a60:64::', 80, 1), ['a01:2::', 8080, false], 'an IPv6 text whose bytes 4..15 are zero has the key bytes of 10.96.0.100; the AF_INET6 socket gets all 16 bytes of the IPv4 backend (as Kmesh)')
+  t.same(at('a60:64::', 80, 1), ['::ffff:10.1.0.2', 8080, false], 'an IPv6 text whose bytes 4..15 are zero has the key bytes of 10.96.0.100; the AF_INET6 socket gets the IPv4 backend as ::ffff:a.b.c.d (Kmesh would connect to a01:2::)')
   t.same(at('a60:fb::', 80, 1), ['leave', 'no-frontend'])
 })
 
