@@ -39,20 +39,23 @@ export async function startDaemon(options: DaemonOptions, log: Logger): Promise<
   const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
   const processor = new WorkloadProcessor(dataplane.writer, ids, options.nodeName)
   let readyNow = false
-  let daemon: RunningDaemon
+  let daemon: RunningDaemon | undefined
   try {
-    daemon = options.xds ? startCluster(options, processor, dataplane, ids, log) : startLocal(options, processor, dataplane, ids, log)
-    void daemon.ready.then((ok) => { readyNow = ok })
-    daemon.isReady = () => readyNow
+    const started = options.xds ? startCluster(options, processor, dataplane, ids, log) : startLocal(options, processor, dataplane, ids, log)
+    daemon = started
+    void started.ready.then((ok) => { readyNow = ok })
+    started.isReady = () => readyNow
     if (options.adminAddress) {
-      daemon.admin = await startAdmin(options.adminAddress, {
+      started.admin = await startAdmin(options.adminAddress, {
         ready: () => readyNow,
-        dump: () => ({ mode: options.xds ? 'cluster' : 'local', ready: readyNow, maps: dataplane.mirrorCounts(), ...(daemon.cluster ? { resources: daemon.cluster.counts } : {}) }),
+        dump: () => ({ mode: options.xds ? 'cluster' : 'local', ready: readyNow, maps: dataplane.mirrorCounts(), ...(started.cluster ? { resources: started.cluster.counts } : {}) }),
       })
-      log.info({ url: daemon.admin.url }, 'admin endpoint listening')
+      log.info({ url: started.admin.url }, 'admin endpoint listening')
     }
   } catch (err) {
-    dataplane.close({ keepPinned: false })
+    // Stop the mesh source too (xDS client, file watcher), or it would keep the process alive writing to closed maps.
+    if (daemon) await daemon.stop().catch(() => {})
+    else dataplane.close({ keepPinned: false })
     throw err
   }
   if (options.ipsec) {
@@ -94,7 +97,7 @@ function startLocal(options: DaemonOptions, processor: WorkloadProcessor, datapl
     dataplane, mesh, ids,
     ready: mesh.reload().then((r) => r.ok),
     isReady: () => false,
-    stop: stopper(options, dataplane, log, () => mesh.close(), () => daemon),
+    stop: stopper(options, dataplane, log, async () => { await mesh.close() }, () => daemon),
   }
   return daemon
 }

@@ -31,6 +31,8 @@ interface Delta { added: string[]; removed: string[]; changed: string[] }
 export class LocalMesh {
   private last: { fingerprints: Map<string, string> } | undefined
   private watcher: FSWatcher | undefined
+  private debounce: NodeJS.Timeout | undefined
+  private closed = false
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
 
   constructor(private readonly options: LocalMeshOptions) {}
@@ -55,6 +57,7 @@ export class LocalMesh {
       }
       return { ok: false, error: err as Error }
     }
+    if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
     try {
       const { warnings, writes } = processor.apply(parsed.config)
       const fingerprints = fingerprintsOf(parsed.config)
@@ -78,16 +81,21 @@ export class LocalMesh {
   /** Watches the file (through its directory, so editors that replace the file are seen) and reloads on change. */
   watch(debounceMs = 150): void {
     const path = resolve(this.options.file)
-    let timer: NodeJS.Timeout | undefined
+    // `..data` is how Kubernetes swaps a mounted ConfigMap: the file's own name never shows up then.
     this.watcher = watch(dirname(path), (_event, name) => {
-      if (name !== basename(path)) return
-      clearTimeout(timer)
-      timer = setTimeout(() => void this.reload(), debounceMs)
+      if (name !== basename(path) && name !== '..data') return
+      clearTimeout(this.debounce)
+      this.debounce = setTimeout(() => void this.reload(), debounceMs)
     })
+    this.watcher.on('error', (err) => this.options.log.error({ file: path, err: err.message }, 'watching the mesh file failed; edits are no longer applied'))
   }
 
-  close(): void {
+  /** Stops watching; resolves once a reload in flight has finished (it will not write after this). */
+  close(): Promise<unknown> {
+    this.closed = true
+    clearTimeout(this.debounce)
     this.watcher?.close()
+    return this.reloading
   }
 }
 

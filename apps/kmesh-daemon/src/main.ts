@@ -27,7 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     log.error({ err: (err as Error).message }, 'start failed')
     return 1
   }
-  await daemon.ready
+  // Listen before the first sync: a daemon that cannot reach istiod must still stop cleanly on SIGTERM.
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve()
     process.once('SIGTERM', stop)

@@ -114,3 +114,44 @@ t.test('one workload update at scale touches a handful of records', async (t) =>
   t.comment(`one workload's address changed at 20k workloads / 1k services: ${maps.log.length} record writes in ${ms.toFixed(2)} ms`)
   t.same(maps.log.sort(), ['delete km_frontend', 'put km_backend', 'put km_frontend'], 'backend rewritten, old frontend deleted, new frontend written')
 })
+
+/** What the maps hold, against what a fresh full computation of `mesh` says they should hold. */
+function matchesFullRecompute(maps: ReturnType<typeof memoryMaps>, writer: MapWriter, ids: IdTable, mesh: { workloads: Workload[]; services: Service[] }): boolean {
+  const reference = imageOf(new MeshEngine(ids, 'me').load({ ...mesh, policies: [] }).fullIntent(), writer.mirror)
+  return JSON.stringify(canonical(MapWriter.readMirror(maps))) === JSON.stringify(canonical(reference))
+}
+
+t.test('a change whose derivation throws leaves the engine as it was', async (t) => {
+  const ids = new IdTable()
+  const maps = memoryMaps(1000)
+  const writer = new MapWriter(maps, emptyImage())
+  const processor = new WorkloadProcessor(writer, ids, 'me')
+  const s0 = randomService(rng(1), 0)
+  const w0 = { ...randomWorkload(rng(2), 0, 1), status: 'Healthy', capacity: 1, workloadIps: ['127.0.2.1'], services: { 't/s0.t': { 80: 8080 } } } as Workload
+  processor.applyDelta({ upsertServices: [s0], upsertWorkloads: [w0] })
+  const w1 = { ...w0, uid: 'w1', name: 'w1', workloadIps: ['127.0.2.2'] }
+  const tooManyPorts = { ...randomService(rng(3), 1), ports: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [80 + i, 8080])) } as Service
+  t.throws(() => processor.applyDelta({ upsertWorkloads: [w1], upsertServices: [tooManyPorts] }), /at most 10 ports/)
+  // The next change must behave as if the failed one never happened: w1 and the bad service are not held.
+  const w2 = { ...w0, uid: 'w2', name: 'w2', workloadIps: ['127.0.2.3'] }
+  processor.applyDelta({ upsertWorkloads: [w2] })
+  t.ok(matchesFullRecompute(maps, writer, ids, { workloads: [w0, w2], services: [s0] }), 'maps equal a recompute of the mesh without the failed change')
+})
+
+t.test('a rollback that reorders workloads does not leave a stale ranking client', async (t) => {
+  const ids = new IdTable()
+  const maps = memoryMaps(5) // the initial mesh fits; 2 more workloads do not (km_frontend would need 6)
+  const writer = new MapWriter(maps, emptyImage())
+  const processor = new WorkloadProcessor(writer, ids, 'me')
+  const mk = (uid: string, ip: string, zone: string, services: Workload['services']): Workload => ({ ...randomWorkload(rng(9), 0, 1), uid, name: uid, node: 'me', status: 'Healthy', capacity: 1, networkMode: 'Standard', workloadIps: [ip], locality: { region: 'r1', zone, subzone: '' }, services } as Workload)
+  const member = { 't/s0.t': { 80: 8080 } }
+  const a = mk('a', '127.0.3.1', 'z1', {}) // the ranking client (first on node "me"), not an endpoint
+  const b = mk('b', '127.0.3.2', 'z2', member)
+  const e = mk('e', '127.0.3.5', 'z1', member)
+  const svc = { ...randomService(rng(4), 0), vips: [{ network: '', ip: '127.10.3.1' }], loadBalancer: { routingPreferences: ['Region', 'Zone'], mode: 'Failover', healthPolicy: 'OnlyHealthy' } } as Service
+  processor.applyDelta({ upsertServices: [svc], upsertWorkloads: [a, b, e] })
+  // Fails on capacity and rolls back: undo puts "a" back at the end, so "b" would become the first on the node.
+  t.throws(() => processor.applyDelta({ removeWorkloads: ['a'], upsertWorkloads: [mk('c', '127.0.3.3', 'z1', {}), mk('d', '127.0.3.4', 'z1', {})] }), /would need/)
+  processor.applyDelta({ removeWorkloads: ['a'] })
+  t.ok(matchesFullRecompute(maps, writer, ids, { workloads: [b, e], services: [svc] }), 'priorities follow the client the mesh really has')
+})

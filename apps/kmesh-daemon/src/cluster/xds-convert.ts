@@ -4,7 +4,7 @@
  * that ztunnel applies and mesh files do not (reference/local-config.md §4.2): trust domain `cluster.local`,
  * service account `default`, cluster id `Kubernetes`.
  */
-import { formatIpv6 } from '@kmesh-ts/bpf-maps/codecs'
+import { formatIpv6, MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
 import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../mesh-file/index.js'
 
@@ -65,6 +65,9 @@ export function workloadFromXds(w: XdsWorkload): Workload {
 }
 
 export function serviceFromXds(s: XdsService): Service {
+  if (s.ports.length > MAX_PORT_COUNT) {
+    throw new UnappliableResource(`service ${s.namespace}/${s.hostname} has ${s.ports.length} ports; the service record holds ${MAX_PORT_COUNT}`)
+  }
   const out: Service = {
     name: s.name,
     namespace: s.namespace,

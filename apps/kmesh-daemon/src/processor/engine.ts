@@ -53,7 +53,8 @@ export class MeshEngine {
   private readonly members = new Map<string, Map<string, Workload>>()
   /** workload uid -> service keys naming it in explicit `endpoints` */
   private readonly explicitRefs = new Map<string, Set<string>>()
-  private readonly byHostname = new Map<string, Workload>()
+  /** `namespace/hostname` -> uids of the workloads with that hostname (the smallest uid resolves it) */
+  private readonly byHostname = new Map<string, Set<string>>()
   private readonly ipOwners = new Map<string, IpOwners>()
   /** waypoint / gateway targets (`ns/hostname` or an IP) -> number of references */
   private readonly waypointTargets = new Map<string, number>()
@@ -93,8 +94,30 @@ export class MeshEngine {
     return drain(this.changeSteps(delta, mirror))
   }
 
-  /** change(), yielding every SLICE resources or records. */
+  /**
+   * change(), yielding every SLICE resources or records. If deriving throws (or the caller abandons the
+   * generator), the state is put back as it was: nothing of the delta stays without having reached the kernel.
+   */
   *changeSteps(delta: MeshDelta, mirror: MapImage): Steps<PendingChange> {
+    let done = false
+    try {
+      const pending = yield* this.deriveSteps(delta, mirror)
+      done = true
+      return pending
+    } finally {
+      if (!done) {
+        for (const u of this.undo.reverse()) u()
+        this.undo = []
+      }
+    }
+  }
+
+  /** Forgets that the maps equal the state: the next change is recomputed in full against the kernel mirror. */
+  markUnsynced(): void {
+    this.synced = false
+  }
+
+  private *deriveSteps(delta: MeshDelta, mirror: MapImage): Steps<PendingChange> {
     this.undo = []
     this.warnings = []
     const dirtyW = new Set<string>()
@@ -166,6 +189,8 @@ export class MeshEngine {
       },
       rollback: () => {
         for (const u of undo.reverse()) u()
+        // Undo re-inserts removed workloads at the end, which can change which one is the ranking client.
+        if (this.clientUid() !== clientBefore) this.synced = false
       },
     }
   }
@@ -276,7 +301,10 @@ export class MeshEngine {
       service: (k) => this.services.get(k),
       workload: (uid) => this.workloads.get(uid),
       membersOf: (k) => this.members.get(k)?.values() ?? [],
-      workloadByHostname: (ns, h) => this.byHostname.get(`${ns}/${h}`),
+      workloadByHostname: (ns, h) => {
+        const uids = this.byHostname.get(`${ns}/${h}`)
+        return uids && uids.size > 0 ? this.workloads.get([...uids].sort()[0]!) : undefined
+      },
       warn: (m) => this.warnings.push(m),
     }
   }
@@ -334,7 +362,7 @@ export class MeshEngine {
 
   private indexWorkload(w: Workload): void {
     for (const k of Object.keys(w.services)) getOrAdd(this.members, k, () => new Map()).set(w.uid, w)
-    if (w.hostname) this.byHostname.set(`${w.namespace}/${w.hostname}`, w)
+    if (w.hostname) getOrAdd(this.byHostname, `${w.namespace}/${w.hostname}`, () => new Set()).add(w.uid)
     for (const ip of workloadFrontendIps(w)) getOrAdd(this.ipOwners, ip, newOwners).workloads.add(w.uid)
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), +1)
   }
@@ -345,7 +373,11 @@ export class MeshEngine {
       m?.delete(w.uid)
       if (m?.size === 0) this.members.delete(k)
     }
-    if (w.hostname && this.byHostname.get(`${w.namespace}/${w.hostname}`) === w) this.byHostname.delete(`${w.namespace}/${w.hostname}`)
+    if (w.hostname) {
+      const uids = this.byHostname.get(`${w.namespace}/${w.hostname}`)
+      uids?.delete(w.uid)
+      if (uids?.size === 0) this.byHostname.delete(`${w.namespace}/${w.hostname}`)
+    }
     for (const ip of workloadFrontendIps(w)) dropOwner(this.ipOwners, ip, (o) => o.workloads.delete(w.uid))
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), -1)
   }
@@ -359,7 +391,11 @@ export class MeshEngine {
 
   private unindexService(s: Service): void {
     const key = serviceKeyOf(s)
-    for (const ep of Object.values(s.endpoints)) this.explicitRefs.get(ep.workloadUid)?.delete(key)
+    for (const ep of Object.values(s.endpoints)) {
+      const refs = this.explicitRefs.get(ep.workloadUid)
+      refs?.delete(key)
+      if (refs?.size === 0) this.explicitRefs.delete(ep.workloadUid)
+    }
     for (const ip of serviceFrontendIps(s)) dropOwner(this.ipOwners, ip, (o) => o.services.delete(key))
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), -1)
   }

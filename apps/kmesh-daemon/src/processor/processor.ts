@@ -8,7 +8,7 @@
 import { MeshEngine, type MeshDelta } from './engine.js'
 import { drain, driveYielding, type Steps } from './steps.js'
 import type { PlanSummary } from './plan.js'
-import type { MapWriter } from '../dataplane/map-writer.js'
+import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
 import type { MeshConfig } from '../mesh-file/index.js'
 
@@ -77,6 +77,8 @@ export class WorkloadProcessor {
       writes = yield* timed(this.writer.applyChangesSteps(pending.changes), (ms) => (writeMs += ms))
     } catch (err) {
       pending.rollback()
+      // The kernel kept part of the change: only a full recompute against the mirror can clean it up.
+      if (err instanceof ApplyError && !err.reverted) this.engine.markUnsynced()
       throw err
     }
     pending.commit()
