@@ -68,8 +68,9 @@ export class ClusterMesh {
         if (kept.length === converted.length) throw err
         await this.commit(deltaOf(kept), kept, batch.nonce, started)
         return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
-      } catch {
-        this.log.error({ nonce: batch.nonce, err: reason }, 'push not applied; the last good state stays in force')
+      } catch (retryErr) {
+        const retry = retryErr === err ? undefined : (retryErr as Error).message
+        this.log.error({ nonce: batch.nonce, err: reason, ...(retry ? { retryErr: retry } : {}) }, 'push not applied; the last good state stays in force')
         return [...rejections, ...converted.map((c) => ({ name: c.name, reason })), ...batch.removed.map((r) => ({ name: r.name, reason }))]
       }
     }

@@ -172,7 +172,10 @@ export class MeshEngine {
     if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
     if (!this.synced) full = true
 
-    const changes = full ? yield* this.fullChangesSteps(mirror) : this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
+    let namesInUse: Set<string> | undefined
+    let changes: RecordChanges
+    if (full) ({ changes, names: namesInUse } = yield* this.fullChangesSteps(mirror))
+    else changes = this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
     const undo = this.undo
     this.undo = []
     const removedNames = [
@@ -185,6 +188,8 @@ export class MeshEngine {
       full,
       commit: () => {
         for (const name of removedNames) this.ids.release(name)
+        // A full recompute knows every name in use: drop ids left by failed changes or a previous run.
+        if (namesInUse) this.ids.retainOnly(namesInUse)
         this.synced = true
       },
       rollback: () => {
@@ -227,11 +232,12 @@ export class MeshEngine {
 
   // --- record changes -------------------------------------------------------------------------------------
 
-  private *fullChangesSteps(mirror: MapImage): Steps<RecordChanges> {
-    const target = yield* imageOfSteps(yield* this.fullIntentSteps(), mirror)
+  private *fullChangesSteps(mirror: MapImage): Steps<{ changes: RecordChanges; names: Set<string> }> {
+    const intent = yield* this.fullIntentSteps()
+    const target = yield* imageOfSteps(intent, mirror)
     const del = emptyImage()
     for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
-    return { put: target, delete: del }
+    return { changes: { put: target, delete: del }, names: intent.names }
   }
 
   private partialChanges(dirtyW: Set<string>, dirtyS: Set<string>, dirtyIps: Set<string>, mirror: MapImage): RecordChanges {
