@@ -63,7 +63,7 @@ async function main(): Promise<void> {
     console.log(table('service (VIP :80)', SERVICES.map(([name, vip, mode]) => [`${name} ${vip} ${mode}`, result[`${vip}:80`]])))
 
     const outside = await probeFrom({}, [{ host: '127.10.0.1', port: 80 }], 3)
-    console.log(`\nthe same request from a process outside the cgroup is untouched: ${JSON.stringify(outside['127.10.0.1:80'])}`)
+    console.log(`\nthe same request from a process outside the cgroup is untouched: it goes to 127.10.0.1:80 itself, where nothing listens: ${JSON.stringify(outside['127.10.0.1:80'])}`)
 
     console.log('\nFailover: mark echo-a (priority 0) Unhealthy in the mesh file, then echo-b (priority 1):\n')
     const rows: [string, ProbeResult[string] | undefined][] = []
