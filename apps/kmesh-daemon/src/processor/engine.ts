@@ -13,7 +13,7 @@ import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serv
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import type { MeshConfig, Service, Workload } from '../mesh-file/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { LB_MAPS, bucketsOf, emptyImage, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import { LB_MAPS, bucketsOf, emptyImage, putRecord, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
 import { drain, SLICE, type Steps } from './steps.js'
 import {
   backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, serviceKeyOf, serviceName, workloadFrontendIps, workloadName,
@@ -244,7 +244,7 @@ export class MeshEngine {
     const ctx = this.context()
     const put = emptyImage()
     const del = emptyImage()
-    const keep = (map: LbMapName, key: Buffer, value: Buffer): void => { put[map].set(key.toString('hex'), { key, value }) }
+    const keep = (map: LbMapName, key: Buffer, value: Buffer): void => putRecord(put, map, key, value)
     const drop = (map: LbMapName, key: Buffer): void => {
       const hex = key.toString('hex')
       const rec = mirror[map].get(hex)

@@ -28,10 +28,6 @@ export function emptyImage(): MapImage {
   return { backend: new Map(), endpoint: new Map(), service: new Map(), frontend: new Map() }
 }
 
-export function cloneImage(image: MapImage): MapImage {
-  return { backend: new Map(image.backend), endpoint: new Map(image.endpoint), service: new Map(image.service), frontend: new Map(image.frontend) }
-}
-
 export function putRecord(image: MapImage, map: LbMapName, key: Buffer, value: Buffer): void {
   image[map].set(key.toString('hex'), { key, value })
 }
@@ -99,7 +95,7 @@ export function imageOf(intent: Intent, current: MapImage): MapImage {
 /** imageOf, yielding every SLICE items. */
 export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage> {
   const image = emptyImage()
-  const put = (map: LbMapName, key: Buffer, value: Buffer): void => { image[map].set(key.toString('hex'), { key, value } satisfies MapRecord) }
+  const put = (map: LbMapName, key: Buffer, value: Buffer): void => putRecord(image, map, key, value)
   let n = 0
   for (const [backendUid, be] of intent.backends) {
     put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
