@@ -40,6 +40,8 @@ export const sizes = {
   /** struct bpf_map_info / bpf_prog_info (linux/bpf.h of the 6.1 uapi headers). */
   mapInfo: 88,
   progInfo: 232,
+  /** struct bpf_link_info: type, id, prog_id, then a union whose cgroup arm is { u64 cgroup_id; u32 attach_type }. */
+  linkInfo: 64,
 }
 
 export const native = {
@@ -61,6 +63,8 @@ export const native = {
   bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)'),
   bpf_link_detach: lib.func('int bpf_link_detach(int link_fd)'),
   bpf_enable_stats: lib.func('int bpf_enable_stats(int type)'),
+  bpf_prog_query: lib.func('int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)'),
+  bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   // bpf_object
   bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
   bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
@@ -86,6 +90,7 @@ export const native = {
   // libc
   fcntl_dupfd: libc.func('int fcntl(int fd, int cmd, int arg)'),
   close: libc.func('int close(int fd)'),
+  flock: libc.func('int flock(int fd, int operation)'),
   mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
 } as const
 
