@@ -49,6 +49,22 @@ export interface DaemonOptions {
   adminAddress: string
   /** IPsec between nodes, when --ipsec-key-file is given. */
   ipsec?: IpsecCliOptions | undefined
+  /** Where nodeName came from, for the start-up log. */
+  nodeNameSource?: '--node' | 'NODE_NAME' | undefined
+  /** How long to wait for another daemon's lock on the pin root and state dir (0: fail at once). */
+  lockWaitMs?: number | undefined
+  /** Attach even where another kmesh-ts daemon's connect programs are attached. */
+  forceCgroup?: boolean | undefined
+  /** Accept the cgroup v2 root (node deployments attach there on purpose). */
+  allowRootCgroup?: boolean | undefined
+  /** A changed mesh file is applied once it stayed the same (size, mtime, content) this long. */
+  reloadSettleMs?: number | undefined
+  /** ...or at the latest this long after the first unapplied change, even under continuous edits. */
+  reloadMaxWaitMs?: number | undefined
+  /** Mesh files larger than this are refused before they are parsed. */
+  meshFileMaxBytes?: number | undefined
+  /** Not a flag: the directories treated as cgroup v2 roots (default: the cgroup2 mounts). Tests name a child. */
+  cgroup2Roots?: string[] | undefined
 }
 
 export const DEFAULTS = {
@@ -58,7 +74,13 @@ export const DEFAULTS = {
   logFormat: 'text' as LogFormat,
   logLevel: 'info',
   nodeInfoNamespace: 'kmesh-system',
+  lockWaitMs: 0,
+  reloadSettleMs: 1000,
+  reloadMaxWaitMs: 5000,
+  meshFileMaxBytes: 64 * 1024 * 1024,
 }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const
 
 const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
 
@@ -68,12 +90,20 @@ Usage:
   kmesh-daemon --mesh-file FILE --cgroup DIR [options]      local mode
   kmesh-daemon --xds-address HOST:PORT --cgroup DIR [options] cluster mode (istiod)
   kmesh-daemon explain [--pin-root DIR] [--state-dir DIR] [--json] HOST:PORT   explain a connect
+  kmesh-daemon help explain | explain --help                 help of the explain command
+  kmesh-daemon --version                                     print the version
 
 Local mode: reads FILE (ztunnel's local config format: workloads, services, policies), loads the BPF
 connect programs, attaches them to the cgroup v2 directory DIR, enrols it, and writes the load-balancing
 maps. Every connect() to a service VIP from a process in DIR is rewritten in the kernel to a backend chosen
 by Random, Strict or Failover load balancing. The file is watched; an edit is applied as a difference, and
 a bad file is refused with the file, entry and key named while the last good state stays in force.
+A changed file is applied once it has stayed the same for --reload-settle, and at the latest after
+--reload-max-wait under continuous edits; write it with an atomic rename (write a temporary file in the
+same directory, then mv it over the mesh file) so a half-written file is never read. An empty file (or
+one with only comments, or "workloads:" with no value) is refused: write "workloads: []" to mean it.
+Only regular files (or symlinks to one) up to --mesh-file-max-bytes are read. SIGHUP re-reads the mesh
+file and the IPsec key file.
 
 Cluster mode: subscribes to istiod's workload API (Address and Authorization, delta xDS) and feeds the same
 processor; resources that cannot be applied (a full map, too many services for one workload) are NACKed
@@ -88,19 +118,30 @@ Options:
   --xds-insecure          plaintext gRPC (only for a local test server)
                           The node identity comes from POD_NAME, POD_NAMESPACE, INSTANCE_IP and NODE_NAME
                           when set (a DaemonSet's downward API), else from --node and the host name.
-  --cgroup DIR            cgroup v2 directory whose processes are managed (required; never the root cgroup)
+  --cgroup DIR            cgroup v2 directory whose processes are managed (required). Refused: the cgroup v2
+                          root (unless --allow-root-cgroup), cgroup v1 and non-cgroup directories, and a cgroup
+                          where another kmesh-ts daemon's connect programs are attached (unless --force-cgroup)
+  --allow-root-cgroup     accept the cgroup v2 root (a node agent attaches there on purpose)
+  --force-cgroup          attach even where another kmesh-ts daemon's connect programs are attached (both
+                          then run; the first attached rewrites first)
   --pin-root DIR          bpffs directory for pinned maps and links (default ${DEFAULTS.pinRoot});
-                          bpffs is mounted at /sys/fs/bpf if it is not
+                          bpffs is mounted at /sys/fs/bpf if it is not. One daemon at a time owns a pin root
+                          and a state dir: it holds a lock on both for its whole life
   --state-dir DIR         where stable ids are persisted (default ${DEFAULTS.stateDir})
+  --lock-wait DURATION    wait this long for a daemon that holds the pin root or state dir (e.g. 30s, 500ms;
+                          default 0: exit at once with rc 1, naming the holder's pid)
   --netns PATH            network namespace to enrol, e.g. /run/netns/NAME (default: the daemon's own)
   --node NAME             this node's name: its first workload's locality ranks endpoints for
-                          Strict and Failover services
+                          Strict and Failover services (default: the NODE_NAME environment variable)
   --map-size NAME=N       capacity of a map, repeatable; maps: ${SIZABLE_MAPS.join(', ')}
   --keep-pinned           on SIGTERM/SIGINT leave programs attached and maps pinned, so traffic keeps
                           flowing; the next start takes over. Without it the daemon detaches and unpins.
-  --no-watch              apply the file once and do not watch it
+  --no-watch              apply the file once and do not watch it (SIGHUP still re-reads it)
+  --reload-settle DURATION  apply a changed mesh file once it stayed the same this long (default 1s)
+  --reload-max-wait DURATION  under continuous edits apply at the latest this long after the first one (default 5s)
+  --mesh-file-max-bytes N refuse larger mesh files before parsing them (default ${DEFAULTS.meshFileMaxBytes})
   --log-format text|json  log line format on stderr (default ${DEFAULTS.logFormat})
-  --log-level LEVEL       trace, debug, info, warn, error (default ${DEFAULTS.logLevel})
+  --log-level LEVEL       ${LOG_LEVELS.join(', ')} (default ${DEFAULTS.logLevel})
   --admin-address H:P     admin endpoint: /healthz/ready, /debug/config_dump (default ${DEFAULTS.adminAddress};
                           '' disables it)
   --ipsec-key-file FILE   enable IPsec between nodes with Kmesh's key file (watched; a new SPI rotates)
@@ -123,7 +164,11 @@ Options:
   --ipsec-netns PATH      network namespace of the XFRM rules and tc devices (default: the daemon's own)
   --ipsec-encrypt-dev DEV host-side pod veth: tc_mark_encrypt on its ingress, repeatable
   --ipsec-decrypt-dev DEV node NIC: tc_mark_decrypt on its ingress, repeatable
+  -V, --version           print the version and exit
   -h, --help              show this help
+
+Signals: SIGTERM and SIGINT stop (see --keep-pinned); SIGHUP re-reads the mesh file and the IPsec key file.
+Every signal is logged.
 
 Explain: reads the pinned maps under --pin-root (a running daemon's, or ones it left pinned) and prints
 what the kernel does with a connect to HOST:PORT now: every outcome (backend, waypoint, untouched, errno)
@@ -136,7 +181,7 @@ fail at once with ECONNREFUSED, where upstream Kmesh lets it pass to the unrouta
 
 export class UsageError extends Error {}
 
-export function parseCli(argv: string[]): DaemonOptions | 'help' {
+export function parseCli(argv: string[], env: Record<string, string | undefined> = process.env): DaemonOptions | 'help' | 'version' {
   let values
   try {
     ;({ values } = parseArgs({
@@ -170,6 +215,13 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
         'ipsec-netns': { type: 'string' },
         'ipsec-encrypt-dev': { type: 'string', multiple: true },
         'ipsec-decrypt-dev': { type: 'string', multiple: true },
+        'lock-wait': { type: 'string' },
+        'force-cgroup': { type: 'boolean' },
+        'allow-root-cgroup': { type: 'boolean' },
+        'reload-settle': { type: 'string' },
+        'reload-max-wait': { type: 'string' },
+        'mesh-file-max-bytes': { type: 'string' },
+        version: { type: 'boolean', short: 'V' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -179,6 +231,7 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
     throw new UsageError(`${(err as Error).message}; see --help`)
   }
   if (values.help) return 'help'
+  if (values.version) return 'version'
   if (!values['mesh-file'] === !values['xds-address']) throw new UsageError('give exactly one of --mesh-file (local mode) and --xds-address (cluster mode); see --help')
   for (const flag of ['xds-ca-file', 'xds-token-file', 'xds-insecure'] as const) {
     if (values[flag] !== undefined && !values['xds-address']) throw new UsageError(`--${flag} needs --xds-address; see --help`)
@@ -187,21 +240,38 @@ export function parseCli(argv: string[]): DaemonOptions | 'help' {
   if (!values.cgroup) throw new UsageError('--cgroup is required; see --help')
   const logFormat = values['log-format'] ?? DEFAULTS.logFormat
   if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
+  const logLevel = values['log-level'] ?? DEFAULTS.logLevel
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
+  const reloadSettleMs = parseDuration('reload-settle', values['reload-settle'], DEFAULTS.reloadSettleMs)
+  const reloadMaxWaitMs = parseDuration('reload-max-wait', values['reload-max-wait'], DEFAULTS.reloadMaxWaitMs)
+  if (reloadMaxWaitMs < reloadSettleMs) throw new UsageError(`--reload-max-wait (${reloadMaxWaitMs} ms) must not be shorter than --reload-settle (${reloadSettleMs} ms)`)
+  if (values['mesh-file-max-bytes'] !== undefined && !values['mesh-file']) throw new UsageError('--mesh-file-max-bytes needs --mesh-file; see --help')
+  const maxBytesText = values['mesh-file-max-bytes']
+  const meshFileMaxBytes = maxBytesText === undefined ? DEFAULTS.meshFileMaxBytes : Number(maxBytesText)
+  if (!/^\d+$/.test(maxBytesText ?? '0') || meshFileMaxBytes < 1 || !Number.isSafeInteger(meshFileMaxBytes)) throw new UsageError(`--mesh-file-max-bytes ${maxBytesText}: expected a positive number of bytes`)
+  const nodeName = values.node ?? (env.NODE_NAME || undefined)
   return {
     meshFile: values['mesh-file'],
     xds: values['xds-address'] ? { address: values['xds-address'], caFile: values['xds-ca-file'], tokenFile: values['xds-token-file'], insecure: values['xds-insecure'] ?? false } : undefined,
     cgroup: values.cgroup,
     pinRoot: values['pin-root'] ?? DEFAULTS.pinRoot,
     stateDir: values['state-dir'] ?? DEFAULTS.stateDir,
-    nodeName: values.node,
+    nodeName,
+    nodeNameSource: values.node !== undefined ? '--node' : nodeName !== undefined ? 'NODE_NAME' : undefined,
     netnsPath: values.netns,
     mapSizes: parseMapSizes(values['map-size'] ?? []),
     keepPinned: values['keep-pinned'] ?? false,
     watch: !values['no-watch'],
     logFormat,
-    logLevel: values['log-level'] ?? DEFAULTS.logLevel,
+    logLevel,
     adminAddress: values['admin-address'] ?? DEFAULTS.adminAddress,
-    ipsec: parseIpsec(values),
+    ipsec: parseIpsec({ ...values, node: nodeName }),
+    lockWaitMs: parseDuration('lock-wait', values['lock-wait'], DEFAULTS.lockWaitMs),
+    forceCgroup: values['force-cgroup'] ?? false,
+    allowRootCgroup: values['allow-root-cgroup'] ?? false,
+    reloadSettleMs,
+    reloadMaxWaitMs,
+    meshFileMaxBytes,
   }
 }
 
@@ -215,7 +285,7 @@ function parseIpsec(v: Record<string, string | string[] | boolean | undefined>):
     return undefined
   }
   const nodeInfo = parseNodeInfoSource(v)
-  if (!str('node')) throw new UsageError(`--ipsec-key-file needs --node NAME: it names this node's ${nodeInfo.source === 'dir' ? 'node-info file' : 'KmeshNodeInfo object'}`)
+  if (!str('node')) throw new UsageError(`--ipsec-key-file needs --node NAME (or NODE_NAME in the environment): it names this node's ${nodeInfo.source === 'dir' ? 'node-info file' : 'KmeshNodeInfo object'}`)
   if (!list('ipsec-address').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-address')
   if (!list('ipsec-pod-cidr').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-pod-cidr')
   return {
@@ -248,6 +318,19 @@ function parseNodeInfoSource(v: Record<string, string | string[] | boolean | und
   const namespace = (v['node-info-namespace'] as string | undefined) ?? DEFAULTS.nodeInfoNamespace
   if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new UsageError(`--node-info-namespace ${namespace}: must be a DNS-1123 label (lowercase letters, digits and -)`)
   return { source, kubeconfig: v.kubeconfig as string | undefined, namespace, deleteOnExit: (v['node-info-delete-on-exit'] as boolean | undefined) ?? false }
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+
+/** `30s`, `500ms`, `2m`, `1h` or `0` to milliseconds; anything else is a usage error naming the flag. */
+export function parseDuration(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
+  if (text === '0') return 0
+  if (!m) throw new UsageError(`--${flag} ${text}: expected a duration such as 500ms, 30s, 2m or 0`)
+  const ms = Number(m[1]) * DURATION_UNITS[m[2]!]!
+  if (!Number.isFinite(ms) || ms > 2 ** 31 - 1) throw new UsageError(`--${flag} ${text}: at most 24 days`)
+  return Math.round(ms)
 }
 
 function parseMapSizes(items: string[]): Record<string, number> {

@@ -2,10 +2,16 @@
  * Local mode: a mesh file (ztunnel's local config format) drives the maps. Each (re)load parses and validates
  * the whole file, and applies only the difference; a bad file or a failed write leaves the
  * last good state in force.
+ *
+ * A file is applied only once it is whole: after a change the file is polled until its size, mtime and inode
+ * stayed the same for `settleMs` (a writer pausing between chunks for less than that is not read half-way), and
+ * at the latest `maxWaitMs` after the first unapplied change, so a stream of edits still gets applied. Writing
+ * the file with an atomic rename is the supported way; then no reader ever sees a partial file.
  */
 import { watch, type FSWatcher } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { MeshFileError, readMeshFile } from './mesh-file/index.js'
+import { MeshFileError, readMeshFile, type MeshFileProblem, type MeshFileResult } from './mesh-file/index.js'
 import { compactWrites, type WorkloadProcessor } from './processor/processor.js'
 import type { Logger } from './log.js'
 
@@ -13,6 +19,14 @@ export interface LocalMeshOptions {
   file: string
   processor: WorkloadProcessor
   log: Logger
+  /** Quiet time a changed file must keep before it is read (default 1000 ms). */
+  settleMs?: number
+  /** Longest time from the first unapplied change to a reload, under continuous edits (default 5000 ms). */
+  maxWaitMs?: number
+  /** Files larger than this are refused unread. */
+  maxBytes?: number
+  /** Reads and parses the file (default: the mesh-file reader); replaced in tests. */
+  read?: (file: string, opts: { maxBytes?: number | undefined }) => Promise<MeshFileResult>
 }
 
 export interface ReloadResult {
@@ -28,14 +42,29 @@ export interface ResourceChanges {
 }
 interface Delta { added: string[]; removed: string[]; changed: string[] }
 
+/** Problems logged one per line at most; the rest are counted in one line and listed in the admin dump. */
+export const LOGGED_PROBLEMS = 100
+
+/** What the admin endpoint shows of the mesh file. */
+export interface MeshFileStatus {
+  file: string
+  lastApplied?: { at: string; services: string; workloads: string }
+  lastRefusal?: { at: string; reason: string; total: number; problems: MeshFileProblem[] }
+}
+
 export class LocalMesh {
   private last: { fingerprints: Map<string, string> } | undefined
   private watcher: FSWatcher | undefined
-  private debounce: NodeJS.Timeout | undefined
+  private poll: NodeJS.Timeout | undefined
+  /** Set while a change waits to be applied: when it was first seen and the file's signature since. */
+  private pending: { since: number; signature: string; stableSince: number } | undefined
   private closed = false
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
+  private readonly state: MeshFileStatus
 
-  constructor(private readonly options: LocalMeshOptions) {}
+  constructor(private readonly options: LocalMeshOptions) {
+    this.state = { file: options.file }
+  }
 
   /** Serialised: a reload triggered while another runs waits for it. */
   reload(): Promise<ReloadResult> {
@@ -43,18 +72,17 @@ export class LocalMesh {
     return this.reloading
   }
 
+  status(): MeshFileStatus {
+    return this.state
+  }
+
   private async reloadNow(): Promise<ReloadResult> {
     const { file, processor, log } = this.options
     let parsed
     try {
-      parsed = await readMeshFile(file)
+      parsed = await (this.options.read ?? readMeshFile)(file, { maxBytes: this.options.maxBytes })
     } catch (err) {
-      if (err instanceof MeshFileError) {
-        for (const p of err.problems) log.error({ file: p.file, line: p.line, entry: p.entry, key: p.key }, p.message)
-        log.error({ file, problems: err.problems.length }, this.last ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
-      } else {
-        log.error({ file, err: (err as Error).message }, this.last ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file')
-      }
+      this.refused(err as Error)
       return { ok: false, error: err as Error }
     }
     if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
@@ -68,34 +96,103 @@ export class LocalMesh {
         log.info({ file, services: parsed.config.services.length, workloads: parsed.config.workloads.length, policies: parsed.config.policies.length }, 'mesh file loaded')
         for (const item of parsed.notEnforced) log.warn({ file }, `not enforced yet: ${item}`)
       }
-      for (const w of parsed.warnings) log.warn({ file: w.file, line: w.line, entry: w.entry, key: w.key }, w.message)
-      for (const w of warnings) log.warn({ file }, w)
-      log.info({ file, ...changeCounts(changes), writes: compactWrites(writes) }, 'mesh applied')
+      logCapped(log, parsed.warnings, parsed.warnings.length, 'warn')
+      for (const w of warnings.slice(0, LOGGED_PROBLEMS)) log.warn({ file }, w)
+      const counts = changeCounts(changes)
+      this.state.lastApplied = { at: new Date().toISOString(), ...counts }
+      log.info({ file, ...counts, writes: compactWrites(writes) }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
+      this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
       log.error({ file, err: (err as Error).message }, this.last ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed')
       return { ok: false, error: err as Error }
     }
   }
 
-  /** Watches the file (through its directory, so editors that replace the file are seen) and reloads on change. */
-  watch(debounceMs = 150): void {
+  private refused(err: Error): void {
+    const { file, log } = this.options
+    const at = new Date().toISOString()
+    if (err instanceof MeshFileError) {
+      const total = (err as MeshFileError & { total?: number }).total ?? err.problems.length
+      logCapped(log, err.problems, total, 'error')
+      this.state.lastRefusal = { at, reason: 'the file has problems', total, problems: err.problems }
+      log.error({ file, problems: total }, this.last ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
+    } else {
+      this.state.lastRefusal = { at, reason: err.message, total: 0, problems: [] }
+      log.error({ file, err: err.message }, this.last ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file')
+    }
+  }
+
+  /**
+   * Watches the file (through its directory, so editors that replace the file are seen) and reloads once a change
+   * has settled. `..data` is how Kubernetes swaps a mounted ConfigMap: the file's own name never shows up then.
+   */
+  watch(): void {
     const path = resolve(this.options.file)
-    // `..data` is how Kubernetes swaps a mounted ConfigMap: the file's own name never shows up then.
     this.watcher = watch(dirname(path), (_event, name) => {
       if (name !== basename(path) && name !== '..data') return
-      clearTimeout(this.debounce)
-      this.debounce = setTimeout(() => void this.reload(), debounceMs)
+      this.changed()
     })
     this.watcher.on('error', (err) => this.options.log.error({ file: path, err: err.message }, 'watching the mesh file failed; edits are no longer applied'))
+  }
+
+  private changed(): void {
+    if (this.closed) return
+    const now = Date.now()
+    if (!this.pending) this.pending = { since: now, signature: '', stableSince: now }
+    if (!this.poll) this.schedulePoll()
+  }
+
+  private schedulePoll(): void {
+    const settle = this.options.settleMs ?? 1000
+    this.poll = setTimeout(() => void this.check(), Math.max(10, Math.min(100, settle / 4)))
+  }
+
+  /** One poll: apply once the signature held for settleMs, or once maxWaitMs passed since the first change. */
+  private async check(): Promise<void> {
+    this.poll = undefined
+    const pending = this.pending
+    if (this.closed || !pending) return
+    const now = Date.now()
+    const signature = await signatureOf(this.options.file)
+    if (signature !== pending.signature) {
+      pending.signature = signature
+      pending.stableSince = now
+    }
+    const settled = now - pending.stableSince >= (this.options.settleMs ?? 1000)
+    const overdue = now - pending.since >= (this.options.maxWaitMs ?? 5000)
+    if (!settled && !overdue) return this.schedulePoll()
+    this.pending = undefined
+    if (overdue && !settled) this.options.log.warn({ file: this.options.file, waitedMs: now - pending.since }, 'the mesh file keeps changing; reading it now (--reload-max-wait). Write it with an atomic rename so it is never read half-written')
+    await this.reload()
+    // A change seen while reading starts its own wait (changed() set pending again); keep polling for it.
+    if (this.pending && !this.poll && !this.closed) this.schedulePoll()
   }
 
   /** Stops watching; resolves once a reload in flight has finished (it will not write after this). */
   close(): Promise<unknown> {
     this.closed = true
-    clearTimeout(this.debounce)
+    clearTimeout(this.poll)
     this.watcher?.close()
     return this.reloading
+  }
+}
+
+/** Size, mtime (ns) and inode: what changes when a file is written in place or replaced. */
+async function signatureOf(file: string): Promise<string> {
+  try {
+    const s = await stat(file, { bigint: true })
+    return `${s.size}:${s.mtimeNs}:${s.ino}:${s.ctimeNs}`
+  } catch (err) {
+    return `error:${(err as NodeJS.ErrnoException).code ?? ''}`
+  }
+}
+
+/** The first LOGGED_PROBLEMS problems one per line, then one line for the rest. */
+function logCapped(log: Logger, problems: MeshFileProblem[], total: number, level: 'error' | 'warn'): void {
+  for (const p of problems.slice(0, LOGGED_PROBLEMS)) log[level]({ file: p.file, line: p.line, entry: p.entry, key: p.key }, p.message)
+  if (total > LOGGED_PROBLEMS) {
+    log[level]({ file: problems[0]?.file, more: total - LOGGED_PROBLEMS }, `and ${total - LOGGED_PROBLEMS} more ${level === 'error' ? 'problems' : 'warnings'} (the first ${problems.length} are listed at the admin endpoint's /debug/config_dump)`)
   }
 }
 
@@ -119,7 +216,7 @@ function diffResources(before: Map<string, string> | undefined, after: Map<strin
   return out
 }
 
-function changeCounts(c: ResourceChanges): Record<string, string> {
+function changeCounts(c: ResourceChanges): { services: string; workloads: string } {
   const f = (d: Delta): string => `+${d.added.length} ~${d.changed.length} -${d.removed.length}`
   return { services: f(c.services), workloads: f(c.workloads) }
 }

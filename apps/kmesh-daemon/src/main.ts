@@ -1,10 +1,21 @@
+import { readFileSync } from 'node:fs'
 import { HELP, parseCli, UsageError } from './cli.js'
 import { startDaemon } from './daemon.js'
 import { createLogger } from './log.js'
-import { runExplain } from './explain/command.js'
+import { EXPLAIN_HELP, runExplain } from './explain/command.js'
+
+/** The version of this package (package.json ships beside dist/). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string }
+  return `${pkg.name} ${pkg.version}`
+}
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'explain') return runExplain(argv.slice(1))
+  if (argv[0] === 'help' && argv[1] === 'explain') {
+    process.stdout.write(EXPLAIN_HELP)
+    return 0
+  }
   let options
   try {
     options = parseCli(argv)
@@ -19,20 +30,47 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP)
     return 0
   }
+  if (options === 'version') {
+    process.stdout.write(`${version()}\n`)
+    return 0
+  }
   const log = createLogger({ format: options.logFormat, level: options.logLevel })
-  let daemon
+  log.info({ version: version(), pid: process.pid }, 'starting')
+  // Signals are handled from the start: SIGTERM during a long start (a lock wait, a first sync) stops cleanly,
+  // and SIGHUP never kills the daemon (its default action) or leaves pins behind by accident.
+  let stopRequested: (signal: string) => void = () => {}
+  const stopSignal = new Promise<string>((resolve) => (stopRequested = resolve))
+  let daemon: Awaited<ReturnType<typeof startDaemon>> | undefined
+  const abort = new AbortController()
+  const onStop = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, daemon ? 'stopping' : 'stop requested during start')
+    stopRequested(signal)
+    abort.abort()
+  }
+  const onHup = (): void => {
+    log.info({ signal: 'SIGHUP' }, daemon ? 're-reading the mesh file and the IPsec key file' : 'SIGHUP during start: ignored (the first read is under way)')
+    void daemon?.reload()
+  }
+  process.on('SIGTERM', onStop)
+  process.on('SIGINT', onStop)
+  process.on('SIGHUP', onHup)
   try {
-    daemon = await startDaemon(options, log)
+    const starting = startDaemon(options, log, { signal: abort.signal })
+    const first = await Promise.race([starting.then(() => 'started' as const), stopSignal])
+    daemon = await starting
+    if (first === 'started') await stopSignal
   } catch (err) {
+    if (abort.signal.aborted) {
+      log.info('stopped before the start completed; nothing was left attached or pinned by this start')
+      return 0
+    }
     log.error({ err: (err as Error).message }, 'start failed')
     return 1
+  } finally {
+    await daemon?.stop()
+    process.off('SIGTERM', onStop)
+    process.off('SIGINT', onStop)
+    process.off('SIGHUP', onHup)
   }
-  // Listen before the first sync: a daemon that cannot reach istiod must still stop cleanly on SIGTERM.
-  await new Promise<void>((resolve) => {
-    const stop = (): void => resolve()
-    process.once('SIGTERM', stop)
-    process.once('SIGINT', stop)
-  })
-  await daemon.stop()
   return 0
 }

@@ -52,6 +52,23 @@ t.test('a change that does not fit is refused before any write', async (t) => {
   t.match(String((() => { try { writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror)) } catch (e) { return (e as Error).message } })()), /km_backend would need 4 entries but holds at most 3.*--map-size km_backend=N/)
 })
 
+t.test('a change that fits before and after but not while it is written says so, and how to split it', async (t) => {
+  const maps = memoryMaps(3)
+  const writer = new MapWriter(maps, emptyImage())
+  writer.apply(imageOf(intentOf({}, [1, 2, 3]), writer.mirror))
+  maps.log.length = 0
+  const err = t.throws(() => writer.apply(imageOf(intentOf({}, [1, 2, 4]), writer.mirror))) as CapacityError
+  t.equal(err.needed, 4, 'backend 4 is written before backend 3 is deleted: 4 entries at the peak')
+  t.equal(err.after, 3)
+  t.match(err.message, /km_backend would need 4 entries while the change is written .*3 after it.* holds at most 3/)
+  t.match(err.message, /fits before and after but not during: apply it as two edits/)
+  t.notMatch(err.message, /reusePinned/, 'only real flags are named')
+  t.same(maps.log, [], 'nothing was written')
+  writer.apply(imageOf(intentOf({}, [1, 2]), writer.mirror))
+  writer.apply(imageOf(intentOf({}, [1, 2, 4]), writer.mirror))
+  t.equal(MapWriter.readMirror(maps).backend.size, 3, 'as two edits it applies')
+})
+
 t.test('a failed write restores the previous state', async (t) => {
   const maps = memoryMaps()
   const writer = new MapWriter(maps, emptyImage())

@@ -9,7 +9,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { BpfLink, Collection, ensureBpffs, progArraySet, type BpfMap } from '@kmesh-ts/bpf-maps'
+import { BpfLink, Collection, ensureBpffs, progArraySet, SpecMismatchError, type BpfMap } from '@kmesh-ts/bpf-maps'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import { objectPath, programs, tailCalls } from '@kmesh-ts/bpf-progs'
 import { MapWriter, type LbMaps } from './map-writer.js'
@@ -45,7 +45,7 @@ export class Dataplane {
     mkdirSync(join(pinRoot, 'links'), { recursive: true })
     const maxEntries: Record<string, number> = {}
     for (const spec of Object.values(mapSpecs)) maxEntries[spec.name] = options.mapSizes?.[spec.name] ?? spec.defaultMaxEntries
-    const collection = Collection.load({ objectPath: objectPath('cgroup_sock'), pinRoot, maxEntries, reusePinned: true })
+    const collection = loadConnectObject(pinRoot, maxEntries)
     const maps = {
       frontend: collection.map(mapSpecs.frontend.name),
       service: collection.map(mapSpecs.service.name),
@@ -54,11 +54,13 @@ export class Dataplane {
       manage: collection.map(mapSpecs.manage.name),
     }
     const dataplane = new Dataplane(options, collection, maps)
+    // Pins a previous daemon kept (--keep-pinned) carry live traffic: a failed start must leave them in force.
+    const tookOver = existsSync(join(pinRoot, 'links', 'connect4'))
     try {
       dataplane.attach()
       await dataplane.enrol()
     } catch (err) {
-      dataplane.close({ keepPinned: false })
+      dataplane.close({ keepPinned: tookOver })
       throw err
     }
     log.info({ pinRoot, cgroup: cgroupPath, mirror: dataplane.mirrorCounts() }, 'data path ready')
@@ -127,5 +129,21 @@ function removeEmptyPinRoot(pinRoot: string): void {
     if (!existsSync(dir)) continue
     if (readdirSync(dir).length === 0) rmdirSync(dir)
     else if (dir !== pinRoot) rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * Loads the connect object over the pins a previous daemon left. A pinned map of another size cannot be reused:
+ * say so in the daemon's terms (its flags), not in the library's (reusePinned).
+ */
+function loadConnectObject(pinRoot: string, maxEntries: Record<string, number>): Collection {
+  try {
+    return Collection.load({ objectPath: objectPath('cgroup_sock'), pinRoot, maxEntries, reusePinned: true })
+  } catch (err) {
+    if (!(err instanceof SpecMismatchError)) throw err
+    const what = err.message.replace(/ Remove the pin .*$/s, '')
+    throw new Error(`${what}. The maps under ${pinRoot} were kept by --keep-pinned with other sizes; a new --map-size takes ` +
+      `effect on fresh maps: stop the running daemon without --keep-pinned (it removes its pins), or start with the --map-size ` +
+      `it was started with.`, { cause: err })
   }
 }

@@ -31,9 +31,16 @@ interface KeyedStep extends WriteStep { hex: string[] }
 const CHUNK = 8192
 
 export class CapacityError extends Error {
-  constructor(readonly mapName: string, readonly needed: number, readonly maxEntries: number) {
-    super(`map ${mapName} would need ${needed} entries but holds at most ${maxEntries}; nothing was written. ` +
-      `Raise it with --map-size ${mapName}=N (the maps are re-created when the daemon restarts without kept pins).`)
+  /**
+   * `needed` is the peak while the change is written (old and new entries side by side), `after` what the map
+   * holds once it is done: when only the peak is over the limit the message says so, and how to split the change.
+   */
+  constructor(readonly mapName: string, readonly needed: number, readonly maxEntries: number, readonly after = needed) {
+    const onlyDuring = after <= maxEntries
+    super(`map ${mapName} would need ${needed} entries ${onlyDuring ? `while the change is written (old and new entries side by side; ${after} after it)` : ''}`.trimEnd() +
+      ` but holds at most ${maxEntries}; nothing was written. ` +
+      (onlyDuring ? 'The mesh fits before and after but not during: apply it as two edits (first remove, then add), or raise the limit with ' : 'Raise it with ') +
+      `--map-size ${mapName}=N (a new size takes effect when the daemon starts without pins kept by --keep-pinned).`)
     this.name = 'CapacityError'
   }
 }
@@ -137,9 +144,14 @@ export class MapWriter {
   private checkCapacity(steps: KeyedStep[]): void {
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
-      for (const step of steps) if (step.map === name && step.op === 'put') for (const k of step.hex) if (!this.image[name].has(k)) needed++
+      let deleted = 0
+      for (const step of steps) {
+        if (step.map !== name) continue
+        if (step.op === 'put') for (const k of step.hex) { if (!this.image[name].has(k)) needed++ }
+        else deleted += step.hex.length
+      }
       const { maxEntries, name: mapName } = this.maps[name].spec
-      if (needed > maxEntries) throw new CapacityError(mapName, needed, maxEntries)
+      if (needed > maxEntries) throw new CapacityError(mapName, needed, maxEntries, needed - deleted)
     }
   }
 

@@ -14,18 +14,36 @@ export interface ExplainOptions { pinRoot: string; stateDir: string; json: boole
 
 export class ExplainUsageError extends Error {}
 
-export function parseExplainArgs(argv: string[]): ExplainOptions {
+export const EXPLAIN_HELP = `kmesh-daemon explain — what the kernel does with a connect, read from the pinned maps
+
+Usage:
+  kmesh-daemon explain [--pin-root DIR] [--state-dir DIR] [--json] HOST:PORT
+
+Reads the maps pinned under --pin-root (a running daemon's, or ones it left pinned with --keep-pinned) and
+prints every outcome of a connect to HOST:PORT (IPv6 as [ADDR]:PORT) with its exact probability: the backend,
+a waypoint, untouched, or the errno; and why each other endpoint of the service is not a candidate. Names
+come from <state-dir>/ids.json when it is readable.
+
+Options:
+  --pin-root DIR   the daemon's pin root (default ${EXPLAIN_DEFAULTS.pinRoot})
+  --state-dir DIR  the daemon's state dir, for names (default ${EXPLAIN_DEFAULTS.stateDir})
+  --json           print the explanation as JSON
+  -h, --help       show this help
+`
+
+export function parseExplainArgs(argv: string[]): ExplainOptions | 'help' {
   let parsed
   try {
     parsed = parseArgs({
       args: argv,
-      options: { 'pin-root': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' } },
+      options: { 'pin-root': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: true,
     })
   } catch (err) {
-    throw new ExplainUsageError(`explain: ${(err as Error).message}; see --help`)
+    throw new ExplainUsageError(`explain: ${(err as Error).message}; see kmesh-daemon explain --help`)
   }
+  if (parsed.values.help) return 'help'
   const [target, ...extra] = parsed.positionals
   if (!target || extra.length) throw new ExplainUsageError('explain: give exactly one destination HOST:PORT, e.g. 127.10.0.1:80 or [fd00::1]:80')
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)
@@ -48,7 +66,9 @@ export function explainLive(options: Pick<ExplainOptions, 'pinRoot' | 'host' | '
 export function runExplain(argv: string[], out: { write(s: string): unknown } = process.stdout, err: { write(s: string): unknown } = process.stderr): number {
   let options: ExplainOptions
   try {
-    options = parseExplainArgs(argv)
+    const parsed = parseExplainArgs(argv)
+    if (parsed === 'help') { out.write(EXPLAIN_HELP); return 0 }
+    options = parsed
   } catch (e) {
     if (e instanceof ExplainUsageError) { err.write(`kmesh-daemon: ${e.message}\n`); return 2 }
     throw e

@@ -126,6 +126,11 @@ export class IpsecController {
     }
   }
 
+  /** Re-reads the key file now (SIGHUP), as an edit of the file would; a bad file is refused and logged. */
+  reloadKey(): void {
+    if (!this.#closed) this.#keys.reload()
+  }
+
   /** This node as published. */
   get local(): NodeInfo {
     return { name: this.#o.node.name, spi: this.#keys.current.spi, addresses: this.#o.node.addresses, bootID: this.#bootID, podCIDRs: this.#o.node.podCIDRs }
