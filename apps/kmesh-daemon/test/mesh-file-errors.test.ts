@@ -163,7 +163,7 @@ t.test('null and empty values: options are absent; lists and maps empty outside 
   t.match(refused('workloads:\n- uid: a\n  namespace: ns\n  workloadIps:\n  services:\n'), [
     { entry: W, key: 'workloadIps', message: /expected a list, an empty value \(null\); write \[\]/ },
   ])
-  t.match(refused(`workloads: ~\n`), [{ entry: 'top level', key: 'workloads', message: /expected a list, found a scalar/ }])
+  t.match(refused(`workloads: ~\n`), [{ entry: 'top level', key: 'workloads', line: 1, message: /has no value \(null\); write `workloads: \[\]`/ }])
   t.match(refused(`workloads:\n${workload('a', 'applicationTunnel: {port: 15088}')}\n`), [
     { entry: W, key: 'applicationTunnel.protocol', message: /missing required key `protocol`/ },
   ])

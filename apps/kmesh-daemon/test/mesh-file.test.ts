@@ -188,19 +188,22 @@ t.test('an empty {} file is an empty mesh', async (t) => {
   t.same(r, { config: { workloads: [], services: [], policies: [] }, warnings: [], notEnforced: [] })
 })
 
-t.test('empty lists and an empty value for a top-level list (serde_yaml reads "" as [])', async (t) => {
-  const r = parseMeshFile('workloads: []\nservices:\npolicies: []\n', 'm.yaml')
+t.test('empty lists are an empty mesh; a top-level list with no value (null) is refused', async (t) => {
+  const r = parseMeshFile('workloads: []\nservices: []\npolicies: []\n', 'm.yaml')
   t.same(r.config, { workloads: [], services: [], policies: [] })
+  t.match(refused('workloads: []\nservices:\npolicies: []\n', 'm.yaml'), [
+    { file: 'm.yaml', entry: 'top level', key: 'services', line: 2, message: /`services:` has no value.*write `services: \[\]`.*intentionally empty mesh is written explicitly/ },
+  ])
 })
 
-t.test('a file with no document, or only "---", is read as {} (serde_yaml does), with a warning', async (t) => {
-  for (const text of ['', '# only a comment\n']) {
-    const r = parseMeshFile(text, 'blank.yaml')
-    t.same(r.config, { workloads: [], services: [], policies: [] })
-    t.match(r.warnings, [{ file: 'blank.yaml', entry: 'top level', message: /no YAML document/ }])
+t.test('a blank file (empty, whitespace, comments, only "---", or null) is refused: an empty mesh is written explicitly', async (t) => {
+  for (const text of ['', '   \n\n', '# only a comment\n', '---\n', '~\n', 'null\n']) {
+    t.match(
+      refused(text, 'blank.yaml'),
+      [{ file: 'blank.yaml', entry: 'top level', key: '', line: 1, message: /holds no mesh.*written explicitly: `workloads: \[\]` and `services: \[\]`/ }],
+      JSON.stringify(text),
+    )
   }
-  t.same(parseMeshFile('---\n', 'dash.yaml').config, { workloads: [], services: [], policies: [] })
-  t.match(refused('~\n'), [{ entry: 'top level', message: /expected a mapping/ }], 'null is not a mapping')
 })
 
 t.test('a multi-document YAML stream is refused; one leading --- is fine', async (t) => {

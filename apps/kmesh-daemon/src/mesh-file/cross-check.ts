@@ -3,11 +3,10 @@
  * "Duplicates"), references to objects not in the file (ztunnel accepts them and fails later, §8
  * item 12: warnings here), and the kmesh-ts kernel record limits.
  */
-import { isMap, isScalar } from 'yaml'
-
+import type { EntryLines } from './entry-lines.js'
 import { destinationText } from './gateway-address.js'
 import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
-import { joinKey, type Sink, type YNode } from './reader.js'
+import { joinKey, type Sink } from './reader.js'
 import type { GatewayAddress, Policy, Service, Workload } from './types.js'
 
 /** An entry read without problems, with what is needed to point at it. */
@@ -15,14 +14,14 @@ export interface ReadEntry<T> {
   value: T
   index: number
   entry: string
-  node: YNode
+  lines: EntryLines
 }
 
 /** The key of an entry as written, also for entries that have other problems. */
 export interface EntryKey {
   key: string | undefined
   entry: string
-  node: YNode
+  lines: EntryLines
 }
 
 export interface ReadConfig {
@@ -30,20 +29,6 @@ export interface ReadConfig {
   services: ReadEntry<Service>[]
   policies: ReadEntry<Policy>[]
   keys: { workloads: EntryKey[]; services: EntryKey[]; policies: EntryKey[] }
-}
-
-/** The key node at `path` inside an entry's mapping, for a line number. */
-function keyNode(sink: Sink, node: YNode, ...path: string[]): YNode {
-  let cur = sink.deref(node)
-  let found: YNode = cur
-  for (const k of path) {
-    if (!cur || !isMap(cur)) return found
-    const pair = cur.items.find((p) => isScalar(p.key) && String(p.key.value) === k)
-    if (!pair) return found
-    found = pair.key as YNode
-    cur = sink.deref(pair.value as YNode)
-  }
-  return found
 }
 
 const serviceKey = (s: Service): string => `${s.namespace}/${s.hostname}`
@@ -58,12 +43,12 @@ function checkDuplicates(sink: Sink, keys: EntryKey[], keyName: string, what: st
       first.set(e.key, e)
       continue
     }
-    sink.add(
+    sink.addAtLine(
       'error',
       e.entry,
       keyName,
       `${what} "${e.key}" is already used by ${earlier.entry.split(' ')[0]}; ztunnel would silently keep only the later entry`,
-      keyNode(sink, e.node, keyName),
+      e.lines.at(keyName),
     )
   }
 }
@@ -89,13 +74,13 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   for (const e of rc.workloads) {
     const member = new Set([...Object.keys(e.value.services), ...(explicitMembership.get(e.value.uid) ?? [])])
     if (member.size > MAX_SERVICES_PER_WORKLOAD) {
-      sink.add(
+      sink.addAtLine(
         'error',
         e.entry,
         'services',
         `the workload belongs to ${member.size} services, but the kernel backend record holds at most ` +
           `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit)`,
-        keyNode(sink, e.node, 'services'),
+        e.lines.at('services'),
       )
     }
   }
@@ -104,23 +89,23 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   for (const e of rc.workloads) {
     for (const key of Object.keys(e.value.services)) {
       if (!services.has(key)) {
-        sink.add(
+        sink.addAtLine(
           'warning',
           e.entry,
           joinKey('services', key),
           `no service "${key}" in the file; this endpoint is never used`,
-          keyNode(sink, e.node, 'services', key),
+          e.lines.at('services', key),
         )
       }
     }
     for (const key of e.value.authorizationPolicies) {
       if (!policies.has(key)) {
-        sink.add(
+        sink.addAtLine(
           'warning',
           e.entry,
           'authorizationPolicies',
           `no policy "${key}" in the file; ztunnel skips it with a warning at evaluation time`,
-          keyNode(sink, e.node, 'authorizationPolicies'),
+          e.lines.at('authorizationPolicies'),
         )
       }
     }
@@ -128,12 +113,12 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   for (const e of rc.services) {
     for (const [key, ep] of Object.entries(e.value.endpoints)) {
       if (!uids.has(ep.workloadUid)) {
-        sink.add(
+        sink.addAtLine(
           'warning',
           e.entry,
           joinKey(joinKey('endpoints', key), 'workloadUid'),
           `no workload with uid "${ep.workloadUid}" in the file; this endpoint cannot be used`,
-          keyNode(sink, e.node, 'endpoints', key),
+          e.lines.at('endpoints', key),
         )
       }
     }
@@ -143,12 +128,12 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
     if (e.value.scope !== 'WorkloadSelector') continue
     const key = policyKey(e.value)
     if (!attached.has(key)) {
-      sink.add(
+      sink.addAtLine(
         'warning',
         e.entry,
         'scope',
         `WorkloadSelector policy "${key}" is listed in no workload's authorizationPolicies, so it applies to nothing`,
-        keyNode(sink, e.node, 'scope'),
+        e.lines.at('scope'),
       )
     }
   }
@@ -158,12 +143,12 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   for (const e of rc.services) {
     e.value.subjectAltNames.forEach((san, i) => {
       if (!/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/.test(san)) {
-        sink.add(
+        sink.addAtLine(
           'warning',
           e.entry,
           `subjectAltNames[${i}]`,
           `"${san}" is not spiffe://<trust domain>/ns/<ns>/sa/<sa>; ztunnel ignores it`,
-          keyNode(sink, e.node, 'subjectAltNames'),
+          e.lines.at('subjectAltNames'),
         )
       }
     })
@@ -205,7 +190,7 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
         d.kind === 'hostname'
           ? `no service or workload with namespace "${d.namespace}" and hostname "${d.hostname}"`
           : `no workload IP or service VIP "${d.ip}" in network "${d.network}"`
-      sink.add('warning', e.entry, key, `destination "${destinationText(g)}": ${what} in the file`, keyNode(sink, e.node, ...path))
+      sink.addAtLine('warning', e.entry, key, `destination "${destinationText(g)}": ${what} in the file`, e.lines.at(...path))
       return
     }
     // A waypoint reached through a service needs hboneMtlsPort among the service's ports, unless the
@@ -217,13 +202,13 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
     const svcKey = `${d.namespace}/${d.hostname}`
     const ws = members.get(svcKey) ?? []
     if (ws.length > 0 && ws.every((w) => w.applicationTunnel !== undefined)) return
-    sink.add(
+    sink.addAtLine(
       'warning',
       e.entry,
       key,
       `service "${svcKey}" does not list port ${g.hboneMtlsPort} (hboneMtlsPort) in its ports, ` +
         `so its endpoints are filtered out when used as a waypoint`,
-      keyNode(sink, e.node, ...path),
+      e.lines.at(...path),
     )
   }
   for (const e of rc.workloads) {
@@ -250,13 +235,13 @@ function checkAddresses(sink: Sink, rc: ReadConfig): void {
         byIp.set(k, e)
         continue
       }
-      sink.add(
+      sink.addAtLine(
         'warning',
         e.entry,
         'workloadIps',
         `${ip} (network "${e.value.network}") is also an address of ${earlier.entry}; ztunnel resolves the ` +
           `address to one of them (a uid containing //Pod/ wins, then HBONE)`,
-        keyNode(sink, e.node, 'workloadIps'),
+        e.lines.at('workloadIps'),
       )
     }
   }
@@ -270,12 +255,12 @@ function checkAddresses(sink: Sink, rc: ReadConfig): void {
         continue
       }
       if (earlier === e) continue
-      sink.add(
+      sink.addAtLine(
         'warning',
         e.entry,
         'vips',
         `VIP "${k}" also belongs to ${earlier.entry}; ztunnel prefers the client's namespace, then canonical`,
-        keyNode(sink, e.node, 'vips'),
+        e.lines.at('vips'),
       )
     }
   }

@@ -6,11 +6,13 @@ import {
   rawText,
   readBool,
   readEnum,
+  readName,
   readParsedList,
   readSeq,
   readString,
   readStruct,
   readUint,
+  sizeOk,
   type Sink,
   type YNode,
 } from './reader.js'
@@ -102,6 +104,7 @@ export function readStringMatch(at: At, raw: YNode): StringMatch | undefined {
     at.error(`!${variant} takes a string, e.g. \`!${variant} value\``, node)
     return undefined
   }
+  if (!sizeOk(at, node, String(node.value ?? ''))) return undefined
   if (String(node.value ?? '') === '' && tagTouchesBracket(at, node.range)) {
     at.warn(`ztunnel cannot parse \`[!${variant}]\` (libyaml scan error)`, node)
   }
@@ -160,7 +163,7 @@ function readMatch(at: At, raw: YNode, action: string | undefined): Match | unde
     at.error(`expected a match object (a mapping such as {principals: [...]}), found ${found}`, node)
     return undefined
   }
-  const before = at.sink.errors.length
+  const before = at.sink.errorCount
   const f = readStruct(at, node, { fields: MATCH_FIELDS, unknown: 'ignoredUpstream', hints: MATCH_HINTS })
   if (!f) return undefined
   const m = emptyMatch()
@@ -190,21 +193,21 @@ function readMatch(at: At, raw: YNode, action: string | undefined): Match | unde
     if (!items) continue
     m[k] = items.map((it, i) => readUint(kAt.index(i, at.sink.deref(it)), it, 16)).filter((x) => x !== undefined)
   }
-  if (at.sink.errors.length === before && node.items.length === 0) {
+  if (at.sink.errorCount === before && node.items.length === 0) {
     at.warn(
       'an empty match object {} never matches on its own (it does not mean "match everything")' +
         (action === 'Deny' ? '; in this Deny policy it denies nothing' : ''),
       node,
     )
   }
-  return at.sink.errors.length === before ? m : undefined
+  return at.sink.errorCount === before ? m : undefined
 }
 
 const NESTING =
   'rules are nested lists three levels deep: rules[rule][clause][match], e.g. `rules: [[[{principals: [!Exact x]}]]]`'
 
 function readRules(at: At, raw: YNode, action: string | undefined): Match[][][] | undefined {
-  const before = at.sink.errors.length
+  const before = at.sink.errorCount
   const rules = readSeq(at, raw)
   if (!rules) return undefined
   const out = rules.map((rule, r) => {
@@ -216,14 +219,14 @@ function readRules(at: At, raw: YNode, action: string | undefined): Match[][][] 
       return matches.map((m, i) => readMatch(cAt.index(i, at.sink.deref(m)), m, action)).filter((x) => x !== undefined)
     })
   })
-  return at.sink.errors.length === before ? out : undefined
+  return at.sink.errorCount === before ? out : undefined
 }
 
 /** One policy entry; `undefined` when it has problems (all of them recorded). */
 export function readPolicy(sink: Sink, index: number, raw: YNode): Policy | undefined {
   const node = sink.deref(raw)
   const at = new At(sink, policyLabel(sink, index, node), '', false, node)
-  const before = sink.errors.length
+  const before = sink.errorCount
   const f = readStruct(at, node, {
     fields: FIELDS,
     required: FIELDS,
@@ -234,15 +237,15 @@ export function readPolicy(sink: Sink, index: number, raw: YNode): Policy | unde
   if (!f) return undefined
   const fieldAt = (k: string): At => at.field(k, f.get(k)?.keyNode)
   const value = (k: string): YNode => f.get(k)?.value
-  const name = f.has('name') ? readString(fieldAt('name'), value('name')) : undefined
-  const namespace = f.has('namespace') ? readString(fieldAt('namespace'), value('namespace')) : undefined
+  const name = f.has('name') ? readName(fieldAt('name'), value('name')) : undefined
+  const namespace = f.has('namespace') ? readName(fieldAt('namespace'), value('namespace')) : undefined
   const scope = f.has('scope')
     ? readEnum(fieldAt('scope'), value('scope'), ['Global', 'Namespace', 'WorkloadSelector'] as const)
     : undefined
   const action = f.has('action') ? readEnum(fieldAt('action'), value('action'), ['Allow', 'Deny'] as const) : undefined
   const dryRun = f.has('dryRun') ? readBool(fieldAt('dryRun'), value('dryRun')) : undefined
   const rules = f.has('rules') ? readRules(fieldAt('rules'), value('rules'), action) : undefined
-  if (sink.errors.length !== before) return undefined
+  if (sink.errorCount !== before) return undefined
   if (name === undefined || namespace === undefined || !scope || !action || dryRun === undefined || !rules) return undefined
   return { name, namespace, scope, action, dryRun, rules }
 }

@@ -24,13 +24,39 @@ export function formatProblem(p: MeshFileProblem): string {
   return parts.join(': ')
 }
 
-/** The file is refused. `problems` holds every problem found, not only the first. */
+export interface MeshFileErrorOptions extends ErrorOptions {
+  /** Problems found in all; defaults to `problems.length`. */
+  total?: number
+  /** Reading stopped early (too many problems in a large file), so `total` is a lower bound. */
+  totalIsLowerBound?: boolean
+}
+
+/**
+ * The file is refused. `problems` holds the problems found, in file order, up to the first 1,000
+ * (MAX_PROBLEMS); `total` counts every problem found, kept or not, so `total > problems.length` means
+ * some were left out. When `totalIsLowerBound` is set, reading stopped before the end of the file
+ * (a large file past the cap) and more problems may follow.
+ */
 export class MeshFileError extends Error {
   readonly problems: MeshFileProblem[]
+  readonly total: number
+  readonly totalIsLowerBound: boolean
 
-  constructor(problems: MeshFileProblem[], options?: ErrorOptions) {
-    super(problems.map(formatProblem).join('\n'), options)
+  constructor(problems: MeshFileProblem[], options: MeshFileErrorOptions = {}) {
+    const { total = problems.length, totalIsLowerBound = false, ...errorOptions } = options
+    const lines = problems.map(formatProblem)
+    if (total > problems.length || totalIsLowerBound) {
+      const file = problems[0]?.file ?? 'mesh file'
+      const more = totalIsLowerBound ? `at least ${total}` : `${total}`
+      lines.push(
+        `${file}: ${more} problems in all, the first ${problems.length} listed` +
+          (totalIsLowerBound ? ' (reading stopped early; fix these and read again)' : ''),
+      )
+    }
+    super(lines.join('\n'), errorOptions)
     this.name = 'MeshFileError'
     this.problems = problems
+    this.total = total
+    this.totalIsLowerBound = totalIsLowerBound
   }
 }

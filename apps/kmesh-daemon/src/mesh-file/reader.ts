@@ -6,6 +6,7 @@
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'
 
+import { MAX_NAME_LENGTH, MAX_PROBLEMS, MAX_SCALAR_LENGTH } from './bounds.js'
 import type { MeshFileProblem } from './problems.js'
 import {
   describeContent,
@@ -22,17 +23,37 @@ import type { Parsed } from './values.js'
 /** A node as the parser gives it: `null` stands for a missing value (`{a}`), read as an empty scalar. */
 export type YNode = Node | null | undefined
 
-/** Collects problems for one file. */
+/** Entries and messages can quote text from the file; a huge scalar must not make a huge problem. */
+function clip(s: string, max: number): string {
+  return s.length <= max ? s : `${s.slice(0, max)}… (${s.length} characters)`
+}
+
+/**
+ * Collects problems for one file: the first MAX_PROBLEMS errors and warnings are kept, all are counted.
+ * Readers compare `errorCount` (not `errors.length`, which stops at the cap) to tell a clean entry.
+ */
 export class Sink {
   readonly errors: MeshFileProblem[] = []
   readonly warnings: MeshFileProblem[] = []
+  errorCount = 0
+  warningCount = 0
 
   constructor(
     readonly file: string,
     private readonly text: string,
-    private readonly doc: Document.Parsed | undefined,
+    private doc: Document.Parsed | Document | undefined,
     private readonly lines: LineCounter,
   ) {}
+
+  /** The document aliases are resolved in; the chunked reader parses one per entry. */
+  useDoc(doc: Document.Parsed | Document | undefined): void {
+    this.doc = doc
+  }
+
+  /** The cap is reached: further problems are only counted. */
+  get full(): boolean {
+    return this.errorCount >= MAX_PROBLEMS
+  }
 
   charAt(offset: number): string {
     return this.text.charAt(offset)
@@ -54,10 +75,19 @@ export class Sink {
   }
 
   add(kind: 'error' | 'warning', entry: string, key: string, message: string, node?: YNode): void {
-    const p: MeshFileProblem = { file: this.file, entry, key, message }
-    const line = this.lineOf(node)
+    this.addAtLine(kind, entry, key, message, this.lineOf(node))
+  }
+
+  addAtLine(kind: 'error' | 'warning', entry: string, key: string, message: string, line: number | undefined): void {
+    const p: MeshFileProblem = { file: this.file, entry: clip(entry, 300), key: clip(key, 300), message: clip(message, 2000) }
     if (line !== undefined) p.line = line
-    ;(kind === 'error' ? this.errors : this.warnings).push(p)
+    if (kind === 'error') {
+      this.errorCount++
+      if (this.errors.length < MAX_PROBLEMS) this.errors.push(p)
+    } else {
+      this.warningCount++
+      if (this.warnings.length < MAX_PROBLEMS) this.warnings.push(p)
+    }
   }
 }
 
@@ -120,6 +150,46 @@ function scalarView(node: YNode): ScalarView | undefined {
   return { text, style: node.type, tag, content: scalarContent(text, node.type, tag) }
 }
 
+const CORE_TAGS = new Set(['str', 'int', 'bool', 'null', 'float', 'map', 'seq'].map((t) => `tag:yaml.org,2002:${t}`))
+export const MATCHER_TAGS: readonly string[] = ['!Exact', '!Prefix', '!Suffix', '!Presence']
+
+/** `!!python/object:x` rather than the expanded `tag:yaml.org,2002:python/object:x`. */
+export function tagText(tag: string): string {
+  return tag.startsWith('tag:yaml.org,2002:') ? `!!${tag.slice('tag:yaml.org,2002:'.length)}` : tag
+}
+
+/**
+ * Tags: serde_yaml knows the core ones (`!!str`, `!!int`...); the string matcher tags are read by
+ * policy.ts itself. Any other tag would be ignored by the failsafe parse and the value silently taken
+ * as plain text, so it is refused by name.
+ */
+export function tagOk(at: At, node: YNode): boolean {
+  const tag = node && (isScalar(node) || isMap(node) || isSeq(node)) ? node.tag : undefined
+  if (tag === undefined || tag === null || tag === '!' || CORE_TAGS.has(tag)) return true
+  const shown = tagText(tag)
+  if (MATCHER_TAGS.includes(tag)) {
+    at.error(`the YAML tag ${shown} belongs on policy string matchers (principals, namespaces...); remove it here`, node)
+  } else {
+    at.error(
+      `unknown YAML tag ${clip(shown, 100)}; remove it (a mesh file uses no tags but the core ones such as !!str ` +
+        `and !Exact, !Prefix, !Suffix, !Presence on policy string matchers)`,
+      node,
+    )
+  }
+  return false
+}
+
+/** A scalar longer than MAX_SCALAR_LENGTH is refused before its text reaches messages or parsers. */
+export function sizeOk(at: At, node: YNode, text: string): boolean {
+  if (text.length <= MAX_SCALAR_LENGTH) return true
+  at.error(`a scalar of ${text.length} characters; the limit is ${MAX_SCALAR_LENGTH} (64 KiB)`, node)
+  return false
+}
+
+function scalarOk(at: At, node: YNode, v: ScalarView): boolean {
+  return tagOk(at, node) && sizeOk(at, node, v.text)
+}
+
 function kindOf(node: YNode): string {
   if (node && isMap(node)) return 'a mapping'
   if (node && isSeq(node)) return 'a sequence'
@@ -161,6 +231,7 @@ export function readString(at: At, raw: YNode): string | undefined {
     at.error(`expected a string, found ${kindOf(node)}`, node)
     return undefined
   }
+  if (!scalarOk(at, node, v)) return undefined
   if (!at.flat) return v.text
   if (v.content.kind === 'string') return v.content.value
   let hint: string
@@ -189,6 +260,7 @@ export function readUint(at: At, raw: YNode, bits: 16 | 32, what = 'value'): num
     at.error(`expected ${type}, found ${kindOf(node)}`, node)
     return undefined
   }
+  if (!scalarOk(at, node, v)) return undefined
   const plain = v.style === 'PLAIN' || v.style === undefined || (v.style === 'BLOCK_LITERAL' && v.tag === TAG_INT)
   const n = plain ? parseIntText(v.text) : undefined
   if (n === undefined) {
@@ -213,6 +285,7 @@ export function readBool(at: At, raw: YNode): boolean | undefined {
     at.error(`expected true or false, found ${kindOf(node)}`, node)
     return undefined
   }
+  if (!scalarOk(at, node, v)) return undefined
   const plain = v.style === 'PLAIN' || v.style === undefined
   const b = plain ? parseBoolText(v.text) : undefined
   if (b === undefined) {
@@ -242,6 +315,7 @@ export function readEnum<T extends string>(at: At, raw: YNode, allowed: readonly
     at.error(`expected one of ${allowed.join(', ')}, found ${kindOf(node)}`, node)
     return undefined
   }
+  if (!scalarOk(at, node, v)) return undefined
   let text: string
   if (at.flat) {
     if (v.content.kind !== 'string') {
@@ -266,6 +340,7 @@ export function readEnum<T extends string>(at: At, raw: YNode, allowed: readonly
 /** A YAML sequence; outside flattened parts an empty value counts as `[]` (serde_yaml 0.9). */
 export function readSeq(at: At, raw: YNode, hint = ''): YNode[] | undefined {
   const node = at.sink.deref(raw)
+  if (!tagOk(at, node)) return undefined
   if (node && isSeq(node)) return node.items as YNode[]
   if (!at.flat && isEmptyPlain(node)) return []
   const found = isEmptyPlain(node) ? 'an empty value (null); write []' : `found ${kindOf(node)}`
@@ -281,6 +356,7 @@ export interface Entry {
 /** A YAML mapping's pairs; outside flattened parts an empty value counts as `{}`. */
 export function readMap(at: At, raw: YNode, hint = ''): Entry[] | undefined {
   const node = at.sink.deref(raw)
+  if (!tagOk(at, node)) return undefined
   if (node && isMap(node)) {
     return node.items.map((p) => ({ keyNode: at.sink.deref(p.key as YNode), value: p.value as YNode }))
   }
@@ -297,6 +373,7 @@ export function keyText(at: At, e: Entry): string | undefined {
     at.error(`a key must be a scalar, found ${kindOf(e.keyNode)}`, e.keyNode)
     return undefined
   }
+  if (!scalarOk(at, e.keyNode, v)) return undefined
   return v.text
 }
 
@@ -389,8 +466,17 @@ export function readStruct(at: At, raw: YNode, spec: StructSpec): Fields | undef
   return fields
 }
 
-/** A port map `servicePort: targetPort`: keys and values plain integers 0..65535 (§2.3). */
-export function readPortMap(at: At, raw: YNode): Record<number, number> | undefined {
+/**
+ * A port map `servicePort: targetPort`: keys and values plain integers (§2.3). Port 0 is no port a
+ * client can connect to, so a 0 key is refused. A 0 target means "each endpoint's own mapping" in a
+ * service's `ports` (`zeroTarget: 'endpointMapping'`); in a workload's or endpoint's map it would send
+ * traffic to port 0, so it is refused there.
+ */
+export function readPortMap(
+  at: At,
+  raw: YNode,
+  zeroTarget: 'endpointMapping' | 'refused' = 'refused',
+): Record<number, number> | undefined {
   const entries = readMap(at.direct(), raw)
   if (!entries) return undefined
   const out: Record<number, number> = {}
@@ -400,6 +486,20 @@ export function readPortMap(at: At, raw: YNode): Record<number, number> | undefi
     const port = readUint(keyAt, e.keyNode, 16, 'port key')
     const target = readUint(keyAt, e.value, 16, 'target port')
     if (port === undefined || target === undefined) {
+      good = false
+      continue
+    }
+    if (port === 0) {
+      keyAt.error('port 0 is not a port a client can connect to; list real service ports (1..65535)', e.keyNode)
+      good = false
+      continue
+    }
+    if (target === 0 && zeroTarget === 'refused') {
+      keyAt.error(
+        'target port 0 would send traffic to port 0; write the port the workload listens on ' +
+          "(targetPort 0, meaning each endpoint's own mapping, is only for a service's `ports`)",
+        e.value ?? e.keyNode,
+      )
       good = false
       continue
     }
@@ -437,6 +537,17 @@ export function readParsedList<T>(at: At, raw: YNode, parse: (s: string) => Pars
     else out.push(v)
   })
   return good ? out : undefined
+}
+
+/** A name, namespace or hostname: a string of at most MAX_NAME_LENGTH characters (Kubernetes). */
+export function readName(at: At, raw: YNode): string | undefined {
+  const s = readString(at, raw)
+  if (s === undefined || s.length <= MAX_NAME_LENGTH) return s
+  at.error(
+    `${s.length} characters; names, namespaces and hostnames are at most ${MAX_NAME_LENGTH} (the Kubernetes limit)`,
+    at.sink.deref(raw),
+  )
+  return undefined
 }
 
 export function readStringList(at: At, raw: YNode): string[] | undefined {

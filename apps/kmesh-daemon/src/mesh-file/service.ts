@@ -11,6 +11,7 @@ import {
   readBool,
   readEnum,
   readMap,
+  readName,
   readParsedList,
   readPortMap,
   readSeq,
@@ -213,7 +214,7 @@ function readWeightedWaypoints(at: At, raw: YNode): WeightedWaypoint[] | undefin
 export function readService(sink: Sink, index: number, raw: YNode): Service | undefined {
   const node = sink.deref(raw)
   const at = new At(sink, serviceLabel(sink, index, node), '', false, node)
-  const before = sink.errors.length
+  const before = sink.errorCount
   const f = readStruct(at, node, {
     fields: FIELDS,
     required: ['name', 'namespace', 'hostname', 'vips', 'ports'],
@@ -239,7 +240,7 @@ export function readService(sink: Sink, index: number, raw: YNode): Service | un
   const value = (k: string): YNode => f.get(k)?.value
   for (const k of ['name', 'namespace', 'hostname'] as const) {
     if (!f.has(k)) continue
-    const v = readString(fieldAt(k), value(k))
+    const v = readName(fieldAt(k), value(k))
     if (v !== undefined) s[k] = v
   }
   if (f.has('vips')) {
@@ -251,7 +252,7 @@ export function readService(sink: Sink, index: number, raw: YNode): Service | un
     if (v) s.cidrVips = v
   }
   if (f.has('ports')) {
-    const p = readPortMap(fieldAt('ports'), value('ports'))
+    const p = readPortMap(fieldAt('ports'), value('ports'), 'endpointMapping')
     if (p) s.ports = p
     const n = Object.keys(p ?? {}).length
     if (n > MAX_SERVICE_PORTS) {
@@ -293,5 +294,5 @@ export function readService(sink: Sink, index: number, raw: YNode): Service | un
     const v = readEnum(fieldAt('visibility'), value('visibility'), ['Public', 'Namespace'] as const)
     if (v) s.visibility = v
   }
-  return sink.errors.length === before ? s : undefined
+  return sink.errorCount === before ? s : undefined
 }

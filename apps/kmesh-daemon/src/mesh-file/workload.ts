@@ -1,6 +1,7 @@
 /** Workload entries (reference/local-config.md §4, with the flatten rules of §2.4). */
 import { isSeq } from 'yaml'
 
+import { MAX_NAME_LENGTH } from './bounds.js'
 import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
 import { readGatewayAddress } from './gateway-address.js'
 import {
@@ -9,6 +10,7 @@ import {
   readBool,
   readEnum,
   readMap,
+  readName,
   readParsedList,
   readPortMap,
   readString,
@@ -38,6 +40,9 @@ const STRING_FIELDS = [
   'canonicalName',
   'canonicalRevision',
 ] as const
+
+/** Kubernetes names: at most MAX_NAME_LENGTH characters. */
+const NAME_FIELDS: ReadonlySet<string> = new Set(['name', 'namespace', 'hostname'])
 
 const FIELDS = [
   ...STRING_FIELDS,
@@ -142,6 +147,11 @@ function readServicesMap(at: At, raw: YNode): Record<string, PortMap> | undefine
       good = false
       continue
     }
+    if (nh.value.namespace.length > MAX_NAME_LENGTH || nh.value.hostname.length > MAX_NAME_LENGTH) {
+      here.error(`the namespace or hostname is longer than ${MAX_NAME_LENGTH} characters (the Kubernetes limit)`, e.keyNode)
+      good = false
+      continue
+    }
     if (key in out) {
       here.error(`service "${key}" is listed twice`, e.keyNode)
       good = false
@@ -161,7 +171,7 @@ function readServicesMap(at: At, raw: YNode): Record<string, PortMap> | undefine
 export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | undefined {
   const node = sink.deref(raw)
   const at = new At(sink, workloadLabel(sink, index, node), '', true, node)
-  const before = sink.errors.length
+  const before = sink.errorCount
   const f = readStruct(at, node, {
     fields: FIELDS,
     required: ['namespace', 'workloadIps', 'services'],
@@ -209,7 +219,14 @@ export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | 
 
   for (const k of STRING_FIELDS) {
     if (!f.has(k)) continue
-    const s = readString(fieldAt(k), value(k))
+    const s = NAME_FIELDS.has(k) ? readName(fieldAt(k), value(k)) : readString(fieldAt(k), value(k))
+    if (k === 'uid' && s === '') {
+      fieldAt('uid').error(
+        'uid is "": ztunnel treats it like a missing uid, and workloads without a uid silently replace each ' +
+          'other (reference §8 item 7); give every workload a unique uid',
+        sink.deref(value('uid')),
+      )
+    }
     if (s !== undefined) w[k] = s
   }
   if (f.has('workloadIps')) {
@@ -268,5 +285,5 @@ export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | 
       )
     }
   }
-  return sink.errors.length === before ? w : undefined
+  return sink.errorCount === before ? w : undefined
 }
