@@ -18,10 +18,10 @@ export interface DaemonProcess {
   output(): string
 }
 
-export function spawnDaemon(args: string[], onLine?: (line: string) => void): DaemonProcess {
+export function spawnDaemon(args: string[], onLine?: (line: string) => void, env?: Record<string, string>): DaemonProcess {
   // An ephemeral admin port unless the caller chose one, so daemons started side by side never collide.
   const admin = args.includes('--admin-address') || args.includes('--help') ? [] : ['--admin-address', '127.0.0.1:0']
-  const child = spawn(process.execPath, [BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env })
   const lines: string[] = []
   let waiters: { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = []
   let exited: number | null | undefined
