@@ -11,7 +11,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { MeshFileError, readMeshFile, type MeshFileProblem, type MeshFileResult } from './mesh-file/index.js'
+import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from './mesh-file/index.js'
 import { compactWrites, type WorkloadProcessor } from './processor/processor.js'
 import type { Logger } from './log.js'
 
@@ -25,8 +25,8 @@ export interface LocalMeshOptions {
   maxWaitMs?: number
   /** Files larger than this are refused unread. */
   maxBytes?: number
-  /** Reads and parses the file (default: the mesh-file reader); replaced in tests. */
-  read?: (file: string, opts: { maxBytes?: number | undefined }) => Promise<MeshFileResult>
+  /** Reads and parses the file (default: read on this thread, parsed in a worker with a heap limit and a deadline). */
+  read?: (file: string, opts: { maxBytes?: number | undefined; signal: AbortSignal }) => Promise<MeshFileResult>
 }
 
 export interface ReloadResult {
@@ -59,6 +59,8 @@ export class LocalMesh {
   /** Set while a change waits to be applied: when it was first seen and the file's signature since. */
   private pending: { since: number; signature: string; stableSince: number } | undefined
   private closed = false
+  /** Aborts a parse in flight when the daemon stops (a huge file must not hold the stop up). */
+  private readonly stopping = new AbortController()
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
   private readonly state: MeshFileStatus
 
@@ -80,8 +82,10 @@ export class LocalMesh {
     const { file, processor, log } = this.options
     let parsed
     try {
-      parsed = await (this.options.read ?? readMeshFile)(file, { maxBytes: this.options.maxBytes })
+      const read = this.options.read ?? ((f, o) => readMeshFileIsolated(f, { maxBytes: o.maxBytes, signal: o.signal }))
+      parsed = await read(file, { maxBytes: this.options.maxBytes, signal: this.stopping.signal })
     } catch (err) {
+      if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
       this.refused(err as Error)
       return { ok: false, error: err as Error }
     }
@@ -113,7 +117,7 @@ export class LocalMesh {
     const { file, log } = this.options
     const at = new Date().toISOString()
     if (err instanceof MeshFileError) {
-      const total = (err as MeshFileError & { total?: number }).total ?? err.problems.length
+      const total = err.total
       logCapped(log, err.problems, total, 'error')
       this.state.lastRefusal = { at, reason: 'the file has problems', total, problems: err.problems }
       log.error({ file, problems: total }, this.last ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
@@ -172,6 +176,7 @@ export class LocalMesh {
   /** Stops watching; resolves once a reload in flight has finished (it will not write after this). */
   close(): Promise<unknown> {
     this.closed = true
+    this.stopping.abort(new Error('the daemon is stopping'))
     clearTimeout(this.poll)
     this.watcher?.close()
     return this.reloading
