@@ -63,7 +63,7 @@ export function parseChunked(text: string, file: string, lines: LineCounter, pla
       }
       if (!read || syntax.errorCount > 0) continue
       sink.useDoc(doc)
-      builder.item(section.key, i, seq.items[0])
+      builder.item(section.key, i, seq.items[0], sink.lineAt(start))
     }
   }
   sink.useDoc(undefined)

@@ -75,9 +75,11 @@ export class ConfigBuilder {
     return this.stopped
   }
 
-  item(section: SectionName, i: number, item: YNode): void {
+  /** Reads item `i`; `dashLine` is the line of its `- `, for problems about an item with no position. */
+  item(section: SectionName, i: number, item: YNode, dashLine: number | undefined): void {
     const sink = this.sink
     const node = sink.deref(item)
+    sink.fallbackLine = sink.lineOf(node) ?? dashLine
     const lines = entryLines(sink, node)
     if (section === 'workloads') {
       const entry = workloadLabel(sink, i, item)
@@ -100,6 +102,7 @@ export class ConfigBuilder {
   /** The config, or a MeshFileError with the problems in file order. */
   finish(): MeshFileResult {
     const sink = this.sink
+    sink.fallbackLine = undefined
     if (!this.stopped) crossCheck(sink, this.rc)
     if (sink.errorCount > 0) {
       throw new MeshFileError([...sink.errors].sort(byLine), { total: sink.errorCount, totalIsLowerBound: this.stopped })

@@ -37,6 +37,8 @@ export class Sink {
   readonly warnings: MeshFileProblem[] = []
   errorCount = 0
   warningCount = 0
+  /** The line of the entry being read: for problems about a node the parser gave no position (an empty `- `). */
+  fallbackLine: number | undefined
 
   constructor(
     readonly file: string,
@@ -75,7 +77,7 @@ export class Sink {
   }
 
   add(kind: 'error' | 'warning', entry: string, key: string, message: string, node?: YNode): void {
-    this.addAtLine(kind, entry, key, message, this.lineOf(node))
+    this.addAtLine(kind, entry, key, message, this.lineOf(node) ?? this.fallbackLine)
   }
 
   addAtLine(kind: 'error' | 'warning', entry: string, key: string, message: string, line: number | undefined): void {

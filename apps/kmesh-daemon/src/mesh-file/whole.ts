@@ -75,10 +75,18 @@ export function parseWhole(text: string, file: string, lines: LineCounter): Mesh
     }
     const items = readSeq(top.field(key, e.keyNode), e.value)
     let offset = 0
+    let end = sink.deref(e.value)?.range?.[0] ?? 0
     for (const [i, item] of (items ?? []).entries()) {
-      offset = sink.deref(item)?.range?.[0] ?? offset
+      const range = sink.deref(item)?.range
+      offset = range?.[0] ?? offset
       if (builder.shouldStop(offset)) break
-      builder.item(key, i, item)
+      // An empty item has no position: its `- ` is the next one after the previous item.
+      const dash = /-(?=[ \r\n]|$)/g
+      dash.lastIndex = end
+      const m = range ? undefined : dash.exec(text)
+      builder.item(key, i, item, m ? sink.lineAt(m.index) : undefined)
+      if (range) end = range[1]
+      else if (m) end = m.index + 1
     }
   }
   return builder.finish()
