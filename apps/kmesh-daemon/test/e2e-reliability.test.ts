@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { privilegedSkip, tempPinDir } from '@kmesh-ts/testkit'
@@ -230,4 +230,51 @@ t.test('NODE_NAME without --node sets the locality client: Failover stays local'
   await d.next(/mesh applied/)
   t.match(d.output(), /node identity.*node=node-7.*nodeFrom=NODE_NAME/, 'the start-up log says where the node name came from')
   t.same(await who(h, '127.10.9.9', 40), { near: 40 }, 'Failover sends every connect to the local endpoint')
+})
+
+/** `n` workload entries, each with an unknown key and a bad port: a file full of problems. */
+function badEntries(n: number): string {
+  const out = ['workloads:']
+  for (let i = 0; i < n; i++) {
+    out.push(`- uid: c//v1/Pod/t/w${i}\n  name: w${i}\n  namespace: t\n  workloadIps: ["10.0.${(i >> 8) & 255}.${i & 255}"]\n  bogus${i}: x\n  services: {"t/s.t.svc.cluster.local": {80: 0}}`)
+  }
+  return `${out.join('\n')}\nservices: []\n`
+}
+
+function memoryOf(pid: number): { rssKb: number; peakKb: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)![1])
+  return { rssKb: kb('VmRSS'), peakKb: kb('VmHWM') }
+}
+
+t.test('huge bad files: refused in seconds, memory bounded, the log bounded', { skip }, async (t) => {
+  const h = await meshHarness(t)
+  await h.backend('a', '127.0.9.111', 18080)
+  await h.sentinel('127.10.9.11', 80)
+  h.writeMesh(meshYaml([w('a', '127.0.9.111')], [web('127.10.9.11')]))
+  const d = started(t, spawnDaemon(args(h, '--reload-settle', '100ms')))
+  await d.next(/mesh applied/)
+  // Steady size: after a few reloads of the good file, so the parse worker's code is loaded once.
+  for (let i = 0; i < 3; i++) { const again = d.next(/mesh applied/); d.child.kill('SIGHUP'); await again }
+  const steady = memoryOf(d.child.pid!)
+  for (const [label, entries] of [['1.9 MB', 12_500], ['20 MB', 132_000]] as const) {
+    const text = badEntries(entries)
+    const tmp = `${h.meshFile}.tmp`
+    writeFileSync(tmp, text)
+    const linesBefore = d.output().split('\n').length
+    const refused = d.next(/mesh file refused/, 60_000)
+    const t0 = Date.now()
+    renameSync(tmp, h.meshFile)
+    await refused
+    const ms = Date.now() - t0 - 100 // minus the settle time
+    const mem = memoryOf(d.child.pid!)
+    const logged = d.output().split('\n').length - linesBefore
+    t.ok(ms < 10_000, `${label} (${(text.length / 1e6).toFixed(1)} MB) refused in ${ms} ms`)
+    t.ok(mem.peakKb < 2 * steady.rssKb, `${label}: peak RSS ${(mem.peakKb / 1024).toFixed(0)} MB < 2 × steady ${(steady.rssKb / 1024).toFixed(0)} MB`)
+    t.ok(logged <= 110, `${label}: ${logged} log lines`)
+    t.match(d.output(), /and \d+ more problems/, 'the rest are counted in one line')
+    t.same(await who(h, '127.10.9.11', 5), { a: 5 }, `${label}: the last good state stays`)
+  }
+  const dump = await (await fetch(`${/url=(\S+)/.exec(d.output())![1]}/debug/config_dump`)).json() as { meshFile: { lastRefusal: { total: number; problems: unknown[] } } }
+  t.ok(dump.meshFile.lastRefusal.problems.length >= 100, `the admin dump lists ${dump.meshFile.lastRefusal.problems.length} of ${dump.meshFile.lastRefusal.total} problems`)
 })

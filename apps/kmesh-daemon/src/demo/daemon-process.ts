@@ -21,7 +21,9 @@ export interface DaemonProcess {
 export function spawnDaemon(args: string[], onLine?: (line: string) => void, env?: Record<string, string>): DaemonProcess {
   // An ephemeral admin port unless the caller chose one, so daemons started side by side never collide.
   const admin = args.includes('--admin-address') || args.includes('--help') ? [] : ['--admin-address', '127.0.0.1:0']
-  const child = spawn(process.execPath, [BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'], env: env ? { ...process.env, ...env } : process.env })
+  // The daemon runs from dist/: loaders a test runner puts into NODE_OPTIONS (tap re-adds them to every child it
+  // sees spawned) would slow its start and more than double its memory. env(1) drops them just before exec.
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
   const lines: string[] = []
   let waiters: { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = []
   let exited: number | null | undefined
