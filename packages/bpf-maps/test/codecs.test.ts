@@ -1,5 +1,6 @@
 import t from 'tap'
-import { backendValue, encodeToBuffer, endpointKey, frontendKey, managerKey, serviceValue, sockStorage, decodeIpAddr, encodeIpAddr, ipBytes, formatIpv6 } from '../src/codecs/index.js'
+import { backendValue, encodeRecord, endpointKey, frontendKey, managerKey, serviceValue, sockStorage, decodeIpAddr, encodeIpAddr, ipBytes, formatIpv6, readU32, readU64, writeU32, writeU64 } from '../src/codecs/index.js'
+import { encodeToBuffer } from '../src/native/buffers.js'
 
 t.test('frontend key: IPv4 sits in bytes 0..3, zeros after; IPv6 fills 16 bytes', async (t) => {
   t.equal(encodeToBuffer(frontendKey, { address: '127.10.0.1' }).toString('hex'), '7f0a0001' + '00'.repeat(12))
@@ -65,4 +66,33 @@ t.test('IP text and bytes', async (t) => {
   const b = Buffer.alloc(16, 0xff)
   encodeIpAddr(new Uint8Array([10, 0, 0, 1]), b, 0)
   t.equal(decodeIpAddr(b, 0), '10.0.0.1', 'encoding clears stale bytes')
+  // @kmesh-ts/ip's one rule: net.isIP's texts, zone ids refused (they used to be dropped silently here).
+  t.throws(() => ipBytes('010.0.0.1'), /not an IP address: "010.0.0.1"/, 'no leading zeros')
+  t.throws(() => encodeIpAddr('fe80::1%eth0', b, 0), /zone ids are not supported/)
+  t.equal(decodeIpAddr(b, 0), '10.0.0.1', 'a refused address leaves the record alone')
+  t.equal(formatIpv6(ipBytes('::ffff:10.1.2.3')), '::ffff:10.1.2.3', 'v4-mapped in mixed notation (RFC 5952 §5)')
+})
+
+t.test('encodeRecord gives the bytes encodeToBuffer gives, as a plain Uint8Array', async (t) => {
+  const v = { address: 'fd00::7', services: [1, 2, 3], waypoint: { address: '10.0.0.9', port: 15008 } }
+  const bytes = encodeRecord(backendValue, v)
+  t.equal(Object.getPrototypeOf(bytes), Uint8Array.prototype)
+  t.equal(Buffer.from(bytes).toString('hex'), encodeToBuffer(backendValue, v).toString('hex'))
+  t.same(backendValue.decode(bytes), v)
+})
+
+t.test('integers: host order, wrap like the old Buffer/DataView paths, and bounds checked', async (t) => {
+  const b = new Uint8Array(12)
+  writeU32(b, 1, 0xdeadbeef)
+  t.equal(readU32(b, 1), 0xdeadbeef)
+  t.equal(Buffer.from(b).readUInt32LE(1), 0xdeadbeef, 'little-endian host')
+  writeU32(b, 0, -1)
+  t.equal(readU32(b, 0), 0xffffffff)
+  writeU64(b, 4, 0x0123456789abcdefn)
+  t.equal(readU64(b, 4), 0x0123456789abcdefn)
+  t.equal(Buffer.from(b).readBigUInt64LE(4), 0x0123456789abcdefn)
+  writeU64(b, 4, -1n)
+  t.equal(readU64(b, 4), 0xffffffffffffffffn)
+  t.throws(() => readU32(b, 9), RangeError)
+  t.throws(() => writeU64(b, 5, 1n), RangeError)
 })

@@ -6,8 +6,8 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { privilegedSkip } from '@kmesh-ts/testkit'
-import { encodeToBuffer, lpmKey, lpmKeyOfCidr, nodeInfoMapSpec, u32Value, MapType } from '../src/codecs/index.js'
-import { BpfMap } from '../src/native/index.js'
+import { lpmKey, lpmKeyOfCidr, nodeInfoMapSpec, u32Value, MapType } from '../src/codecs/index.js'
+import { BpfMap, encodeToBuffer } from '../src/native/index.js'
 
 const le = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b.toString('hex') }
 

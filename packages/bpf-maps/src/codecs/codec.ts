@@ -10,9 +10,12 @@ export interface Codec<T> {
   decode(buf: Uint8Array, offset?: number): T
 }
 
-/** Encodes into a fresh zeroed buffer of exactly codec.size bytes. */
-export function encodeToBuffer<T>(codec: Codec<T>, value: T): Buffer {
-  const buf = Buffer.alloc(codec.size)
+/**
+ * Encodes into fresh zeroed bytes of exactly codec.size. A Uint8Array, so the codecs run where there is no Node;
+ * the native entry's `encodeToBuffer` gives the same bytes as a Buffer.
+ */
+export function encodeRecord<T>(codec: Codec<T>, value: T): Uint8Array {
+  const buf = new Uint8Array(codec.size)
   codec.encode(value, buf, 0)
   return buf
 }
@@ -24,26 +27,53 @@ export function view(buf: Uint8Array): DataView {
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
 }
 
-// Buffers (the common case: every encodeToBuffer and every map read) use their own methods; a DataView per call
-// would make garbage on every field of every record.
+function checkFits(buf: Uint8Array, offset: number, size: number): void {
+  if (!(offset >= 0 && offset + size <= buf.length)) {
+    throw new RangeError(`${size} bytes at offset ${offset} do not fit in ${buf.length}`)
+  }
+}
+
+// Byte by byte, as Node's own Buffer.readUInt32LE does: no DataView per call (that would make garbage on every
+// field of every record), and plain Uint8Array indexing works in every JavaScript runtime.
 export function writeU32(buf: Uint8Array, offset: number, value: number): void {
-  if (buf instanceof Buffer) {
-    if (hostIsLittleEndian) buf.writeUInt32LE(value >>> 0, offset)
-    else buf.writeUInt32BE(value >>> 0, offset)
-  } else view(buf).setUint32(offset, value >>> 0, hostIsLittleEndian)
+  checkFits(buf, offset, 4)
+  const v = value >>> 0
+  if (hostIsLittleEndian) {
+    buf[offset] = v
+    buf[offset + 1] = v >>> 8
+    buf[offset + 2] = v >>> 16
+    buf[offset + 3] = v >>> 24
+  } else {
+    buf[offset] = v >>> 24
+    buf[offset + 1] = v >>> 16
+    buf[offset + 2] = v >>> 8
+    buf[offset + 3] = v
+  }
 }
 
 export function readU32(buf: Uint8Array, offset: number): number {
-  if (buf instanceof Buffer) return hostIsLittleEndian ? buf.readUInt32LE(offset) : buf.readUInt32BE(offset)
-  return view(buf).getUint32(offset, hostIsLittleEndian)
+  checkFits(buf, offset, 4)
+  const a = buf[offset]!
+  const b = buf[offset + 1]!
+  const c = buf[offset + 2]!
+  const d = buf[offset + 3]!
+  return hostIsLittleEndian ? a + b * 0x100 + c * 0x10000 + d * 0x1000000 : d + c * 0x100 + b * 0x10000 + a * 0x1000000
 }
 
 export function writeU64(buf: Uint8Array, offset: number, value: bigint): void {
-  view(buf).setBigUint64(offset, value, hostIsLittleEndian)
+  checkFits(buf, offset, 8)
+  const v = BigInt.asUintN(64, value)
+  const lo = Number(v & 0xffffffffn)
+  const hi = Number(v >> 32n)
+  writeU32(buf, offset + (hostIsLittleEndian ? 0 : 4), lo)
+  writeU32(buf, offset + (hostIsLittleEndian ? 4 : 0), hi)
 }
 
 export function readU64(buf: Uint8Array, offset: number): bigint {
-  return view(buf).getBigUint64(offset, hostIsLittleEndian)
+  checkFits(buf, offset, 8)
+  const lo = readU32(buf, offset + (hostIsLittleEndian ? 0 : 4))
+  const hi = readU32(buf, offset + (hostIsLittleEndian ? 4 : 0))
+  return (BigInt(hi) << 32n) | BigInt(lo)
 }
 
 export function checkRange(name: string, value: number, max: number): void {

@@ -4,6 +4,7 @@
  * 20 bytes, value u32 1. Userspace writes one key per remote node's pod CIDR; tc_mark_encrypt looks up /32 or /128.
  */
 import { readU32, writeU32, type Codec } from './codec.js'
+import { formatIp, maskIp, parseCidr } from '@kmesh-ts/ip'
 import { decodeIpAddr, encodeIpAddr, formatIpv6, ipBytes, type IpInput } from './ip.js'
 import { MapType, BPF_F_NO_PREALLOC, type RecordMapSpec } from './maps.js'
 import { u32Value } from './records.js'
@@ -25,35 +26,25 @@ export const lpmKey: Codec<LpmKey | { prefixLen: number; address: IpInput }> & C
       throw new RangeError(`lpm_key prefixLen must be an integer in 0..${max} for ${bytes.length === 4 ? 'IPv4' : 'IPv6'}, got ${v.prefixLen}`)
     }
     writeU32(buf, off, v.prefixLen)
-    encodeIpAddr(maskBytes(bytes, v.prefixLen), buf, off + 4)
+    encodeIpAddr(maskIp(bytes, v.prefixLen), buf, off + 4)
   },
   // The record has no family: a prefix over 32 bits is IPv6; otherwise the ip_addr rule applies (bytes 4..15 zero
   // read as IPv4), so an IPv6 prefix of 32 bits or less decodes as IPv4 text. lpmKeyOfCidr keeps the family.
   decode: (buf, off = 0) => {
     const prefixLen = readU32(buf, off)
-    const address = prefixLen > 32 ? formatIpv6(buf.subarray(off + 4, off + 20)) : decodeIpAddr(buf, off + 4)
+    const address = prefixLen > 32 ? formatIpv6(buf, off + 4) : decodeIpAddr(buf, off + 4)
     return { prefixLen, address }
   },
 }
 
-/** The key of a CIDR such as `10.244.1.0/24` or `fd00:1::/64` (host bits cleared, as Go's net.ParseCIDR does). */
+/**
+ * The key of a CIDR such as `10.244.1.0/24` or `fd00:1::/64` (host bits cleared, as Go's net.ParseCIDR does); a bare
+ * address is a host prefix. @kmesh-ts/ip's parseCidr decides: RangeError for a bad prefix length, TypeError for an
+ * address that is not one, both "not a CIDR: ...".
+ */
 export function lpmKeyOfCidr(cidr: string): LpmKey {
-  const slash = cidr.lastIndexOf('/')
-  const address = slash < 0 ? cidr : cidr.slice(0, slash)
-  const bytes = ipBytes(address)
-  const prefixLen = slash < 0 ? bytes.length * 8 : Number(cidr.slice(slash + 1))
-  if (!/^\d+$/.test(slash < 0 ? '0' : cidr.slice(slash + 1)) || prefixLen > bytes.length * 8) throw new RangeError(`not a CIDR: ${JSON.stringify(cidr)}`)
-  const net = maskBytes(bytes, prefixLen)
-  return { prefixLen, address: net.length === 4 ? net.join('.') : formatIpv6(net) }
-}
-
-function maskBytes(bytes: Uint8Array, prefixLen: number): Uint8Array {
-  const out = Uint8Array.from(bytes)
-  for (let i = 0; i < out.length; i++) {
-    const keep = Math.max(0, Math.min(8, prefixLen - i * 8))
-    out[i]! &= (0xff << (8 - keep)) & 0xff
-  }
-  return out
+  const { address, prefixLength } = parseCidr(cidr)
+  return { prefixLen: prefixLength, address: formatIp(maskIp(address, prefixLength)) }
 }
 
 /** km_nodeinfo as data: LPM trie, 20-byte key, u32 value, BPF_F_NO_PREALLOC (required for LPM tries). */

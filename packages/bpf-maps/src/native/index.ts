@@ -5,6 +5,7 @@
 export { BpfError, MapFullError, KeyNotFoundError, SpecMismatchError, errnoName, type BpfErrorDetails } from './errors.js'
 export { BpfMap, type MapSpec, type MapInfo, type PutMode } from './map.js'
 export { TypedMap } from './typed-map.js'
+export { asBuffer, encodeToBuffer } from './buffers.js'
 export { BpfProgram, BpfLink, progArraySet, setStatsEnabled, programStats, type TestRunOptions, type TestRunResult } from './program.js'
 export { Collection, collectionDefaults, type CollectionOptions } from './collection.js'
 export { ensureBpffs, isBpffsMounted } from './bpffs.js'
