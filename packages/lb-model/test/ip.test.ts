@@ -31,6 +31,13 @@ t.test('anything else is refused with the text named', async (t) => {
   }
 })
 
+t.test("@kmesh-ts/ip's one rule: no leading zeros, no zone ids, no brackets", async (t) => {
+  // This model used to read 010.0.0.1 as 10.0.0.1 and strip [brackets]; net.isIP refuses both.
+  t.throws(() => ipToBytes('010.0.0.1'), { name: 'TypeError', message: '"010.0.0.1"' })
+  t.throws(() => ipToBytes('[fd00::1]'), { name: 'TypeError', message: '"[fd00::1]"' })
+  t.throws(() => ipToBytes('fe80::1%eth0'), { name: 'TypeError', message: /zone ids are not supported/ })
+})
+
 t.test('agrees with node:net on random IPv6 texts', async (t) => {
   let seed = 7
   const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n }
