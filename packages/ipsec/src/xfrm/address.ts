@@ -1,64 +1,45 @@
-import { isIPv4, isIPv6 } from 'node:net'
+/**
+ * `xfrm_address_t` (16 bytes: IPv4 in the first four, the rest zero) and the address texts of selectors and states.
+ * Which texts are addresses, their bytes and their canonical text are @kmesh-ts/ip's one rule: exactly what
+ * `net.isIP` accepts, zone ids refused (an XFRM address has no scope, so a zone would be dropped silently).
+ */
+import {
+  formatIpv4, formatIpv6, isIp, maskIp, maxPrefixLength, parseIp, parsePrefixLength, whyNotIp, writeIp16, ZONE_REFUSED,
+} from '@kmesh-ts/ip'
 import { XfrmCodecError } from '../errors.js'
 
 export const AF_INET = 2
 export const AF_INET6 = 10
 export type AddressFamily = typeof AF_INET | typeof AF_INET6
 
+function notAnAddress(ip: string): XfrmCodecError {
+  const detail = whyNotIp(ip) === ZONE_REFUSED ? ` (${ZONE_REFUSED})` : ''
+  return new XfrmCodecError(`"${ip}" is not an IPv4 or IPv6 address${detail}`)
+}
+
 /** The family of an IP address string, or throws. */
 export function addressFamily(ip: string): AddressFamily {
-  if (isIPv4(ip)) return AF_INET
-  if (isIPv6(ip)) return AF_INET6
-  throw new XfrmCodecError(`"${ip}" is not an IPv4 or IPv6 address`)
+  const family = isIp(ip)
+  if (family === 4) return AF_INET
+  if (family === 6) return AF_INET6
+  throw notAnAddress(ip)
 }
 
 /** The 16-byte `xfrm_address_t` for an address: IPv4 in the first four bytes, the rest zero. */
 export function encodeAddress(ip: string, out: Buffer = Buffer.alloc(16), offset = 0): Buffer {
-  const family = addressFamily(ip)
-  out.fill(0, offset, offset + 16)
-  if (family === AF_INET) {
-    ip.split('.').forEach((part, i) => out.writeUInt8(Number(part), offset + i))
-    return out
-  }
-  let text = ip
-  const zone = text.indexOf('%')
-  if (zone >= 0) text = text.slice(0, zone)
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text)
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number)
-    text = text.slice(0, v4.index) + `${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') : [text, undefined]
-  const h = head ? head.split(':') : []
-  const tl = tail === undefined ? [] : tail ? tail.split(':') : []
-  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl]
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), offset + 2 * i))
+  if (isIp(ip) === 0) throw notAnAddress(ip)
+  writeIp16(ip, out, offset)
   return out
 }
 
 /** Formats an `xfrm_address_t` of a family: dotted quad, or RFC 5952 text for IPv6. */
 export function decodeAddress(buf: Buffer, offset: number, family: number): string {
-  if (family === AF_INET) return `${buf[offset]}.${buf[offset + 1]}.${buf[offset + 2]}.${buf[offset + 3]}`
+  if (family === AF_INET) return formatIpv4(buf, offset)
   if (family !== AF_INET6) {
     if (buf.subarray(offset, offset + 16).every((b) => b === 0)) return ''
     throw new XfrmCodecError(`address of unknown family ${family}`)
   }
-  const groups: number[] = []
-  for (let i = 0; i < 8; i++) groups.push(buf.readUInt16BE(offset + 2 * i))
-  // The longest run of two or more zero groups becomes "::" (RFC 5952 §4.2).
-  let best = -1
-  let bestLen = 1
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) { i++; continue }
-    let j = i
-    while (j < 8 && groups[j] === 0) j++
-    if (j - i > bestLen) { best = i; bestLen = j - i }
-    i = j
-  }
-  const hex = groups.map((g) => g.toString(16))
-  if (best < 0) return hex.join(':')
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`
+  return formatIpv6(buf, offset)
 }
 
 export interface Cidr {
@@ -72,11 +53,9 @@ export function parseCidr(text: string): Cidr {
   const slash = text.indexOf('/')
   const address = slash < 0 ? text : text.slice(0, slash)
   const family = addressFamily(address)
-  const max = family === AF_INET ? 32 : 128
-  const prefixLength = slash < 0 ? max : Number(text.slice(slash + 1))
-  if (!Number.isInteger(prefixLength) || prefixLength < 0 || prefixLength > max || (slash >= 0 && !/^\d+$/.test(text.slice(slash + 1)))) {
-    throw new XfrmCodecError(`"${text}" has an invalid prefix length (0..${max})`)
-  }
+  const max = maxPrefixLength(family === AF_INET ? 4 : 6)
+  const prefixLength = slash < 0 ? max : parsePrefixLength(text.slice(slash + 1), family === AF_INET ? 4 : 6)
+  if (prefixLength === undefined) throw new XfrmCodecError(`"${text}" has an invalid prefix length (0..${max})`)
   return { address, prefixLength, family }
 }
 
@@ -102,8 +81,6 @@ export function canonicalCidr(text: string): string {
  */
 export function networkCidr(text: string): string {
   const c = parseCidr(text)
-  const b = encodeAddress(c.address)
-  const bits = c.family === AF_INET ? 32 : 128
-  for (let i = c.prefixLength; i < bits; i++) b[i >> 3]! &= ~(0x80 >> (i & 7))
-  return formatCidr(decodeAddress(b, 0, c.family), c.prefixLength)
+  const network = maskIp(parseIp(c.address), c.prefixLength)
+  return formatCidr(c.family === AF_INET ? formatIpv4(network) : formatIpv6(network), c.prefixLength)
 }
