@@ -25,6 +25,11 @@ t.test('values: IPs are validated (v4, v6, no zone, no /len) and kept in canonic
   for (const bad of ['10.0.0.256', '010.0.0.1', 'fe80::1%eth0', '10.0.0.1/32', ' 10.0.0.1', '1:2:3:4:5:6:7:8:9', '']) {
     t.notOk(parseIp(bad).ok, `${JSON.stringify(bad)} is refused`)
   }
+  t.same(parseIp('fe80::1%eth0'), {
+    ok: false,
+    message: '"fe80::1%eth0" is not an IP address (zone ids are not supported: a zone names a link on one host, ' +
+      'a mesh address must not)',
+  }, 'a zone id is refused with the reason (@kmesh-ts/ip)')
   t.same(parseCidr('2001:DB8::/32'), { ok: true, value: '2001:db8::/32' })
   t.same(parseCidr('10.1.2.3/8'), { ok: true, value: '10.1.2.3/8' }, 'host bits are kept')
   t.match(parseCidr('10.0.0.0/33'), { ok: false, message: /not 0..32/ })
