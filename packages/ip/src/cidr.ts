@@ -41,13 +41,16 @@ export function parseCidr(text: string, options: ParseCidrOptions = {}): Cidr {
   const addressText = slash < 0 ? text : text.slice(0, slash)
   const why = whyNotIp(addressText)
   if (why !== undefined) {
-    throw new TypeError(`not a CIDR: ${JSON.stringify(text)}: ${why === ZONE_REFUSED ? why : 'the address is not one'}`)
+    const reason = why === ZONE_REFUSED ? why : 'the address is not one'
+    throw new TypeError(`not a CIDR: ${JSON.stringify(text)}: ${reason}`)
   }
   const address = parseIp(addressText)
   const family = ipFamily(address)
   const max = maxPrefixLength(family)
   if (slash < 0) {
-    if (options.requirePrefix) throw new RangeError(`not a CIDR: ${JSON.stringify(text)}: the prefix length is missing`)
+    if (options.requirePrefix) {
+      throw new RangeError(`not a CIDR: ${JSON.stringify(text)}: the prefix length is missing`)
+    }
     return { address, prefixLength: max, family }
   }
   const prefixLength = parsePrefixLength(text.slice(slash + 1), family)

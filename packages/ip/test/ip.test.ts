@@ -51,7 +51,7 @@ const EDGES = [
 function spelling(r: (n: number) => number): string {
   const words = Array.from({ length: 8 }, () => (r(3) === 0 ? r(0x10000) : 0))
   if (r(4) === 0) return `${r(256)}.${r(256)}.${r(256)}.${r(256)}`
-  let parts = words.map((w) => {
+  const parts = words.map((w) => {
     let h = w.toString(16)
     if (r(5) === 0) h = h.padStart(1 + r(4), '0')
     return r(4) === 0 ? h.toUpperCase() : h
@@ -59,9 +59,8 @@ function spelling(r: (n: number) => number): string {
   if (r(3) === 0) parts.splice(6, 2, `${r(256)}.${r(256)}.${r(256)}.${r(256)}`)
   if (r(2) === 0) {
     const start = r(parts.length)
-    const len = 1 + r(parts.length - start)
-    parts = [...parts.slice(0, start), ...(start === 0 ? [''] : []), '', ...parts.slice(start + len)]
-    if (start + len === parts.length + len - 1 - (start === 0 ? 1 : 0) || parts[parts.length - 1] === '') parts.push('')
+    const end = start + 1 + r(parts.length - start)
+    return `${parts.slice(0, start).join(':')}::${parts.slice(end).join(':')}`
   }
   return parts.join(':')
 }
