@@ -4,7 +4,8 @@
  * that ztunnel applies and mesh files do not (reference/local-config.md §4.2): trust domain `cluster.local`,
  * service account `default`, cluster id `Kubernetes`.
  */
-import { formatIpv6, MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { formatIp } from '@kmesh-ts/ip'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
 import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../mesh-file/index.js'
 
@@ -13,8 +14,9 @@ export const MAX_SERVICES_PER_WORKLOAD = 10
 
 export class UnappliableResource extends Error {}
 
+/** Canonical text of 4 or 16 address bytes (@kmesh-ts/ip: RFC 5952, `::ffff:a.b.c.d` for v4-mapped). */
 export function ipText(bytes: Uint8Array): string {
-  return bytes.length === 4 ? Array.from(bytes).join('.') : formatIpv6(bytes)
+  return formatIp(bytes)
 }
 
 const SCOPES: Record<number, RoutingPreference | undefined> = { 1: 'Region', 2: 'Zone', 3: 'Subzone', 4: 'Node', 5: 'Cluster', 6: 'Network' }
