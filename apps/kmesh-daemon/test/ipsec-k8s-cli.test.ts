@@ -33,7 +33,7 @@ t.test('refused combinations name the flag', async (t) => {
   refuses([...cluster, ...ipsec, '--node-info-namespace', 'Kmesh_System'], /--node-info-namespace Kmesh_System: must be a DNS-1123 label/)
   refuses([...cluster, '--kubeconfig', '/kc'], /--kubeconfig needs --ipsec-key-file/)
   refuses([...cluster, '--ipsec-allow-plaintext'], /--ipsec-allow-plaintext needs --ipsec-key-file/)
-  refuses(['--xds-address', 'istiod:15012', '--cgroup', '/x', ...ipsec], /--node NAME: it names this node's KmeshNodeInfo object/)
+  refuses(['--xds-address', 'istiod:15012', '--cgroup', '/x', ...ipsec], /--node NAME \(or NODE_NAME in the environment\): it names this node's KmeshNodeInfo object/)
 })
 
 t.test('--help lists the flags', async (t) => {

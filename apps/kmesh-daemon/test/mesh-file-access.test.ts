@@ -66,13 +66,13 @@ t.test('errno is named once', async (t) => {
 t.test('readMeshFileIsolated: the same result and the same problems as readMeshFile', async (t) => {
   for (const name of ['example-c.yaml']) {
     const path = join(FIXTURES, name)
-    t.same(await readMeshFileIsolated(path, { timeoutMs: 20_000 }), await readMeshFile(path), name)
+    t.same(await readMeshFileIsolated(path, { timeoutMs: 20_000, inlineBelowBytes: 0 }), await readMeshFile(path), name)
   }
   const dir = await tempDir(t)
   const bad = join(dir, 'bad.yaml')
   await writeFile(bad, `workloads:\n${workload('a', 'protocol: tcp')}\n${workload('a')}\n`)
   const direct = (await readMeshFile(bad).catch((e: unknown) => e)) as MeshFileError
-  const isolated = (await readMeshFileIsolated(bad).catch((e: unknown) => e)) as MeshFileError
+  const isolated = (await readMeshFileIsolated(bad, { inlineBelowBytes: 0 }).catch((e: unknown) => e)) as MeshFileError
   t.type(isolated, MeshFileError)
   t.same(isolated.problems, direct.problems)
   t.equal(isolated.total, direct.total)
@@ -108,7 +108,7 @@ t.test('readMeshFileIsolated: a parse that runs out of memory is a MeshFileError
 
 t.test('readMeshFileIsolated: an abort stops the parse with the signal reason', async (t) => {
   const ac = new AbortController()
-  const p = readMeshFileIsolated(join(FIXTURES, 'example-c.yaml'), { signal: ac.signal })
+  const p = readMeshFileIsolated(join(FIXTURES, 'example-c.yaml'), { signal: ac.signal, inlineBelowBytes: 0 })
   ac.abort(new Error('stopping'))
   await t.rejects(p, { message: 'stopping' })
 })

@@ -18,7 +18,7 @@ export {
 } from './bounds.js'
 export type { MeshFileResult } from './entries.js'
 export type { ReadBytesOptions as ReadMeshFileOptions } from './file.js'
-export { readMeshFileIsolated, DEFAULT_PARSE_TIMEOUT_MS, DEFAULT_PARSE_HEAP_MB, type IsolatedReadOptions } from './isolated.js'
+export { readMeshFileIsolated, INLINE_PARSE_BELOW_BYTES, DEFAULT_PARSE_TIMEOUT_MS, DEFAULT_PARSE_HEAP_MB, type IsolatedReadOptions } from './isolated.js'
 export type * from './types.js'
 
 /**
