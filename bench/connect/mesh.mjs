@@ -1,5 +1,5 @@
 /**
- * Mesh files for the benchmark, in ztunnel's local config format (reference/local-config.md): the measured
+ * Mesh files for the benchmark, in ztunnel's local config format (docs/reference/local-config.md): the measured
  * service `bench/target` (VIP TARGET_VIP:80 → the real backend, target port BACKEND_PORT) plus filler
  * services whose VIPs and workloads are only map keys, never real addresses. A workload may back at most 10
  * services (the kernel backend record holds service[10]), so each filler workload is the single endpoint of

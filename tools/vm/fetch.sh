@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches and caches what the test VM needs (reference: ../../shared/toolchain.md, "A second kernel"):
+# Fetches and caches what the test VM needs (reference: docs/toolchain.md, "A second kernel"):
 #   QEMU (TCG) and a static busybox from apt; Debian's stock kernel package, unpacked (never installed: that would
 #   drag in systemd, udev and initramfs-tools); modules.dep made with busybox depmod; a small busybox initramfs
 #   that mounts the host's / read-only over virtio-9p. Idempotent: with a complete cache it prints one line and exits.

@@ -1,4 +1,4 @@
-/** One test per trap of reference/local-config.md §8, asserting the file, entry and key named. */
+/** One test per trap of docs/reference/local-config.md §8, asserting the file, entry and key named. */
 import t from 'tap'
 
 import { parseMeshFile } from '../src/mesh-file/index.js'

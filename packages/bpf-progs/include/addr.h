@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Address helpers for `union ip_addr` (reference/kmesh-dataplane.md §2.2): an IPv4 address is bytes 0..3 in
+/* Address helpers for `union ip_addr` (docs/reference/kmesh-dataplane.md §2.2): an IPv4 address is bytes 0..3 in
  * network order with bytes 4..15 zero, an IPv6 address fills 16 bytes, an IPv4-mapped IPv6 address is
  * ::ffff:a.b.c.d. Byte-order correct on either endianness (upstream's mapped test holds on little-endian only). */
 #ifndef KMESH_ADDR_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* km_backend: backend (workload) uid -> address and waypoint (reference/kmesh-dataplane.md §2.3). */
+/* km_backend: backend (workload) uid -> address and waypoint (docs/reference/kmesh-dataplane.md §2.3). */
 #ifndef KMESH_BACKEND_H
 #define KMESH_BACKEND_H
 
@@ -25,7 +25,7 @@ _Static_assert(sizeof(struct backend_value) == 80, "backend_value is 80 bytes");
 #include "addr.h"
 #include "lb_types.h"
 
-/* DNAT to the backend (reference/kmesh-dataplane.md §3 svc_dnat): its address as the record holds it (fitted to
+/* DNAT to the backend (docs/reference/kmesh-dataplane.md §3 svc_dnat): its address as the record holds it (fitted to
  * the socket's family by lb_resolve) and the target port the service port mapped to. */
 static __always_inline void rewrite_destination(const struct backend_value *backend, __u32 target_port,
 						struct lb_result *out)

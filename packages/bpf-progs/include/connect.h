@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The steps of the cgroup/connect4 and cgroup/connect6 hooks that touch the socket address context
- * (reference/kmesh-dataplane.md §1.2, §1.3, §4.1). The decision itself is lb.h's, on plain inputs. */
+ * (docs/reference/kmesh-dataplane.md §1.2, §1.3, §4.1). The decision itself is lb.h's, on plain inputs. */
 #ifndef KMESH_CONNECT_H
 #define KMESH_CONNECT_H
 

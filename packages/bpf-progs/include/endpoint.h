@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* km_endpoint: (service, priority, 1-based index) -> backend uid (reference/kmesh-dataplane.md §2.3). */
+/* km_endpoint: (service, priority, 1-based index) -> backend uid (docs/reference/kmesh-dataplane.md §2.3). */
 #ifndef KMESH_ENDPOINT_H
 #define KMESH_ENDPOINT_H
 
@@ -23,7 +23,7 @@ _Static_assert(sizeof(struct endpoint_value) == 4, "endpoint_value is 4 bytes");
 #include "lb_types.h"
 #include "service.h"
 
-/* Which priority bucket the service's policy draws from (reference/kmesh-dataplane.md §3), and how many
+/* Which priority bucket the service's policy draws from (docs/reference/kmesh-dataplane.md §3), and how many
  * endpoints it holds:
  *   Random, Strict: bucket 0 only (userspace puts every endpoint at 0 for Random, only full locality matches
  *                   for Strict); an empty bucket 0 refuses the connect.

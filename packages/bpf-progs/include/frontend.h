@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* km_frontend: destination IP (service VIP or workload IP) -> upstream id
- * (reference/kmesh-dataplane.md §2.3). */
+ * (docs/reference/kmesh-dataplane.md §2.3). */
 #ifndef KMESH_FRONTEND_H
 #define KMESH_FRONTEND_H
 
@@ -22,7 +22,7 @@ _Static_assert(sizeof(struct frontend_value) == 4, "frontend_value is 4 bytes");
 #include "addr.h"
 
 /* The km_frontend key for a destination. An IPv4-mapped IPv6 destination (::ffff:a.b.c.d) is folded to the
- * IPv4 key so that dual-stack sockets reach IPv4 services (reference/kmesh-dataplane.md §1.3).
+ * IPv4 key so that dual-stack sockets reach IPv4 services (docs/reference/kmesh-dataplane.md §1.3).
  * Returns 1 when the destination was folded, 0 otherwise (lb_resolve fits the result back to the socket). */
 static __always_inline int frontend_key_for(const union ip_addr *dst, __u32 family, struct frontend_key *key)
 {

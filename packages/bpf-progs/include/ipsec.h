@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* IPsec marking (reference/kmesh-dataplane.md §1.10, §4.4): the marks the tc programs set and the XFRM policies
+/* IPsec marking (docs/reference/kmesh-dataplane.md §1.10, §4.4): the marks the tc programs set and the XFRM policies
  * match, and km_nodeinfo, the LPM trie of remote nodes' pod CIDRs that userspace (the daemon's IPsec controller)
  * fills with value 1 per CIDR. Kept apart from maps.h: only the tc object declares it. */
 #ifndef KMESH_IPSEC_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* Types shared by every kmesh-ts record. Layouts are byte-compatible with upstream Kmesh
- * (reference/kmesh-dataplane.md §2.2, §2.3); the TS codecs in @kmesh-ts/bpf-maps equal them,
+ * (docs/reference/kmesh-dataplane.md §2.2, §2.3); the TS codecs in @kmesh-ts/bpf-maps equal them,
  * and a test proves it from the BTF of the compiled objects. */
 #ifndef KMESH_TYPES_H
 #define KMESH_TYPES_H

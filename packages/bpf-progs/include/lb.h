@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* The load-balancing decision of the connect path, frontend -> service -> endpoint -> backend
- * (reference/kmesh-dataplane.md §3), as one function of plain inputs: `lb_resolve(in, out)` reads only `in`
+ * (docs/reference/kmesh-dataplane.md §3), as one function of plain inputs: `lb_resolve(in, out)` reads only `in`
  * and the maps, so the connect hooks (src/cgroup_sock.c) and the test program (src/lb_test.c) run the very
  * same code. Return codes are described in lb_types.h.
  *

@@ -10,7 +10,7 @@
  *             endpoint at the bucket the policy allows, a stale endpoint/backend/upstream id, a service port the
  *             service does not serve), -EINVAL for an unknown lb_policy.
  * Refusing differs from upstream Kmesh, which silently lets such a connect go to the unroutable VIP
- * (reference/kmesh-dataplane.md §7.2); kmesh-ts fails fast instead (issue 4, "Fail fast"). */
+ * (docs/reference/kmesh-dataplane.md §7 item 2); kmesh-ts fails fast instead (issue 4, "Fail fast"). */
 #ifndef KMESH_LB_TYPES_H
 #define KMESH_LB_TYPES_H
 

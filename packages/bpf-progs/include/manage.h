@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* km_manage: which network namespaces (by netns cookie) or pod IPs are managed
- * (reference/kmesh-dataplane.md §2.3, §4.1). */
+ * (docs/reference/kmesh-dataplane.md §2.3, §4.1). */
 #ifndef KMESH_MANAGE_H
 #define KMESH_MANAGE_H
 
@@ -15,7 +15,7 @@ struct manager_key {
 
 _Static_assert(sizeof(struct manager_key) == 16, "manager_key is 16 bytes");
 
-/* Manage control (reference/kmesh-dataplane.md §4.1): a connect to 0.0.0.2 (IPv4) or ::2 (IPv6) on port 929
+/* Manage control (docs/reference/kmesh-dataplane.md §4.1): a connect to 0.0.0.2 (IPv4) or ::2 (IPv6) on port 929
  * enrols the caller's network namespace, on port 930 unenrols it. */
 #define MANAGE_CONTROL_IP4 0x00000002 /* 0.0.0.2, host order */
 #define MANAGE_ENROL_PORT 929

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Every map the kmesh-ts programs share, defined once (reference/kmesh-dataplane.md §2.1). The ELF names are
+/* Every map the kmesh-ts programs share, defined once (docs/reference/kmesh-dataplane.md §2.1). The ELF names are
  * the pin names; userspace pins them by name under its pin root so every object shares one kernel map.
  * max_entries here are upstream Kmesh's defaults; userspace sets the real capacity at load time
  * (bpf_map__set_max_entries), so nothing below is a limit of the data path. No `pinning` attribute: where

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* km_service: service id -> endpoint counts per priority, policy, ports, waypoint
- * (reference/kmesh-dataplane.md §2.3). */
+ * (docs/reference/kmesh-dataplane.md §2.3). */
 #ifndef KMESH_SERVICE_H
 #define KMESH_SERVICE_H
 
@@ -26,7 +26,7 @@ _Static_assert(sizeof(struct service_value) == 132, "service_value is 132 bytes"
 
 #include "lb_types.h"
 
-/* Service port -> target port (reference/kmesh-dataplane.md §3 svc_dnat): the first of the 10 slots whose
+/* Service port -> target port (docs/reference/kmesh-dataplane.md §3 svc_dnat): the first of the 10 slots whose
  * service port equals the destination port wins. An empty slot (service port 0) never matches, so a connect
  * to port 0 is not mapped to an unused slot's target. No match: the service does not serve this port, and
  * the connect is refused (-ECONNREFUSED; upstream lets it pass to the VIP). */

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /* km_sockstorage: per-socket state, notably the original destination of a rewritten connect
- * (reference/kmesh-dataplane.md §2.3). Natural alignment, not packed: 64 bytes. */
+ * (docs/reference/kmesh-dataplane.md §2.3). Natural alignment, not packed: 64 bytes. */
 #ifndef KMESH_SOCK_STORAGE_H
 #define KMESH_SOCK_STORAGE_H
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Waypoint routing (reference/kmesh-dataplane.md §3 waypoint_manager): the connect goes to the waypoint
+/* Waypoint routing (docs/reference/kmesh-dataplane.md §3 waypoint_manager): the connect goes to the waypoint
  * address and HBONE port instead of a backend. The address is the waypoint *Service VIP*, so the hooks
  * resolve it again with a self tail call (§1.2 step 9). */
 #ifndef KMESH_WAYPOINT_H

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The connect hooks of kmesh-ts (reference/kmesh-dataplane.md §1.2, §1.3): a managed process's connect() to
+/* The connect hooks of kmesh-ts (docs/reference/kmesh-dataplane.md §1.2, §1.3): a managed process's connect() to
  * a service VIP is rewritten to the backend (or waypoint) that lb_resolve() chooses. No DNS branch. */
 #include "connect.h"
 

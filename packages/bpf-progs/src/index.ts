@@ -52,7 +52,7 @@ export const objectMaps: Record<ObjectName, readonly string[]> = {
   tc_mark: [mapNames.nodeInfo],
 }
 
-/** The skb marks of IPsec (include/ipsec.h, reference/kmesh-dataplane.md §4.4). */
+/** The skb marks of IPsec (include/ipsec.h, docs/reference/kmesh-dataplane.md §4.4). */
 export const ipsecMarks = { encrypt: 0xe0, decrypt: 0xd0 } as const
 
 /** Tail-call slots userspace fills with the connect programs themselves (include/maps.h). */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
-/* The tc programs of IPsec between nodes (reference/kmesh-dataplane.md §1.10, §4.4). Both always return TC_ACT_OK:
+/* The tc programs of IPsec between nodes (docs/reference/kmesh-dataplane.md §1.10, §4.4). Both always return TC_ACT_OK:
  * they only set or clear skb->mark, and the XFRM policies that match the mark do the rest.
  *  - tc_mark_encrypt, on the host side of a pod's veth (ingress: traffic leaving the pod): a destination inside a
  *    remote node's pod CIDR (km_nodeinfo hit) gets mark 0xe0, overwriting any mark; a miss leaves the mark alone.

@@ -1,6 +1,6 @@
 /**
  * lb_resolve(), the decision the connect hooks make, run through the test-only program lb_test.o with
- * BPF_PROG_TEST_RUN on inputs this test chooses (include/lb.h, reference/kmesh-dataplane.md §3). A handful
+ * BPF_PROG_TEST_RUN on inputs this test chooses (include/lb.h, docs/reference/kmesh-dataplane.md §3). A handful
  * of table cases that pin down each branch; the exhaustive model-equality property test drives the same
  * program (issue 4).
  */

@@ -1,5 +1,5 @@
 /**
- * The IPsec tc programs (src/tc_mark.c, reference/kmesh-dataplane.md §1.10, §4.4):
+ * The IPsec tc programs (src/tc_mark.c, docs/reference/kmesh-dataplane.md §1.10, §4.4):
  *  1. BPF_PROG_TEST_RUN on frames this test builds, with skb->mark given and read back through the __sk_buff
  *     context: mark set / kept / cleared, return code TC_ACT_OK, packet bytes untouched;
  *  2. attached with tc to a veth between two network namespaces this test creates, the marks observed by iptables

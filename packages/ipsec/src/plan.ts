@@ -15,7 +15,7 @@ export interface NodeInfo {
   podCIDRs: string[]
 }
 
-/** Marks shared with the tc programs (reference/kmesh-dataplane.md §1.10, §4.4). */
+/** Marks shared with the tc programs (docs/reference/kmesh-dataplane.md §1.10, §4.4). */
 export const KMESH_MARK_ENCRYPT = 0xe0
 export const KMESH_MARK_DECRYPT = 0xd0
 export const KMESH_MARK_MASK = 0xffffffff

@@ -1,5 +1,5 @@
 /**
- * Keeping endpoint indexes dense (reference/kmesh-dataplane.md §3, "Endpoint index maintenance"):
+ * Keeping endpoint indexes dense (docs/reference/kmesh-dataplane.md §3, "Endpoint index maintenance"):
  * the kernel picks `random % count + 1`, so a hole in 1..count would make some connects miss.
  */
 

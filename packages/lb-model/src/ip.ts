@@ -1,5 +1,5 @@
 /**
- * Addresses the way the kernel's maps hold them (reference/kmesh-dataplane.md §2.2): 16 bytes, an IPv4 address
+ * Addresses the way the kernel's maps hold them (docs/reference/kmesh-dataplane.md §2.2): 16 bytes, an IPv4 address
  * in bytes 0..3 (network order) with bytes 4..15 zero, an IPv6 address in all 16. Keys compare all 16 bytes, so
  * this package compares addresses as these bytes, never as text. Parsing and text are @kmesh-ts/ip's one rule
  * (exactly what `net.isIP` accepts, zone ids refused); it has no dependency, so the model still runs anywhere.

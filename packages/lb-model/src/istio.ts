@@ -1,5 +1,5 @@
 /**
- * Istio's load-balancing semantics at the mesh level (reference/istio-workload-api.md §1.4 item 4, §3.6): from
+ * Istio's load-balancing semantics at the mesh level (docs/reference/istio-workload-api.md §1.4 item 4, §3.6): from
  * Kubernetes Service settings to a `LoadBalancing`, and from a service, a client and its endpoints to the
  * choice, twice: as ztunnel makes it (`ztunnelChoice`, the specification) and as the kmesh-ts kernel will make
  * it from the maps the daemon writes (`kernelChoice`: health filter, capacity 0, `endpointPriority`,
@@ -22,7 +22,7 @@ export interface KubernetesServiceSettings {
 }
 
 /**
- * istiod's mapping (`constructService`, reference/istio-workload-api.md §1.4): internalTrafficPolicy Local →
+ * istiod's mapping (`constructService`, docs/reference/istio-workload-api.md §1.4): internalTrafficPolicy Local →
  * STRICT [NODE]; PreferSameZone / PreferClose → FAILOVER [NETWORK, REGION, ZONE]; PreferSameNode → FAILOVER
  * [NETWORK, REGION, ZONE, SUBZONE, NODE]; publishNotReadyAddresses → health policy ALLOW_ALL. With both
  * Local and a traffic distribution, Local is taken (our reading of istiod's order). `undefined`: no
@@ -73,7 +73,7 @@ function weighted(endpoints: MeshEndpoint[], weight: (e: MeshEndpoint) => number
   return endpoints.map((e) => ({ id: e.id, probability: weight(e) / total }))
 }
 
-/** ztunnel's choice (reference/istio-workload-api.md §3.6), exact capacity weights. */
+/** ztunnel's choice (docs/reference/istio-workload-api.md §3.6), exact capacity weights. */
 export function ztunnelChoice(lb: ServiceLoadBalancing | undefined, client: PeerInfo | undefined, endpoints: readonly MeshEndpoint[]): MeshChoice {
   const excluded: MeshChoice['excluded'] = []
   if (lb?.mode === 'Passthrough') return { outcome: 'passthrough', candidates: [], excluded: endpoints.map((e) => ({ id: e.id, reason: { kind: 'passthrough' } })) }

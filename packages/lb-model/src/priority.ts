@@ -1,6 +1,6 @@
 /**
  * From a service's `loadBalancer` to what the kernel stores: the `lb_policy` number and the
- * priority bucket of each endpoint (reference/kmesh-dataplane.md §3, reference/local-config.md §5.1).
+ * priority bucket of each endpoint (docs/reference/kmesh-dataplane.md §3, docs/reference/local-config.md §5.1).
  */
 import { isNetworkFirst, localityRank, maxRank, type PeerInfo, type Scope } from './rank.js'
 

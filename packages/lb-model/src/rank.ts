@@ -1,6 +1,6 @@
 /**
  * Locality rank of an endpoint as seen from a client, following ztunnel's `load_balance`
- * (reference/istio-workload-api.md §3.6, reference/local-config.md §5.1).
+ * (docs/reference/istio-workload-api.md §3.6, docs/reference/local-config.md §5.1).
  */
 
 export type Scope = 'Region' | 'Zone' | 'Subzone' | 'Node' | 'Cluster' | 'Network'
@@ -54,7 +54,7 @@ export function maxRank(prefs: readonly Scope[]): number {
 }
 
 /**
- * ztunnel's rank (reference/istio-workload-api.md §3.6): walk `prefs` in order, +1 for each
+ * ztunnel's rank (docs/reference/istio-workload-api.md §3.6): walk `prefs` in order, +1 for each
  * consecutive scope the endpoint shares with the client, stop at the first mismatch.
  *
  * NETWORK-first special case: when `prefs[0]` is `Network`, a network mismatch does not stop the

@@ -1,6 +1,6 @@
 /**
  * The whole decision of the kmesh-ts connect hook for one connect, on a map snapshot: frontend → service →
- * endpoint → backend → destination rewrite (reference/kmesh-dataplane.md §3, with the kmesh-ts choices listed
+ * endpoint → backend → destination rewrite (docs/reference/kmesh-dataplane.md §3, with the kmesh-ts choices listed
  * in @kmesh-ts/bpf-progs' README: fail fast with ECONNREFUSED, PASSTHROUGH, all 16 waypoint bytes tested).
  * Written from those semantics, independently of the C: the property test in bpf-progs proves the two equal.
  */
@@ -88,7 +88,7 @@ export function resolve(snapshot: MapSnapshot, input: ConnectInput): Resolution 
   const dst = ipToBytes(input.destination)
 
   // The frontend key: an AF_INET socket uses bytes 0..3; an AF_INET6 one all 16, except that ::ffff:a.b.c.d is
-  // looked up (and then resolved) as the IPv4 a.b.c.d (reference/kmesh-dataplane.md §1.3).
+  // looked up (and then resolved) as the IPv4 a.b.c.d (docs/reference/kmesh-dataplane.md §1.3).
   const mapped = socketFamily === 'ipv6' && isV4Mapped(dst)
   const family: Family = mapped ? 'ipv4' : socketFamily
   const key = mapped ? Uint8Array.of(dst[12]!, dst[13]!, dst[14]!, dst[15]!, ...new Uint8Array(12)) : forFamily(dst, family)

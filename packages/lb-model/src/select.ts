@@ -1,5 +1,5 @@
 /**
- * The kernel's endpoint choice for one connect (reference/kmesh-dataplane.md §3, `service_manager`
+ * The kernel's endpoint choice for one connect (docs/reference/kmesh-dataplane.md §3, `service_manager`
  * and the Random/Strict/Failover handlers), as a pure function of the maps' contents and the
  * u32 from `bpf_get_prandom_u32()`.
  */
@@ -26,7 +26,7 @@ export type Selection =
   /** lbPolicy outside 0..3: the kernel returns -EINVAL. */
   | { kind: 'invalid-policy' }
 
-/** The bucket a service's policy draws from (reference/kmesh-dataplane.md §3), given its endpoint counts. */
+/** The bucket a service's policy draws from (docs/reference/kmesh-dataplane.md §3), given its endpoint counts. */
 export type PriorityChoice =
   | { kind: 'bucket'; priority: number; count: number }
   | { kind: 'passthrough' }

@@ -1,6 +1,6 @@
 /**
  * What the four load-balancing maps hold, as plain decoded records (the shapes @kmesh-ts/bpf-maps' codecs
- * decode to, reference/kmesh-dataplane.md §2.3), and a lookup index over them. A snapshot can come from the
+ * decode to, docs/reference/kmesh-dataplane.md §2.3), and a lookup index over them. A snapshot can come from the
  * daemon's intent, from pinned maps read back, or from a test; the model never asks where.
  */
 import { bytesKey, ipToBytes, type IpBytes } from './ip.js'

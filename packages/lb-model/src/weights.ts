@@ -1,7 +1,7 @@
 /**
  * Capacity weights in an unchanged kernel (issue 4, "Beyond Kmesh"): the kernel picks a slot uniformly
  * (`random % count + 1`), so an endpoint with more slots in its bucket is picked more often. Each endpoint gets
- * slots in proportion to its workload `capacity` (ztunnel: `capacity.unwrap_or(1)`, reference/
+ * slots in proportion to its workload `capacity` (ztunnel: `capacity.unwrap_or(1)`, docs/reference/
  * istio-workload-api.md §1.2, §3.6). The four records keep Kmesh's byte layout; only the number of endpoint
  * entries grows. The daemon lays buckets out with this rule, and the model computes probabilities from it.
  *

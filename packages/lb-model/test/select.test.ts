@@ -99,7 +99,7 @@ t.test('inputs the kernel cannot produce are rejected', async (t) => {
 
 t.test('property: over r = 0..N-1 each index of the chosen bucket is picked equally often', async (t) => {
   // For N a multiple of count the u32 modulo is exactly uniform; otherwise the first N % count
-  // indexes get one extra hit (the accepted modulo bias, reference/kmesh-dataplane.md §3).
+  // indexes get one extra hit (the accepted modulo bias, docs/reference/kmesh-dataplane.md §3).
   let seed = 12345
   const next = (n: number): number => {
     seed = (Math.imul(seed, 1103515245) + 12345) >>> 0

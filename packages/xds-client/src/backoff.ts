@@ -1,4 +1,4 @@
-// Reconnect backoff (reference/istio-workload-api.md §3.1, ztunnel's numbers): starts at 10 ms, doubles per
+// Reconnect backoff (docs/reference/istio-workload-api.md §3.1, ztunnel's numbers): starts at 10 ms, doubles per
 // failed attempt up to 15 s, and goes back to 10 ms after a benign close. Jittered so a fleet of nodes that lost
 // istiod at the same moment does not reconnect in lockstep.
 

@@ -1,5 +1,5 @@
 // The delta ADS client: one bidirectional DeltaAggregatedResources stream to istiod carrying the Address and
-// Authorization types (reference/istio-workload-api.md §2, §3.1–3.2). It decodes and validates each resource,
+// Authorization types (docs/reference/istio-workload-api.md §2, §3.1–3.2). It decodes and validates each resource,
 // hands the consumer one change batch per response, and ACKs or NACKs after the consumer has applied it. It
 // remembers which names it holds so a reconnect can tell istiod (initial_resource_versions), and istiod answers
 // with what was deleted meanwhile.

@@ -1,4 +1,4 @@
-// Decode one resource payload and validate it on its own (reference/istio-workload-api.md §3.2: one bad resource
+// Decode one resource payload and validate it on its own (docs/reference/istio-workload-api.md §3.2: one bad resource
 // rejects only itself). Reads the message objects that protobufjs's reflection decoder produces (proto3 defaults
 // on the prototype, absent messages null) and builds the plain shapes of types.ts, failing with the path of the
 // first bad field.
@@ -29,7 +29,7 @@ import type {
 
 /** Limits imposed by the consumer's storage; defaults match Kmesh's BPF records. */
 export interface DecodeLimits {
-  /** Ports a service may carry: the kernel service record holds 10 (reference/kmesh-dataplane.md, MAX_PORT_COUNT). */
+  /** Ports a service may carry: the kernel service record holds 10 (docs/reference/kmesh-dataplane.md, MAX_PORT_COUNT). */
   maxPortsPerService: number;
 }
 

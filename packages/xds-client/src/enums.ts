@@ -1,4 +1,4 @@
-// Enum values of the Istio workload and authorization APIs (reference/istio-workload-api.md §1.2, §1.3).
+// Enum values of the Istio workload and authorization APIs (docs/reference/istio-workload-api.md §1.2, §1.3).
 // Each is a const object (name -> number) plus a type of its values. test/proto-fields.test.ts checks them
 // against both the reference table and the loaded .proto files.
 

@@ -1,4 +1,4 @@
-// Resource names and keys (reference/istio-workload-api.md §1.1): a workload is named by its uid, a service by
+// Resource names and keys (docs/reference/istio-workload-api.md §1.1): a workload is named by its uid, a service by
 // `namespace/hostname`, an authorization policy by `namespace/name`.
 
 /** Kubernetes namespace: a DNS-1123 label. */

@@ -1,4 +1,4 @@
-// Node identity for istiod (reference/istio-workload-api.md §2.3). istiod refuses a stream whose first request
+// Node identity for istiod (docs/reference/istio-workload-api.md §2.3). istiod refuses a stream whose first request
 // has no node id, parses the id as `type~ip~podname.namespace~namespace.svc.domain`, and reads Istio's node
 // metadata (the keys below are the JSON names of istio's NodeMetadata). ztunnel and Kmesh both announce the
 // `ztunnel` role, which is what makes istiod serve the workload API to them.

@@ -1,5 +1,5 @@
 // Loads the .proto files shipped in this package (../proto, written by us from the wire facts in
-// reference/istio-workload-api.md) with protobufjs reflection. protobufjs generates the encoder/decoder of each
+// docs/reference/istio-workload-api.md) with protobufjs reflection. protobufjs generates the encoder/decoder of each
 // type at first use, so this is as fast as static code without a generation step. The google/protobuf
 // well-known types (Any, Empty, Struct, Duration, wrappers) come from protobufjs's bundled copies.
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 // Turns one DeltaDiscoveryResponse into a change batch: every resource decoded and validated on its own, the
 // removals collected and classified, and each bad resource turned into a rejection with a reason
-// (reference/istio-workload-api.md §2.2, §3.2). Pure: no I/O, no client state beyond a lookup of held kinds.
+// (docs/reference/istio-workload-api.md §2.2, §3.2). Pure: no I/O, no client state beyond a lookup of held kinds.
 import { DEFAULT_DECODE_LIMITS, InvalidResourceError, decodeAddress, decodeAuthorization } from './decode.js';
 import type { DecodeLimits } from './decode.js';
 import { addressKindByShape } from './names.js';

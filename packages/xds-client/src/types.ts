@@ -1,4 +1,4 @@
-// Plain TypeScript shapes of the Istio workload API (reference/istio-workload-api.md §1.2, §1.3).
+// Plain TypeScript shapes of the Istio workload API (docs/reference/istio-workload-api.md §1.2, §1.3).
 //
 // Field names are the protobuf names in lowerCamelCase. Scalars and repeated fields are always present (proto3
 // defaults: "", 0, false, []); message fields and proto3 `optional` fields are `undefined` when absent.

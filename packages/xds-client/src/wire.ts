@@ -1,4 +1,4 @@
-// Delta discovery messages (reference/istio-workload-api.md §2.1) as plain shapes, and their gRPC
+// Delta discovery messages (docs/reference/istio-workload-api.md §2.1) as plain shapes, and their gRPC
 // (de)serializers. Shared by the client and the testing server.
 import { types } from './proto.js';
 import type { Any } from './types.js';

@@ -1,5 +1,5 @@
 // Every field number, type and enum value of the protos we wrote, against tables transcribed from
-// reference/istio-workload-api.md §1.2, §1.3 and §2.1. A row is `number name type`, with `repeated`, `map<K>`,
+// docs/reference/istio-workload-api.md §1.2, §1.3 and §2.1. A row is `number name type`, with `repeated`, `map<K>`,
 // `optional` or `oneof:<name>` before the type where the reference says so.
 import t from 'tap';
 import protobuf from 'protobufjs';

@@ -46,9 +46,6 @@ const EXTERNAL: Record<string, string> = {
  * the list cannot go stale).
  */
 const KNOWN_BROKEN: readonly string[] = [
-  // §7 of kmesh-dataplane.md is a numbered checklist without subsection headings: the citation means item 2
-  // ("Connects are never rejected"). Fix in the code: `reference/kmesh-dataplane.md §7 item 2`.
-  'packages/bpf-progs/include/lb_types.h reference/kmesh-dataplane.md §7.2',
 ]
 
 const EXTENSIONS = /\.(ts|mjs|c|h|md|proto)$/

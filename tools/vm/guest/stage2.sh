@@ -1,7 +1,7 @@
 #!/bin/sh
 # Stage 2 of the kmesh-ts test VM, running in the host's / (read-only 9p + tmpfs overlay) as root. Mounts what the
 # tests need, mounts the result share at /run/kmesh-vm, runs its job.sh and writes the exit code, then powers off.
-# Facts: ../../../shared/toolchain.md ("A second kernel").
+# Facts: docs/toolchain.md ("A second kernel").
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t tmpfs -o mode=755 tmpfs /run
 mkdir -p /run/kmesh-vm /sys/fs/bpf /sys/fs/cgroup

@@ -1,7 +1,7 @@
 /**
  * Runs one command inside a throw-away QEMU (TCG) VM booted with Debian's stock 6.1 kernel and the host's `/`
  * shared read-only (tmpfs overlay on top), and brings back its output and exit code. Facts and traps:
- * ../../shared/toolchain.md ("A second kernel"). One VM per call; every VM is killed when the call ends, fails,
+ * docs/toolchain.md ("A second kernel"). One VM per call; every VM is killed when the call ends, fails,
  * times out or the calling process exits.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'

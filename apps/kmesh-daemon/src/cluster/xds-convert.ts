@@ -1,7 +1,7 @@
 /**
  * Istio workload API resources (as @kmesh-ts/xds-client decodes them) -> the mesh model the workload processor
  * already takes from mesh files, so cluster mode and local mode share one processor. Applies the xDS defaults
- * that ztunnel applies and mesh files do not (reference/local-config.md §4.2): trust domain `cluster.local`,
+ * that ztunnel applies and mesh files do not (docs/reference/local-config.md §4.2): trust domain `cluster.local`,
  * service account `default`, cluster id `Kubernetes`.
  */
 import { MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
@@ -9,7 +9,7 @@ import { formatIp } from '@kmesh-ts/ip'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
 import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../mesh-file/index.js'
 
-/** The backend record lists at most this many services per workload (reference/kmesh-dataplane.md §2.3). */
+/** The backend record lists at most this many services per workload (docs/reference/kmesh-dataplane.md §2.3). */
 export const MAX_SERVICES_PER_WORKLOAD = 10
 
 export class UnappliableResource extends Error {}

@@ -5,7 +5,7 @@ type JournalLine = ['+', string, number] | ['-', string]
 
 /**
  * Names (service keys, workload uids) -> u32 ids, one table for both kinds so a frontend value can never be
- * both a service id and a backend uid (reference/kmesh-dataplane.md §2.4, §3). Ids start at FNV-1a 32 of the
+ * both a service id and a backend uid (docs/reference/kmesh-dataplane.md §2.4, §3). Ids start at FNV-1a 32 of the
  * name and probe linearly on a collision, like Kmesh; unlike Kmesh's in-memory default they are persisted on
  * every change, so they survive daemon restarts while the maps stay pinned. 0 is never handed out (uid 0 is
  * reserved in km_backend).

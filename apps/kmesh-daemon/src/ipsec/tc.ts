@@ -1,5 +1,5 @@
 /**
- * Attaches the IPsec tc programs (bpf-progs tc_mark.o, reference/kmesh-dataplane.md §1.10) with iproute2's `tc`:
+ * Attaches the IPsec tc programs (bpf-progs tc_mark.o, docs/reference/kmesh-dataplane.md §1.10) with iproute2's `tc`:
  * a clsact qdisc on the device, then a direct-action cls_bpf filter on ingress that runs the program pinned in
  * bpffs. Inside a network namespace the command runs under `nsenter --net=…` (never `ip netns exec` or `tc -n`, which
  * remount /sys and hide the bpffs pins). Our filters use a fixed priority and handle so that detaching removes only

@@ -1,6 +1,6 @@
 /**
  * The local mesh file: ztunnel's local config (`LOCAL_XDS_PATH`), read with the same meaning ztunnel
- * gives it, and stricter where ztunnel silently ignores or misreads (reference/local-config.md).
+ * gives it, and stricter where ztunnel silently ignores or misreads (docs/reference/local-config.md).
  */
 import type { MeshFileResult } from './entries.js'
 import { readMeshBytes, type ReadBytesOptions } from './file.js'

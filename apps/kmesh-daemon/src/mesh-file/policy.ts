@@ -1,4 +1,4 @@
-/** Authorization policies (reference/local-config.md §6) and their tagged string matchers (§2.5). */
+/** Authorization policies (docs/reference/local-config.md §6) and their tagged string matchers (§2.5). */
 import { isMap, isScalar, isSeq } from 'yaml'
 
 import {

@@ -1,6 +1,6 @@
 /**
  * Problems found in a mesh file: each names the file, the entry and the key, so an operator can go
- * straight to the line (reference/local-config.md, "Our stance").
+ * straight to the line (docs/reference/local-config.md, "Our stance").
  */
 
 export interface MeshFileProblem {

@@ -1,7 +1,7 @@
 /**
  * Reading YAML nodes into typed values, each failure recorded with file, entry, key and line and the
  * reading carried on, so one pass reports every problem. Type rules follow serde_yaml 0.9 as ztunnel
- * uses it (reference/local-config.md §2.3, §2.4); `flat` marks the parts of a workload entry that
+ * uses it (docs/reference/local-config.md §2.3, §2.4); `flat` marks the parts of a workload entry that
  * serde buffers for `#[serde(flatten)]`, where a string field must be a real YAML string.
  */
 import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type Node } from 'yaml'

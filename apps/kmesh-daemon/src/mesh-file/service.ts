@@ -1,4 +1,4 @@
-/** Service entries (reference/local-config.md §5). Not flattened: string fields take any scalar's text. */
+/** Service entries (docs/reference/local-config.md §5). Not flattened: string fields take any scalar's text. */
 import { isScalar } from 'yaml'
 
 import { readGatewayAddress } from './gateway-address.js'
@@ -258,7 +258,7 @@ export function readService(sink: Sink, index: number, raw: YNode): Service | un
     if (n > MAX_SERVICE_PORTS) {
       fieldAt('ports').error(
         `${n} ports, but the kernel service record holds at most ${MAX_SERVICE_PORTS} ` +
-          `(kmesh-ts data path limit, reference/kmesh-dataplane.md MAX_PORT_COUNT)`,
+          `(kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_PORT_COUNT)`,
       )
     }
   }

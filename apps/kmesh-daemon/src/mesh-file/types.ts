@@ -1,5 +1,5 @@
 /**
- * The mesh file as typed objects, every field of reference/local-config.md present with its default
+ * The mesh file as typed objects, every field of docs/reference/local-config.md present with its default
  * applied. Names are the file's camelCase keys; enum values are the file's (Rust) spellings.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Text forms of the mesh file's values (reference/local-config.md §2.3, §4.1), parsed the way ztunnel's
+ * Text forms of the mesh file's values (docs/reference/local-config.md §2.3, §4.1), parsed the way ztunnel's
  * Rust types parse them. Pure functions: each returns the parsed value or a message saying what is wrong.
  */
 import { formatIp, parsePrefixLength, tryParseIp, whyNotIp, ZONE_REFUSED } from '@kmesh-ts/ip'

@@ -1,4 +1,4 @@
-/** Workload entries (reference/local-config.md §4, with the flatten rules of §2.4). */
+/** Workload entries (docs/reference/local-config.md §4, with the flatten rules of §2.4). */
 import { isSeq } from 'yaml'
 
 import { MAX_NAME_LENGTH } from './bounds.js'
@@ -281,7 +281,7 @@ export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | 
     if (n > MAX_SERVICES_PER_WORKLOAD) {
       fieldAt('services').error(
         `the workload belongs to ${n} services, but the kernel backend record holds at most ` +
-          `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit, reference/kmesh-dataplane.md MAX_SERVICE_COUNT)`,
+          `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_SERVICE_COUNT)`,
       )
     }
   }

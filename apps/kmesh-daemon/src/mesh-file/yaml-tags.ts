@@ -1,5 +1,5 @@
 /**
- * The YAML tags of policy string matchers (reference/local-config.md §2.5). They only tell the parser the
+ * The YAML tags of policy string matchers (docs/reference/local-config.md §2.5). They only tell the parser the
  * tags are known; policy.ts reads the tag from each node and checks the shape (`!Presence []`, `!Exact x`).
  */
 import type { CollectionTag, ScalarTag } from 'yaml'

@@ -121,7 +121,7 @@ function endpointsOf(s: Service, key: string, ctx: IntentContext): EndpointSourc
     const workload = ctx.workload(ep.workloadUid)
     if (workload) out.set(uid, { workload: { ...workload, status: ep.status }, ports: ep.port })
   }
-  // A generated endpoint with the same uid overwrites an explicit one (reference/local-config.md §5).
+  // A generated endpoint with the same uid overwrites an explicit one (docs/reference/local-config.md §5).
   for (const w of ctx.membersOf(key)) {
     const ports = w.services[key]
     if (ports) out.set(w.uid, { workload: w, ports })

@@ -1,5 +1,5 @@
 /**
- * `union ip_addr` (reference/kmesh-dataplane.md §2.2): 16 bytes, IPv4 in bytes 0..3 and zeros after, IPv6 in all
+ * `union ip_addr` (docs/reference/kmesh-dataplane.md §2.2): 16 bytes, IPv4 in bytes 0..3 and zeros after, IPv6 in all
  * 16. Which texts are addresses, and their bytes and canonical text, are @kmesh-ts/ip's one rule (exactly what
  * `net.isIP` accepts; zone ids refused).
  */
@@ -7,7 +7,7 @@ import { formatIpv4, formatIpv6, ipFamily, parseIp, writeIp16 } from '@kmesh-ts/
 
 export { formatIpv6 }
 
-/** Bytes of `union ip_addr` (reference/kmesh-dataplane.md §2.2). */
+/** Bytes of `union ip_addr` (docs/reference/kmesh-dataplane.md §2.2). */
 export const IP_ADDR_SIZE = 16
 
 /** An address as text ("10.0.0.1", "fd00::1") or as its 4 or 16 raw network-order bytes. */

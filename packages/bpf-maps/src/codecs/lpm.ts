@@ -1,5 +1,5 @@
 /**
- * The km_nodeinfo LPM trie of IPsec (reference/kmesh-dataplane.md §2.1, §2.2, §4.4; C: bpf-progs include/ipsec.h):
+ * The km_nodeinfo LPM trie of IPsec (docs/reference/kmesh-dataplane.md §2.1, §2.2, §4.4; C: bpf-progs include/ipsec.h):
  * key `struct lpm_key` = { u32 prefixlen (native order), union ip_addr (network order, v4 in bytes 0..3) },
  * 20 bytes, value u32 1. Userspace writes one key per remote node's pod CIDR; tc_mark_encrypt looks up /32 or /128.
  */

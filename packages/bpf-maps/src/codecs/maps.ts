@@ -1,6 +1,6 @@
 /**
  * The maps kmesh-ts programs share, as data: ELF name (= pin name), type, record codecs and default capacity.
- * Names and defaults follow upstream Kmesh (reference/kmesh-dataplane.md §2.1); capacity is set by userspace
+ * Names and defaults follow upstream Kmesh (docs/reference/kmesh-dataplane.md §2.1); capacity is set by userspace
  * at load time, never fixed in C.
  */
 import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, managerKey, serviceKey, serviceValue, u32Value } from './records.js'

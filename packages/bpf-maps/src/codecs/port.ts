@@ -8,7 +8,7 @@ function hostToNet16(port: number): number {
 /**
  * Ports in the load-balancing records are u32 whose low 16 bits hold the port in network order, the same
  * representation as bpf_sock_addr.user_port, so the kernel compares them directly: on a little-endian host
- * the bytes are [hi, lo, 0, 0] (reference/kmesh-dataplane.md §2.2).
+ * the bytes are [hi, lo, 0, 0] (docs/reference/kmesh-dataplane.md §2.2).
  */
 export function encodeNetPort(port: number, buf: Uint8Array, offset: number): void {
   checkRange('port', port, 0xffff)

@@ -1,6 +1,6 @@
 /**
  * One codec per map record, equal to the C structs in @kmesh-ts/bpf-progs/include (the four load-balancing
- * records are byte-compatible with upstream Kmesh: reference/kmesh-dataplane.md §2.3).
+ * records are byte-compatible with upstream Kmesh: docs/reference/kmesh-dataplane.md §2.3).
  */
 import { checkRange, readU32, readU64, writeU32, writeU64, type Codec } from './codec.js'
 import { decodeIpAddr, encodeIpAddr, isZeroIpAddr, type IpInput } from './ip.js'

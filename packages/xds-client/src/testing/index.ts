@@ -1,5 +1,5 @@
 // An in-process delta ADS server on 127.0.0.1 for tests (ours and our users'). It behaves like istiod where a
-// client can tell (reference/istio-workload-api.md §2.3): it demands a node id on the first request, answers a
+// client can tell (docs/reference/istio-workload-api.md §2.3): it demands a node id on the first request, answers a
 // wildcard first request with a full push whose removals are `initial_resource_versions − existing`, answers
 // on-demand names with the resource or a removal, pushes deltas when the script changes the world, and does not
 // answer NACKs. Everything a client sends is recorded. The script can also push raw (even invalid) responses,
