@@ -13,6 +13,7 @@ import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from './mesh-file/index.js'
 import { compactWrites, type WorkloadProcessor } from './processor/processor.js'
+import { countChanges, type ResourceChanges } from './model/index.js'
 import type { Logger } from './log.js'
 
 export interface LocalMeshOptions {
@@ -36,11 +37,7 @@ export interface ReloadResult {
   error?: Error
 }
 
-export interface ResourceChanges {
-  services: Delta
-  workloads: Delta
-}
-interface Delta { added: string[]; removed: string[]; changed: string[] }
+export type { ResourceChanges }
 
 /** Problems logged one per line at most; the rest are counted in one line and listed in the admin dump. */
 export const LOGGED_PROBLEMS = 100
@@ -53,7 +50,8 @@ export interface MeshFileStatus {
 }
 
 export class LocalMesh {
-  private last: { fingerprints: Map<string, string> } | undefined
+  /** Whether a file was applied since start (the first one is logged in full). */
+  private applied = false
   private watcher: FSWatcher | undefined
   private poll: NodeJS.Timeout | undefined
   /** Set while a change waits to be applied: when it was first seen and the file's signature since. */
@@ -91,24 +89,22 @@ export class LocalMesh {
     }
     if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
     try {
-      const { warnings, writes } = processor.apply(parsed.config)
-      const fingerprints = fingerprintsOf(parsed.config)
-      const changes = diffResources(this.last?.fingerprints, fingerprints)
-      const firstLoad = !this.last
-      this.last = { fingerprints }
+      const { warnings, writes, changes } = processor.apply(parsed.config)
+      const firstLoad = !this.applied
+      this.applied = true
       if (firstLoad) {
         log.info({ file, services: parsed.config.services.length, workloads: parsed.config.workloads.length, policies: parsed.config.policies.length }, 'mesh file loaded')
         for (const item of parsed.notEnforced) log.warn({ file }, `not enforced yet: ${item}`)
       }
       logCapped(log, parsed.warnings, parsed.warnings.length, 'warn')
       for (const w of warnings.slice(0, LOGGED_PROBLEMS)) log.warn({ file }, w)
-      const counts = changeCounts(changes)
+      const counts = countChanges(changes)
       this.state.lastApplied = { at: new Date().toISOString(), ...counts }
       log.info({ file, ...counts, writes: compactWrites(writes) }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
       this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
-      log.error({ file, err: (err as Error).message }, this.last ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed')
+      log.error({ file, err: (err as Error).message }, this.applied ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed')
       return { ok: false, error: err as Error }
     }
   }
@@ -120,10 +116,10 @@ export class LocalMesh {
       const total = err.total
       logCapped(log, err.problems, total, 'error')
       this.state.lastRefusal = { at, reason: 'the file has problems', total, problems: err.problems }
-      log.error({ file, problems: total }, this.last ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
+      log.error({ file, problems: total }, this.applied ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
     } else {
       this.state.lastRefusal = { at, reason: err.message, total: 0, problems: [] }
-      log.error({ file, err: err.message }, this.last ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file')
+      log.error({ file, err: err.message }, this.applied ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file')
     }
   }
 
@@ -199,29 +195,4 @@ function logCapped(log: Logger, problems: MeshFileProblem[], total: number, leve
   if (total > LOGGED_PROBLEMS) {
     log[level]({ file: problems[0]?.file, more: total - LOGGED_PROBLEMS }, `and ${total - LOGGED_PROBLEMS} more ${level === 'error' ? 'problems' : 'warnings'} (the first ${problems.length} are listed at the admin endpoint's /debug/config_dump)`)
   }
-}
-
-function fingerprintsOf(config: { services: { namespace: string; hostname: string }[]; workloads: { uid: string }[] }): Map<string, string> {
-  const out = new Map<string, string>()
-  for (const s of config.services) out.set(`service ${s.namespace}/${s.hostname}`, JSON.stringify(s))
-  for (const w of config.workloads) out.set(`workload ${w.uid}`, JSON.stringify(w))
-  return out
-}
-
-function diffResources(before: Map<string, string> | undefined, after: Map<string, string>): ResourceChanges {
-  const out: ResourceChanges = { services: { added: [], removed: [], changed: [] }, workloads: { added: [], removed: [], changed: [] } }
-  const bucket = (k: string): Delta => (k.startsWith('service ') ? out.services : out.workloads)
-  const name = (k: string): string => k.slice(k.indexOf(' ') + 1)
-  for (const [k, v] of after) {
-    const old = before?.get(k)
-    if (old === undefined) bucket(k).added.push(name(k))
-    else if (old !== v) bucket(k).changed.push(name(k))
-  }
-  for (const k of before?.keys() ?? []) if (!after.has(k)) bucket(k).removed.push(name(k))
-  return out
-}
-
-function changeCounts(c: ResourceChanges): { services: string; workloads: string } {
-  const f = (d: Delta): string => `+${d.added.length} ~${d.changed.length} -${d.removed.length}`
-  return { services: f(c.services), workloads: f(c.workloads) }
 }

@@ -5,11 +5,11 @@
  */
 import t from 'tap'
 import { MapWriter } from '../src/dataplane/map-writer.js'
-import { MeshEngine, type MeshDelta } from '../src/processor/engine.js'
+import { MeshEngine } from '../src/processor/engine.js'
 import { emptyImage, imageOf, LB_MAPS, type MapImage } from '../src/processor/map-image.js'
 import { IdTable } from '../src/ids/id-table.js'
 import { WorkloadProcessor } from '../src/processor/processor.js'
-import type { Service, Workload } from '../src/mesh-file/index.js'
+import type { MeshDelta, Service, Workload } from '../src/model/index.js'
 import { memoryMaps } from './support/memory-map.js'
 
 function rng(seed: number): () => number {

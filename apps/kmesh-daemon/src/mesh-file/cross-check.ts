@@ -7,7 +7,7 @@ import type { EntryLines } from './entry-lines.js'
 import { destinationText } from './gateway-address.js'
 import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
 import { joinKey, type Sink } from './reader.js'
-import type { GatewayAddress, Policy, Service, Workload } from './types.js'
+import type { GatewayAddress, Policy, Service, Workload } from '../model/mesh.js'
 
 /** An entry read without problems, with what is needed to point at it. */
 export interface ReadEntry<T> {

@@ -10,7 +10,7 @@ import { policyLabel, readPolicy } from './policy.js'
 import { MeshFileError, type MeshFileProblem } from './problems.js'
 import { rawText, type Sink, type YNode } from './reader.js'
 import { readService, serviceLabel } from './service.js'
-import type { MeshConfig } from './types.js'
+import type { MeshConfig } from '../model/mesh.js'
 import { readWorkload, workloadLabel } from './workload.js'
 import type { SectionName } from './blocks.js'
 

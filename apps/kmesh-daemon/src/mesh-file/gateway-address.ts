@@ -2,7 +2,7 @@
 import { isMap, isScalar } from 'yaml'
 
 import { At, readParsed, readStruct, readUint, type YNode } from './reader.js'
-import type { GatewayAddress } from './types.js'
+import type { GatewayAddress } from '../model/mesh.js'
 import { parseGatewayDestination } from './values.js'
 
 const FIELDS = ['destination', 'hboneMtlsPort'] as const

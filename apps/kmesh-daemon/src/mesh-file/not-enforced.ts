@@ -2,7 +2,7 @@
  * Fields present in the file that the kmesh-ts data path does not act on yet. They are parsed and
  * validated like everything else; this list tells the operator which parts of the file have no effect.
  */
-import type { MeshConfig, Service, Workload } from './types.js'
+import type { MeshConfig, Service, Workload } from '../model/mesh.js'
 
 const MAX_NAMED = 5
 

@@ -16,7 +16,7 @@ import {
   type Sink,
   type YNode,
 } from './reader.js'
-import type { Match, Policy, ServiceAccountMatch, StringMatch } from './types.js'
+import type { Match, Policy, ServiceAccountMatch, StringMatch } from '../model/mesh.js'
 import { parseCidr } from './values.js'
 
 const FIELDS = ['name', 'namespace', 'scope', 'action', 'rules', 'dryRun'] as const

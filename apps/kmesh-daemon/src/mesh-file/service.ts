@@ -22,7 +22,7 @@ import {
   type Sink,
   type YNode,
 } from './reader.js'
-import type { CidrVip, Endpoint, LoadBalancer, RoutingPreference, Service, WeightedWaypoint } from './types.js'
+import type { CidrVip, Endpoint, LoadBalancer, RoutingPreference, Service, WeightedWaypoint } from '../model/mesh.js'
 import { parseCidr, parseNetworkAddress } from './values.js'
 
 const FIELDS = [

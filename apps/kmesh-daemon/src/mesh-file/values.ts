@@ -4,7 +4,7 @@
  */
 import { formatIp, parsePrefixLength, tryParseIp, whyNotIp, ZONE_REFUSED } from '@kmesh-ts/ip'
 
-import type { GatewayDestination, NetworkAddress } from './types.js'
+import type { GatewayDestination, NetworkAddress } from '../model/mesh.js'
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string }
 

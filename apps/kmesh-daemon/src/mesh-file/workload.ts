@@ -22,7 +22,7 @@ import {
   type Sink,
   type YNode,
 } from './reader.js'
-import type { ApplicationTunnel, Locality, PortMap, Workload } from './types.js'
+import type { ApplicationTunnel, Locality, PortMap, Workload } from '../model/mesh.js'
 import { parseIp, parseNamespacedHostname } from './values.js'
 
 const STRING_FIELDS = [

@@ -11,23 +11,13 @@
  */
 import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serviceKey, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
 import type { PeerInfo } from '@kmesh-ts/lb-model'
-import type { MeshConfig, Service, Workload } from '../mesh-file/index.js'
+import { deltaBetween, serviceIdName, serviceKeyOf, serviceName, workloadName, type MeshConfig, type MeshDelta, type ResourceChanges, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
 import { LB_MAPS, bucketsOf, emptyImage, putRecord, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
 import { drain, SLICE, type Steps } from './steps.js'
 import {
-  backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, serviceKeyOf, serviceName, workloadFrontendIps, workloadName,
-  type Intent, type IntentContext,
+  backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, workloadFrontendIps, type Intent, type IntentContext,
 } from './resources.js'
-
-export interface MeshDelta {
-  upsertWorkloads?: readonly Workload[]
-  /** workload uids */
-  removeWorkloads?: readonly string[]
-  upsertServices?: readonly Service[]
-  /** service keys `namespace/hostname` */
-  removeServices?: readonly string[]
-}
 
 /** Record-level changes: the records to put and the records to delete, per map. */
 export interface RecordChanges {
@@ -69,17 +59,9 @@ export class MeshEngine {
     return { workloads: this.workloads.size, services: this.services.size }
   }
 
-  /** The delta that turns the held mesh into `config` (resources compared by content). */
-  deltaTo(config: MeshConfig): MeshDelta {
-    const wanted = new Map(config.workloads.map((w) => [w.uid, w]))
-    const wantedSvc = new Map(config.services.map((s) => [serviceKeyOf(s), s]))
-    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b)
-    return {
-      upsertWorkloads: [...wanted.values()].filter((w) => !same(this.workloads.get(w.uid), w)),
-      removeWorkloads: [...this.workloads.keys()].filter((uid) => !wanted.has(uid)),
-      upsertServices: [...wantedSvc.entries()].filter(([k, s]) => !same(this.services.get(k), s)).map(([, s]) => s),
-      removeServices: [...this.services.keys()].filter((k) => !wantedSvc.has(k)),
-    }
+  /** The delta that turns the held mesh into `config`, and what it adds, changes and removes (model/delta.ts). */
+  deltaTo(config: MeshConfig): { delta: MeshDelta; changes: ResourceChanges } {
+    return deltaBetween({ workloads: this.workloads, services: this.services }, config)
   }
 
   /** Takes a mesh as it is, without computing record changes (for a recompute from scratch). */
@@ -180,7 +162,7 @@ export class MeshEngine {
     this.undo = []
     const removedNames = [
       ...(delta.removeWorkloads ?? []).filter((uid) => !this.workloads.has(uid)).map((uid) => workloadName({ uid })),
-      ...(delta.removeServices ?? []).filter((k) => !this.services.has(k)).map((k) => `svc:${k}`),
+      ...(delta.removeServices ?? []).filter((k) => !this.services.has(k)).map(serviceIdName),
     ]
     return {
       changes,
@@ -261,7 +243,7 @@ export class MeshEngine {
     }
     for (const key of dirtyS) {
       const s = this.services.get(key)
-      const sid = s ? this.ids.idOf(serviceName(s)) : this.ids.peek(`svc:${key}`)
+      const sid = s ? this.ids.idOf(serviceName(s)) : this.ids.peek(serviceIdName(key))
       if (sid === undefined) continue
       const current = bucketsOf(mirror, sid)
       const records = s ? serviceRecords(sid, serviceIntentOf(s, ctx), current) : undefined
@@ -293,7 +275,7 @@ export class MeshEngine {
     if (services.length > 0) {
       if (services.length > 1) this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
       if (workloads.length > 0) this.warnings.push(`VIP ${ip} of service ${services[0]} is also the address of workload ${workloads[0]}; the service wins`)
-      return this.ids.idOf(`svc:${services[0]}`)
+      return this.ids.idOf(serviceIdName(services[0]!))
     }
     if (workloads.length > 1) this.warnings.push(`address ${ip} is claimed by workloads ${workloads.join(', ')}; ${workloads[0]} wins`)
     return workloads.length > 0 ? this.ids.idOf(workloadName({ uid: workloads[0]! })) : undefined

@@ -4,12 +4,11 @@
  * the per-resource derivations of resources.ts.
  */
 import { MeshEngine } from './engine.js'
-import type { MeshConfig } from '../mesh-file/index.js'
+import type { MeshConfig } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
 import type { Intent } from './resources.js'
 
 export type { Intent, ServiceIntent, BackendIntent } from './resources.js'
-export { serviceName, workloadName } from './resources.js'
 
 export interface IntentOptions {
   /** The node this daemon runs on: its first workload is the client whose locality ranks endpoints. */

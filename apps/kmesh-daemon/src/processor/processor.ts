@@ -5,12 +5,12 @@
  * committed only after the kernel accepted every write, and rolled back otherwise, so the last good state
  * stays in force. Ids are persisted before the maps reference them.
  */
-import { MeshEngine, type MeshDelta } from './engine.js'
+import { MeshEngine } from './engine.js'
 import { drain, driveYielding, type Steps } from './steps.js'
 import type { PlanSummary } from './plan.js'
 import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
-import type { MeshConfig } from '../mesh-file/index.js'
+import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'
 
 export interface Applied {
   warnings: string[]
@@ -35,9 +35,10 @@ export class WorkloadProcessor {
     this.engine = new MeshEngine(ids, nodeName)
   }
 
-  /** Takes the maps to a whole mesh (local mode). */
-  apply(config: MeshConfig): Applied {
-    return this.applyDelta(this.engine.deltaTo(config))
+  /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */
+  apply(config: MeshConfig): Applied & { changes: ResourceChanges } {
+    const { delta, changes } = this.engine.deltaTo(config)
+    return { ...this.applyDelta(delta), changes }
   }
 
   /** Applies a delta (cluster mode). Throws CapacityError (nothing written) or ApplyError (reverted). */

@@ -4,9 +4,9 @@
  * one claims in the frontend map. Full recomputes (computeIntent) and incremental updates (MeshEngine) both
  * call these, so they cannot disagree.
  */
-import { endpointPriority, endpointSlots, lbPolicyOf, PRIO_COUNT, type LoadBalancing, type PeerInfo } from '@kmesh-ts/lb-model'
+import { endpointPriority, endpointSlots, lbPolicyOf, PRIO_COUNT, type PeerInfo } from '@kmesh-ts/lb-model'
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
-import type { GatewayAddress, Service, Workload } from '../mesh-file/index.js'
+import { serviceKeyOf, serviceName, workloadName, type GatewayAddress, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
 
 export interface ServiceIntent {
@@ -50,10 +50,6 @@ export interface IntentContext {
   warn(message: string): void
 }
 
-export const serviceName = (s: { namespace: string; hostname: string }): string => `svc:${s.namespace}/${s.hostname}`
-export const workloadName = (w: { uid: string }): string => `wl:${w.uid}`
-export const serviceKeyOf = (s: { namespace: string; hostname: string }): string => `${s.namespace}/${s.hostname}`
-
 /** IPs a workload claims in the frontend map (direct access); host-network workloads are never looked up by IP. */
 export function workloadFrontendIps(w: Workload): string[] {
   return w.networkMode === 'HostNetwork' ? [] : w.workloadIps
@@ -74,7 +70,7 @@ export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | unde
 
 export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
   const key = serviceKeyOf(s)
-  const lb = s.loadBalancer as LoadBalancing | undefined
+  const lb = s.loadBalancer
   const lbPolicy = lbPolicyOf(lb)
   const members = new Map<number, number>()
   const capacity = new Map<number, number>()

@@ -1,15 +1,22 @@
 /**
- * The mesh file as typed objects, every field of docs/reference/local-config.md present with its default
- * applied. Names are the file's camelCase keys; enum values are the file's (Rust) spellings.
+ * The mesh as the daemon holds it: workloads, services (with their gateways) and authorization policies, every
+ * field present with its default applied. Both sources are adapters into this one model: the mesh file
+ * (mesh-file/, ztunnel's local config, docs/reference/local-config.md) and istiod's xDS (cluster/xds-convert.ts,
+ * docs/reference/istio-workload-api.md) each convert and validate their own format and hand these objects to the
+ * processor. Names are ztunnel's camelCase keys; enum values are its (Rust) spellings. The load-balancing enums
+ * and the locality are lb-model's, so the model and the selection code cannot drift apart.
  */
+import type { HealthPolicy, LbMode, Locality, Scope } from '@kmesh-ts/lb-model'
+
+export type { HealthPolicy, Locality }
 
 export type Protocol = 'TCP' | 'HBONE'
 export type NetworkMode = 'Standard' | 'HostNetwork'
 export type HealthStatus = 'Healthy' | 'Unhealthy'
 export type AppTunnelProtocol = 'NONE' | 'PROXY'
-export type RoutingPreference = 'Region' | 'Zone' | 'Subzone' | 'Node' | 'Cluster' | 'Network'
-export type LoadBalancerMode = 'Standard' | 'Strict' | 'Failover' | 'Passthrough'
-export type HealthPolicy = 'OnlyHealthy' | 'AllowAll'
+/** A locality scope a service prefers its endpoints to share with the client (lb-model's `Scope`). */
+export type RoutingPreference = Scope
+export type LoadBalancerMode = LbMode
 export type IpFamilies = 'IPv4' | 'IPv6' | 'Dual'
 export type Visibility = 'Public' | 'Namespace'
 export type PolicyScope = 'Global' | 'Namespace' | 'WorkloadSelector'
@@ -18,7 +25,10 @@ export type PolicyAction = 'Allow' | 'Deny'
 /** A port map `servicePort: targetPort`. ztunnel keeps it in a hash map, so file order carries no meaning. */
 export type PortMap = Record<number, number>
 
-/** §4.1: `destination` is `"<network>/<ip>"` (tried first) or `"<namespace>/<hostname>"`. */
+/**
+ * docs/reference/local-config.md §4.1: `destination` is `"<network>/<ip>"` (tried first) or
+ * `"<namespace>/<hostname>"`.
+ */
 export type GatewayDestination =
   | { kind: 'address'; network: string; ip: string }
   | { kind: 'hostname'; namespace: string; hostname: string }
@@ -28,18 +38,15 @@ export interface GatewayAddress {
   hboneMtlsPort: number
 }
 
-export interface Locality {
-  region: string
-  zone: string
-  subzone: string
-}
-
 export interface ApplicationTunnel {
   protocol: AppTunnelProtocol
   port?: number
 }
 
-/** §4. Strings default to `""` (not to the xDS defaults, §4.2). */
+/**
+ * docs/reference/local-config.md §4. Absent strings are `""` in both adapters (the file's rule, §4.2; proto3's
+ * default for xDS).
+ */
 export interface Workload {
   uid: string
   name: string
@@ -78,7 +85,7 @@ export interface NetworkAddress {
 
 export interface CidrVip {
   network: string
-  /** Canonical `ip/prefix`; host bits are kept as written (§2.3). */
+  /** Canonical `ip/prefix`; host bits are kept as written (docs/reference/local-config.md §2.3). */
   cidr: string
 }
 
@@ -99,7 +106,7 @@ export interface LoadBalancer {
   healthPolicy: HealthPolicy
 }
 
-/** §5. The service key is `namespace/hostname`. */
+/** docs/reference/local-config.md §5. The service key is `namespace/hostname`. */
 export interface Service {
   name: string
   namespace: string
@@ -121,7 +128,7 @@ export interface Service {
   visibility: Visibility
 }
 
-/** §2.5: written as YAML tags (`!Exact x`, `!Presence []`). */
+/** docs/reference/local-config.md §2.5: written as YAML tags (`!Exact x`, `!Presence []`). */
 export type StringMatch = { kind: 'Exact' | 'Prefix' | 'Suffix'; value: string } | { kind: 'Presence' }
 
 export interface ServiceAccountMatch {
@@ -129,7 +136,10 @@ export interface ServiceAccountMatch {
   serviceAccount: string
 }
 
-/** §6.1. Every list defaults to `[]`; an empty list places no condition. CIDRs are canonical `ip/prefix`. */
+/**
+ * docs/reference/local-config.md §6.1. Every list defaults to `[]`; an empty list places no condition. CIDRs are
+ * canonical `ip/prefix`.
+ */
 export interface Match {
   namespaces: StringMatch[]
   notNamespaces: StringMatch[]
@@ -145,7 +155,10 @@ export interface Match {
   notDestinationPorts: number[]
 }
 
-/** §6. `rules[rule][clause][match]`: a rule matches if all clauses do, a clause if any match object does. */
+/**
+ * docs/reference/local-config.md §6. `rules[rule][clause][match]`: a rule matches if all clauses do, a clause if
+ * any match object does.
+ */
 export interface Policy {
   name: string
   namespace: string
