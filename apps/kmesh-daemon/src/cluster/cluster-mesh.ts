@@ -10,6 +10,7 @@ import type { Added, Authorization, ChangeBatch, Rejection, Address } from '@kme
 import { ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client'
 import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
 import type { MeshDelta } from '../model/index.js'
+import { endsSlice, nextTurn, SLICE } from '../util/slices.js'
 import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-convert.js'
 import type { Service, Workload } from '../model/index.js'
 import type { Logger } from '../log.js'
@@ -39,7 +40,7 @@ export class ClusterMesh {
     const converted: Converted[] = []
     const added = batch.added as Added<Address>[]
     for (let i = 0; i < added.length; i++) {
-      if (i > 0 && i % CONVERT_SLICE === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      if (i > 0 && endsSlice(i)) await nextTurn()
       const r = added[i]!
       try {
         if (r.value.workload) converted.push({ name: r.name, kind: 'workload', value: workloadFromXds(r.value.workload), isNew: !this.workloads.has(r.name) })
@@ -80,7 +81,7 @@ export class ClusterMesh {
     const converted = performance.now()
     // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
     const size = (delta.upsertWorkloads?.length ?? 0) + (delta.upsertServices?.length ?? 0)
-    const { warnings, writes, full, syscalls, computeMs, writeMs } = size > CONVERT_SLICE
+    const { warnings, writes, full, syscalls, computeMs, writeMs } = size > SLICE
       ? await this.processor.applyDeltaYielding(delta)
       : this.processor.applyDelta(delta)
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
@@ -98,8 +99,5 @@ export class ClusterMesh {
     return []
   }
 }
-
-/** Resources converted per turn of the event loop. */
-const CONVERT_SLICE = 2000
 
 const round = (ms: number): number => Math.round(ms * 1000) / 1000

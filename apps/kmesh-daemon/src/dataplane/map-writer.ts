@@ -4,7 +4,7 @@
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
 import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord } from '../processor/map-image.js'
-import { drain, type Steps } from '../processor/steps.js'
+import { drain, type Steps } from '../util/slices.js'
 import { planWrites, summarize, type PlanSummary, type WriteStep } from '../processor/plan.js'
 
 /** Record-level changes: the records to put and the records to delete, per map (keys as hex). */

@@ -14,7 +14,7 @@ import type { PeerInfo } from '@kmesh-ts/lb-model'
 import { deltaBetween, serviceIdName, serviceKeyOf, serviceName, workloadName, type MeshConfig, type MeshDelta, type ResourceChanges, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
 import { LB_MAPS, bucketsOf, emptyImage, putRecord, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
-import { drain, SLICE, type Steps } from './steps.js'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
   backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, workloadFrontendIps, type Intent, type IntentContext,
 } from './resources.js'
@@ -145,10 +145,10 @@ export class MeshEngine {
       else if (prev) this.deleteService(prev)
     }
     let n = 0
-    for (const uid of delta.removeWorkloads ?? []) { workloadEvent(uid, undefined); if (++n % SLICE === 0) yield }
-    for (const w of delta.upsertWorkloads ?? []) { workloadEvent(w.uid, w); if (++n % SLICE === 0) yield }
-    for (const key of delta.removeServices ?? []) { serviceEvent(key, undefined); if (++n % SLICE === 0) yield }
-    for (const s of delta.upsertServices ?? []) { serviceEvent(serviceKeyOf(s), s); if (++n % SLICE === 0) yield }
+    for (const uid of delta.removeWorkloads ?? []) { workloadEvent(uid, undefined); if (endsSlice(++n)) yield }
+    for (const w of delta.upsertWorkloads ?? []) { workloadEvent(w.uid, w); if (endsSlice(++n)) yield }
+    for (const key of delta.removeServices ?? []) { serviceEvent(key, undefined); if (endsSlice(++n)) yield }
+    for (const s of delta.upsertServices ?? []) { serviceEvent(serviceKeyOf(s), s); if (endsSlice(++n)) yield }
     // The ranking client changed (or its locality did): every Strict/Failover service may move.
     const clientAfter = this.clientUid()
     if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
@@ -192,7 +192,7 @@ export class MeshEngine {
     let n = 0
     const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: this.warnings, names: new Set() }
     for (const w of this.workloads.values()) {
-      if (++n % SLICE === 0) yield
+      if (endsSlice(++n)) yield
       const be = backendOf(w, ctx)
       if (!be) continue
       const name = workloadName(w)
@@ -200,7 +200,7 @@ export class MeshEngine {
       intent.backends.set(this.ids.idOf(name), be)
     }
     for (const s of this.services.values()) {
-      if (++n % SLICE === 0) yield
+      if (endsSlice(++n)) yield
       const name = serviceName(s)
       intent.names.add(name)
       intent.services.set(this.ids.idOf(name), serviceIntentOf(s, ctx))

@@ -5,7 +5,7 @@
  */
 import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type Codec } from '@kmesh-ts/bpf-maps/codecs'
 import type { Intent, ServiceIntent } from './resources.js'
-import { drain, SLICE, type Steps } from './steps.js'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
@@ -99,15 +99,15 @@ export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage
   let n = 0
   for (const [backendUid, be] of intent.backends) {
     put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
-    if (++n % SLICE === 0) yield
+    if (endsSlice(++n)) yield
   }
   for (const [serviceId, svc] of intent.services) {
     for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
-    if (++n % SLICE === 0) yield
+    if (endsSlice(++n)) yield
   }
   for (const [address, upstreamId] of intent.frontends) {
     put('frontend', encodeRecord(frontendKey, { address }), encodeRecord(frontendValue, { upstreamId }))
-    if (++n % SLICE === 0) yield
+    if (endsSlice(++n)) yield
   }
   return image
 }

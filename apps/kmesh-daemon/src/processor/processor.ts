@@ -6,7 +6,7 @@
  * stays in force. Ids are persisted before the maps reference them.
  */
 import { MeshEngine } from './engine.js'
-import { drain, driveYielding, type Steps } from './steps.js'
+import { drain, driveYielding, type Steps } from '../util/slices.js'
 import type { PlanSummary } from './plan.js'
 import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
