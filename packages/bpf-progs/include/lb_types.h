@@ -17,6 +17,7 @@
 #include <linux/errno.h>
 #include "kmesh_types.h"
 
+#define LB_REWRITE 0 /* named for userspace, which reads the code back (lb.h itself returns 0 on success) */
 #define LB_LEAVE 1
 
 struct lb_input {

@@ -1,0 +1,54 @@
+// Generated from packages/bpf-progs/include/*.h by packages/bpf-progs/scripts/gen-constants.mjs — do not edit.
+// Values are clang's (-target bpf); packages/bpf-progs/test/constants.test.ts proves this file current.
+
+/** include/kmesh_types.h: record capacities. */
+export const PRIO_COUNT = 7
+export const MAX_PORT_COUNT = 10
+export const MAX_SERVICE_COUNT = 10
+
+/** include/kmesh_types.h: service_value.lb_policy. */
+export const LB_POLICY_RANDOM = 0
+export const LB_POLICY_STRICT = 1
+export const LB_POLICY_FAILOVER = 2
+export const LB_POLICY_PASSTHROUGH = 3
+
+/** include/addr.h: address families of lb_input.family. */
+export const AF_INET = 2
+export const AF_INET6 = 10
+
+/** include/lb_types.h: lb_resolve() return codes other than a negative errno. */
+export const LB_REWRITE = 0
+export const LB_LEAVE = 1
+
+/** <linux/errno.h>: the errnos a refused connect returns (include/lb_types.h). */
+export const ECONNREFUSED = 111
+export const EINVAL = 22
+export const EAFNOSUPPORT = 97
+
+/** include/manage.h: manage control connects. */
+export const MANAGE_CONTROL_IP4 = 0x00000002
+export const MANAGE_ENROL_PORT = 929
+export const MANAGE_UNENROL_PORT = 930
+
+/** include/maps.h: tail-call slots userspace fills. */
+export const TAIL_CALL_CONNECT4_INDEX = 0
+export const TAIL_CALL_CONNECT6_INDEX = 1
+export const TAIL_CALL_SLOTS = 8
+
+/** include/ipsec.h: skb marks the tc programs set and the XFRM policies match. */
+export const IPSEC_MARK_ENCRYPT = 0x00e0
+export const IPSEC_MARK_DECRYPT = 0x00d0
+
+/** Every map the programs declare (ELF name = pin name), the header declaring it, and the max_entries written
+ * there (upstream Kmesh defaults; userspace sets the real capacity at load time; 0 = none, e.g. SK_STORAGE). */
+export const BPF_MAPS = {
+  km_nodeinfo: { header: 'ipsec.h', maxEntries: 8192 },
+  km_frontend: { header: 'maps.h', maxEntries: 105000 },
+  km_service: { header: 'maps.h', maxEntries: 5000 },
+  km_endpoint: { header: 'maps.h', maxEntries: 105000 },
+  km_backend: { header: 'maps.h', maxEntries: 100000 },
+  km_manage: { header: 'maps.h', maxEntries: 8192 },
+  km_sockstorage: { header: 'maps.h', maxEntries: 0 },
+  km_cgr_tailcall: { header: 'maps.h', maxEntries: 8 },
+  km_cgr_tail6: { header: 'maps.h', maxEntries: 8 },
+} as const

@@ -1,0 +1,18 @@
+import type { BPF_MAPS } from './constants.js'
+
+/** A map's ELF name, which is also its pin name. */
+export type MapName = keyof typeof BPF_MAPS
+
+/** The maps by role. The names are checked against the generated BPF_MAPS, so a map renamed in C fails to compile here. */
+export const mapNames = {
+  frontend: 'km_frontend',
+  service: 'km_service',
+  endpoint: 'km_endpoint',
+  backend: 'km_backend',
+  manage: 'km_manage',
+  sockStorage: 'km_sockstorage',
+  tailCall4: 'km_cgr_tailcall',
+  tailCall6: 'km_cgr_tail6',
+  /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h). */
+  nodeInfo: 'km_nodeinfo',
+} as const satisfies Record<string, MapName>
