@@ -8,7 +8,7 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import { startTestXdsServer, ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client/testing'
 import type { AddressInit } from '@kmesh-ts/xds-client'
 import { meshHarness } from './support/mesh-harness.js'
-import { LB_MAPS } from '../src/processor/map-image.js'
+import { LB_MAPS } from '../src/dataplane/map-image.js'
 
 const skip = privilegedSkip()
 const SVC = 't/web.t.svc.cluster.local'

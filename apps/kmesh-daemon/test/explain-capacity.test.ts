@@ -5,8 +5,9 @@
 import t from 'tap'
 import { parseMeshFile } from '../src/mesh-file/index.js'
 import { computeIntent } from '../src/processor/intent.js'
-import { bucketsOf, emptyImage, imageOf, layoutBucket } from '../src/processor/map-image.js'
-import { planWrites, summarize } from '../src/processor/plan.js'
+import { bucketsOf, emptyImage } from '../src/dataplane/map-image.js'
+import { imageOf, layoutBucket } from '../src/processor/records.js'
+import { changesTo, planWrites, summarize } from '../src/dataplane/plan.js'
 import { IdTable } from '../src/ids/id-table.js'
 
 function mesh(capacities: Record<string, number | undefined>, extra = ''): string {
@@ -49,9 +50,9 @@ t.test('changing one capacity writes only the slots that change', async (t) => {
   const after = imageOf(computeIntent(parseMeshFile(mesh({ a: 1, b: 3, c: 1 }), 'm.yaml').config, ids), before)
   const sid = ids.peek('svc:t/s.t.svc.cluster.local')!
   t.same(bucketsOf(after, sid)[0]!.slice(0, 4), bucketsOf(before, sid)[0], 'existing indexes are kept')
-  t.same(summarize(planWrites(before, after)), { put: { backend: 0, endpoint: 1, service: 1, frontend: 0 }, delete: { backend: 0, endpoint: 0, service: 0, frontend: 0 } }, 'one new slot and the count')
+  t.same(summarize(planWrites(before, changesTo(before, after))), { put: { backend: 0, endpoint: 1, service: 1, frontend: 0 }, delete: { backend: 0, endpoint: 0, service: 0, frontend: 0 } }, 'one new slot and the count')
   const gcd = imageOf(computeIntent(parseMeshFile(mesh({ a: 2, b: 4, c: 2 }), 'm.yaml').config, ids), before)
-  t.same(planWrites(before, gcd), [], '2:4:2 is the same layout as 1:2:1: no write at all')
+  t.same(planWrites(before, changesTo(before, gcd)), [], '2:4:2 is the same layout as 1:2:1: no write at all')
 })
 
 t.test('capacities beyond the slot budget are approximated with a warning', async (t) => {

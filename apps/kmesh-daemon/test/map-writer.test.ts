@@ -1,6 +1,7 @@
 import t from 'tap'
-import { layoutBucket, emptyImage, putRecord, imageOf, bucketsOf } from '../src/processor/map-image.js'
-import { planWrites } from '../src/processor/plan.js'
+import { emptyImage, putRecord, bucketsOf } from '../src/dataplane/map-image.js'
+import { imageOf, layoutBucket } from '../src/processor/records.js'
+import { changesTo, planWrites } from '../src/dataplane/plan.js'
 import { MapWriter, CapacityError, ApplyError } from '../src/dataplane/map-writer.js'
 import { MemoryMap, memoryMaps } from './support/memory-map.js'
 import type { Intent } from '../src/processor/intent.js'
@@ -26,11 +27,11 @@ t.test('layoutBucket keeps survivors in place, fills holes from the end, appends
 
 t.test('plans put leaf to root and delete root to leaf', async (t) => {
   const a = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } } }, [1, 2]), emptyImage())
-  const steps = planWrites(emptyImage(), a)
+  const steps = planWrites(emptyImage(), changesTo(emptyImage(), a))
   t.same(steps.map((s) => `${s.op} ${s.map}`), ['put backend', 'put endpoint', 'put service', 'put frontend'])
-  const back = planWrites(a, emptyImage())
+  const back = planWrites(a, changesTo(a, emptyImage()))
   t.same(back.map((s) => `${s.op} ${s.map}`), ['delete frontend', 'delete service', 'delete endpoint', 'delete backend'])
-  t.same(planWrites(a, a), [], 'no difference, no writes')
+  t.same(planWrites(a, changesTo(a, a)), [], 'no difference, no writes')
 })
 
 t.test('removing one endpoint writes the moved slot, the count, then deletes the last slot and the backend', async (t) => {
@@ -89,5 +90,5 @@ t.test('images compare by bytes: an unchanged record is not rewritten', async (t
   putRecord(img, 'backend', Buffer.alloc(4, 1), Buffer.alloc(80, 2))
   const same = emptyImage()
   putRecord(same, 'backend', Buffer.alloc(4, 1), Buffer.alloc(80, 2))
-  t.same(planWrites(img, same), [])
+  t.same(planWrites(img, changesTo(img, same)), [])
 })

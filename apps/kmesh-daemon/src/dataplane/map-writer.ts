@@ -3,15 +3,9 @@
  * and on any failure puts the previous state back, so a bad change never leaves a half-written service
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
-import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord } from '../processor/map-image.js'
+import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord, type RecordChanges } from './map-image.js'
+import { changesTo, planWrites, summarize, type PlanSummary, type WriteStep } from './plan.js'
 import { drain, type Steps } from '../util/slices.js'
-import { planWrites, summarize, type PlanSummary, type WriteStep } from '../processor/plan.js'
-
-/** Record-level changes: the records to put and the records to delete, per map (keys as hex). */
-export interface RecordChanges {
-  put: MapImage
-  delete: MapImage
-}
 
 /** The part of a loaded BPF map the writer needs (BpfMap from @kmesh-ts/bpf-maps has it). */
 export interface RawMap {
@@ -23,9 +17,6 @@ export interface RawMap {
 }
 
 export type LbMaps = Record<LbMapName, RawMap>
-
-/** A planned step whose records carry their hex keys (hex[i] is records[i]'s). */
-interface KeyedStep extends WriteStep { hex: string[] }
 
 /** Records per batch syscall: large enough to amortise the syscall, small enough to keep the event loop responsive. */
 const CHUNK = 8192
@@ -77,9 +68,7 @@ export class MapWriter {
 
   /** Takes the maps to `target`. Throws CapacityError before writing anything, or ApplyError after reverting. */
   apply(target: MapImage): PlanSummary {
-    const del = emptyImage()
-    for (const m of LB_MAPS) for (const [k, r] of this.image[m]) if (!target[m].has(k)) del[m].set(k, r)
-    return this.applyChanges({ put: target, delete: del })
+    return this.applyChanges(changesTo(this.image, target))
   }
 
   /**
@@ -92,31 +81,7 @@ export class MapWriter {
 
   /** applyChanges(), yielding between batch syscalls (the maps stay consistent at every yield: writes are ordered). */
   *applyChangesSteps(changes: RecordChanges): Steps<PlanSummary> {
-    // Each record travels with its hex key, computed once (the images are keyed by it).
-    const steps: KeyedStep[] = []
-    for (const map of LB_MAPS) {
-      const mirror = this.image[map]
-      const records: MapRecord[] = []
-      const hex: string[] = []
-      for (const [k, r] of changes.put[map]) {
-        if (mirror.get(k)?.value.equals(r.value)) continue
-        records.push(r)
-        hex.push(k)
-      }
-      if (records.length) steps.push({ map, op: 'put', records, hex })
-    }
-    for (const map of [...LB_MAPS].reverse()) {
-      const mirror = this.image[map]
-      const records: MapRecord[] = []
-      const hex: string[] = []
-      for (const k of changes.delete[map].keys()) {
-        const r = mirror.get(k)
-        if (!r || changes.put[map].has(k)) continue
-        records.push(r)
-        hex.push(k)
-      }
-      if (records.length) steps.push({ map, op: 'delete', records, hex })
-    }
+    const steps = planWrites(this.image, changes)
     this.checkCapacity(steps)
     // What the touched keys held before, to put back if the kernel refuses a write half way (keys the mirror
     // did not hold are deleted on revert: the steps name them).
@@ -141,7 +106,7 @@ export class MapWriter {
   }
 
   /** While a change is applied the maps briefly hold old and new entries together: both must fit. */
-  private checkCapacity(steps: KeyedStep[]): void {
+  private checkCapacity(steps: WriteStep[]): void {
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
       let deleted = 0
@@ -155,11 +120,11 @@ export class MapWriter {
     }
   }
 
-  private run(step: WriteStep | KeyedStep): void {
+  private run(step: WriteStep): void {
     drain(this.runSteps(step))
   }
 
-  private *runSteps(step: WriteStep | KeyedStep): Steps<void> {
+  private *runSteps(step: WriteStep): Steps<void> {
     const map = this.maps[step.map]
     const mirror = this.image[step.map]
     for (let i = 0; i < step.records.length; i += CHUNK) {
@@ -172,11 +137,9 @@ export class MapWriter {
         this.resync(step.map, chunk)
         throw err
       }
-      const hex = 'hex' in step ? step.hex : undefined
       for (let j = 0; j < chunk.length; j++) {
-        const r = chunk[j]!
-        const k = hex ? hex[i + j]! : r.key.toString('hex')
-        if (step.op === 'put') mirror.set(k, r)
+        const k = step.hex[i + j]!
+        if (step.op === 'put') mirror.set(k, chunk[j]!)
         else mirror.delete(k)
       }
       if (i + CHUNK < step.records.length) yield
@@ -192,12 +155,12 @@ export class MapWriter {
     }
   }
 
-  /** Puts the touched keys back to what they held before (absent keys are deleted), in the safe order. */
+  /** Puts the touched keys back to what they held before (keys absent before are deleted), in the safe order. */
   private revertTouched(touched: MapImage, before: MapImage): boolean {
     try {
-      const now = emptyImage()
-      for (const m of LB_MAPS) for (const k of touched[m].keys()) { const r = this.image[m].get(k); if (r) now[m].set(k, r) }
-      for (const step of planWrites(now, before)) this.run(step)
+      const absentBefore = emptyImage()
+      for (const m of LB_MAPS) for (const [k, r] of touched[m]) if (!before[m].has(k)) absentBefore[m].set(k, r)
+      for (const step of planWrites(this.image, { put: before, delete: absentBefore })) this.run(step)
       return true
     } catch {
       return false

@@ -1,29 +1,56 @@
 /**
- * The ordered writes that take the maps from one image to another without a concurrent connect() ever
- * following a dangling id (architecture.md, "Rules that keep the data path correct"): puts go
- * backend -> endpoint -> service -> frontend, deletes go frontend -> service -> endpoint -> backend.
- * Endpoint slots beyond a shrinking count are deleted only after the service's count shrank, and slots for a
- * growing count are written before the count grows.
+ * The one planner: the ordered writes that take the maps from what they hold (the mirror) through a set of record
+ * changes without a concurrent connect() ever following a dangling id (docs/architecture.md, "Rules that keep the
+ * data path correct"): puts go backend -> endpoint -> service -> frontend, deletes go frontend -> service ->
+ * endpoint -> backend, after every put. Endpoint slots beyond a shrinking count are deleted only after the
+ * service's count shrank, and slots for a growing count are written before the count grows. Forward writes and
+ * reverts are both planned here; the writer only executes plans.
  */
-import { LB_MAPS, type LbMapName, type MapImage, type MapRecord } from './map-image.js'
+import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord, type RecordChanges } from './map-image.js'
 
 export interface WriteStep {
   map: LbMapName
   op: 'put' | 'delete'
   records: MapRecord[]
+  /** hex[i] is records[i]'s key as hex (the images' key), computed once */
+  hex: string[]
 }
 
-export function planWrites(from: MapImage, to: MapImage): WriteStep[] {
+/**
+ * The steps that apply `changes` to maps holding `mirror`: puts of records whose bytes differ from the mirror's,
+ * deletes of keys the mirror holds and no put rewrites.
+ */
+export function planWrites(mirror: MapImage, changes: RecordChanges): WriteStep[] {
   const steps: WriteStep[] = []
   for (const map of LB_MAPS) {
-    const records = [...to[map].entries()].filter(([k, r]) => !from[map].get(k)?.value.equals(r.value)).map(([, r]) => r)
-    if (records.length) steps.push({ map, op: 'put', records })
+    const held = mirror[map]
+    const step: WriteStep = { map, op: 'put', records: [], hex: [] }
+    for (const [k, r] of changes.put[map]) {
+      if (held.get(k)?.value.equals(r.value)) continue
+      step.records.push(r)
+      step.hex.push(k)
+    }
+    if (step.records.length) steps.push(step)
   }
   for (const map of [...LB_MAPS].reverse()) {
-    const records = [...from[map].entries()].filter(([k]) => !to[map].has(k)).map(([, r]) => r)
-    if (records.length) steps.push({ map, op: 'delete', records })
+    const held = mirror[map]
+    const step: WriteStep = { map, op: 'delete', records: [], hex: [] }
+    for (const k of changes.delete[map].keys()) {
+      const r = held.get(k)
+      if (!r || changes.put[map].has(k)) continue
+      step.records.push(r)
+      step.hex.push(k)
+    }
+    if (step.records.length) steps.push(step)
   }
   return steps
+}
+
+/** The changes that take `mirror` to exactly `target`: put all of it, delete what it lacks. */
+export function changesTo(mirror: MapImage, target: MapImage): RecordChanges {
+  const del = emptyImage()
+  for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
+  return { put: target, delete: del }
 }
 
 export interface PlanSummary { put: Record<LbMapName, number>; delete: Record<LbMapName, number> }
@@ -33,4 +60,9 @@ export function summarize(steps: WriteStep[]): PlanSummary {
   const out: PlanSummary = { put: zero(), delete: zero() }
   for (const s of steps) out[s.op][s.map] += s.records.length
   return out
+}
+
+/** `backend +N/-M, …` for a log line. */
+export function compactWrites(w: PlanSummary): string {
+  return LB_MAPS.map((m) => `${m} +${w.put[m]}/-${w.delete[m]}`).join(', ')
 }

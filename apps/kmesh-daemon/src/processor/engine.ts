@@ -13,17 +13,13 @@ import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serv
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import { deltaBetween, serviceIdName, serviceKeyOf, serviceName, workloadName, type MeshConfig, type MeshDelta, type ResourceChanges, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { LB_MAPS, bucketsOf, emptyImage, putRecord, encodeRecord, imageOfSteps, serviceRecords, type LbMapName, type MapImage } from './map-image.js'
+import { bucketsOf, emptyImage, putRecord, encodeRecord, type LbMapName, type MapImage, type RecordChanges } from '../dataplane/map-image.js'
+import { changesTo } from '../dataplane/plan.js'
+import { imageOfSteps, serviceRecords } from './records.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
   backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, workloadFrontendIps, type Intent, type IntentContext,
 } from './resources.js'
-
-/** Record-level changes: the records to put and the records to delete, per map. */
-export interface RecordChanges {
-  put: MapImage
-  delete: MapImage
-}
 
 export interface PendingChange {
   changes: RecordChanges
@@ -217,9 +213,7 @@ export class MeshEngine {
   private *fullChangesSteps(mirror: MapImage): Steps<{ changes: RecordChanges; names: Set<string> }> {
     const intent = yield* this.fullIntentSteps()
     const target = yield* imageOfSteps(intent, mirror)
-    const del = emptyImage()
-    for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
-    return { changes: { put: target, delete: del }, names: intent.names }
+    return { changes: changesTo(mirror, target), names: intent.names }
   }
 
   private partialChanges(dirtyW: Set<string>, dirtyS: Set<string>, dirtyIps: Set<string>, mirror: MapImage): RecordChanges {

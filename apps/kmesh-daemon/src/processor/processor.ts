@@ -7,7 +7,10 @@
  */
 import { MeshEngine } from './engine.js'
 import { drain, driveYielding, type Steps } from '../util/slices.js'
-import type { PlanSummary } from './plan.js'
+import type { PlanSummary } from '../dataplane/plan.js'
+
+/** How an Applied's writes are logged (sources log them without reaching into the dataplane). */
+export { compactWrites } from '../dataplane/plan.js'
 import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
 import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'
@@ -86,8 +89,4 @@ export class WorkloadProcessor {
     this.ids.save()
     return { warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore, computeMs, writeMs }
   }
-}
-
-export function compactWrites(w: PlanSummary): string {
-  return Object.keys(w.put).map((m) => `${m} +${w.put[m as keyof PlanSummary['put']]}/-${w.delete[m as keyof PlanSummary['delete']]}`).join(', ')
 }

@@ -1,55 +1,15 @@
 /**
- * A byte-exact image of the four load-balancing maps: what the kernel holds (the mirror, updated only after the
- * kernel accepted a write) or what it should hold (built from an intent). Records are compared as bytes, so a
- * plan writes exactly the entries that differ.
+ * From an intent to map records: the endpoint layout of each service against the buckets the kernel holds now
+ * (stable indexes, fewest writes), and the whole image the maps should hold.
  */
-import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT, type Codec } from '@kmesh-ts/bpf-maps/codecs'
+import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { bucketsOf, emptyImage, encodeRecord, putRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
 import type { Intent, ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
-export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
-export type LbMapName = (typeof LB_MAPS)[number]
-
-export interface MapRecord { key: Buffer; value: Buffer }
-export type MapImage = Record<LbMapName, Map<string, MapRecord>>
-
-/**
- * One record encoded into a zeroed buffer. Records are a few bytes each and a full sync makes hundreds of
- * thousands: slices of Node's shared buffer pool (Buffer.allocUnsafe below 4 KiB) instead of one ArrayBuffer
- * per record (Buffer.alloc) cut allocation and garbage-collection time several-fold.
- */
-export function encodeRecord<T>(codec: Codec<T>, value: T): Buffer {
-  const buf = Buffer.allocUnsafe(codec.size).fill(0)
-  codec.encode(value, buf, 0)
-  return buf
-}
-
-export function emptyImage(): MapImage {
-  return { backend: new Map(), endpoint: new Map(), service: new Map(), frontend: new Map() }
-}
-
-export function putRecord(image: MapImage, map: LbMapName, key: Buffer, value: Buffer): void {
-  image[map].set(key.toString('hex'), { key, value })
-}
-
-/** The endpoint buckets of a service as the image holds them: buckets[prio][index-1] = backend uid. */
-export function bucketsOf(image: MapImage, serviceId: number): number[][] {
-  const rec = image.service.get(encodeRecord(serviceKey, { serviceId }).toString('hex'))
-  const counts = rec ? serviceValue.decode(rec.value).prioEndpointCount : []
-  return Array.from({ length: PRIO_COUNT }, (_, prio) => {
-    const out: number[] = []
-    for (let index = 1; index <= (counts[prio] ?? 0); index++) {
-      const ep = image.endpoint.get(encodeRecord(endpointKey, { serviceId, prio, backendIndex: index }).toString('hex'))
-      if (!ep) break // a hole can only come from a foreign writer; stop so indexes stay dense
-      out.push(endpointValue.decode(ep.value).backendUid)
-    }
-    return out
-  })
-}
-
 /**
  * Lays out new buckets with as few endpoint writes as possible: a member that stays keeps its indexes, a slot a
- * member no longer needs is filled by the bucket's last entry (indexes stay dense 1..count, reference §3), and
+ * member no longer needs is filled by the bucket's last entry (indexes stay dense 1..count, docs/reference/kmesh-dataplane.md §3), and
  * new slots are appended in uid order. `wanted` gives each member's number of slots (capacity weights, see
  * @kmesh-ts/lb-model `endpointSlots`); a Set means one slot each.
  */
