@@ -1,8 +1,14 @@
 /**
  * @kmesh-ts/bpf-progs: where the compiled BPF objects are, and the names inside them. Loads nothing and
- * knows no TypeScript types of the records (those live in @kmesh-ts/bpf-maps/codecs).
+ * knows no TypeScript types of the records (those live in @kmesh-ts/bpf-maps/codecs). Numbers and map names
+ * come from @kmesh-ts/kernel-abi, generated from include/*.h; the ones re-exported here keep older imports working.
  */
 import { fileURLToPath } from 'node:url'
+import {
+  BPF_MAPS, IPSEC_MARKS, MANAGE_CONTROL, TAIL_CALL_CONNECT4_INDEX, TAIL_CALL_CONNECT6_INDEX, mapNames, type MapName,
+} from '@kmesh-ts/kernel-abi'
+
+export { AF_INET, AF_INET6, LB_LEAVE, LB_REWRITE, mapNames } from '@kmesh-ts/kernel-abi'
 
 /** The compiled objects shipped in obj/ (one per src/*.c). */
 export type ObjectName = 'cgroup_sock' | 'lb_test' | 'tc_mark'
@@ -31,42 +37,25 @@ export const programs = {
   tcMarkDecrypt: { object: 'tc_mark', name: 'tc_mark_decrypt', section: 'tc' },
 } as const satisfies Record<string, ProgramInfo>
 
-/** ELF map names, which are also the pin names (include/maps.h). */
-export const mapNames = {
-  frontend: 'km_frontend',
-  service: 'km_service',
-  endpoint: 'km_endpoint',
-  backend: 'km_backend',
-  manage: 'km_manage',
-  sockStorage: 'km_sockstorage',
-  tailCall4: 'km_cgr_tailcall',
-  tailCall6: 'km_cgr_tail6',
-  /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h); only in tc_mark.o. */
-  nodeInfo: 'km_nodeinfo',
-} as const
-
 /** The maps each object declares (include/maps.h for the connect objects, include/ipsec.h for tc_mark). */
-export const objectMaps: Record<ObjectName, readonly string[]> = {
-  cgroup_sock: Object.values(mapNames).filter((n) => n !== mapNames.nodeInfo),
-  lb_test: Object.values(mapNames).filter((n) => n !== mapNames.nodeInfo),
-  tc_mark: [mapNames.nodeInfo],
+const mapsOf = (header: string): MapName[] => (Object.keys(BPF_MAPS) as MapName[]).filter((m) => BPF_MAPS[m].header === header)
+export const objectMaps: Record<ObjectName, readonly MapName[]> = {
+  cgroup_sock: mapsOf('maps.h'),
+  lb_test: mapsOf('maps.h'),
+  tc_mark: mapsOf('ipsec.h'),
 }
 
 /** The skb marks of IPsec (include/ipsec.h, docs/reference/kmesh-dataplane.md §4.4). */
-export const ipsecMarks = { encrypt: 0xe0, decrypt: 0xd0 } as const
+export const ipsecMarks = IPSEC_MARKS
 
 /** Tail-call slots userspace fills with the connect programs themselves (include/maps.h). */
 export const tailCalls = {
-  connect4: { map: mapNames.tailCall4, index: 0, program: programs.connect4.name },
-  connect6: { map: mapNames.tailCall6, index: 1, program: programs.connect6.name },
+  connect4: { map: mapNames.tailCall4, index: TAIL_CALL_CONNECT4_INDEX, program: programs.connect4.name },
+  connect6: { map: mapNames.tailCall6, index: TAIL_CALL_CONNECT6_INDEX, program: programs.connect6.name },
 } as const
 
 /** The manage control destinations (include/manage.h): a connect there enrols / unenrols the caller's netns. */
-export const manageControl = { ipv4: '0.0.0.2', ipv6: '::2', enrolPort: 929, unenrolPort: 930 } as const
-
-/** lb_resolve() return codes other than negative errnos (include/lb_types.h). */
-export const LB_REWRITE = 0
-export const LB_LEAVE = 1
+export const manageControl = MANAGE_CONTROL
 
 /**
  * Byte layout of `struct lb_test_ctx` (include/lb_types.h), the ctx of the test program: the test writes
@@ -79,6 +68,3 @@ export const lbTestCtx = {
   out: { dnatIp: 28, dnatPort: 44, viaWaypoint: 48 },
   ret: 52,
 } as const
-
-export const AF_INET = 2
-export const AF_INET6 = 10

@@ -15,6 +15,7 @@ import {
   Collection, backendKey, backendValue, decodeNetPort, encodeIpAddr, encodeNetPort, endpointKey, endpointValue,
   frontendKey, frontendValue, serviceKey, serviceValue, type BpfMap, type Codec,
 } from '@kmesh-ts/bpf-maps'
+import { ERRNO } from '@kmesh-ts/kernel-abi'
 import { resolve, type MapSnapshot, type Resolution } from '@kmesh-ts/lb-model'
 import { AF_INET, AF_INET6, LB_LEAVE, lbTestCtx, mapNames, objectPath, programs } from '../src/index.js'
 
@@ -158,12 +159,11 @@ function readBack(maps: Record<'frontend' | 'service' | 'endpoint' | 'backend', 
 
 type Outcome = { kind: 'rewrite'; ip: string; port: number; viaWaypoint: boolean } | { kind: 'leave' } | { kind: 'refuse'; errno: number }
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
-// Linux errno numbers, written here on their own (not taken from the model under test).
-const ERRNO: Record<string, number> = { ECONNREFUSED: 111, EINVAL: 22, EAFNOSUPPORT: 97 }
+// The model names an errno; the numbers are clang's from <linux/errno.h> (kernel-abi), not the model's.
 
 function modelOutcome(res: Resolution): Outcome {
   if (res.kind === 'leave') return { kind: 'leave' }
-  if (res.kind === 'refuse') return { kind: 'refuse', errno: ERRNO[res.errno]! }
+  if (res.kind === 'refuse') return { kind: 'refuse', errno: ERRNO[res.errno] }
   const b = new Uint8Array(16)
   encodeIpAddr(res.address, b, 0) // bpf-maps' parser, not the model's: the address text must mean these bytes
   return { kind: 'rewrite', ip: hex(b), port: res.port, viaWaypoint: res.viaWaypoint }
