@@ -1,7 +1,7 @@
 /**
  * The mesh as the daemon holds it: workloads, services (with their gateways) and authorization policies, every
  * field present with its default applied. Both sources are adapters into this one model: the mesh file
- * (mesh-file/, ztunnel's local config, docs/reference/local-config.md) and istiod's xDS (cluster/xds-convert.ts,
+ * (mesh-file/, ztunnel's local config, docs/reference/local-config.md) and istiod's xDS (sources/cluster/xds-convert.ts,
  * docs/reference/istio-workload-api.md) each convert and validate their own format and hand these objects to the
  * processor. Names are ztunnel's camelCase keys; enum values are its (Rust) spellings. The load-balancing enums
  * and the locality are lb-model's, so the model and the selection code cannot drift apart.

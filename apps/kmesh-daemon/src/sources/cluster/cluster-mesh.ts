@@ -8,12 +8,12 @@
  */
 import type { Added, Authorization, ChangeBatch, Rejection, Address } from '@kmesh-ts/xds-client'
 import { ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client'
-import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
-import type { MeshDelta } from '../model/index.js'
-import { endsSlice, nextTurn, SLICE } from '../util/slices.js'
+import { compactWrites, type WorkloadProcessor } from '../../processor/processor.js'
+import type { MeshDelta } from '../../model/index.js'
+import { endsSlice, nextTurn, SLICE } from '../../util/slices.js'
 import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-convert.js'
-import type { Service, Workload } from '../model/index.js'
-import type { Logger } from '../log.js'
+import type { Service, Workload } from '../../model/index.js'
+import type { Logger } from '../../log.js'
 
 interface Converted { name: string; kind: 'workload' | 'service'; value: Workload | Service; isNew: boolean }
 

@@ -11,10 +11,10 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from './mesh-file/index.js'
-import { compactWrites, type WorkloadProcessor } from './processor/processor.js'
-import { countChanges, type ResourceChanges } from './model/index.js'
-import type { Logger } from './log.js'
+import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from '../mesh-file/index.js'
+import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
+import { countChanges, type ResourceChanges } from '../model/index.js'
+import type { Logger } from '../log.js'
 
 export interface LocalMeshOptions {
   file: string

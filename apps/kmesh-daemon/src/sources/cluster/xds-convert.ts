@@ -7,7 +7,7 @@
 import { MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
 import { formatIp } from '@kmesh-ts/ip'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
-import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../model/index.js'
+import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../../model/index.js'
 
 /** The backend record lists at most this many services per workload (docs/reference/kmesh-dataplane.md §2.3). */
 export const MAX_SERVICES_PER_WORKLOAD = 10
