@@ -13,11 +13,12 @@ import * as node from '../src/codecs/index.js'
 const here = (p: string): string => fileURLToPath(new URL(p, import.meta.url))
 const entry = here('../src/codecs/index.ts')
 
-// @kmesh-ts/ip from its source, so the bundle is of this checkout whether or not it was built.
-const ipSource: Plugin = {
-  name: 'ip-source',
+// @kmesh-ts/ip and @kmesh-ts/kernel-abi from their sources, so the bundle is of this checkout whether or not they were built.
+const workspaceSources: Plugin = {
+  name: 'workspace-source',
   setup(b) {
     b.onResolve({ filter: /^@kmesh-ts\/ip$/ }, () => ({ path: here('../../ip/src/index.ts') }))
+    b.onResolve({ filter: /^@kmesh-ts\/kernel-abi$/ }, () => ({ path: here('../../kernel-abi/src/index.ts') }))
   },
 }
 
@@ -33,7 +34,7 @@ async function bundle(options: { entry?: string; stdin?: string }): Promise<stri
     globalName: 'codecs',
     target: 'es2022',
     external: [],
-    plugins: [ipSource],
+    plugins: [workspaceSources],
     logLevel: 'silent',
   })
   return result.outputFiles[0]!.text

@@ -5,6 +5,7 @@
  */
 import { readU32, writeU32, type Codec } from './codec.js'
 import { formatIp, maskIp, parseCidr } from '@kmesh-ts/ip'
+import { BPF_MAPS } from '@kmesh-ts/kernel-abi'
 import { decodeIpAddr, encodeIpAddr, formatIpv6, ipBytes, type IpInput } from './ip.js'
 import { MapType, BPF_F_NO_PREALLOC, type RecordMapSpec } from './maps.js'
 import { u32Value } from './records.js'
@@ -53,6 +54,6 @@ export const nodeInfoMapSpec: RecordMapSpec<LpmKey, number> = {
   type: MapType.LpmTrie,
   key: lpmKey,
   value: u32Value,
-  defaultMaxEntries: 8192,
+  defaultMaxEntries: BPF_MAPS.km_nodeinfo.maxEntries,
   flags: BPF_F_NO_PREALLOC,
 }

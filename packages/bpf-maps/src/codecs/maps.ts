@@ -1,10 +1,11 @@
 /**
  * The maps kmesh-ts programs share, as data: ELF name (= pin name), type, record codecs and default capacity.
- * Names and defaults follow upstream Kmesh (docs/reference/kmesh-dataplane.md §2.1); capacity is set by userspace
- * at load time, never fixed in C.
+ * Names and default capacities are the C declarations' (include/maps.h, through @kmesh-ts/kernel-abi's BPF_MAPS),
+ * which follow upstream Kmesh (docs/reference/kmesh-dataplane.md §2.1); userspace sets the capacity at load time.
  */
 import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, managerKey, serviceKey, serviceValue, u32Value } from './records.js'
 import type { Codec } from './codec.js'
+import { BPF_MAPS, type MapName } from '@kmesh-ts/kernel-abi'
 
 /** BPF_MAP_TYPE_* numbers (linux/bpf.h). */
 export const MapType = { Hash: 1, Array: 2, ProgArray: 3, LpmTrie: 11, SkStorage: 24, RingBuf: 27 } as const
@@ -19,16 +20,17 @@ export interface RecordMapSpec<K, V> {
   flags: number
 }
 
-function hashSpec<K, V>(name: string, key: Codec<K>, value: Codec<V>, defaultMaxEntries: number): RecordMapSpec<K, V> {
-  return { name, type: MapType.Hash, key, value, defaultMaxEntries, flags: BPF_F_NO_PREALLOC }
+/** A NO_PREALLOC hash map; its default capacity is the max_entries its C declaration writes. */
+function hashSpec<K, V>(name: MapName, key: Codec<K>, value: Codec<V>): RecordMapSpec<K, V> {
+  return { name, type: MapType.Hash, key, value, defaultMaxEntries: BPF_MAPS[name].maxEntries, flags: BPF_F_NO_PREALLOC }
 }
 
 export const mapSpecs = {
-  frontend: hashSpec('km_frontend', frontendKey, frontendValue, 105000),
-  service: hashSpec('km_service', serviceKey, serviceValue, 5000),
-  endpoint: hashSpec('km_endpoint', endpointKey, endpointValue, 105000),
-  backend: hashSpec('km_backend', backendKey, backendValue, 100000),
-  manage: hashSpec('km_manage', managerKey, u32Value, 8192),
+  frontend: hashSpec('km_frontend', frontendKey, frontendValue),
+  service: hashSpec('km_service', serviceKey, serviceValue),
+  endpoint: hashSpec('km_endpoint', endpointKey, endpointValue),
+  backend: hashSpec('km_backend', backendKey, backendValue),
+  manage: hashSpec('km_manage', managerKey, u32Value),
 } as const
 
 export type CoreMapName = keyof typeof mapSpecs

@@ -6,12 +6,13 @@ import { checkRange, readU32, readU64, writeU32, writeU64, type Codec } from './
 import { decodeIpAddr, encodeIpAddr, isZeroIpAddr, type IpInput } from './ip.js'
 import { decodeNetPort, encodeNetPort } from './port.js'
 
-export const PRIO_COUNT = 7
-export const MAX_PORT_COUNT = 10
-export const MAX_SERVICE_COUNT = 10
+import { LB_POLICY, MAX_PORT_COUNT, MAX_SERVICE_COUNT, PRIO_COUNT } from '@kmesh-ts/kernel-abi'
 
-/** Kernel lb_policy values (0..2 as Kmesh; 3 is our PASSTHROUGH extension). */
-export const LbPolicy = { Random: 0, Strict: 1, Failover: 2, Passthrough: 3 } as const
+// The capacities are the C headers' (generated into @kmesh-ts/kernel-abi); re-exported for existing importers.
+export { MAX_PORT_COUNT, MAX_SERVICE_COUNT, PRIO_COUNT }
+
+/** Kernel lb_policy values (0..2 as Kmesh; 3 is our PASSTHROUGH extension): kernel-abi's LB_POLICY. */
+export const LbPolicy = LB_POLICY
 
 function u32Codec(cStruct: string): Codec<number> {
   return {
