@@ -2,10 +2,13 @@
  * From a service's `loadBalancer` to what the kernel stores: the `lb_policy` number and the
  * priority bucket of each endpoint (docs/reference/kmesh-dataplane.md §3, docs/reference/local-config.md §5.1).
  */
+import { LB_POLICY, PRIO_COUNT } from '@kmesh-ts/kernel-abi'
 import { isNetworkFirst, localityRank, maxRank, type PeerInfo, type Scope } from './rank.js'
 
-/** Number of priority buckets per service in the kernel (`prio_endpoint_count[7]`): 0 best .. 6 worst. */
-export const PRIO_COUNT = 7
+// Both are the C headers' (generated into @kmesh-ts/kernel-abi), re-exported for the model's users:
+// PRIO_COUNT is the kernel's priority buckets per service (`prio_endpoint_count[PRIO_COUNT]`), 0 best; LB_POLICY
+// the `lb_policy` values, 0..2 upstream Kmesh's, 3 Passthrough a kmesh-ts extension (Kmesh returns -EINVAL for it).
+export { LB_POLICY, PRIO_COUNT }
 
 export type LbMode = 'Standard' | 'Strict' | 'Failover' | 'Passthrough'
 
@@ -13,12 +16,6 @@ export interface LoadBalancing {
   routingPreferences: Scope[]
   mode: LbMode
 }
-
-/**
- * Kernel `lb_policy` values. 0..2 are upstream Kmesh's (Random, Strict, Failover); 3 Passthrough
- * is a kmesh-ts extension (upstream Kmesh returns -EINVAL for it).
- */
-export const LB_POLICY = { Random: 0, Strict: 1, Failover: 2, Passthrough: 3 } as const
 
 /**
  * The kernel policy for a service: Standard or no `loadBalancer` at all is Random. Strict is Strict, except

@@ -4,6 +4,7 @@
  * in @kmesh-ts/bpf-progs' README: fail fast with ECONNREFUSED, PASSTHROUGH, all 16 waypoint bytes tested).
  * Written from those semantics, independently of the C: the property test in bpf-progs proves the two equal.
  */
+import { ERRNO } from '@kmesh-ts/kernel-abi'
 import { bytesKey, bytesToText, familyOf, ipToBytes, isV4Mapped, isZeroIp, type Family, type IpBytes } from './ip.js'
 import { checkRandom, choosePriority, indexFor } from './select.js'
 import { endpointKeyOf, indexSnapshot, type IndexedBackend, type IndexedService, type MapSnapshot, type SnapshotIndex, type Waypoint } from './snapshot.js'
@@ -33,7 +34,8 @@ export interface Trace {
 export type LeaveReason = 'no-frontend' | 'passthrough' | 'direct-access'
 export type RefuseReason = 'stale-frontend' | 'no-endpoint' | 'missing-endpoint' | 'missing-backend' | 'port-not-served' | 'invalid-policy' | 'family-mismatch'
 
-export const ERRNO = { ECONNREFUSED: 111, EINVAL: 22, EAFNOSUPPORT: 97 } as const
+/** The errnos a refused connect returns, as clang sees <linux/errno.h> (@kmesh-ts/kernel-abi). */
+export { ERRNO }
 
 export type Resolution =
   /** connect() goes to `address`:`port` instead (text in the socket's family). */
