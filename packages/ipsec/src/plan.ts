@@ -1,3 +1,4 @@
+import { IPSEC_MARK_DECRYPT, IPSEC_MARK_ENCRYPT } from '@kmesh-ts/kernel-abi'
 import { derivePairKey } from './derive.js'
 import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
 import type { IpsecKey } from './keyfile.js'
@@ -15,9 +16,9 @@ export interface NodeInfo {
   podCIDRs: string[]
 }
 
-/** Marks shared with the tc programs (docs/reference/kmesh-dataplane.md §1.10, §4.4). */
-export const KMESH_MARK_ENCRYPT = 0xe0
-export const KMESH_MARK_DECRYPT = 0xd0
+/** Marks shared with the tc programs (docs/reference/kmesh-dataplane.md §1.10, §4.4): include/ipsec.h owns them. */
+export const KMESH_MARK_ENCRYPT = IPSEC_MARK_ENCRYPT
+export const KMESH_MARK_DECRYPT = IPSEC_MARK_DECRYPT
 export const KMESH_MARK_MASK = 0xffffffff
 export const KMESH_REQID = 1
 

@@ -6,10 +6,11 @@
 import {
   formatIpv4, formatIpv6, isIp, maskIp, maxPrefixLength, parseIp, parsePrefixLength, whyNotIp, writeIp16, ZONE_REFUSED,
 } from '@kmesh-ts/ip'
+import { AF_INET, AF_INET6 } from '@kmesh-ts/kernel-abi'
 import { XfrmCodecError } from '../errors.js'
 
-export const AF_INET = 2
-export const AF_INET6 = 10
+// The Linux family numbers, as the BPF headers (and so clang) have them; re-exported for existing importers.
+export { AF_INET, AF_INET6 }
 export type AddressFamily = typeof AF_INET | typeof AF_INET6
 
 function notAnAddress(ip: string): XfrmCodecError {
