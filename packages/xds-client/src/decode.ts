@@ -27,13 +27,16 @@ import type {
   Workload,
 } from './types.js';
 
-/** Limits imposed by the consumer's storage; defaults match Kmesh's BPF records. */
+/**
+ * Limits of the consumer's storage, checked while decoding so that a resource the consumer cannot hold is NACKed.
+ * This package knows no consumer: by default nothing is limited, and the consumer passes what it can store.
+ */
 export interface DecodeLimits {
-  /** Ports a service may carry: the kernel service record holds 10 (docs/reference/kmesh-dataplane.md, MAX_PORT_COUNT). */
+  /** Ports a service may carry; a positive integer, or Infinity (the default) for no limit. */
   maxPortsPerService: number;
 }
 
-export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPortsPerService: 10 };
+export const DEFAULT_DECODE_LIMITS: DecodeLimits = { maxPortsPerService: Infinity };
 
 /** A resource that failed decoding or validation; `message` is `path: reason`. */
 export class InvalidResourceError extends Error {
@@ -185,7 +188,7 @@ export function decodeService(m: Msg, limits: DecodeLimits, path = 'service'): S
   if (h) fail(`${path}.hostname`, h);
   const ports = msgs(m, 'ports');
   if (ports.length > limits.maxPortsPerService) {
-    fail(`${path}.ports`, `${ports.length} ports, more than the ${limits.maxPortsPerService} a service record holds`);
+    fail(`${path}.ports`, `${ports.length} ports, more than limits.maxPortsPerService (${limits.maxPortsPerService})`);
   }
   const wp = sub(m, 'waypoint');
   const lb = sub(m, 'loadBalancing');

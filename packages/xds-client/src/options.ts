@@ -99,8 +99,9 @@ export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
     throw new TypeError('XdsClient: options "tls.certFile" and "tls.keyFile" go together');
   }
   const limits = { ...DEFAULT_DECODE_LIMITS, ...o.limits };
-  if (!Number.isInteger(limits.maxPortsPerService) || limits.maxPortsPerService < 1) {
-    throw new TypeError('XdsClient: option "limits.maxPortsPerService" must be a positive integer');
+  const maxPorts = limits.maxPortsPerService;
+  if (maxPorts !== Infinity && !(Number.isInteger(maxPorts) && maxPorts >= 1)) {
+    throw new TypeError('XdsClient: option "limits.maxPortsPerService" must be a positive integer or Infinity');
   }
   const backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
   if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs) || !(backoff.jitter >= 0 && backoff.jitter <= 1)) {

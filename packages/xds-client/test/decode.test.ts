@@ -1,6 +1,7 @@
 // Decoding and per-resource validation: a round trip of every field, and each rejection rule with its reason.
 import t from 'tap';
 import {
+  DEFAULT_DECODE_LIMITS,
   decodeAddress,
   decodeAuthorization,
   encodeAddress,
@@ -166,8 +167,8 @@ t.test('rejections name the field and the reason', async (t) => {
     ['unknown visibility', () => decodeAddress(withRaw(['service', 'visibility'], 2, svc()), SVC_KEY), /unknown Visibility value 2/],
     ['bad service key in workload.services', () => decodeAddress(encodeAddress(wl({ services: { 'Default/web': { ports: [] } } })), UID), /service key "Default\/web": namespace "Default" is not a DNS-1123 label/],
     ['service key without a slash', () => decodeAddress(encodeAddress(wl({ services: { web: { ports: [] } } })), UID), /is not namespace\/hostname/],
-    ['11 ports on a service', () => decodeAddress(encodeAddress(svc({ ports: Array.from({ length: 11 }, (_, i) => ({ servicePort: 80 + i })) })), SVC_KEY), /service\.ports: 11 ports, more than the 10 a service record holds/],
-    ['10 ports accepted', () => decodeAddress(encodeAddress(svc({ ports: Array.from({ length: 10 }, (_, i) => ({ servicePort: 80 + i })) })), SVC_KEY), /\(accepted\)/],
+    ['11 ports over a limit of 10', () => decodeAddress(encodeAddress(svc({ ports: Array.from({ length: 11 }, (_, i) => ({ servicePort: 80 + i })) })), SVC_KEY, { maxPortsPerService: 10 }), /service\.ports: 11 ports, more than limits\.maxPortsPerService \(10\)/],
+    ['10 ports within a limit of 10', () => decodeAddress(encodeAddress(svc({ ports: Array.from({ length: 10 }, (_, i) => ({ servicePort: 80 + i })) })), SVC_KEY, { maxPortsPerService: 10 }), /\(accepted\)/],
     ['service port 0', () => decodeAddress(encodeAddress(svc({ ports: [{ servicePort: 0, targetPort: 80 }] })), SVC_KEY), /service\.ports\[0\]\.servicePort: port is 0/],
     ['port over 65535', () => decodeAddress(encodeAddress(svc({ ports: [{ servicePort: 70000 }] })), SVC_KEY), /port 70000 is out of range/],
     ['malformed hostname', () => decodeAddress(encodeAddress(svc({ hostname: 'web..svc' })), 'default/web..svc'), /service\.hostname: hostname "web\.\.svc" has a malformed label ""/],
@@ -188,9 +189,12 @@ t.test('rejections name the field and the reason', async (t) => {
   for (const [what, fn, re] of cases) t.match(rejectReason(fn), re, what);
 });
 
-t.test('the port limit is configurable', async (t) => {
+t.test('the port limit is the caller\'s: none by default', async (t) => {
   const payload = encodeAddress(svc({ ports: [{ servicePort: 1 }, { servicePort: 2 }, { servicePort: 3 }] }));
-  t.match(rejectReason(() => decodeAddress(payload, SVC_KEY, { maxPortsPerService: 2 })), /3 ports, more than the 2/);
+  t.match(rejectReason(() => decodeAddress(payload, SVC_KEY, { maxPortsPerService: 2 })), /3 ports, more than limits\.maxPortsPerService \(2\)/);
+  t.equal(DEFAULT_DECODE_LIMITS.maxPortsPerService, Infinity, 'this package knows no data path, so no default limit');
+  const many = encodeAddress(svc({ ports: Array.from({ length: 64 }, (_, i) => ({ servicePort: 1000 + i })) }));
+  t.equal(decodeAddress(many, SVC_KEY).service?.ports.length, 64, 'without limits, 64 ports decode');
 });
 
 t.test('removed names are classified by shape like ztunnel does', async (t) => {

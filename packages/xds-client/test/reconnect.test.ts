@@ -133,4 +133,8 @@ t.test('options are validated at the boundary', async (t) => {
   t.throws(() => new XdsClient({ ...base, backoff: { initialMs: 0 } }), /"backoff"/);
   t.throws(() => new XdsClient({ ...base, addresses: false, authorizations: false }), /both false/);
   t.throws(() => new XdsClient({ ...base, limits: { maxPortsPerService: 0 } }), /maxPortsPerService/);
+  t.throws(() => new XdsClient({ ...base, limits: { maxPortsPerService: 2.5 } }), /"limits\.maxPortsPerService" must be a positive integer or Infinity/);
+  t.throws(() => new XdsClient({ ...base, limits: { maxPortsPerService: NaN } }), /maxPortsPerService/);
+  t.doesNotThrow(() => new XdsClient({ ...base, limits: { maxPortsPerService: Infinity }, signal: AbortSignal.abort() }), 'Infinity is no limit');
+
 });
