@@ -1,86 +1,13 @@
 /**
- * `kmesh-daemon` command line: options with defaults in one place, validated with errors that name the option.
+ * `kmesh-daemon` command line: maps argv and the environment onto the daemon's options (options.ts, which owns
+ * the types and the defaults), with errors that name the flag. A flag not given stays undefined: the daemon
+ * applies the default.
  */
 import { parseArgs } from 'node:util'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
-import type { LogFormat } from './log.js'
+import { DEFAULTS, LOG_LEVELS, type DaemonOptions, type IpsecOptions, type NodeInfoSourceOption } from './options.js'
 
-export interface XdsOptions {
-  address: string
-  caFile?: string | undefined
-  tokenFile?: string | undefined
-  insecure: boolean
-}
-
-/** Where IPsec node info comes from: a directory of files, or the KmeshNodeInfo custom resources. */
-export type NodeInfoCliSource =
-  | { source: 'dir'; dir: string }
-  | { source: 'kubernetes'; kubeconfig?: string | undefined; namespace: string; deleteOnExit: boolean }
-
-/** IPsec between nodes (apps/kmesh-daemon/src/ipsec). */
-export interface IpsecCliOptions {
-  keyFile: string
-  nodeInfo: NodeInfoCliSource
-  /** false with --ipsec-allow-plaintext: Kmesh's rules only. */
-  rejectPlaintext: boolean
-  addresses: string[]
-  podCIDRs: string[]
-  netns?: string | undefined
-  encryptDevices: string[]
-  decryptDevices: string[]
-}
-
-export interface DaemonOptions {
-  /** Local mode: the mesh file. Exactly one of meshFile and xds is set. */
-  meshFile?: string | undefined
-  /** Cluster mode: istiod. */
-  xds?: XdsOptions | undefined
-  cgroup: string
-  pinRoot: string
-  stateDir: string
-  nodeName?: string | undefined
-  netnsPath?: string | undefined
-  mapSizes: Record<string, number>
-  keepPinned: boolean
-  watch: boolean
-  logFormat: LogFormat
-  logLevel: string
-  /** HOST:PORT of the admin endpoint, or '' for none. */
-  adminAddress: string
-  /** IPsec between nodes, when --ipsec-key-file is given. */
-  ipsec?: IpsecCliOptions | undefined
-  /** Where nodeName came from, for the start-up log. */
-  nodeNameSource?: '--node' | 'NODE_NAME' | undefined
-  /** How long to wait for another daemon's lock on the pin root and state dir (0: fail at once). */
-  lockWaitMs?: number | undefined
-  /** Attach even where another kmesh-ts daemon's connect programs are attached. */
-  forceCgroup?: boolean | undefined
-  /** Accept the cgroup v2 root (node deployments attach there on purpose). */
-  allowRootCgroup?: boolean | undefined
-  /** A changed mesh file is applied once it stayed the same (size, mtime, content) this long. */
-  reloadSettleMs?: number | undefined
-  /** ...or at the latest this long after the first unapplied change, even under continuous edits. */
-  reloadMaxWaitMs?: number | undefined
-  /** Mesh files larger than this are refused before they are parsed. */
-  meshFileMaxBytes?: number | undefined
-  /** Not a flag: the directories treated as cgroup v2 roots (default: the cgroup2 mounts). Tests name a child. */
-  cgroup2Roots?: string[] | undefined
-}
-
-export const DEFAULTS = {
-  adminAddress: '127.0.0.1:15200',
-  pinRoot: '/sys/fs/bpf/kmesh-ts',
-  stateDir: '/var/lib/kmesh-ts',
-  logFormat: 'text' as LogFormat,
-  logLevel: 'info',
-  nodeInfoNamespace: 'kmesh-system',
-  lockWaitMs: 0,
-  reloadSettleMs: 1000,
-  reloadMaxWaitMs: 5000,
-  meshFileMaxBytes: 64 * 1024 * 1024,
-}
-
-export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const
+export { DEFAULTS, LOG_LEVELS, type DaemonOptions }
 
 const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
 
@@ -238,44 +165,46 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   }
   if (values['xds-insecure'] && values['xds-ca-file']) throw new UsageError('--xds-insecure and --xds-ca-file exclude each other')
   if (!values.cgroup) throw new UsageError('--cgroup is required; see --help')
-  const logFormat = values['log-format'] ?? DEFAULTS.logFormat
-  if (logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
-  const logLevel = values['log-level'] ?? DEFAULTS.logLevel
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
-  const reloadSettleMs = parseDuration('reload-settle', values['reload-settle'], DEFAULTS.reloadSettleMs)
-  const reloadMaxWaitMs = parseDuration('reload-max-wait', values['reload-max-wait'], DEFAULTS.reloadMaxWaitMs)
-  if (reloadMaxWaitMs < reloadSettleMs) throw new UsageError(`--reload-max-wait (${reloadMaxWaitMs} ms) must not be shorter than --reload-settle (${reloadSettleMs} ms)`)
+  const logFormat = values['log-format']
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
+  const logLevel = values['log-level']
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
+  const reloadSettleMs = parseDuration('reload-settle', values['reload-settle'])
+  const reloadMaxWaitMs = parseDuration('reload-max-wait', values['reload-max-wait'])
+  const settle = reloadSettleMs ?? DEFAULTS.reloadSettleMs
+  const maxWait = reloadMaxWaitMs ?? DEFAULTS.reloadMaxWaitMs
+  if (maxWait < settle) throw new UsageError(`--reload-max-wait (${maxWait} ms) must not be shorter than --reload-settle (${settle} ms)`)
   if (values['mesh-file-max-bytes'] !== undefined && !values['mesh-file']) throw new UsageError('--mesh-file-max-bytes needs --mesh-file; see --help')
   const maxBytesText = values['mesh-file-max-bytes']
-  const meshFileMaxBytes = maxBytesText === undefined ? DEFAULTS.meshFileMaxBytes : Number(maxBytesText)
-  if (!/^\d+$/.test(maxBytesText ?? '0') || meshFileMaxBytes < 1 || !Number.isSafeInteger(meshFileMaxBytes)) throw new UsageError(`--mesh-file-max-bytes ${maxBytesText}: expected a positive number of bytes`)
+  const meshFileMaxBytes = maxBytesText === undefined ? undefined : Number(maxBytesText)
+  if (maxBytesText !== undefined && (!/^\d+$/.test(maxBytesText) || meshFileMaxBytes! < 1 || !Number.isSafeInteger(meshFileMaxBytes))) throw new UsageError(`--mesh-file-max-bytes ${maxBytesText}: expected a positive number of bytes`)
   const nodeName = values.node ?? (env.NODE_NAME || undefined)
   return {
     meshFile: values['mesh-file'],
     xds: values['xds-address'] ? { address: values['xds-address'], caFile: values['xds-ca-file'], tokenFile: values['xds-token-file'], insecure: values['xds-insecure'] ?? false } : undefined,
     cgroup: values.cgroup,
-    pinRoot: values['pin-root'] ?? DEFAULTS.pinRoot,
-    stateDir: values['state-dir'] ?? DEFAULTS.stateDir,
+    pinRoot: values['pin-root'],
+    stateDir: values['state-dir'],
     nodeName,
     nodeNameSource: values.node !== undefined ? '--node' : nodeName !== undefined ? 'NODE_NAME' : undefined,
     netnsPath: values.netns,
     mapSizes: parseMapSizes(values['map-size'] ?? []),
-    keepPinned: values['keep-pinned'] ?? false,
-    watch: !values['no-watch'],
+    keepPinned: values['keep-pinned'],
+    watch: values['no-watch'] ? false : undefined,
     logFormat,
     logLevel,
-    adminAddress: values['admin-address'] ?? DEFAULTS.adminAddress,
+    adminAddress: values['admin-address'],
     ipsec: parseIpsec({ ...values, node: nodeName }),
-    lockWaitMs: parseDuration('lock-wait', values['lock-wait'], DEFAULTS.lockWaitMs),
-    forceCgroup: values['force-cgroup'] ?? false,
-    allowRootCgroup: values['allow-root-cgroup'] ?? false,
+    lockWaitMs: parseDuration('lock-wait', values['lock-wait']),
+    forceCgroup: values['force-cgroup'],
+    allowRootCgroup: values['allow-root-cgroup'],
     reloadSettleMs,
     reloadMaxWaitMs,
     meshFileMaxBytes,
   }
 }
 
-function parseIpsec(v: Record<string, string | string[] | boolean | undefined>): IpsecCliOptions | undefined {
+function parseIpsec(v: Record<string, string | string[] | boolean | undefined>): IpsecOptions | undefined {
   const str = (k: string): string | undefined => v[k] as string | undefined
   const list = (k: string): string[] => (v[k] as string[] | undefined) ?? []
   const flags = ['node-info-dir', 'node-info-source', 'kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit', 'ipsec-allow-plaintext', 'ipsec-address', 'ipsec-pod-cidr', 'ipsec-netns', 'ipsec-encrypt-dev', 'ipsec-decrypt-dev']
@@ -301,7 +230,7 @@ function parseIpsec(v: Record<string, string | string[] | boolean | undefined>):
 }
 
 /** --node-info-source and the flags of each source; the default follows the mode (see HELP). */
-function parseNodeInfoSource(v: Record<string, string | string[] | boolean | undefined>): NodeInfoCliSource {
+function parseNodeInfoSource(v: Record<string, string | string[] | boolean | undefined>): NodeInfoSourceOption {
   const dir = v['node-info-dir'] as string | undefined
   const given = v['node-info-source'] as string | undefined
   if (given !== undefined && given !== 'dir' && given !== 'kubernetes') throw new UsageError(`--node-info-source must be dir or kubernetes, got ${given}`)
@@ -322,9 +251,9 @@ function parseNodeInfoSource(v: Record<string, string | string[] | boolean | und
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
-/** `30s`, `500ms`, `2m`, `1h` or `0` to milliseconds; anything else is a usage error naming the flag. */
-export function parseDuration(flag: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback
+/** `30s`, `500ms`, `2m`, `1h` or `0` to milliseconds (undefined if not given); else a usage error naming the flag. */
+export function parseDuration(flag: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text)
   if (text === '0') return 0
   if (!m) throw new UsageError(`--${flag} ${text}: expected a duration such as 500ms, 30s, 2m or 0`)

@@ -1,7 +1,7 @@
 /**
  * Wiring: data path + ids + one workload processor, fed by a mesh file (local mode) or by istiod (cluster
- * mode), plus the admin endpoint. Runs until stop(), then detaches and unpins (or leaves everything pinned
- * with keepPinned). Each part started goes on a stack of closers that a stop, or a failed start, unwinds.
+ * mode), plus the admin endpoint. Runs until close(), then detaches and unpins (or leaves everything pinned
+ * with keepPinned). Each part started goes on a disposal stack that a close, or a failed start, unwinds.
  */
 import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
@@ -18,131 +18,145 @@ import { startAdmin } from './admin.js'
 import { IpsecController, nodeInfoSourceFor } from './ipsec/index.js'
 import { checkCgroup } from './dataplane/cgroup-guard.js'
 import { lockDir } from './system/dir-lock.js'
-import { DEFAULTS, type DaemonOptions } from './cli.js'
-import type { Logger } from './log.js'
+import { resolveOptions, type DaemonOptions, type ResolvedOptions } from './options.js'
+import { DisposalStack } from './util/disposal-stack.js'
+import { createLogger, type Logger } from './log.js'
 
-export interface RunningDaemon {
-  dataplane: Dataplane
+/** A running daemon: started by startDaemon(), released by close() or `await using`. */
+export interface Daemon extends AsyncDisposable {
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedOptions
+  readonly dataplane: Dataplane
+  readonly ids: IdTable
   /** local mode */
-  mesh?: LocalMesh | undefined
+  readonly mesh?: LocalMesh | undefined
   /** cluster mode */
-  cluster?: ClusterMesh | undefined
-  xds?: XdsClient | undefined
-  ids: IdTable
-  /** IPsec between nodes (--ipsec-key-file) */
-  ipsec?: IpsecController | undefined
-  admin?: (Server & { url: string }) | undefined
+  readonly cluster?: ClusterMesh | undefined
+  readonly xds?: XdsClient | undefined
+  /** IPsec between nodes (options.ipsec) */
+  readonly ipsec?: IpsecController | undefined
+  readonly admin?: (Server & { url: string }) | undefined
   /** Resolves once the first mesh was applied (true) or refused (false). */
-  ready: Promise<boolean>
+  readonly ready: Promise<boolean>
   isReady(): boolean
   /** SIGHUP: re-reads the mesh file (local mode) and the IPsec key file. */
   reload(): Promise<void>
   /** Stops everything this daemon started, in reverse order; the locks go last. Idempotent. */
-  stop(): Promise<void>
+  close(): Promise<void>
 }
 
-/** What a stop unwinds, last started first. */
-type Closer = () => unknown
+/** What the admin endpoint reads while the parts start one after another. */
+interface StatusView {
+  mode: 'local' | 'cluster'
+  ready: boolean
+  dataplane?: Dataplane
+  source?: MeshSource
+}
 
 /**
- * Starts a daemon. Order matters for what a failure may touch: the locks first (a second daemon on the same pin
- * root stops there, having touched nothing), then the admin port (a busy port fails before any kernel state),
- * the cgroup check, and only then the data path. A start that fails after taking over pins a previous daemon
- * kept leaves them pinned: traffic keeps flowing as it did before this start.
+ * Starts a daemon; resolves once the data path is attached and the mesh source started (`ready` tells when the
+ * first mesh is in the maps). Order matters for what a failure may touch: the locks first (a second daemon on the
+ * same pin root stops there, having touched nothing), then the admin port (a busy port fails before any kernel
+ * state), the cgroup check, and only then the data path. Each part goes on a disposal stack; a failed start (or
+ * an abort through `signal`) unwinds it. A start that fails after taking over pins a previous daemon kept leaves
+ * them pinned: traffic keeps flowing as it did before this start.
  */
-export async function startDaemon(options: DaemonOptions, log: Logger, { signal }: { signal?: AbortSignal } = {}): Promise<RunningDaemon> {
-  const closers: Closer[] = []
-  const unwind = async (): Promise<void> => {
-    for (const close of closers.reverse()) {
-      try { await close() } catch (err) { log.error({ err: (err as Error).message }, 'stopping: a clean-up step failed') }
-    }
-    closers.length = 0
-  }
+export async function startDaemon(input: DaemonOptions, { signal }: { signal?: AbortSignal } = {}): Promise<Daemon> {
+  const options = resolveOptions(input)
+  const log = options.log ?? createLogger({ format: options.logFormat, level: options.logLevel })
+  const stack = new DisposalStack()
   try {
-    return await startInOrder(options, log, closers, unwind, signal)
+    return await startInOrder(options, log, stack, signal)
   } catch (err) {
-    await unwind()
+    await unwind(stack, log)
     throw err
   }
 }
 
-async function startInOrder(options: DaemonOptions, log: Logger, closers: Closer[], unwind: () => Promise<void>, signal: AbortSignal | undefined): Promise<RunningDaemon> {
+function unwind(stack: DisposalStack, log: Logger): Promise<void> {
+  return stack.disposeAll((err) => log.error({ err: (err as Error).message }, 'stopping: a clean-up step failed'))
+}
+
+async function startInOrder(options: ResolvedOptions, log: Logger, stack: DisposalStack, signal: AbortSignal | undefined): Promise<Daemon> {
   ensureBpffs()
-  const lockWaitMs = options.lockWaitMs ?? DEFAULTS.lockWaitMs
   for (const dir of [options.pinRoot, options.stateDir]) {
-    if (lockWaitMs) log.info({ dir, lockWaitMs }, 'waiting for the lock on this directory if another daemon holds it')
-    const lock = await lockDir(dir, lockWaitMs, signal)
-    closers.push(() => lock.release())
+    if (options.lockWaitMs) log.info({ dir, lockWaitMs: options.lockWaitMs }, 'waiting for the lock on this directory if another daemon holds it')
+    const lock = await lockDir(dir, options.lockWaitMs, signal)
+    stack.defer(() => lock.release())
   }
   log.info({ pinRoot: options.pinRoot, stateDir: options.stateDir }, 'holding the pin root and state dir')
   logIdentity(options, log)
 
-  let current: RunningDaemon | undefined
-  let readyNow = false
+  const view: StatusView = { mode: options.xds ? 'cluster' : 'local', ready: false }
+  let admin: (Server & { url: string }) | undefined
   if (options.adminAddress) {
-    const admin = await startAdmin(options.adminAddress, {
-      ready: () => readyNow,
+    const server = await startAdmin(options.adminAddress, {
+      ready: () => view.ready,
       dump: () => ({
-        mode: options.xds ? 'cluster' : 'local', ready: readyNow,
-        maps: current?.dataplane.mirrorCounts() ?? {},
-        ...(current?.cluster ? { resources: current.cluster.counts } : {}),
-        ...(current?.mesh ? { meshFile: current.mesh.status() } : {}),
+        mode: view.mode, ready: view.ready,
+        maps: view.dataplane?.mirrorCounts() ?? {},
+        ...(view.source?.cluster ? { resources: view.source.cluster.counts } : {}),
+        ...(view.source?.mesh ? { meshFile: view.source.mesh.status() } : {}),
       }),
     })
-    closers.push(() => new Promise((resolve) => admin.close(resolve)))
-    log.info({ url: admin.url }, 'admin endpoint listening')
-    current = { admin } as RunningDaemon
+    admin = server
+    stack.defer(() => new Promise((resolve) => server.close(resolve)))
+    log.info({ url: server.url }, 'admin endpoint listening')
   }
 
   signal?.throwIfAborted()
-  const check = checkCgroup({ cgroupPath: options.cgroup, pinRoot: options.pinRoot, allowRoot: options.allowRootCgroup ?? false, force: options.forceCgroup ?? false, roots: options.cgroup2Roots })
+  const check = checkCgroup({ cgroupPath: options.cgroup, pinRoot: options.pinRoot, allowRoot: options.allowRootCgroup, force: options.forceCgroup, roots: options.cgroup2Roots })
   if (check.foreign.length) log.warn({ cgroup: options.cgroup, programs: check.foreign.map((p) => `${p.id}:${p.name || '?'}`) }, 'other programs are attached to the connect hooks of this cgroup; they run beside ours')
   for (const f of check.forcedBeside) log.warn({ cgroup: options.cgroup, ids: f.ids, pinRoot: f.pinRoot }, '--force-cgroup: attaching beside another kmesh-ts daemon\'s connect programs; the first attached decides each connect')
 
   const tookOver = existsSync(join(options.pinRoot, 'links', 'connect4'))
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
   const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
+  view.dataplane = dataplane
   // Until the daemon is up, a failure leaves pins it took over in place; once up, a stop does what the operator asked.
   let up = false
-  closers.push(() => {
+  stack.defer(() => {
     const keepPinned = options.keepPinned || (!up && tookOver)
     dataplane.close({ keepPinned })
     log.info({ keepPinned }, keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned')
   })
-  const processor = new WorkloadProcessor(dataplane.writer, ids, options.nodeName)
+  const processor = new WorkloadProcessor({ writer: dataplane.writer, ids, nodeName: options.nodeName })
   const source = options.xds ? startCluster(options, processor, log) : startLocal(options, processor, log)
-  closers.push(source.close)
-  void source.ready.then((ok) => { readyNow = ok })
+  view.source = source
+  stack.defer(source.close)
+  void source.ready.then((ok) => { view.ready = ok })
 
   let ipsec: IpsecController | undefined
   if (options.ipsec) {
     const { nodeInfo, ...ipsecOptions } = options.ipsec
     const ipsecLog = log.child({ component: 'ipsec' })
-    ipsec = IpsecController.start({ ...ipsecOptions, nodeInfoSource: nodeInfoSourceFor(nodeInfo, options.nodeName!, ipsecLog), node: { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }, pinRoot: options.pinRoot, log: ipsecLog })
+    const node = { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }
+    const started = IpsecController.start({ ...ipsecOptions, nodeInfoSource: nodeInfoSourceFor(nodeInfo, node.name, ipsecLog), node, pinRoot: options.pinRoot, log: ipsecLog })
+    ipsec = started
     // IPsec rules are removed on every stop, --keep-pinned included: they are not part of the pinned data path.
     // The KmeshNodeInfo object stays unless --node-info-delete-on-exit (node-info-k8s.ts says why).
-    closers.push(() => ipsec!.close())
+    stack.defer(() => started.close())
   }
 
-  let stopping: Promise<void> | undefined
-  const daemon: RunningDaemon = {
-    dataplane, ids, ipsec, admin: current?.admin,
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => (closing ??= unwind(stack, log))
+  up = true
+  return {
+    options, dataplane, ids, ipsec, admin,
     mesh: source.mesh, cluster: source.cluster, xds: source.xds,
     ready: source.ready,
-    isReady: () => readyNow,
+    isReady: () => view.ready,
     reload: async () => {
       ipsec?.reloadKey()
       if (source.mesh) await source.mesh.reload()
     },
-    stop: () => (stopping ??= unwind()),
+    close,
+    [Symbol.asyncDispose]: close,
   }
-  current = daemon
-  up = true
-  return daemon
 }
 
 /** Says where the node name and the xDS node identity come from: flags, the downward API, or the host name. */
-function logIdentity(options: DaemonOptions, log: Logger): void {
+function logIdentity(options: ResolvedOptions, log: Logger): void {
   const fields: Record<string, unknown> = { node: options.nodeName ?? null, nodeFrom: options.nodeNameSource ?? 'none (no --node, no NODE_NAME): Strict and Failover rank without a locality' }
   if (options.xds) fields.xdsNodeFrom = downwardApi() ? 'POD_NAME, POD_NAMESPACE, INSTANCE_IP, NODE_NAME' : `--node or the host name (${hostname()})`
   log.info(fields, 'node identity')
@@ -156,18 +170,18 @@ interface MeshSource {
   close(): Promise<void>
 }
 
-function startLocal(options: DaemonOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
+function startLocal(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
   const mesh = new LocalMesh({
     file: options.meshFile!, processor, log,
-    settleMs: options.reloadSettleMs ?? DEFAULTS.reloadSettleMs,
-    maxWaitMs: options.reloadMaxWaitMs ?? DEFAULTS.reloadMaxWaitMs,
-    maxBytes: options.meshFileMaxBytes ?? DEFAULTS.meshFileMaxBytes,
+    settleMs: options.reloadSettleMs,
+    maxWaitMs: options.reloadMaxWaitMs,
+    maxBytes: options.meshFileMaxBytes,
   })
   if (options.watch) mesh.watch()
   return { mesh, ready: mesh.reload().then((r) => r.ok), close: async () => { await mesh.close() } }
 }
 
-function startCluster(options: DaemonOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
+function startCluster(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
   const xds = options.xds!
   const cluster = new ClusterMesh(processor, log)
   let firstReady: (ok: boolean) => void = () => {}
@@ -194,7 +208,7 @@ function downwardApi(): boolean {
 }
 
 /** From the downward API when it is there (a DaemonSet pod), else from --node and the host name. */
-function nodeIdentity(options: DaemonOptions): XdsNode {
+function nodeIdentity(options: ResolvedOptions): XdsNode {
   if (downwardApi()) return istioNodeFromEnv()
   const name = options.nodeName ?? hostname()
   return istioNode({ podIp: '127.0.0.1', podName: `kmesh-ts-${name}`, podNamespace: 'kmesh-system', nodeName: name })

@@ -1,5 +1,6 @@
-export { startDaemon, type RunningDaemon } from './daemon.js'
-export { parseCli, HELP, DEFAULTS, type DaemonOptions } from './cli.js'
+export { startDaemon, type Daemon } from './daemon.js'
+export { DEFAULTS, resolveOptions, type DaemonOptions, type ResolvedOptions, type XdsOptions, type IpsecOptions } from './options.js'
+export { parseCli, HELP, UsageError } from './cli.js'
 export { computeIntent, type Intent } from './processor/intent.js'
 export { imageOf, layoutBucket } from './processor/records.js'
 export { planWrites, changesTo } from './dataplane/plan.js'

@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onStop)
   process.on('SIGHUP', onHup)
   try {
-    const starting = startDaemon(options, log, { signal: abort.signal })
+    const starting = startDaemon({ ...options, log }, { signal: abort.signal })
     const first = await Promise.race([starting.then(() => 'started' as const), stopSignal])
     daemon = await starting
     if (first === 'started') await stopSignal
@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     log.error({ err: (err as Error).message }, 'start failed')
     return 1
   } finally {
-    await daemon?.stop()
+    await daemon?.close()
     process.off('SIGTERM', onStop)
     process.off('SIGINT', onStop)
     process.off('SIGHUP', onHup)

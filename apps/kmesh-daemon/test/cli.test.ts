@@ -6,7 +6,8 @@ import t from 'tap'
 import { readFileSync } from 'node:fs'
 import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { EXPLAIN_HELP, runExplain } from '../src/explain/command.js'
-import { parseCli, parseDuration, UsageError, type DaemonOptions } from '../src/cli.js'
+import { parseCli, parseDuration, UsageError } from '../src/cli.js'
+import { resolveOptions, type DaemonOptions } from '../src/options.js'
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }
 const base = ['--mesh-file', 'm.yaml', '--cgroup', '/sys/fs/cgroup/x']
@@ -47,14 +48,14 @@ t.test('values are checked at parse time with rc 2, naming the flag', async (t) 
 })
 
 t.test('durations', async (t) => {
-  t.equal(parseDuration('x', '500ms', 1), 500)
-  t.equal(parseDuration('x', '30s', 1), 30000)
-  t.equal(parseDuration('x', '1.5s', 1), 1500)
-  t.equal(parseDuration('x', '2m', 1), 120000)
-  t.equal(parseDuration('x', '0', 1), 0)
-  t.equal(parseDuration('x', undefined, 7), 7)
-  t.throws(() => parseDuration('x', '30', 1), /--x 30: expected a duration/)
-  t.throws(() => parseDuration('x', '999h', 1), /at most 24 days/)
+  t.equal(parseDuration('x', '500ms'), 500)
+  t.equal(parseDuration('x', '30s'), 30000)
+  t.equal(parseDuration('x', '1.5s'), 1500)
+  t.equal(parseDuration('x', '2m'), 120000)
+  t.equal(parseDuration('x', '0'), 0)
+  t.equal(parseDuration('x', undefined), undefined, 'not given: the daemon applies the default')
+  t.throws(() => parseDuration('x', '30'), /--x 30: expected a duration/)
+  t.throws(() => parseDuration('x', '999h'), /at most 24 days/)
 })
 
 t.test('the node name comes from --node, else NODE_NAME, and the options say which', async (t) => {
@@ -63,5 +64,15 @@ t.test('the node name comes from --node, else NODE_NAME, and the options say whi
   t.match(opts(['--node', 'n1'], { NODE_NAME: 'node-7' }), { nodeName: 'n1', nodeNameSource: '--node' }, '--node wins')
   t.match(opts([], {}), { nodeName: undefined, nodeNameSource: undefined })
   t.match(opts([], { NODE_NAME: '' }), { nodeName: undefined }, 'an empty NODE_NAME is no name')
-  t.match(opts([], {}), { lockWaitMs: 0, reloadSettleMs: 1000, reloadMaxWaitMs: 5000, meshFileMaxBytes: 64 * 1024 * 1024, forceCgroup: false, allowRootCgroup: false }, 'defaults')
+  t.match(opts([], {}), { lockWaitMs: undefined, reloadSettleMs: undefined, pinRoot: undefined }, 'a flag not given stays undefined')
+  t.match(resolveOptions(opts([], {})), { lockWaitMs: 0, reloadSettleMs: 1000, reloadMaxWaitMs: 5000, meshFileMaxBytes: 64 * 1024 * 1024, forceCgroup: false, allowRootCgroup: false }, 'defaults')
+})
+
+t.test('options given directly are checked and defaulted in one place (options.ts)', async (t) => {
+  t.throws(() => resolveOptions({ cgroup: '/c' }), /exactly one of the options "meshFile" \(local mode\) and "xds"/)
+  t.throws(() => resolveOptions({ cgroup: '/c', meshFile: 'm', xds: { address: 'x:1' } }), /exactly one of/)
+  t.throws(() => resolveOptions({ cgroup: '', meshFile: 'm' }), /"cgroup" is required/)
+  t.throws(() => resolveOptions({ cgroup: '/c', meshFile: 'm', reloadSettleMs: 9000 }), /"reloadMaxWaitMs" \(5000\) must not be shorter than "reloadSettleMs" \(9000\)/)
+  const r = resolveOptions({ cgroup: '/c', meshFile: 'm', pinRoot: '/sys/fs/bpf/x', watch: false })
+  t.match(r, { pinRoot: '/sys/fs/bpf/x', watch: false, stateDir: '/var/lib/kmesh-ts', adminAddress: '127.0.0.1:15200', mapSizes: {}, keepPinned: false })
 })

@@ -63,7 +63,7 @@ t.test('incremental changes equal a full recompute, over random delta sequences'
     const ids = new IdTable()
     const maps = memoryMaps(100000)
     const writer = new MapWriter(maps, emptyImage())
-    const processor = new WorkloadProcessor(writer, ids, 'me')
+    const processor = new WorkloadProcessor({ writer, ids, nodeName: 'me' })
     const workloads = new Map<string, Workload>()
     const services = new Map<string, Service>()
     let nextW = 0
@@ -85,7 +85,7 @@ t.test('incremental changes equal a full recompute, over random delta sequences'
       const applied = processor.applyDelta(delta)
       deltas++
       if (applied.full) fullChanges++
-      const reference = imageOf(new MeshEngine(ids, 'me').load({ workloads: [...workloads.values()], services: [...services.values()], policies: [] }).fullIntent(), writer.mirror)
+      const reference = imageOf(new MeshEngine({ ids, nodeName: 'me' }).load({ workloads: [...workloads.values()], services: [...services.values()], policies: [] }).fullIntent(), writer.mirror)
       const got = canonical(MapWriter.readMirror(maps))
       const want = canonical(reference)
       if (JSON.stringify(got) !== JSON.stringify(want)) {
@@ -102,7 +102,7 @@ t.test('one workload update at scale touches a handful of records', async (t) =>
   const ids = new IdTable()
   const maps = memoryMaps(1_000_000)
   const writer = new MapWriter(maps, emptyImage())
-  const processor = new WorkloadProcessor(writer, ids)
+  const processor = new WorkloadProcessor({ writer, ids })
   const services: Service[] = Array.from({ length: 1000 }, (_, i) => ({ ...randomService(rng(i), i), vips: [{ network: '', ip: `127.${20 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], loadBalancer: undefined } as Service))
   const workloads: Workload[] = Array.from({ length: 20000 }, (_, i) => ({ ...randomWorkload(rng(i), i, 1), workloadIps: [`127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`], status: 'Healthy', capacity: 1, node: 'x', networkMode: 'Standard', services: { [`t/s${i % 1000}.t`]: { 80: 8080 } } } as Workload))
   processor.applyDelta({ upsertServices: services, upsertWorkloads: workloads })
@@ -118,7 +118,7 @@ t.test('one workload update at scale touches a handful of records', async (t) =>
 
 /** What the maps hold, against what a fresh full computation of `mesh` says they should hold. */
 function matchesFullRecompute(maps: ReturnType<typeof memoryMaps>, writer: MapWriter, ids: IdTable, mesh: { workloads: Workload[]; services: Service[] }): boolean {
-  const reference = imageOf(new MeshEngine(ids, 'me').load({ ...mesh, policies: [] }).fullIntent(), writer.mirror)
+  const reference = imageOf(new MeshEngine({ ids, nodeName: 'me' }).load({ ...mesh, policies: [] }).fullIntent(), writer.mirror)
   return JSON.stringify(canonical(MapWriter.readMirror(maps))) === JSON.stringify(canonical(reference))
 }
 
@@ -126,7 +126,7 @@ t.test('a change whose derivation throws leaves the engine as it was', async (t)
   const ids = new IdTable()
   const maps = memoryMaps(1000)
   const writer = new MapWriter(maps, emptyImage())
-  const processor = new WorkloadProcessor(writer, ids, 'me')
+  const processor = new WorkloadProcessor({ writer, ids, nodeName: 'me' })
   const s0 = randomService(rng(1), 0)
   const w0 = { ...randomWorkload(rng(2), 0, 1), status: 'Healthy', capacity: 1, workloadIps: ['127.0.2.1'], services: { 't/s0.t': { 80: 8080 } } } as Workload
   processor.applyDelta({ upsertServices: [s0], upsertWorkloads: [w0] })
@@ -143,7 +143,7 @@ t.test('a rollback that reorders workloads does not leave a stale ranking client
   const ids = new IdTable()
   const maps = memoryMaps(5) // the initial mesh fits; 2 more workloads do not (km_frontend would need 6)
   const writer = new MapWriter(maps, emptyImage())
-  const processor = new WorkloadProcessor(writer, ids, 'me')
+  const processor = new WorkloadProcessor({ writer, ids, nodeName: 'me' })
   const mk = (uid: string, ip: string, zone: string, services: Workload['services']): Workload => ({ ...randomWorkload(rng(9), 0, 1), uid, name: uid, node: 'me', status: 'Healthy', capacity: 1, networkMode: 'Standard', workloadIps: [ip], locality: { region: 'r1', zone, subzone: '' }, services } as Workload)
   const member = { 't/s0.t': { 80: 8080 } }
   const a = mk('a', '127.0.3.1', 'z1', {}) // the ranking client (first on node "me"), not an endpoint

@@ -49,7 +49,13 @@ export class MeshEngine {
   /** The first change is always computed in full: the maps may hold a previous daemon's records. */
   private synced = false
 
-  constructor(private readonly ids: IdTable, private readonly nodeName?: string | undefined) {}
+  private readonly ids: IdTable
+  private readonly nodeName: string | undefined
+
+  constructor(options: { ids: IdTable; nodeName?: string | undefined }) {
+    this.ids = options.ids
+    this.nodeName = options.nodeName
+  }
 
   get size(): { workloads: number; services: number } {
     return { workloads: this.workloads.size, services: this.services.size }

@@ -16,5 +16,5 @@ export interface IntentOptions {
 }
 
 export function computeIntent(config: MeshConfig, ids: IdTable, options: IntentOptions = {}): Intent {
-  return new MeshEngine(ids, options.nodeName).load(config).fullIntent()
+  return new MeshEngine({ ids, nodeName: options.nodeName }).load(config).fullIntent()
 }

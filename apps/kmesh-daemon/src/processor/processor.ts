@@ -27,15 +27,25 @@ export interface Applied {
   writeMs: number
 }
 
+export interface ProcessorOptions {
+  /** Writes record changes to the kernel maps (the dataplane's). */
+  writer: MapWriter
+  /** Stable ids of workloads and services, persisted before the maps reference them. */
+  ids: IdTable
+  /** The node this daemon runs on: its first workload is the client whose locality ranks endpoints. */
+  nodeName?: string | undefined
+}
+
 export class WorkloadProcessor {
   private readonly engine: MeshEngine
 
-  constructor(
-    private readonly writer: MapWriter,
-    private readonly ids: IdTable,
-    nodeName?: string | undefined,
-  ) {
-    this.engine = new MeshEngine(ids, nodeName)
+  private readonly writer: MapWriter
+  private readonly ids: IdTable
+
+  constructor(options: ProcessorOptions) {
+    this.writer = options.writer
+    this.ids = options.ids
+    this.engine = new MeshEngine({ ids: options.ids, nodeName: options.nodeName })
   }
 
   /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */

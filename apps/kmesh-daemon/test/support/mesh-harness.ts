@@ -8,12 +8,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { tempCgroup, tempPinDir } from '@kmesh-ts/testkit'
-import { startDaemon, type RunningDaemon } from '../../src/daemon.js'
+import { startDaemon, type Daemon } from '../../src/daemon.js'
 import { createLogger } from '../../src/log.js'
 import { startEchoServer, type EchoServer } from '../../src/demo/echo-servers.js'
 import { probeFrom } from '../../src/demo/run-in-cgroup.js'
 import type { ProbeResult, ProbeTarget } from '../../src/demo/probe.js'
-import type { DaemonOptions } from '../../src/cli.js'
+import type { DaemonOptions } from '../../src/options.js'
 
 export interface WorkloadSpec {
   name: string
@@ -63,7 +63,7 @@ export interface Harness {
   pinRoot: string
   meshFile: string
   stateDir: string
-  daemon?: RunningDaemon | undefined
+  daemon?: Daemon | undefined
   servers: EchoServer[]
   logs: string[]
   /** Starts an echo backend (closed on teardown). */
@@ -71,7 +71,7 @@ export interface Harness {
   /** A server on the VIP itself answering "untouched": what a connect the hook left alone reaches. */
   sentinel(host: string, port: number): Promise<EchoServer>
   writeMesh(yaml: string): void
-  start(extra?: Partial<DaemonOptions>): Promise<RunningDaemon>
+  start(extra?: Partial<DaemonOptions>): Promise<Daemon>
   probe(targets: (ProbeTarget | string)[], count: number, opts?: { outside?: boolean; netnsPath?: string }): Promise<ProbeResult>
   close(): Promise<void>
 }
@@ -110,9 +110,8 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
       const out = { write: (l: string) => { logs.push(l.trim()); return true } } as unknown as NodeJS.WritableStream
       const log = createLogger({ format: 'json', out })
       h.daemon = await startDaemon({
-        meshFile: h.meshFile, cgroup: h.cgroup, pinRoot: h.pinRoot, stateDir: h.stateDir, mapSizes: {},
-        keepPinned: false, watch: false, logFormat: 'json', logLevel: 'info', adminAddress: '', ...extra,
-      }, log)
+        meshFile: h.meshFile, cgroup: h.cgroup, pinRoot: h.pinRoot, stateDir: h.stateDir, watch: false, adminAddress: '', log, ...extra,
+      })
       if (!(await h.daemon.ready)) throw new Error(`first mesh load failed:\n${logs.join('\n')}`)
       return h.daemon
     },
@@ -122,7 +121,7 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
     async close() {
       if (closed) return
       closed = true
-      await h.daemon?.stop()
+      await h.daemon?.close()
       await Promise.all(h.servers.map((s) => s.close()))
       cg.close()
       pins.close()

@@ -1,0 +1,115 @@
+/**
+ * The daemon's options: object types owned by the daemon, and their defaults in this one place. The command line
+ * (cli.ts) only maps argv and the environment onto these; a program embedding the daemon passes them directly.
+ * resolveOptions() applies the defaults and checks what must hold whatever the options came from.
+ */
+import type { Logger, LogFormat } from './log.js'
+
+export interface XdsOptions {
+  address: string
+  caFile?: string | undefined
+  tokenFile?: string | undefined
+  insecure?: boolean | undefined
+}
+
+/** Where IPsec node info comes from: a directory of files, or the KmeshNodeInfo custom resources. */
+export type NodeInfoSourceOption =
+  | { source: 'dir'; dir: string }
+  | { source: 'kubernetes'; kubeconfig?: string | undefined; namespace: string; deleteOnExit: boolean }
+
+/** IPsec between nodes (src/ipsec). */
+export interface IpsecOptions {
+  keyFile: string
+  nodeInfo: NodeInfoSourceOption
+  /** false with --ipsec-allow-plaintext: Kmesh's rules only. */
+  rejectPlaintext: boolean
+  addresses: string[]
+  podCIDRs: string[]
+  netns?: string | undefined
+  encryptDevices: string[]
+  decryptDevices: string[]
+}
+
+export interface DaemonOptions {
+  /** Local mode: the mesh file. Exactly one of meshFile and xds is set. */
+  meshFile?: string | undefined
+  /** Cluster mode: istiod. */
+  xds?: XdsOptions | undefined
+  /** The cgroup v2 directory whose connects are served. */
+  cgroup: string
+  pinRoot?: string | undefined
+  stateDir?: string | undefined
+  nodeName?: string | undefined
+  /** Where nodeName came from, for the start-up log. */
+  nodeNameSource?: '--node' | 'NODE_NAME' | undefined
+  netnsPath?: string | undefined
+  /** Map name -> max entries, for the maps whose size may be chosen. */
+  mapSizes?: Record<string, number> | undefined
+  /** On close, leave programs attached and maps pinned (a restart takes them over). */
+  keepPinned?: boolean | undefined
+  /** Local mode: re-read the mesh file when it changes. */
+  watch?: boolean | undefined
+  /** The logger; default: one on stderr with logFormat and logLevel. */
+  log?: Logger | undefined
+  logFormat?: LogFormat | undefined
+  logLevel?: string | undefined
+  /** HOST:PORT of the admin endpoint, or '' for none. */
+  adminAddress?: string | undefined
+  /** IPsec between nodes. */
+  ipsec?: IpsecOptions | undefined
+  /** How long to wait for another daemon's lock on the pin root and state dir (0: fail at once). */
+  lockWaitMs?: number | undefined
+  /** Attach even where another kmesh-ts daemon's connect programs are attached. */
+  forceCgroup?: boolean | undefined
+  /** Accept the cgroup v2 root (node deployments attach there on purpose). */
+  allowRootCgroup?: boolean | undefined
+  /** A changed mesh file is applied once it stayed the same (size, mtime, inode) this long. */
+  reloadSettleMs?: number | undefined
+  /** ...or at the latest this long after the first unapplied change, even under continuous edits. */
+  reloadMaxWaitMs?: number | undefined
+  /** Mesh files larger than this are refused before they are parsed. */
+  meshFileMaxBytes?: number | undefined
+  /** Not a flag: the directories treated as cgroup v2 roots (default: the cgroup2 mounts). Tests name a child. */
+  cgroup2Roots?: string[] | undefined
+}
+
+/** The defaults of the daemon's own options. */
+const DAEMON_DEFAULTS = {
+  adminAddress: '127.0.0.1:15200',
+  pinRoot: '/sys/fs/bpf/kmesh-ts',
+  stateDir: '/var/lib/kmesh-ts',
+  logFormat: 'text' as LogFormat,
+  logLevel: 'info',
+  lockWaitMs: 0,
+  reloadSettleMs: 1000,
+  reloadMaxWaitMs: 5000,
+  meshFileMaxBytes: 64 * 1024 * 1024,
+  keepPinned: false,
+  watch: true,
+  forceCgroup: false,
+  allowRootCgroup: false,
+} satisfies Partial<DaemonOptions>
+
+/** Every default, the nested ones included (what --help prints). */
+export const DEFAULTS = { ...DAEMON_DEFAULTS, nodeInfoNamespace: 'kmesh-system' }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error'] as const
+
+type Defaulted = keyof typeof DAEMON_DEFAULTS
+
+/** Options with every default applied. */
+export type ResolvedOptions = Omit<DaemonOptions, Defaulted | 'mapSizes'> & {
+  [K in Defaulted]-?: NonNullable<DaemonOptions[K]>
+} & { mapSizes: Record<string, number> }
+
+/** Applies the defaults; throws a TypeError naming the option when the options cannot describe a daemon. */
+export function resolveOptions(options: DaemonOptions): ResolvedOptions {
+  if (!options.meshFile === !options.xds) throw new TypeError('kmesh-daemon: give exactly one of the options "meshFile" (local mode) and "xds" (cluster mode)')
+  if (!options.cgroup) throw new TypeError('kmesh-daemon: the option "cgroup" is required')
+  const out: Record<string, unknown> = { ...options, mapSizes: options.mapSizes ?? {} }
+  for (const [key, value] of Object.entries(DAEMON_DEFAULTS)) if (out[key] === undefined) out[key] = value
+  const resolved = out as ResolvedOptions
+  if (resolved.reloadMaxWaitMs < resolved.reloadSettleMs) throw new TypeError(`kmesh-daemon: "reloadMaxWaitMs" (${resolved.reloadMaxWaitMs}) must not be shorter than "reloadSettleMs" (${resolved.reloadSettleMs})`)
+  if (resolved.ipsec && !resolved.nodeName) throw new TypeError('kmesh-daemon: the option "ipsec" needs "nodeName": it names this node\'s node info')
+  return resolved
+}
