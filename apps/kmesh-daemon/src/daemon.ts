@@ -14,6 +14,7 @@ import { IdTable } from './ids/id-table.js'
 import { LocalMesh } from './sources/local-mesh.js'
 import { ClusterMesh } from './sources/cluster/cluster-mesh.js'
 import { WorkloadProcessor } from './processor/processor.js'
+import { KERNEL_LIMITS } from './processor/kernel-fit.js'
 import { startAdmin } from './admin.js'
 import { IpsecController, nodeInfoSourceFor } from './ipsec/index.js'
 import { checkCgroup } from './dataplane/cgroup-guard.js'
@@ -192,6 +193,8 @@ function startCluster(options: ResolvedOptions, processor: WorkloadProcessor, lo
     handler: cluster.handle,
     tls: xds.insecure ? 'insecure' : xds.caFile ? { caFile: xds.caFile } : undefined,
     tokenFile: xds.tokenFile,
+    // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.
+    limits: { maxPortsPerService: KERNEL_LIMITS.portsPerService },
     onEvent: (e) => {
       if (e.type === 'ready') { firstReady(true); log.info({ address: xds.address }, 'synced with istiod') }
       else if (e.type === 'nack') log.warn({ typeUrl: e.typeUrl, nonce: e.nonce, rejected: e.rejections.length }, `NACK: ${e.message}`)

@@ -42,7 +42,7 @@ t.test('istiod pushes drive the maps; removals, NACKs and order', { skip }, asyn
   const [mixed] = server.upsertAddresses(workload('w3', '127.0.6.13'), workload('wide', '127.0.6.99', tooMany))
   const reply = await server.reply(mixed!)
   t.notOk(reply.ack, 'the push is NACKed')
-  t.match(reply.errorDetail?.message ?? '', /c\/\/v1\/Pod\/t\/wide.*11 services; the backend record holds 10/, 'naming the resource and the reason')
+  t.match(reply.errorDetail?.message ?? '', /c\/\/v1\/Pod\/t\/wide: the workload belongs to 11 services, but the kernel backend record holds at most 10/, 'naming the resource and the reason')
   t.notMatch(reply.errorDetail?.message ?? '', /w3/, 'and only that resource')
   t.same(Object.keys((await h.probe(['127.10.6.1:80'], 60))['127.10.6.1:80']!).sort(), ['w1', 'w3'], 'the good resource of the same push was applied')
 

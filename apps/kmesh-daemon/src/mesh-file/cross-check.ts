@@ -5,7 +5,7 @@
  */
 import type { EntryLines } from './entry-lines.js'
 import { destinationText } from './gateway-address.js'
-import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
+import { workloadServicesProblem } from '../processor/kernel-fit.js'
 import { joinKey, type Sink } from './reader.js'
 import type { GatewayAddress, Policy, Service, Workload } from '../model/mesh.js'
 
@@ -73,16 +73,8 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   }
   for (const e of rc.workloads) {
     const member = new Set([...Object.keys(e.value.services), ...(explicitMembership.get(e.value.uid) ?? [])])
-    if (member.size > MAX_SERVICES_PER_WORKLOAD) {
-      sink.addAtLine(
-        'error',
-        e.entry,
-        'services',
-        `the workload belongs to ${member.size} services, but the kernel backend record holds at most ` +
-          `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit)`,
-        e.lines.at('services'),
-      )
-    }
+    const problem = workloadServicesProblem(member.size)
+    if (problem) sink.addAtLine('error', e.entry, 'services', problem, e.lines.at('services'))
   }
 
   // References (warnings: ztunnel loads such files).

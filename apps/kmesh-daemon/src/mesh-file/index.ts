@@ -7,7 +7,6 @@ import { readMeshBytes, type ReadBytesOptions } from './file.js'
 import { parseMeshText } from './parse.js'
 
 export { MeshFileError, formatProblem, type MeshFileErrorOptions, type MeshFileProblem } from './problems.js'
-export { MAX_SERVICE_PORTS, MAX_SERVICES_PER_WORKLOAD } from './limits.js'
 export {
   DEFAULT_MAX_FILE_BYTES,
   MAX_NAME_LENGTH,

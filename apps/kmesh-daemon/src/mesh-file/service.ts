@@ -2,7 +2,7 @@
 import { isScalar } from 'yaml'
 
 import { readGatewayAddress } from './gateway-address.js'
-import { MAX_SERVICE_PORTS } from './limits.js'
+import { servicePortsProblem } from '../processor/kernel-fit.js'
 import {
   At,
   isNone,
@@ -254,13 +254,8 @@ export function readService(sink: Sink, index: number, raw: YNode): Service | un
   if (f.has('ports')) {
     const p = readPortMap(fieldAt('ports'), value('ports'), 'endpointMapping')
     if (p) s.ports = p
-    const n = Object.keys(p ?? {}).length
-    if (n > MAX_SERVICE_PORTS) {
-      fieldAt('ports').error(
-        `${n} ports, but the kernel service record holds at most ${MAX_SERVICE_PORTS} ` +
-          `(kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_PORT_COUNT)`,
-      )
-    }
+    const problem = servicePortsProblem(Object.keys(p ?? {}).length)
+    if (problem) fieldAt('ports').error(problem)
   }
   if (f.has('endpoints')) {
     const e = readEndpoints(fieldAt('endpoints'), value('endpoints'))

@@ -2,7 +2,7 @@
 import { isSeq } from 'yaml'
 
 import { MAX_NAME_LENGTH } from './bounds.js'
-import { MAX_SERVICES_PER_WORKLOAD } from './limits.js'
+import { workloadServicesProblem } from '../processor/kernel-fit.js'
 import { readGatewayAddress } from './gateway-address.js'
 import {
   At,
@@ -277,13 +277,8 @@ export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | 
   if (f.has('services')) {
     const s = readServicesMap(fieldAt('services'), value('services'))
     if (s) w.services = s
-    const n = Object.keys(s ?? {}).length
-    if (n > MAX_SERVICES_PER_WORKLOAD) {
-      fieldAt('services').error(
-        `the workload belongs to ${n} services, but the kernel backend record holds at most ` +
-          `${MAX_SERVICES_PER_WORKLOAD} (kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_SERVICE_COUNT)`,
-      )
-    }
+    const problem = workloadServicesProblem(Object.keys(s ?? {}).length)
+    if (problem) fieldAt('services').error(problem)
   }
   return sink.errorCount === before ? w : undefined
 }

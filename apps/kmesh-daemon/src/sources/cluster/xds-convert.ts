@@ -4,13 +4,10 @@
  * that ztunnel applies and mesh files do not (docs/reference/local-config.md §4.2): trust domain `cluster.local`,
  * service account `default`, cluster id `Kubernetes`.
  */
-import { MAX_PORT_COUNT } from '@kmesh-ts/bpf-maps/codecs'
 import { formatIp } from '@kmesh-ts/ip'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
 import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../../model/index.js'
-
-/** The backend record lists at most this many services per workload (docs/reference/kmesh-dataplane.md §2.3). */
-export const MAX_SERVICES_PER_WORKLOAD = 10
+import { workloadServicesProblem } from '../../processor/kernel-fit.js'
 
 export class UnappliableResource extends Error {}
 
@@ -31,9 +28,8 @@ function gateway(g: XdsGateway | undefined): GatewayAddress | undefined {
 
 export function workloadFromXds(w: XdsWorkload): Workload {
   const services = Object.entries(w.services)
-  if (services.length > MAX_SERVICES_PER_WORKLOAD) {
-    throw new UnappliableResource(`workload ${w.uid} belongs to ${services.length} services; the backend record holds ${MAX_SERVICES_PER_WORKLOAD}`)
-  }
+  const tooMany = workloadServicesProblem(services.length)
+  if (tooMany) throw new UnappliableResource(`workload ${w.uid}: ${tooMany}`)
   const out: Workload = {
     uid: w.uid,
     name: w.name,
@@ -67,9 +63,8 @@ export function workloadFromXds(w: XdsWorkload): Workload {
 }
 
 export function serviceFromXds(s: XdsService): Service {
-  if (s.ports.length > MAX_PORT_COUNT) {
-    throw new UnappliableResource(`service ${s.namespace}/${s.hostname} has ${s.ports.length} ports; the service record holds ${MAX_PORT_COUNT}`)
-  }
+  // More ports than the service record holds never get here: the xDS client refuses them while decoding, with the
+  // limit the daemon passes (KERNEL_LIMITS.portsPerService, daemon.ts).
   const out: Service = {
     name: s.name,
     namespace: s.namespace,
