@@ -4,7 +4,7 @@
  * one claims in the frontend map. Full recomputes (computeIntent) and incremental updates (MeshEngine) both
  * call these, so they cannot disagree.
  */
-import { endpointPriority, endpointSlots, lbPolicyOf, PRIO_COUNT, type PeerInfo } from '@kmesh-ts/lb-model'
+import { endpointPriority, endpointSlots, lbPolicyOf, LB_POLICY, PRIO_COUNT, type PeerInfo } from '@kmesh-ts/lb-model'
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
 import { serviceKeyOf, serviceName, workloadName, type GatewayAddress, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
@@ -74,7 +74,7 @@ export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
   const lbPolicy = lbPolicyOf(lb)
   const members = new Map<number, number>()
   const capacity = new Map<number, number>()
-  const endpoints = lbPolicy === 3 ? [] : endpointsOf(s, key, ctx)
+  const endpoints = lbPolicy === LB_POLICY.Passthrough ? [] : endpointsOf(s, key, ctx)
   for (const { workload } of endpoints) {
     if (workload.workloadIps.length === 0) continue // no backend record
     if (workload.status === 'Unhealthy' && s.loadBalancer?.healthPolicy !== 'AllowAll') continue
