@@ -1,2 +1,3 @@
 export * from './privileged.js'
 export * from './resources.js'
+export * from './readme.js'
