@@ -1,6 +1,7 @@
 /**
  * Enrols a cgroup's network namespace the way Kmesh's CNI does (docs/reference/kmesh-dataplane.md §4.1): a process
- * inside the cgroup connects to 0.0.0.2:929 (enrol) or :930 (unenrol). Our connect hook records the netns
+ * inside the cgroup connects to the control address and ports of include/manage.h (MANAGE_CONTROL, 0.0.0.2:929 to
+ * enrol and :930 to unenrol in Kmesh). Our connect hook records the netns
  * cookie and refuses that control connect, so no packet ever leaves; the caller checks km_manage afterwards.
  */
 import { manageControl } from '@kmesh-ts/bpf-progs'

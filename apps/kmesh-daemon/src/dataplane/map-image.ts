@@ -3,7 +3,8 @@
  * kernel accepted a write) or what it should hold. Records are compared as bytes, so a plan writes exactly the
  * entries that differ.
  */
-import { endpointKey, endpointValue, serviceKey, serviceValue, PRIO_COUNT, type Codec } from '@kmesh-ts/bpf-maps/codecs'
+import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
+import { endpointKey, endpointValue, serviceKey, serviceValue, type Codec } from '@kmesh-ts/bpf-maps/codecs'
 
 /** The maps in the order a put must go (leaf to root): a record is written before anything refers to it. */
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const

@@ -1,7 +1,6 @@
 /** An Explanation as a readable table. */
+import { lbPolicyName } from '@kmesh-ts/kernel-abi'
 import type { Explanation } from '@kmesh-ts/lb-model'
-
-const POLICY = ['Random', 'Strict', 'Failover', 'Passthrough']
 
 export function formatExplanation(e: Explanation, names: ReadonlyMap<number, string>): string {
   const name = (id: number | undefined): string => (id === undefined ? '-' : names.get(id) ? `${names.get(id)} (${id})` : String(id))
@@ -10,7 +9,7 @@ export function formatExplanation(e: Explanation, names: ReadonlyMap<number, str
   if (!e.upstream) lines.push(`${dest}: no frontend; connect() is left untouched`)
   else if (e.upstream.kind === 'service') {
     const counts = (e.counts ?? []).map((c, p) => (c ? `p${p}=${c}` : '')).filter(Boolean).join(' ') || 'no endpoints'
-    lines.push(`${dest} → service ${name(e.upstream.id)}, policy ${POLICY[e.lbPolicy ?? -1] ?? `invalid (${e.lbPolicy})`}, endpoints ${counts}`)
+    lines.push(`${dest} → service ${name(e.upstream.id)}, policy ${lbPolicyName(e.lbPolicy ?? -1) ?? `invalid (${e.lbPolicy})`}, endpoints ${counts}`)
   } else lines.push(`${dest} → ${e.upstream.kind === 'workload' ? 'workload' : 'missing upstream'} ${name(e.upstream.id)}`)
   lines.push('')
   const rows: string[][] = [['probability', 'outcome', 'backend', 'prio', 'slots']]

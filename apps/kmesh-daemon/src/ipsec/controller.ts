@@ -7,6 +7,7 @@
  * own node info when the source says so. Where node info comes from is a NodeInfoSource: a directory (local mode,
  * node-info-source.ts) or the KmeshNodeInfo custom resources (cluster mode, node-info-k8s.ts).
  */
+import { mapNames } from '@kmesh-ts/kernel-abi'
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Collection, lpmKey, lpmKeyOfCidr, u32Value, type TypedMap, type LpmKey } from '@kmesh-ts/bpf-maps'
@@ -78,7 +79,7 @@ export class IpsecController {
     this.#keys = keys
     this.#xfrm = xfrm
     this.#collection = collection
-    this.#nodeInfo = collection.map('km_nodeinfo').typed(lpmKey, u32Value) as TypedMap<LpmKey, number>
+    this.#nodeInfo = collection.map(mapNames.nodeInfo).typed(lpmKey, u32Value) as TypedMap<LpmKey, number>
     this.#bootID = o.node.bootID ?? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
   }
 

@@ -9,7 +9,8 @@
  * writes them and then calls commit(), or rollback() if the kernel refused, so the state always equals what
  * the maps hold.
  */
-import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serviceKey, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
+import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serviceKey } from '@kmesh-ts/bpf-maps/codecs'
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import { deltaBetween, serviceIdName, serviceKeyOf, serviceName, workloadName, type MeshConfig, type MeshDelta, type ResourceChanges, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'

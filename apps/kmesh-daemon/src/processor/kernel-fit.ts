@@ -1,9 +1,9 @@
 /**
  * The one check of "does this resource fit the kernel records", for both sources: the mesh file refuses the
- * entry (file, line, key), cluster mode NACKs the resource. The limits are the C headers' (through
- * @kmesh-ts/bpf-maps, generated from them by @kmesh-ts/kernel-abi); the messages are written once, here.
+ * entry (file, line, key), cluster mode NACKs the resource. The limits are the C headers' (@kmesh-ts/kernel-abi,
+ * generated from them); the messages are written once, here.
  */
-import { MAX_PORT_COUNT, MAX_SERVICE_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { MAX_PORT_COUNT, MAX_SERVICE_COUNT } from '@kmesh-ts/kernel-abi'
 
 export const KERNEL_LIMITS = {
   /** `service_port[]` / `target_port[]` of the service record */

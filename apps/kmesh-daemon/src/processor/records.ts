@@ -2,7 +2,8 @@
  * From an intent to map records: the endpoint layout of each service against the buckets the kernel holds now
  * (stable indexes, fewest writes), and the whole image the maps should hold.
  */
-import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue, PRIO_COUNT } from '@kmesh-ts/bpf-maps/codecs'
+import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
+import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue } from '@kmesh-ts/bpf-maps/codecs'
 import { bucketsOf, emptyImage, encodeRecord, putRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
 import type { Intent, ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'

@@ -4,7 +4,8 @@
  * one claims in the frontend map. Full recomputes (computeIntent) and incremental updates (MeshEngine) both
  * call these, so they cannot disagree.
  */
-import { endpointPriority, endpointSlots, lbPolicyOf, LB_POLICY, PRIO_COUNT, type PeerInfo } from '@kmesh-ts/lb-model'
+import { LB_POLICY, PRIO_COUNT } from '@kmesh-ts/kernel-abi'
+import { endpointPriority, endpointSlots, lbPolicyOf, type PeerInfo } from '@kmesh-ts/lb-model'
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
 import { serviceKeyOf, serviceName, workloadName, type GatewayAddress, type Service, type Workload } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
