@@ -1,11 +1,6 @@
-/** The IPsec controller's tc attach/detach: one `tc -batch` per call, inside a namespace created here. */
+/** The IPsec controller's tc batch lines (one `tc -batch` per call). Attach and detach on real devices: ipsec-tc.kernel.test.ts. */
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { join } from 'node:path'
-import { Collection } from '@kmesh-ts/bpf-maps'
-import { objectPath, programs } from '@kmesh-ts/bpf-progs'
-import { privilegedSkip, tempNetns, tempPinDir } from '@kmesh-ts/testkit'
-import { attachBatch, attachIngress, detachBatch, detachIngress, TcError } from '../src/ipsec/index.js'
+import { attachBatch, detachBatch, TcError } from '../src/ipsec/index.js'
 
 t.test('batch lines', async (t) => {
   t.same(attachBatch([{ dev: 'vpa', pin: '/sys/fs/bpf/x/enc' }]), [
@@ -15,42 +10,4 @@ t.test('batch lines', async (t) => {
   t.same(detachBatch([{ dev: 'vpa', pin: '' }, { dev: 'nA', pin: '' }]), ['filter del dev vpa ingress prio 49152 handle 224 bpf', 'filter del dev nA ingress prio 49152 handle 224 bpf'])
   t.throws(() => attachBatch([{ dev: 'a b', pin: '/p' }]), TcError)
   t.throws(() => attachBatch([{ dev: 'a', pin: '/p q' }]), { name: 'TcError', message: /cannot pass "\/p q" in a tc batch line/ })
-})
-
-t.test('attach two devices in one process, detach them, detach again', { skip: privilegedSkip() }, async (t) => {
-  const pins = tempPinDir()
-  t.teardown(() => pins.close())
-  const ns = tempNetns()
-  t.teardown(() => ns.close())
-  const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
-  t.teardown(() => coll.close())
-  const enc = join(pins.path, 'enc')
-  const dec = join(pins.path, 'dec')
-  coll.program(programs.tcMarkEncrypt.name).pin(enc)
-  coll.program(programs.tcMarkDecrypt.name).pin(dec)
-  ns.exec(['ip', 'link', 'add', 'vpa', 'type', 'veth', 'peer', 'name', 'nA'])
-  const netns = `/run/netns/${ns.name}`
-  const list = [{ dev: 'vpa', pin: enc }, { dev: 'nA', pin: dec }]
-  const show = (dev: string) => ns.exec(['tc', 'filter', 'show', 'dev', dev, 'ingress'])
-
-  attachIngress(netns, list)
-  t.match(show('vpa'), /pref 49152 bpf chain 0 handle 0xe0 \S+ direct-action .*name tc_mark_encrypt/)
-  t.match(show('nA'), /pref 49152 bpf chain 0 handle 0xe0 \S+ direct-action .*name tc_mark_decrypt/)
-  attachIngress(netns, list)
-  t.equal(show('vpa').match(/handle 0xe0/g)?.length, 1, 'attaching again replaces our filter (and the clsact qdisc stays)')
-
-  ns.exec(['tc', 'filter', 'add', 'dev', 'vpa', 'ingress', 'prio', '1', 'bpf', 'object-pinned', dec, 'da'])
-  detachIngress(netns, list)
-  t.notMatch(show('nA'), /tc_mark/, 'ours gone from nA')
-  t.match(show('vpa'), /pref 1 bpf/, 'a filter at another priority is left alone')
-  t.notMatch(show('vpa'), /pref 49152/)
-  detachIngress(netns, list)
-  t.pass('detaching filters that are gone is not an error')
-  execFileSync('nsenter', [`--net=${netns}`, 'ip', 'link', 'del', 'vpa'])
-  detachIngress(netns, list)
-  t.pass('nor is a vanished device')
-
-  const e = (() => { try { attachIngress(netns, [{ dev: 'nosuchdev', pin: enc }]) } catch (err) { return err } return undefined })()
-  t.type(e, TcError)
-  t.match((e as TcError).message, /nsenter --net=\/run\/netns\/\S+ tc -batch - .*failed: .*Cannot find device "nosuchdev"/s)
 })

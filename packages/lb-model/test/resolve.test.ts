@@ -1,6 +1,6 @@
 /**
  * resolve(): the hook's whole decision on a map snapshot, one case per branch (the exhaustive kernel
- * comparison is packages/bpf-progs/test/property.test.ts).
+ * comparison is packages/bpf-progs/test/property.kernel.test.ts).
  */
 import t from 'tap'
 import { resolve, type MapSnapshot } from '../src/index.js'

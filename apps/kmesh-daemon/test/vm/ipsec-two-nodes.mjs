@@ -1,4 +1,4 @@
-// Guest side of test/ipsec-vm.test.ts: runs as root inside the test VM (tools/vm, Debian 6.1 kernel with ESP/GCM).
+// Guest side of test/ipsec-two-nodes.vm.test.ts: runs as root inside the test VM (tools/vm, Debian 6.1 kernel with ESP/GCM).
 // Two network namespaces are two nodes joined by a veth; each has one "pod" namespace behind a veth. Two
 // IpsecController instances (one per node, XFRM and tc inside the node's namespace) share a node-info directory and
 // a key file. Prints step lines and ends with `RESULT <json>`; exits non-zero if a check failed.
