@@ -14,7 +14,7 @@ import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { checkCgroup, CgroupRefusedError } from '../src/dataplane/cgroup-guard.js'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs (and cgroup v1 mounts for the refusal)')
 
 function attachedAt(dir: string): string {
   return JSON.stringify([AttachType.cgroupInet4Connect, AttachType.cgroupInet6Connect].map((type) => cgroupPrograms(dir, type).map((p) => p.id)))

@@ -7,7 +7,7 @@ import t from 'tap'
 import { privilegedSkip } from '@kmesh-ts/testkit'
 import { meshHarness, meshYaml, type ServiceSpec, type WorkloadSpec } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const CONNECTS = Number(process.env.KMESH_CHURN_CONNECTS ?? 2500)
 
 t.test('churn never exposes a half-written service or a removed backend', { skip }, async (t) => {

@@ -10,7 +10,7 @@ import type { AddressInit } from '@kmesh-ts/xds-client'
 import { meshHarness } from './support/mesh-harness.js'
 import { LB_MAPS } from '../src/dataplane/map-image.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const SVC = 't/web.t.svc.cluster.local'
 const ip = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(Number))
 const workload = (name: string, addr: string, services: string[] = [SVC]): AddressInit => ({

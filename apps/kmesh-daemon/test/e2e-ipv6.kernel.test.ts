@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process'
 import { privilegedSkip, tempNetns } from '@kmesh-ts/testkit'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs, and a network namespace with IPv6')
 
 const SERVER = `
 import { createServer } from 'node:http'

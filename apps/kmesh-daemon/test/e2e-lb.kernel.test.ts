@@ -6,7 +6,7 @@ import t from 'tap'
 import { privilegedSkip } from '@kmesh-ts/testkit'
 import { meshHarness, meshYaml, type WorkloadSpec } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const N = 240
 
 t.test('Random, Strict, Failover, ports, refusals, unmanaged and direct access', { skip }, async (t) => {

@@ -11,7 +11,7 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { meshHarness, meshYaml, type WorkloadSpec } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const w = (name: string, ip: string): WorkloadSpec => ({ name, ip, services: { web: { 80: 18080 } } })
 const web = { name: 'web', vips: ['127.10.5.1'], ports: { 80: 18080 } }
 

@@ -12,7 +12,7 @@ import { privilegedSkip, tempPinDir } from '@kmesh-ts/testkit'
 import { spawnDaemon, type DaemonProcess } from '../src/demo/daemon-process.js'
 import { meshHarness, meshYaml, type Harness, type WorkloadSpec } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const w = (name: string, ip: string, extra: Partial<WorkloadSpec> = {}): WorkloadSpec => ({ name, ip, services: { web: { 80: 18080 } }, ...extra })
 const web = (vip: string): { name: string; vips: string[]; ports: Record<number, number> } => ({ name: 'web', vips: [vip], ports: { 80: 18080 } })
 

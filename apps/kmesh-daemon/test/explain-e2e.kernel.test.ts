@@ -11,7 +11,7 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import { meshHarness } from './support/mesh-harness.js'
 import { explainLive, runExplain } from '../src/explain/command.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 const N = 600
 const ALPHA = 1e-6
 

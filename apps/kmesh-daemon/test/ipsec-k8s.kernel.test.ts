@@ -16,6 +16,7 @@ import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { FakeKubeApi } from './ipsec-k8s-fake-api.js'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
+const XFRM_TC = 'NETLINK_XFRM (xfrm_user) in a network namespace (CAP_NET_ADMIN), BPF_MAP_TYPE_LPM_TRIE, a cgroup v2 mount and bpffs'
 const COLLECTION = '/apis/kmesh.net/v1alpha1/namespaces/kmesh-system/kmeshnodeinfos'
 const silent = pino({ level: 'silent' })
 const boot = (c: string) => `${c.repeat(8)}-1111-4111-8111-${c.repeat(12)}`
@@ -211,7 +212,7 @@ t.test('restart: create conflicts, so we patch; deleteOnClose withdraws', async 
   t.throws(() => new KubernetesNodeInfoSource({ nodeName: 'node-a', log: silent }), /no in-cluster service account .*--kubeconfig FILE/)
 })
 
-t.test('the controller with the Kubernetes source, in a namespace of ours', { skip: privilegedSkip() }, async (t) => {
+t.test('the controller with the Kubernetes source, in a namespace of ours', { skip: privilegedSkip(XFRM_TC) }, async (t) => {
   const api = await FakeKubeApi.start(COLLECTION)
   t.teardown(() => api.close())
   api.put(crd(B))
@@ -262,7 +263,7 @@ t.test('the controller with the Kubernetes source, in a namespace of ours', { sk
   t.ok(api.objects.has('node-a'), 'and leaves our KmeshNodeInfo for the peers')
 })
 
-t.test('kmesh-daemon --node-info-source kubernetes --kubeconfig: publishes, follows, stops cleanly', { skip: privilegedSkip() }, async (t) => {
+t.test('kmesh-daemon --node-info-source kubernetes --kubeconfig: publishes, follows, stops cleanly', { skip: privilegedSkip(XFRM_TC) }, async (t) => {
   const api = await FakeKubeApi.start(COLLECTION)
   t.teardown(() => api.close())
   api.put(crd({ ...B, spi: 3 }))

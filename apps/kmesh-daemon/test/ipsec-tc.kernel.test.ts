@@ -7,7 +7,7 @@ import { objectPath, programs } from '@kmesh-ts/bpf-progs'
 import { privilegedSkip, tempNetns, tempPinDir } from '@kmesh-ts/testkit'
 import { attachIngress, detachIngress, TcError } from '../src/ipsec/index.js'
 
-t.test('attach two devices in one process, detach them, detach again', { skip: privilegedSkip() }, async (t) => {
+t.test('attach two devices in one process, detach them, detach again', { skip: privilegedSkip('tc clsact with a direct-action BPF_PROG_TYPE_SCHED_CLS filter (kernel >= 4.5) in a network namespace, and bpffs') }, async (t) => {
   const pins = tempPinDir()
   t.teardown(() => pins.close())
   const ns = tempNetns()

@@ -4,7 +4,7 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import { lpmKey, lpmKeyOfCidr, nodeInfoMapSpec, u32Value } from '../src/codecs/index.js'
 import { BpfMap } from '../src/native/index.js'
 
-t.test('a real LPM trie answers the longest prefix for /32 and /128 lookups', { skip: privilegedSkip() }, async (t) => {
+t.test('a real LPM trie answers the longest prefix for /32 and /128 lookups', { skip: privilegedSkip('BPF_MAP_TYPE_LPM_TRIE (kernel >= 4.11)') }, async (t) => {
   const map = BpfMap.create({ name: nodeInfoMapSpec.name, type: nodeInfoMapSpec.type, keySize: lpmKey.size, valueSize: 4, maxEntries: 64, flags: nodeInfoMapSpec.flags })
   t.teardown(() => map.close())
   const m = map.typed(lpmKey, u32Value)

@@ -11,7 +11,7 @@ import { privilegedSkip, tempCgroup, tempPinDir } from '@kmesh-ts/testkit'
 import { fileURLToPath } from 'node:url'
 import { AttachType, Collection, cgroupId, cgroupPrograms, linkInfo, tryLockExclusive } from '../src/index.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR attached by BPF_LINK_CREATE (kernel >= 5.7), BPF_PROG_QUERY, a cgroup v2 mount and bpffs')
 /** The connect object of bpf-progs (built before this package's tests, as btf-layout.test.ts reads it too). */
 const connectObject = fileURLToPath(new URL('../../bpf-progs/obj/cgroup_sock.o', import.meta.url))
 

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { privilegedSkip, runNodeInCgroup, tempCgroup, tempPinDir } from '@kmesh-ts/testkit'
 import { BpfError, BpfLink, BpfMap, Collection, SpecMismatchError, programStats, progArraySet, setStatsEnabled } from '../src/index.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR attached by BPF links (kernel >= 5.7), BPF_PROG_TYPE_SYSCALL test runs (kernel >= 5.14), BPF_MAP_TYPE_PROG_ARRAY, a cgroup v2 mount, bpffs and clang')
 const fixtures = new URL('./fixtures/', import.meta.url).pathname
 
 /** Compiles a fixture the way the project builds BPF (toolchain.md): clang -target bpf -O2 -g. */

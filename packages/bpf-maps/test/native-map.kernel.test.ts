@@ -7,7 +7,7 @@ import {
   mapSpecs, serviceKey, type BackendKey, type BackendValue, type MapSpec,
 } from '../src/index.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_MAP_TYPE_HASH with batch ops (BPF_MAP_UPDATE_BATCH, kernel >= 5.6) and bpffs pins')
 
 /** A MapSpec from one of the real record specs, with a small capacity. */
 function specOf(name: keyof typeof mapSpecs, maxEntries: number): MapSpec {

@@ -66,7 +66,7 @@ const WP_VIP = '127.10.201.4'      // waypoint service 1004: 15008 -> 15019 on i
 const BACKEND = '127.0.201.11'
 const WAYPOINT_POD = '127.0.201.12'
 
-t.test('connect4/connect6 rewrite a managed connect, refuse an empty VIP, leave others alone', { skip: privilegedSkip() }, async (t) => {
+t.test('connect4/connect6 rewrite a managed connect, refuse an empty VIP, leave others alone', { skip: privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 (kernel >= 4.17) with bpf_get_netns_cookie (kernel >= 5.7), a cgroup v2 mount, bpffs and bpftool') }, async (t) => {
   const pins = tempPinDir()
   t.teardown(() => pins.close())
   const cg = tempCgroup()

@@ -39,7 +39,7 @@ function buildRunner(dir: string): string {
 
 interface Resolved { ret: number; dnatIp: string; dnatPort: number; viaWaypoint: boolean }
 
-t.test('lb_resolve on chosen inputs', { skip: privilegedSkip() }, async (t) => {
+t.test('lb_resolve on chosen inputs', { skip: privilegedSkip('BPF_PROG_TEST_RUN of a BPF_PROG_TYPE_SYSCALL program (kernel >= 5.14), bpffs, and libbpf + clang for the runner') }, async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'kmesh-lb-test-'))
   t.teardown(() => rmSync(work, { recursive: true, force: true }))
   const runner = buildRunner(work)

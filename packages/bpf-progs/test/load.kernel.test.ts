@@ -11,7 +11,7 @@ import { loadObject, progInfo } from './bpftool.js'
 const expectedType: Record<string, string> = { 'cgroup/connect4': 'cgroup_sock_addr', 'cgroup/connect6': 'cgroup_sock_addr', syscall: 'syscall', tc: 'sched_cls' }
 
 for (const name of objectNames) {
-  t.test(`${name}.o loads through the verifier`, { skip: privilegedSkip() }, async (t) => {
+  t.test(`${name}.o loads through the verifier`, { skip: privilegedSkip('the verifier for BPF_PROG_TYPE_CGROUP_SOCK_ADDR (kernel >= 4.17), BPF_PROG_TYPE_SYSCALL (kernel >= 5.14) and BPF_PROG_TYPE_SCHED_CLS, and bpffs') }, async (t) => {
     t.ok(existsSync(objectPath(name)), `${objectPath(name)} exists (built by scripts/build.mjs)`)
     const pins = tempPinDir()
     t.teardown(() => pins.close())

@@ -169,7 +169,7 @@ function modelOutcome(res: Resolution): Outcome {
   return { kind: 'rewrite', ip: hex(b), port: res.port, viaWaypoint: res.viaWaypoint }
 }
 
-t.test('lb_resolve (kernel) equals lb-model resolve() on random services', { skip: privilegedSkip() }, async (t) => {
+t.test('lb_resolve (kernel) equals lb-model resolve() on random services', { skip: privilegedSkip('BPF_PROG_TEST_RUN of a BPF_PROG_TYPE_SYSCALL program (kernel >= 5.14) and batch map ops (kernel >= 5.6)') }, async (t) => {
   const started = Date.now()
   const coll = Collection.load({ objectPath: objectPath('lb_test'), pinMaps: false })
   t.teardown(() => coll.close())

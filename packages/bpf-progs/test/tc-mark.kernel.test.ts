@@ -70,7 +70,7 @@ function run(t: Tap.Test, prog: BpfProgram, data: Buffer, mark: number): number 
   return r.ctxOut!.readUInt32LE(SKB_MARK)
 }
 
-t.test('BPF_PROG_TEST_RUN on crafted frames', { skip: privilegedSkip() }, async (t) => {
+t.test('BPF_PROG_TEST_RUN on crafted frames', { skip: privilegedSkip('BPF_PROG_TEST_RUN of BPF_PROG_TYPE_SCHED_CLS with an __sk_buff context (kernel >= 5.2) and BPF_MAP_TYPE_LPM_TRIE') }, async (t) => {
   const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
   t.teardown(() => coll.close())
   const nodeInfo = coll.map(mapNames.nodeInfo).typed(lpmKey, u32Value)
@@ -116,7 +116,7 @@ function counted(ns: { exec(cmd: string[]): string }, tag: string): number {
   return Number(line.trim().split(/\s+/)[0])
 }
 
-t.test('on a veth between two namespaces, attached with tc', { skip: privilegedSkip(() => hasTools(['tc', 'iptables', 'python3'])) }, async (t) => {
+t.test('on a veth between two namespaces, attached with tc', { skip: privilegedSkip('tc clsact with a direct-action BPF_PROG_TYPE_SCHED_CLS filter (kernel >= 4.5), veth pairs in network namespaces, iptables mangle', () => hasTools(['tc', 'iptables', 'python3'])) }, async (t) => {
   const pins = tempPinDir()
   t.teardown(() => pins.close())
   const pod = tempNetns()

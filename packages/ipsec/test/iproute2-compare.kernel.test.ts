@@ -49,7 +49,7 @@ const nodes: [NodeInfo, NodeInfo][] = [
   ],
 ]
 
-t.test('our XFRM requests equal iproute2’s, byte for byte', { skip: privilegedSkip(missingStrace) }, async (t) => {
+t.test('our XFRM requests equal iproute2’s, byte for byte', { skip: privilegedSkip('NETLINK_XFRM (xfrm_user) in a network namespace (CAP_NET_ADMIN), iproute2 and strace', missingStrace) }, async (t) => {
   const ns = tempNetns()
   t.teardown(() => ns.close())
   let compared = 0

@@ -8,6 +8,8 @@ import { XfrmClient } from '../src/xfrm/client.js'
 import type { XfrmPolicy } from '../src/xfrm/types.js'
 import { ipInNetns } from './iproute2.js'
 
+const XFRM_NETNS = 'NETLINK_XFRM (xfrm_user) in a network namespace (CAP_NET_ADMIN); ESP with rfc4106(gcm(aes)) for the states'
+
 // Real installs on the host kernel, always inside a namespace created here (policies work on this kernel;
 // states need rfc4106(gcm(aes)), which it lacks — the test accepts either outcome and checks each fully).
 
@@ -32,7 +34,7 @@ function caught(fn: () => unknown): XfrmError {
 const configOf = (p: XfrmPolicy) => ({ selector: p.selector, dir: p.dir, mark: p.mark, templates: p.templates.map((tm) => ({ src: tm.src, dst: tm.dst, spi: tm.spi ?? 0, reqid: tm.reqid, mode: tm.mode })) })
 const key = (p: XfrmPolicy): string => `${p.dir} ${p.selector.dst} ${p.mark?.value}`
 
-t.test('install, dump, get, update and delete Kmesh policies inside a namespace', { skip: privilegedSkip() }, async (t) => {
+t.test('install, dump, get, update and delete Kmesh policies inside a namespace', { skip: privilegedSkip(XFRM_NETNS) }, async (t) => {
   const ns = tempNetns()
   t.teardown(() => ns.close())
   const client = XfrmClient.open({ netns: `/run/netns/${ns.name}` })
@@ -81,7 +83,7 @@ t.test('install, dump, get, update and delete Kmesh policies inside a namespace'
   t.equal(ipInNetns(ns.name, ['xfrm', 'policy', 'list']), '')
 })
 
-t.test('states: installed where the kernel has the AEAD, a typed ENOSYS where it has not', { skip: privilegedSkip() }, async (t) => {
+t.test('states: installed where the kernel has the AEAD, a typed ENOSYS where it has not', { skip: privilegedSkip(XFRM_NETNS) }, async (t) => {
   const ns = tempNetns()
   t.teardown(() => ns.close())
   using client = XfrmClient.open({ netns: `/run/netns/${ns.name}` })
@@ -114,7 +116,7 @@ t.test('states: installed where the kernel has the AEAD, a typed ENOSYS where it
   t.equal(caught(() => client.deleteState(stateIdOf(inbound))).code, 'ESRCH')
 })
 
-t.test('the client works only in its namespace; the host is untouched', { skip: privilegedSkip() }, async (t) => {
+t.test('the client works only in its namespace; the host is untouched', { skip: privilegedSkip(XFRM_NETNS) }, async (t) => {
   const ns = tempNetns()
   t.teardown(() => ns.close())
   const inNs = XfrmClient.open({ netns: `/run/netns/${ns.name}` })
@@ -130,7 +132,7 @@ t.test('the client works only in its namespace; the host is untouched', { skip: 
   t.match(ipInNetns(ns.name, ['xfrm', 'policy']), /10\.251\.99\.0\/24/)
 })
 
-t.test('open and use errors are typed', { skip: privilegedSkip() }, async (t) => {
+t.test('open and use errors are typed', { skip: privilegedSkip(XFRM_NETNS) }, async (t) => {
   const e = caught(() => XfrmClient.open({ netns: '/run/netns/kmesh-test-no-such-namespace' }))
   t.equal(e.code, 'ENOENT')
   t.match(e.message, /open netns \/run\/netns\/kmesh-test-no-such-namespace: ENOENT/)

@@ -172,7 +172,7 @@ t.test('bad input is an XfrmCodecError, never a crash', async (t) => {
   t.throws(() => decodePolicyPayload(Buffer.alloc(10)), /shorter than xfrm_userpolicy_info/)
 })
 
-t.test('struct sizes and offsets agree with the C compiler', { skip: hasCc() ? false : 'SKIPPED: no C compiler to read <linux/xfrm.h>' }, async (t) => {
+t.test('struct sizes and offsets agree with the C compiler', { skip: hasCc() ? false : 'SKIPPED (needs a C compiler, cc, and <linux/xfrm.h> from linux-libc-dev): no cc on PATH' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-test-xfrm-layout-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   writeFileSync(join(dir, 'l.c'), `#include <stdio.h>

@@ -4,9 +4,12 @@ import { join } from 'node:path'
 import t from 'tap'
 import { runInVm, vmCommandFor, vmSkip } from '../src/index.js'
 
+const vm = vmSkip()
+const skip = vm && `${vm}; the test needs QEMU (qemu-system-x86_64, TCG) and the VM cache from tools/vm/fetch.sh`
+
 // One boot: the guest is the stock Debian kernel, sees the host's files, can load ESP/GCM on demand, and its
 // output, stderr and exit code come back.
-t.test('a script runs in the VM and its exit code and output come back', { skip: vmSkip() }, async (t) => {
+t.test('a script runs in the VM and its exit code and output come back', { skip }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-vm-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const script = join(dir, 'probe.sh')
@@ -35,7 +38,7 @@ t.test('a script runs in the VM and its exit code and output come back', { skip:
   t.equal(r.stderr.trim(), 'to-stderr')
 })
 
-t.test('a VM that outlives its timeout is killed and reported', { skip: vmSkip() }, async (t) => {
+t.test('a VM that outlives its timeout is killed and reported', { skip }, async (t) => {
   const r = await runInVm(['sleep', '600'], { timeoutMs: 3_000 })
   t.equal(r.code, null)
   t.match(r.error, /timed out after 3000 ms/)
