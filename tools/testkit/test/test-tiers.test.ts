@@ -28,9 +28,10 @@ function exportedNames(...srcFiles: string[]): Set<string> {
   return names
 }
 
-// Every helper the testkit and the VM tool export is privileged, except the pure ones listed here.
+// Every helper exported by the testkit's privileged.ts and resources.ts (the gate, cgroups, pins, namespaces) and by
+// the VM tool is privileged, except the pure ones listed here. Pure helpers live in other testkit files (readme.ts).
 const PURE = new Set(['uniqueName'])
-const testkitSrc = readdirSync(join(root, 'tools/testkit/src')).filter((f) => f.endsWith('.ts')).map((f) => `tools/testkit/src/${f}`)
+const testkitSrc = ['tools/testkit/src/privileged.ts', 'tools/testkit/src/resources.ts']
 const vmSrc = readdirSync(join(root, 'tools/vm/src')).filter((f) => f.endsWith('.ts')).map((f) => `tools/vm/src/${f}`)
 const PRIVILEGED = new Set([...exportedNames(...testkitSrc, ...vmSrc)].filter((n) => !PURE.has(n)))
 /** Module specifiers that resolve to the testkit or the VM tool. */
@@ -95,6 +96,7 @@ t.test('the privileged helpers are read from the testkit and the VM tool (a brok
     t.ok(PRIVILEGED.has(n), `${n} counts as privileged`)
   }
   t.notOk(PRIVILEGED.has('uniqueName'), 'uniqueName is pure')
+  t.notOk(PRIVILEGED.has('runReadmeExample'), 'runReadmeExample (readme.ts) is pure')
   t.same(importsOf("import { a, b as c, type D } from '@kmesh-ts/testkit'\nimport type { E } from 'x'\n"), [{ from: '@kmesh-ts/testkit', names: ['a', 'b'], star: false }])
   t.ok(testModulesOf('apps/kmesh-daemon/test/e2e-lb.kernel.test.ts').includes('apps/kmesh-daemon/test/support/mesh-harness.ts'), 'helpers under test/ are followed')
 })
