@@ -10,7 +10,7 @@ import { AttachType, cgroupPrograms } from '@kmesh-ts/bpf-maps'
 import { startDaemon } from '../src/daemon.js'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
-const skip = privilegedSkip()
+const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
 
 t.test('ready, then close() twice and asyncDispose: released once, nothing left attached or pinned', { skip }, async (t) => {
   const h = await meshHarness(t)
