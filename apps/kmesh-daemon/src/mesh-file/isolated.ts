@@ -40,11 +40,17 @@ export interface IsolatedReadOptions {
 }
 
 /** The compiled worker next to this module; under a TypeScript loader (tests) the source file. */
+/**
+ * The worker's entry: the sibling parse-worker.js when this module runs from dist/. When it runs from src/ (the
+ * tests, through a TypeScript loader), the built dist/ worker: loaders registered with module.register() do not
+ * reach worker threads on Node 20, so a .ts worker cannot start. The test command builds dist/ first.
+ */
 function workerUrl(): URL {
   const js = new URL('./parse-worker.js', import.meta.url)
   if (existsSync(fileURLToPath(js))) return js
-  const ts = new URL('./parse-worker.ts', import.meta.url)
-  return existsSync(fileURLToPath(ts)) ? ts : js
+  const built = new URL('../../dist/mesh-file/parse-worker.js', import.meta.url)
+  if (existsSync(fileURLToPath(built))) return built
+  return new URL('./parse-worker.ts', import.meta.url)
 }
 
 function refuse(file: string, message: string, cause?: unknown): MeshFileError {
