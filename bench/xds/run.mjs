@@ -222,7 +222,7 @@ function printTables(results, opts) {
 
 function printTable(head, rows) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (cells) => cells.map((c, i) => (i < 2 && isNaN(Number(c)) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')
+  const line = (cells) => cells.map((c, i) => (i < 2 && Number.isNaN(Number(c)) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')
   console.log(line(head))
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'))
   for (const r of rows) console.log(line(r))

@@ -83,7 +83,7 @@ const collect = (child) => { const o = { text: '', exited: false }; child.stdout
 const server = inNs('podB', ['busybox', 'nc', '-l', '-p', '8080'], 'pipe')
 const trap = inNs('podB', ['busybox', 'nc', '-l', '-p', '8081'], 'pipe')
 const serverOut = collect(server)
-const trapOut = collect(trap)
+collect(trap) // drains its stdout; what reaches the trap is read from its sockets below
 /** TCP sockets (v4 and v6: nc listens on ::) of the namespace `pid` lives in, from /proc: local port, state (0A = LISTEN). */
 const sockets = (pid) => [...['tcp', 'tcp6'].map((f) => readFileSync(`/proc/${pid}/net/${f}`, 'utf8')).join('\n').matchAll(/^\s*\d+: [0-9A-F]+:([0-9A-F]{4}) [0-9A-F]+:[0-9A-F]{4} ([0-9A-F]{2}) /gm)].map((m) => ({ port: parseInt(m[1], 16), state: m[2] }))
 const listening = (pid) => sockets(pid).filter((x) => x.state === '0A').map((x) => x.port)
