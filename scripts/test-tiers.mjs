@@ -65,8 +65,11 @@ export function testFiles(root = ROOT) {
 /** The test files of one tier ('all': every tier), optionally only those under the given paths. */
 export function tierFiles(tier, paths = [], root = ROOT) {
   const under = paths.map((p) => relative(root, resolve(p)).split(sep).join('/').replace(/\/$/, ''))
-  return testFiles(root).filter((f) => (tier === 'all' || tierOf(f) === tier) &&
-    (under.length === 0 || under.some((p) => p === '' || f === p || f.startsWith(`${p}/`))))
+  return testFiles(root).filter(
+    (f) =>
+      (tier === 'all' || tierOf(f) === tier) &&
+      (under.length === 0 || under.some((p) => p === '' || f === p || f.startsWith(`${p}/`))),
+  )
 }
 
 function main(argv) {
@@ -86,18 +89,26 @@ function main(argv) {
     console.error(`test-tiers: no ${cmd} test files${paths.length ? ` under ${paths.join(', ')}` : ''}`)
     return 1
   }
-  console.log(`== ${cmd} tier: ${files.length} test files (KMESH_REQUIRE_PRIVILEGED=${process.env.KMESH_REQUIRE_PRIVILEGED ?? 0})`)
+  console.log(
+    `== ${cmd} tier: ${files.length} test files (KMESH_REQUIRE_PRIVILEGED=${process.env.KMESH_REQUIRE_PRIVILEGED ?? 0})`,
+  )
   // bpftool lives in /usr/sbin, which is not on a non-root user's PATH on Debian; the unit tier reads BTF with it.
   const path = [process.env.PATH ?? '', '/usr/local/sbin', '/usr/sbin', '/sbin'].filter(Boolean).join(':')
   const tap = join(ROOT, 'node_modules', '.bin', 'tap')
   const r = spawnSync(tap, [...tapArgs, ...files], { cwd: ROOT, stdio: 'inherit', env: { ...process.env, PATH: path } })
-  if (r.error) { console.error(`test-tiers: cannot run ${tap}: ${r.error.message}`); return 1 }
+  if (r.error) {
+    console.error(`test-tiers: cannot run ${tap}: ${r.error.message}`)
+    return 1
+  }
   return r.status ?? 1
 }
 
 function usage() {
-  console.error('usage: node scripts/test-tiers.mjs unit|kernel|vm|all [PATH...] [-- TAP-ARGS...]\n       node scripts/test-tiers.mjs list [unit|kernel|vm]')
+  console.error(
+    'usage: node scripts/test-tiers.mjs unit|kernel|vm|all [PATH...] [-- TAP-ARGS...]\n       node scripts/test-tiers.mjs list [unit|kernel|vm]',
+  )
   return 2
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main(process.argv.slice(2))
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url))
+  process.exitCode = main(process.argv.slice(2))

@@ -8,20 +8,23 @@ import { startProcess } from './processes.mjs'
 
 export function startHaproxy(workDir, listen, port, backends) {
   const cfg = join(workDir, 'haproxy.cfg')
-  writeFileSync(cfg, [
-    'global',
-    "  maxconn 4096 # this machine caps RLIMIT_NOFILE at 20000; haproxy needs 2 fds a connection",
-    'defaults',
-    '  mode tcp',
-    '  timeout connect 5s',
-    '  timeout client 30s',
-    '  timeout server 30s',
-    'listen bench',
-    `  bind ${listen}:${port}`,
-    '  balance roundrobin',
-    ...backends.map(([ip, p], k) => `  server backend-${k} ${ip}:${p}`),
-    '',
-  ].join('\n'))
+  writeFileSync(
+    cfg,
+    [
+      'global',
+      '  maxconn 4096 # this machine caps RLIMIT_NOFILE at 20000; haproxy needs 2 fds a connection',
+      'defaults',
+      '  mode tcp',
+      '  timeout connect 5s',
+      '  timeout client 30s',
+      '  timeout server 30s',
+      'listen bench',
+      `  bind ${listen}:${port}`,
+      '  balance roundrobin',
+      ...backends.map(([ip, p], k) => `  server backend-${k} ${ip}:${p}`),
+      '',
+    ].join('\n'),
+  )
   // -db: foreground, no daemon. HAProxy prints nothing when it is up: the caller probes the listener.
   return startProcess('haproxy', ['haproxy', '-db', '-f', cfg], null)
 }

@@ -48,7 +48,14 @@ export async function hookCosts(cases, batches = 5) {
         perBatch.push(Number(after.runTimeNs - before.runTimeNs) / Number(n))
       }
       perBatch.sort((x, y) => x - y)
-      results.push({ label: c.label, program: `${name} (id ${progId})`, runs, batches, medianNs: perBatch[batches >> 1], minNs: perBatch[0] })
+      results.push({
+        label: c.label,
+        program: `${name} (id ${progId})`,
+        runs,
+        batches,
+        medianNs: perBatch[batches >> 1],
+        minNs: perBatch[0],
+      })
     }
   } finally {
     setStatsEnabled(false)

@@ -15,10 +15,11 @@ export const CLUSTER_CIDR = '10.244.0.0/16'
 /** The measured service's one endpoint (like the kmesh target); filler services have two, picked by `statistic`. */
 export const NETNS_BACKENDS = ['10.244.0.1']
 
-const chainHash = (prefix, text) => `${prefix}-${createHash('sha256').update(text).digest('hex').slice(0, 16).toUpperCase()}`
+const chainHash = (prefix, text) =>
+  `${prefix}-${createHash('sha256').update(text).digest('hex').slice(0, 16).toUpperCase()}`
 const clusterIp = (i) => `10.${96 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`
 /** Filler endpoints: pod IPs nobody answers on (they are never reached: only the target is connected to). */
-const fillerPod = (i, k) => `10.245.${(i * 2 + k) >> 8 & 255}.${(i * 2 + k) & 255}`
+const fillerPod = (i, k) => `10.245.${((i * 2 + k) >> 8) & 255}.${(i * 2 + k) & 255}`
 
 /**
  * @param {number} services how many services (the target has 1 endpoint, every other 2)
@@ -29,8 +30,14 @@ export function kubeProxyRules(services, port) {
   const target = Math.floor(services / 2)
   const head = [
     '*nat',
-    ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]',
-    ':KUBE-SERVICES - [0:0]', ':KUBE-NODEPORTS - [0:0]', ':KUBE-POSTROUTING - [0:0]', ':KUBE-MARK-MASQ - [0:0]',
+    ':PREROUTING ACCEPT [0:0]',
+    ':INPUT ACCEPT [0:0]',
+    ':OUTPUT ACCEPT [0:0]',
+    ':POSTROUTING ACCEPT [0:0]',
+    ':KUBE-SERVICES - [0:0]',
+    ':KUBE-NODEPORTS - [0:0]',
+    ':KUBE-POSTROUTING - [0:0]',
+    ':KUBE-MARK-MASQ - [0:0]',
   ]
   const chains = []
   const rules = [
@@ -48,8 +55,12 @@ export function kubeProxyRules(services, port) {
     const pods = i === target ? NETNS_BACKENDS : [fillerPod(i, 0), fillerPod(i, 1)]
     const svc = chainHash('KUBE-SVC', `${name}/tcp`)
     chains.push(`:${svc} - [0:0]`)
-    rules.push(`-A KUBE-SERVICES -d ${vip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j ${svc}`)
-    rules.push(`-A ${svc} ! -s ${CLUSTER_CIDR} -d ${vip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`)
+    rules.push(
+      `-A KUBE-SERVICES -d ${vip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j ${svc}`,
+    )
+    rules.push(
+      `-A ${svc} ! -s ${CLUSTER_CIDR} -d ${vip}/32 -p tcp -m comment --comment "${name} cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ`,
+    )
     pods.forEach((pod, k) => {
       const sep = chainHash('KUBE-SEP', `${name}/tcp/${pod}:${port}`)
       chains.push(`:${sep} - [0:0]`)
@@ -60,6 +71,8 @@ export function kubeProxyRules(services, port) {
       rules.push(`-A ${sep} -p tcp -m comment --comment "${name}" -m tcp -j DNAT --to-destination ${pod}:${port}`)
     })
   }
-  rules.push('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+  rules.push(
+    '-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS',
+  )
   return { rules: [...head, ...chains, ...rules, 'COMMIT', ''].join('\n'), targetVip: clusterIp(target) }
 }

@@ -39,18 +39,36 @@ const PROXY_PORT = 18091
 /** Defaults in one place; each can be set by flag or environment variable. */
 const OPTIONS = {
   rounds: { env: 'KMESH_BENCH_ROUNDS', default: 15, help: 'rounds over all variants (medians are taken over rounds)' },
-  iterations: { env: 'KMESH_BENCH_ITERATIONS', default: 2000, help: 'timed connect+request/response per variant per round' },
+  iterations: {
+    env: 'KMESH_BENCH_ITERATIONS',
+    default: 2000,
+    help: 'timed connect+request/response per variant per round',
+  },
   'large-services': { env: 'KMESH_BENCH_LARGE_SERVICES', default: 100000, help: 'services in the maps for (c)' },
-  'large-workloads': { env: 'KMESH_BENCH_LARGE_WORKLOADS', default: 1000, help: 'workloads for (c), each the endpoint of 10 services' },
+  'large-workloads': {
+    env: 'KMESH_BENCH_LARGE_WORKLOADS',
+    default: 1000,
+    help: 'workloads for (c), each the endpoint of 10 services',
+  },
   'iptables-services': { env: 'KMESH_BENCH_IPTABLES_SERVICES', default: 10000, help: 'kube-proxy services for (d)' },
-  'stats-connects': { env: 'KMESH_BENCH_STATS_CONNECTS', default: 5000, help: 'connects counted for the hook cost (5 batches)' },
+  'stats-connects': {
+    env: 'KMESH_BENCH_STATS_CONNECTS',
+    default: 5000,
+    help: 'connects counted for the hook cost (5 batches)',
+  },
 }
 
 function readOptions() {
-  const { values } = parseArgs({ options: { ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])), help: { type: 'boolean', short: 'h' } } })
+  const { values } = parseArgs({
+    options: {
+      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
   if (values.help) {
     console.log('usage: node bench/connect/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS)) console.log(`  --${k} N`.padEnd(26) + `${o.help} (default ${o.default}, env ${o.env})`)
+    for (const [k, o] of Object.entries(OPTIONS))
+      console.log(`  --${k} N`.padEnd(26) + `${o.help} (default ${o.default}, env ${o.env})`)
     process.exit(0)
   }
   const out = {}
@@ -64,9 +82,11 @@ function readOptions() {
 }
 
 function preflight() {
-  if (process.getuid?.() !== 0) throw new Error('the benchmark loads BPF programs, creates cgroups and a netns: run it as root')
+  if (process.getuid?.() !== 0)
+    throw new Error('the benchmark loads BPF programs, creates cgroups and a netns: run it as root')
   for (const f of [DAEMON_PROCESS, CGROUP_EXEC, BPF_MAPS]) {
-    if (!existsSync(f)) throw new Error(`${f.pathname} is missing: build the workspace first (pnpm build, or bash scripts/setup.sh)`)
+    if (!existsSync(f))
+      throw new Error(`${f.pathname} is missing: build the workspace first (pnpm build, or bash scripts/setup.sh)`)
   }
 }
 
@@ -76,7 +96,12 @@ function preflight() {
  */
 async function stopDaemon(d) {
   let timer
-  const killed = new Promise((resolve) => { timer = setTimeout(() => { d.child.kill('SIGKILL'); resolve() }, 5000) })
+  const killed = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      d.child.kill('SIGKILL')
+      resolve()
+    }, 5000)
+  })
   await Promise.race([d.stop(), killed.then(() => d.stop())])
   clearTimeout(timer)
 }
@@ -99,13 +124,22 @@ async function main() {
 
   const work = mkdtempSync(join(tmpdir(), `${tag}-`))
   onCleanup(`remove ${work}`, () => rmSync(work, { recursive: true, force: true }))
-  console.log(`bench/connect  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log(
+    `bench/connect  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
   console.log(`rounds ${opts.rounds} × ${opts.iterations} connect+request/response per variant; work dir ${work}\n`)
 
   // The C client and server, built now for this machine.
   const client = join(work, 'client')
   const server = join(work, 'server')
-  await Promise.all([[client, 'client.c'], [server, 'server.c']].map(([out, src]) => run(['cc', '-O2', '-Wall', '-o', out, new URL(src, HERE).pathname])))
+  await Promise.all(
+    [
+      [client, 'client.c'],
+      [server, 'server.c'],
+    ].map(([out, src]) => run(['cc', '-O2', '-Wall', '-o', out, new URL(src, HERE).pathname])),
+  )
 
   // Two daemons, each with its own cgroup, pins and maps: one with 10 services, one with the large mesh.
   // The large one starts first: parsing and writing 100k services takes the longest.
@@ -126,14 +160,29 @@ async function main() {
     onCleanup(`remove cgroup ${m.cgroup}`, () => removeCgroup(m.cgroup))
     // The daemon unpins on SIGTERM; this catches a daemon killed before it could.
     onCleanup(`remove pins ${m.pinRoot}`, () => rmSync(m.pinRoot, { recursive: true, force: true }))
-    const d = spawnDaemon(['--mesh-file', m.meshFile, '--cgroup', m.cgroup, '--pin-root', m.pinRoot, '--state-dir', join(work, `state-${m.key}`),
-      '--node', 'bench-node', '--no-watch', ...noAdmin, ...mapSizeArgs(m.services, m.workloads)])
+    const d = spawnDaemon([
+      '--mesh-file',
+      m.meshFile,
+      '--cgroup',
+      m.cgroup,
+      '--pin-root',
+      m.pinRoot,
+      '--state-dir',
+      join(work, `state-${m.key}`),
+      '--node',
+      'bench-node',
+      '--no-watch',
+      ...noAdmin,
+      ...mapSizeArgs(m.services, m.workloads),
+    ])
     onCleanup(`stop kmesh-daemon (${m.key})`, () => stopDaemon(d))
     const started = Date.now()
     m.applied = d.next(/mesh applied|refused|failed/, 900000).then((line) => {
       if (!/mesh applied/.test(line)) throw new Error(`kmesh-daemon (${m.services} services): ${line}\n${d.output()}`)
       const writes = /writes="([^"]*)"/.exec(line)?.[1] ?? line
-      console.log(`kmesh-daemon: ${m.services} services applied in ${((Date.now() - started) / 1000).toFixed(1)} s (map records: ${writes})`)
+      console.log(
+        `kmesh-daemon: ${m.services} services applied in ${((Date.now() - started) / 1000).toFixed(1)} s (map records: ${writes})`,
+      )
     })
   }
 
@@ -141,7 +190,12 @@ async function main() {
   onCleanup('stop the backends', () => backends.stop())
   await backends.ready
 
-  const haproxy = startHaproxy(work, PROXY_IP, PROXY_PORT, BACKENDS.map((ip) => [ip, BACKEND_PORT]))
+  const haproxy = startHaproxy(
+    work,
+    PROXY_IP,
+    PROXY_PORT,
+    BACKENDS.map((ip) => [ip, BACKEND_PORT]),
+  )
   onCleanup('stop haproxy', () => haproxy.stop())
   await haproxy.ready
 
@@ -155,8 +209,14 @@ async function main() {
     if (existsSync(`/run/netns/${tag}`)) await run(['ip', 'netns', 'del', tag])
   })
   const netns = await creating
-  console.log(`netns ${tag}: ${kube.rules.split('\n').length} iptables-restore lines for ${opts['iptables-services']} services loaded in ${((Date.now() - t) / 1000).toFixed(1)} s`)
-  const netnsBackends = startProcess('server (netns)', ['nsenter', `--net=${netns.path}`, server, String(BACKEND_PORT), ...NETNS_BACKENDS], /ready/)
+  console.log(
+    `netns ${tag}: ${kube.rules.split('\n').length} iptables-restore lines for ${opts['iptables-services']} services loaded in ${((Date.now() - t) / 1000).toFixed(1)} s`,
+  )
+  const netnsBackends = startProcess(
+    'server (netns)',
+    ['nsenter', `--net=${netns.path}`, server, String(BACKEND_PORT), ...NETNS_BACKENDS],
+    /ready/,
+  )
   onCleanup('stop the netns backends', () => netnsBackends.stop())
   await netnsBackends.ready
 
@@ -164,11 +224,42 @@ async function main() {
   const [large, small] = meshes
 
   const variants = [
-    { id: 'a', what: `direct to the backend ${BACKENDS[0]}:${BACKEND_PORT}`, place: {}, ip: BACKENDS[0], port: BACKEND_PORT },
-    { id: 'b', what: `VIP ${TARGET_VIP}:${SERVICE_PORT}, kmesh hook, 10 services`, place: { cgroup: small.cgroup }, ip: TARGET_VIP, port: SERVICE_PORT },
-    { id: 'c', what: `VIP ${TARGET_VIP}:${SERVICE_PORT}, kmesh hook, ${large.services} services`, place: { cgroup: large.cgroup }, ip: TARGET_VIP, port: SERVICE_PORT },
-    { id: 'd', what: `ClusterIP ${kube.targetVip}:${SERVICE_PORT}, iptables DNAT, ${opts['iptables-services']} services`, place: { netns: netns.path }, ip: kube.targetVip, port: SERVICE_PORT },
-    { id: 'e', what: `HAProxy ${PROXY_IP}:${PROXY_PORT} (TCP mode)`, place: {}, ip: PROXY_IP, port: PROXY_PORT, diag: () => `haproxy said: ${haproxy.output()}` },
+    {
+      id: 'a',
+      what: `direct to the backend ${BACKENDS[0]}:${BACKEND_PORT}`,
+      place: {},
+      ip: BACKENDS[0],
+      port: BACKEND_PORT,
+    },
+    {
+      id: 'b',
+      what: `VIP ${TARGET_VIP}:${SERVICE_PORT}, kmesh hook, 10 services`,
+      place: { cgroup: small.cgroup },
+      ip: TARGET_VIP,
+      port: SERVICE_PORT,
+    },
+    {
+      id: 'c',
+      what: `VIP ${TARGET_VIP}:${SERVICE_PORT}, kmesh hook, ${large.services} services`,
+      place: { cgroup: large.cgroup },
+      ip: TARGET_VIP,
+      port: SERVICE_PORT,
+    },
+    {
+      id: 'd',
+      what: `ClusterIP ${kube.targetVip}:${SERVICE_PORT}, iptables DNAT, ${opts['iptables-services']} services`,
+      place: { netns: netns.path },
+      ip: kube.targetVip,
+      port: SERVICE_PORT,
+    },
+    {
+      id: 'e',
+      what: `HAProxy ${PROXY_IP}:${PROXY_PORT} (TCP mode)`,
+      place: {},
+      ip: PROXY_IP,
+      port: PROXY_PORT,
+      diag: () => `haproxy said: ${haproxy.output()}`,
+    },
   ]
   for (const v of variants) {
     await waitReachable(client, v.place, v.ip, v.port).catch((err) => {
@@ -185,27 +276,44 @@ async function main() {
     const rotated = variants.map((_, k) => variants[(k + r) % variants.length])
     const order = r % 2 ? rotated.reverse() : rotated
     for (const v of order) v.samples.push(await measure(client, v.place, v.ip, v.port, opts.iterations, warmup))
-    process.stdout.write(`round ${r + 1}/${opts.rounds}: ${variants.map((v) => `${v.id} ${us(v.samples.at(-1).p50Ns)}`).join('  ')} µs (p50)\n`)
+    process.stdout.write(
+      `round ${r + 1}/${opts.rounds}: ${variants.map((v) => `${v.id} ${us(v.samples.at(-1).p50Ns)}`).join('  ')} µs (p50)\n`,
+    )
   }
 
-  const hooks = await hookCosts([small, large].map((m) => ({
-    label: `${m.services} services`,
-    linkPin: join(m.pinRoot, 'links', 'connect4'),
-    connect: () => measure(client, { cgroup: m.cgroup }, TARGET_VIP, SERVICE_PORT, Math.ceil(opts['stats-connects'] / 5), 0),
-  })))
+  const hooks = await hookCosts(
+    [small, large].map((m) => ({
+      label: `${m.services} services`,
+      linkPin: join(m.pinRoot, 'links', 'connect4'),
+      connect: () =>
+        measure(client, { cgroup: m.cgroup }, TARGET_VIP, SERVICE_PORT, Math.ceil(opts['stats-connects'] / 5), 0),
+    })),
+  )
 
   const stat = {}
-  for (const v of variants) stat[v.id] = { rounds: v.samples, p50: median(v.samples.map((s) => s.p50Ns)), mean: median(v.samples.map((s) => s.meanNs)), lo: Math.min(...v.samples.map((s) => s.p50Ns)), hi: Math.max(...v.samples.map((s) => s.p50Ns)) }
-  const pairedRatio = (x, y, field) => median(stat[x].rounds.map((_, r) => stat[x].rounds[r][field] / stat[y].rounds[r][field]))
+  for (const v of variants)
+    stat[v.id] = {
+      rounds: v.samples,
+      p50: median(v.samples.map((s) => s.p50Ns)),
+      mean: median(v.samples.map((s) => s.meanNs)),
+      lo: Math.min(...v.samples.map((s) => s.p50Ns)),
+      hi: Math.max(...v.samples.map((s) => s.p50Ns)),
+    }
+  const pairedRatio = (x, y, field) =>
+    median(stat[x].rounds.map((_, r) => stat[x].rounds[r][field] / stat[y].rounds[r][field]))
   const width = Math.max(...variants.map((v) => v.what.length))
   const header = `    ${'variant'.padEnd(width)} | p50 µs | (rounds min–max) | mean µs | p50 ×(a) | mean ×(a)`
-  console.log(`\nconnect + one request/response; per round the p50 and mean of ${opts.iterations} operations, here the median over ${opts.rounds} rounds;`)
+  console.log(
+    `\nconnect + one request/response; per round the p50 and mean of ${opts.iterations} operations, here the median over ${opts.rounds} rounds;`,
+  )
   console.log('×(a) is the median of the per-round ratios to (a):\n')
   console.log(header)
   console.log('-'.repeat(header.length))
   for (const v of variants) {
     const s = stat[v.id]
-    console.log(`(${v.id}) ${v.what.padEnd(width)} | ${us(s.p50).padStart(6)} | ${`${us(s.lo)}–${us(s.hi)}`.padStart(16)} | ${us(s.mean).padStart(7)} | ${pairedRatio(v.id, 'a', 'p50Ns').toFixed(3).padStart(8)} | ${pairedRatio(v.id, 'a', 'meanNs').toFixed(3).padStart(9)}`)
+    console.log(
+      `(${v.id}) ${v.what.padEnd(width)} | ${us(s.p50).padStart(6)} | ${`${us(s.lo)}–${us(s.hi)}`.padStart(16)} | ${us(s.mean).padStart(7)} | ${pairedRatio(v.id, 'a', 'p50Ns').toFixed(3).padStart(8)} | ${pairedRatio(v.id, 'a', 'meanNs').toFixed(3).padStart(9)}`,
+    )
   }
 
   // Ratios are taken within each round (the two variants ran seconds apart, under the same background load)
@@ -221,12 +329,21 @@ async function main() {
     const rp = pairedRatio(x, y, 'p50Ns')
     const rm = pairedRatio(x, y, 'meanNs')
     const mark = (r) => (r <= limit ? 'PASS' : 'FAIL')
-    console.log(`  ${label.padEnd(42)} p50 ratio ${rp.toFixed(3)} ${mark(rp)}   mean ratio ${rm.toFixed(3)} ${mark(rm)}`)
+    console.log(
+      `  ${label.padEnd(42)} p50 ratio ${rp.toFixed(3)} ${mark(rp)}   mean ratio ${rm.toFixed(3)} ${mark(rm)}`,
+    )
   }
 
-  console.log('\nthe connect hook\'s own cost (kernel BPF statistics, run_time_ns / run_cnt):')
-  for (const h of hooks) console.log(`  ${h.label.padEnd(18)} ${h.medianNs.toFixed(0).padStart(6)} ns per connect (median of ${h.batches} batches; lowest ${h.minNs.toFixed(0)} ns)   ${h.runs} runs of ${h.program}`)
-  console.log(`\nload average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
+  console.log("\nthe connect hook's own cost (kernel BPF statistics, run_time_ns / run_cnt):")
+  for (const h of hooks)
+    console.log(
+      `  ${h.label.padEnd(18)} ${h.medianNs.toFixed(0).padStart(6)} ns per connect (median of ${h.batches} batches; lowest ${h.minNs.toFixed(0)} ns)   ${h.runs} runs of ${h.program}`,
+    )
+  console.log(
+    `\nload average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
 }
 
 try {

@@ -29,7 +29,9 @@ export function cleanup(downTo = 0) {
         console.error(`cleanup: ${what}: ${err.message}`)
       }
     }
-  })().finally(() => { running = undefined })
+  })().finally(() => {
+    running = undefined
+  })
   return running
 }
 

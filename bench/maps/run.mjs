@@ -30,11 +30,15 @@ const OPTIONS = {
 
 function options() {
   const { values } = parseArgs({
-    options: { help: { type: 'boolean', short: 'h' }, ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])) },
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
+    },
   })
   if (values.help) {
     console.log('usage: node bench/maps/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS)) console.log(`  --${k} N`.padEnd(20) + `${o.env.padEnd(22)} ${o.help} (default ${o.default})`)
+    for (const [k, o] of Object.entries(OPTIONS))
+      console.log(`  --${k} N`.padEnd(20) + `${o.env.padEnd(22)} ${o.help} (default ${o.default})`)
     process.exit(0)
   }
   const out = {}
@@ -67,29 +71,77 @@ async function main() {
   const values = Buffer.alloc(N * vs)
   for (let i = 0; i < N; i++) {
     backendKey.encode({ backendUid: i + 1 }, keys, i * ks)
-    backendValue.encode({ address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, services: [i] }, values, i * vs)
+    backendValue.encode(
+      { address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`, services: [i] },
+      values,
+      i * vs,
+    )
   }
   const key = (i) => keys.subarray(i * ks, (i + 1) * ks)
   const value = (i) => values.subarray(i * vs, (i + 1) * vs)
 
-  const fresh = () => BpfMap.create({ name: 'kb_backend', type: spec.type, keySize: ks, valueSize: vs, maxEntries: N, flags: spec.flags })
+  const fresh = () =>
+    BpfMap.create({ name: 'kb_backend', type: spec.type, keySize: ks, valueSize: vs, maxEntries: N, flags: spec.flags })
   /** A full map for the delete variants (filled before the clock starts). */
-  const full = () => { const m = fresh(); m.putBatch(keys, values, N); return m }
-  const expectCount = (m, n, what) => { const c = m.count(); if (c !== n) throw new Error(`${what}: the map holds ${c} records, expected ${n}`) }
+  const full = () => {
+    const m = fresh()
+    m.putBatch(keys, values, N)
+    return m
+  }
+  const expectCount = (m, n, what) => {
+    const c = m.count()
+    if (c !== n) throw new Error(`${what}: the map holds ${c} records, expected ${n}`)
+  }
 
   const variants = [
-    { id: 'a', name: 'put (one syscall per record)', setup: fresh, run: (m) => { for (let i = 0; i < N; i++) m.put(key(i), value(i)) }, after: N },
-    { id: 'b', name: `putBatch (one syscall for ${N})`, setup: fresh, run: (m) => m.putBatch(keys, values, N), after: N },
     {
-      id: 'c', name: `putBatch in chunks of ${CHUNK} (MapWriter)`, setup: fresh, after: N,
-      run: (m) => { for (let i = 0; i < N; i += CHUNK) { const c = Math.min(CHUNK, N - i); m.putBatch(keys.subarray(i * ks, (i + c) * ks), values.subarray(i * vs, (i + c) * vs), c) } },
+      id: 'a',
+      name: 'put (one syscall per record)',
+      setup: fresh,
+      run: (m) => {
+        for (let i = 0; i < N; i++) m.put(key(i), value(i))
+      },
+      after: N,
     },
-    { id: 'd', name: 'delete (one syscall per record)', setup: full, run: (m) => { for (let i = 0; i < N; i++) m.delete(key(i)) }, after: 0 },
+    {
+      id: 'b',
+      name: `putBatch (one syscall for ${N})`,
+      setup: fresh,
+      run: (m) => m.putBatch(keys, values, N),
+      after: N,
+    },
+    {
+      id: 'c',
+      name: `putBatch in chunks of ${CHUNK} (MapWriter)`,
+      setup: fresh,
+      after: N,
+      run: (m) => {
+        for (let i = 0; i < N; i += CHUNK) {
+          const c = Math.min(CHUNK, N - i)
+          m.putBatch(keys.subarray(i * ks, (i + c) * ks), values.subarray(i * vs, (i + c) * vs), c)
+        }
+      },
+    },
+    {
+      id: 'd',
+      name: 'delete (one syscall per record)',
+      setup: full,
+      run: (m) => {
+        for (let i = 0; i < N; i++) m.delete(key(i))
+      },
+      after: 0,
+    },
     { id: 'e', name: `deleteBatch (one syscall for ${N})`, setup: full, run: (m) => m.deleteBatch(keys, N), after: 0 },
   ]
 
-  console.log(`bench/maps  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
-  console.log(`${N} records of km_backend's shape (${ks}-byte key, ${vs}-byte value) per variant, ${opts.rounds} rounds\n`)
+  console.log(
+    `bench/maps  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
+  console.log(
+    `${N} records of km_backend's shape (${ks}-byte key, ${vs}-byte value) per variant, ${opts.rounds} rounds\n`,
+  )
 
   const ms = Object.fromEntries(variants.map((v) => [v.id, []]))
   const ratio = Object.fromEntries(variants.map((v) => [v.id, []]))
@@ -117,7 +169,13 @@ async function main() {
   const rate = (t) => Math.round(N / (t / 1000)).toLocaleString('en-US')
   const rows = variants.map((v) => {
     const med = median(ms[v.id])
-    return [`(${v.id}) ${v.name}`, `${rate(med)}`, `${med.toFixed(1)}`, `${Math.min(...ms[v.id]).toFixed(1)}–${Math.max(...ms[v.id]).toFixed(1)}`, median(ratio[v.id]).toFixed(2)]
+    return [
+      `(${v.id}) ${v.name}`,
+      `${rate(med)}`,
+      `${med.toFixed(1)}`,
+      `${Math.min(...ms[v.id]).toFixed(1)}–${Math.max(...ms[v.id]).toFixed(1)}`,
+      median(ratio[v.id]).toFixed(2),
+    ]
   })
   const head = ['variant', 'records/s', 'ms (median)', 'ms (rounds min–max)', 'rate ×(a)']
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
@@ -125,7 +183,9 @@ async function main() {
   console.log(line(head))
   console.log(w.map((n) => '-'.repeat(n)).join('-|-'))
   for (const r of rows) console.log(line(r))
-  console.log('\nrate ×(a): the median over rounds of (the variant\'s records/s) / (single put\'s records/s) in the same round')
+  console.log(
+    "\nrate ×(a): the median over rounds of (the variant's records/s) / (single put's records/s) in the same round",
+  )
 }
 
 main().catch((err) => {

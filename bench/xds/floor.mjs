@@ -20,7 +20,14 @@ export async function batchWriteFloor(bpfMaps, counts, repeat = 3) {
     try {
       for (const [name, n] of Object.entries(counts)) {
         const s = mapSpecs[name]
-        maps[name] = BpfMap.create({ name: `kb_${name}`.slice(0, 15), type: s.type, keySize: s.key.size, valueSize: s.value.size, maxEntries: Math.max(n, 1), flags: s.flags })
+        maps[name] = BpfMap.create({
+          name: `kb_${name}`.slice(0, 15),
+          type: s.type,
+          keySize: s.key.size,
+          valueSize: s.value.size,
+          maxEntries: Math.max(n, 1),
+          flags: s.flags,
+        })
         // Distinct keys (a counter in the first 4 bytes), values of the right size.
         const keys = Buffer.alloc(n * s.key.size)
         for (let i = 0; i < n; i++) keys.writeUInt32LE(i + 1, i * s.key.size)

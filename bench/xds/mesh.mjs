@@ -13,15 +13,28 @@ export const serviceKey = (j) => `${NAMESPACE}/${serviceHost(j)}`
 export const workloadUid = (i) => `Kubernetes//Pod/${NAMESPACE}/w-${i}`
 
 export function service(j) {
-  return { service: { name: `svc-${j}`, namespace: NAMESPACE, hostname: serviceHost(j), addresses: [{ network: '', address: ipFrom(32, j) }], ports: PORTS } }
+  return {
+    service: {
+      name: `svc-${j}`,
+      namespace: NAMESPACE,
+      hostname: serviceHost(j),
+      addresses: [{ network: '', address: ipFrom(32, j) }],
+      ports: PORTS,
+    },
+  }
 }
 
 /** Workload i; `moved` gives it another address, `unhealthy` takes it out of its service's endpoints. */
 export function workload(i, services, { moved = false, unhealthy = false } = {}) {
   return {
     workload: {
-      uid: workloadUid(i), name: `w-${i}`, namespace: NAMESPACE, node: `node-${i % 50}`, serviceAccount: 'bench',
-      addresses: [ipFrom(moved ? 128 : 64, i)], status: unhealthy ? 1 : 0,
+      uid: workloadUid(i),
+      name: `w-${i}`,
+      namespace: NAMESPACE,
+      node: `node-${i % 50}`,
+      serviceAccount: 'bench',
+      addresses: [ipFrom(moved ? 128 : 64, i)],
+      status: unhealthy ? 1 : 0,
       services: { [serviceKey(i % services)]: { ports: PORTS } },
     },
   }
@@ -38,9 +51,13 @@ export function meshResources(workloads, services) {
 export function mapSizeArgs(workloads, services) {
   const room = 1024
   return [
-    '--map-size', `km_backend=${workloads + room}`,
-    '--map-size', `km_endpoint=${workloads + room}`,
-    '--map-size', `km_service=${services + room}`,
-    '--map-size', `km_frontend=${workloads + services + room}`,
+    '--map-size',
+    `km_backend=${workloads + room}`,
+    '--map-size',
+    `km_endpoint=${workloads + room}`,
+    '--map-size',
+    `km_service=${services + room}`,
+    '--map-size',
+    `km_frontend=${workloads + services + room}`,
   ]
 }

@@ -32,26 +32,43 @@ const OPTIONS = {
   scales: { env: 'KMESH_BENCH_SCALES', default: '1000,10000,100000', help: 'workload counts, comma-separated' },
   services: { env: 'KMESH_BENCH_SERVICES', default: '10000', help: 'services at every scale' },
   changes: { env: 'KMESH_BENCH_CHANGES', default: '20', help: 'single changes of each kind per scale (timed)' },
-  'strace-changes': { env: 'KMESH_BENCH_STRACE_CHANGES', default: '5', help: 'changes of each kind counted under strace' },
-  'settle-ms': { env: 'KMESH_BENCH_SETTLE_MS', default: '0', help: 'wait before the full push (e.g. to start a profiler in the daemon)' },
+  'strace-changes': {
+    env: 'KMESH_BENCH_STRACE_CHANGES',
+    default: '5',
+    help: 'changes of each kind counted under strace',
+  },
+  'settle-ms': {
+    env: 'KMESH_BENCH_SETTLE_MS',
+    default: '0',
+    help: 'wait before the full push (e.g. to start a profiler in the daemon)',
+  },
 }
 const TARGETS = { syncMs: 1000, changeSyscalls: 12, changeMs: 1, rssMb: 250 }
 
 function readOptions() {
-  const { values } = parseArgs({ options: { ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])), help: { type: 'boolean', short: 'h' } } })
+  const { values } = parseArgs({
+    options: {
+      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
   if (values.help) {
     console.log('usage: node bench/xds/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS)) console.log(`  --${k} N`.padEnd(24) + `${o.help} (default ${o.default}, env ${o.env})`)
+    for (const [k, o] of Object.entries(OPTIONS))
+      console.log(`  --${k} N`.padEnd(24) + `${o.help} (default ${o.default}, env ${o.env})`)
     process.exit(0)
   }
   const get = (k) => values[k] ?? process.env[OPTIONS[k].env] ?? OPTIONS[k].default
   const int = (k, raw) => {
     const n = Number(raw)
-    if (!Number.isInteger(n) || n < (k === 'settle-ms' ? 0 : 1)) throw new Error(`--${k} (${OPTIONS[k].env}): expected a positive integer, got ${raw}`)
+    if (!Number.isInteger(n) || n < (k === 'settle-ms' ? 0 : 1))
+      throw new Error(`--${k} (${OPTIONS[k].env}): expected a positive integer, got ${raw}`)
     return n
   }
   return {
-    scales: get('scales').split(',').map((s) => int('scales', s.trim())),
+    scales: get('scales')
+      .split(',')
+      .map((s) => int('scales', s.trim())),
     services: int('services', get('services')),
     changes: int('changes', get('changes')),
     straceChanges: int('strace-changes', get('strace-changes')),
@@ -62,7 +79,8 @@ function readOptions() {
 function preflight() {
   if (process.getuid?.() !== 0) throw new Error('the benchmark loads BPF programs and creates cgroups: run it as root')
   for (const f of [DAEMON_PROCESS, CGROUP_EXEC, BPF_MAPS, XDS_TESTING]) {
-    if (!existsSync(f)) throw new Error(`${f.pathname} is missing: build the workspace first (pnpm build, or bash scripts/setup.sh)`)
+    if (!existsSync(f))
+      throw new Error(`${f.pathname} is missing: build the workspace first (pnpm build, or bash scripts/setup.sh)`)
   }
 }
 
@@ -83,7 +101,9 @@ function rssOf(pid) {
 /** strace -f -e trace=bpf on the daemon while `fn` runs; resolves with the number of bpf(2) calls. */
 async function countBpfSyscalls(pid, work, fn) {
   const out = join(work, `strace-${pid}.txt`)
-  const st = spawn('strace', ['-f', '-qq', '-e', 'trace=bpf', '-o', out, '-p', String(pid)], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const st = spawn('strace', ['-f', '-qq', '-e', 'trace=bpf', '-o', out, '-p', String(pid)], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   const gone = new Promise((resolve) => st.on('close', resolve))
   // strace attaches to every thread before it traces; give it a moment.
   await new Promise((r) => setTimeout(r, 700))
@@ -93,12 +113,24 @@ async function countBpfSyscalls(pid, work, fn) {
     st.kill('SIGINT')
     await gone
   }
-  const lines = readFileSync(out, 'utf8').split('\n').filter((l) => /\bbpf\(/.test(l))
+  const lines = readFileSync(out, 'utf8')
+    .split('\n')
+    .filter((l) => /\bbpf\(/.test(l))
   return lines.length
 }
 
 async function runScale(ctx, workloads) {
-  const { opts, spawnDaemon, startTestXdsServer, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, bpfMaps, cgroupRoot, tag, work } = ctx
+  const {
+    opts,
+    spawnDaemon,
+    startTestXdsServer,
+    ADDRESS_TYPE_URL,
+    AUTHORIZATION_TYPE_URL,
+    bpfMaps,
+    cgroupRoot,
+    tag,
+    work,
+  } = ctx
   const services = opts.services
   const label = `${workloads}w`
   const server = await startTestXdsServer({ autoRespond: false })
@@ -110,14 +142,29 @@ async function runScale(ctx, workloads) {
   onCleanup(`remove ${pinRoot}`, () => rmSync(pinRoot, { recursive: true, force: true }))
   const stateDir = join(work, label)
   const applied = new Map()
-  const daemon = spawnDaemon([
-    '--xds-address', server.address, '--xds-insecure', '--node', 'node-0', '--cgroup', cgroup, '--pin-root', pinRoot,
-    '--state-dir', stateDir, '--log-format', 'json', ...mapSizeArgs(workloads, services),
-  ], (line) => {
-    if (!line.includes('"push applied"')) return
-    const rec = JSON.parse(line)
-    applied.set(rec.nonce, rec)
-  })
+  const daemon = spawnDaemon(
+    [
+      '--xds-address',
+      server.address,
+      '--xds-insecure',
+      '--node',
+      'node-0',
+      '--cgroup',
+      cgroup,
+      '--pin-root',
+      pinRoot,
+      '--state-dir',
+      stateDir,
+      '--log-format',
+      'json',
+      ...mapSizeArgs(workloads, services),
+    ],
+    (line) => {
+      if (!line.includes('"push applied"')) return
+      const rec = JSON.parse(line)
+      applied.set(rec.nonce, rec)
+    },
+  )
   onCleanup(`stop kmesh-daemon (${label})`, async () => {
     const timer = setTimeout(() => daemon.child.kill('SIGKILL'), 5000)
     await daemon.stop()
@@ -125,7 +172,14 @@ async function runScale(ctx, workloads) {
   })
   const adminLine = await daemon.next(/admin endpoint listening/)
   const adminUrl = JSON.parse(adminLine).url
-  await server.waitFor(() => server.requests.filter((r) => r.request.typeUrl === ADDRESS_TYPE_URL || r.request.typeUrl === AUTHORIZATION_TYPE_URL).length >= 2, 10000, 'the daemon\'s first requests')
+  await server.waitFor(
+    () =>
+      server.requests.filter(
+        (r) => r.request.typeUrl === ADDRESS_TYPE_URL || r.request.typeUrl === AUTHORIZATION_TYPE_URL,
+      ).length >= 2,
+    10000,
+    "the daemon's first requests",
+  )
   const [authzNonce] = server.pushRaw(AUTHORIZATION_TYPE_URL, [])
   await server.reply(authzNonce, 10000)
 
@@ -147,16 +201,34 @@ async function runScale(ctx, workloads) {
   const failed = during.filter(([, , answered]) => !answered).length
   const worstLatency = Math.max(0, ...during.map(([, lat]) => lat))
   const rss = rssOf(daemon.child.pid)
-  const writes = Object.fromEntries(full.writes.split(', ').map((w) => /^(\w+) \+(\d+)/.exec(w)).map((m) => [m[1], Number(m[2])]))
+  const writes = Object.fromEntries(
+    full.writes
+      .split(', ')
+      .map((w) => /^(\w+) \+(\d+)/.exec(w))
+      .map((m) => [m[1], Number(m[2])]),
+  )
   const floor = await batchWriteFloor(bpfMaps, writes)
   const sync = {
-    workloads, services, bytes: sent.bytes, writes, records: Object.values(writes).reduce((a, b) => a + b, 0),
-    toAppliedMs: full.time - sentAt, toAckMs: reply.at - sent.at, daemon: full.ms, syscalls: full.syscalls,
-    worstLatency, probes: during.length, failed, rss, floor,
+    workloads,
+    services,
+    bytes: sent.bytes,
+    writes,
+    records: Object.values(writes).reduce((a, b) => a + b, 0),
+    toAppliedMs: full.time - sentAt,
+    toAckMs: reply.at - sent.at,
+    daemon: full.ms,
+    syscalls: full.syscalls,
+    worstLatency,
+    probes: during.length,
+    failed,
+    rss,
+    floor,
   }
-  console.log(`${label}: full push ${(sent.bytes / 1e6).toFixed(1)} MB, ${sync.records} records written in ${full.syscalls} batch syscalls; ` +
-    `applied ${f1(sync.toAppliedMs)} ms after it was sent (daemon: convert ${f1(full.ms.convert)}, compute ${f1(full.ms.compute)}, write ${f1(full.ms.write)} ms), ACK after ${f1(sync.toAckMs)} ms; ` +
-    `floor ${f1(floor.ms)} ms; admin worst ${f1(worstLatency)} ms over ${during.length} probes; RSS ${f1(rss.rssMb)} MB (peak ${f1(rss.peakMb)})`)
+  console.log(
+    `${label}: full push ${(sent.bytes / 1e6).toFixed(1)} MB, ${sync.records} records written in ${full.syscalls} batch syscalls; ` +
+      `applied ${f1(sync.toAppliedMs)} ms after it was sent (daemon: convert ${f1(full.ms.convert)}, compute ${f1(full.ms.compute)}, write ${f1(full.ms.write)} ms), ACK after ${f1(sync.toAckMs)} ms; ` +
+      `floor ${f1(floor.ms)} ms; admin worst ${f1(worstLatency)} ms over ${during.length} probes; RSS ${f1(rss.rssMb)} MB (peak ${f1(rss.peakMb)})`,
+  )
 
   // Single changes: each kind on different workloads, timed, then a few more counted under strace.
   const kinds = {
@@ -183,9 +255,13 @@ async function runScale(ctx, workloads) {
       for (let k = 0; k < opts.straceChanges; k++, straced++) await one(make)
     })
     changes[kind] = {
-      daemonMs: median(runs.map((r) => r.daemonMs)), daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
-      ackMs: median(runs.map((r) => r.ackMs)), ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
-      syscalls: Math.max(...runs.map((r) => r.syscalls)), straceSyscalls: bpfCalls / straced, fullRecomputes: runs.filter((r) => r.full).length,
+      daemonMs: median(runs.map((r) => r.daemonMs)),
+      daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
+      ackMs: median(runs.map((r) => r.ackMs)),
+      ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
+      syscalls: Math.max(...runs.map((r) => r.syscalls)),
+      straceSyscalls: bpfCalls / straced,
+      fullRecomputes: runs.filter((r) => r.full).length,
     }
   }
   await daemon.stop()
@@ -194,35 +270,85 @@ async function runScale(ctx, workloads) {
 }
 
 function printTables(results, opts) {
-  console.log(`\nfull push of W workloads + ${opts.services} services; "sent" = the encoded response handed to gRPC by the testing server\n`)
-  const head = ['workloads', 'MB', 'records', 'sent→maps synced ms', 'kernel floor ms', '×floor', 'sent→ACK ms', 'daemon convert/compute/write ms', 'admin worst ms', 'RSS MB (peak)']
+  console.log(
+    `\nfull push of W workloads + ${opts.services} services; "sent" = the encoded response handed to gRPC by the testing server\n`,
+  )
+  const head = [
+    'workloads',
+    'MB',
+    'records',
+    'sent→maps synced ms',
+    'kernel floor ms',
+    '×floor',
+    'sent→ACK ms',
+    'daemon convert/compute/write ms',
+    'admin worst ms',
+    'RSS MB (peak)',
+  ]
   const rows = results.map(({ sync: s }) => [
-    String(s.workloads), (s.bytes / 1e6).toFixed(1), String(s.records), f1(s.toAppliedMs), f1(s.floor.ms), (s.toAppliedMs / s.floor.ms).toFixed(1),
-    f1(s.toAckMs), `${f1(s.daemon.convert)}/${f1(s.daemon.compute)}/${f1(s.daemon.write)}`, f1(s.worstLatency) + (s.failed ? ` (${s.failed} failed)` : ''),
+    String(s.workloads),
+    (s.bytes / 1e6).toFixed(1),
+    String(s.records),
+    f1(s.toAppliedMs),
+    f1(s.floor.ms),
+    (s.toAppliedMs / s.floor.ms).toFixed(1),
+    f1(s.toAckMs),
+    `${f1(s.daemon.convert)}/${f1(s.daemon.compute)}/${f1(s.daemon.write)}`,
+    f1(s.worstLatency) + (s.failed ? ` (${s.failed} failed)` : ''),
     `${f1(s.rss.rssMb)} (${f1(s.rss.peakMb)})`,
   ])
   printTable(head, rows)
-  console.log('\nsingle changes (median of the timed runs, max in brackets; bpf syscalls counted by strace per change)\n')
-  const head2 = ['workloads', 'change', 'daemon ms', 'ACK latency ms', 'bpf syscalls (strace)', 'batch syscalls (daemon)', 'full recomputes']
-  const rows2 = results.flatMap(({ sync, changes }) => Object.entries(changes).map(([kind, c]) => [
-    String(sync.workloads), kind, `${c.daemonMs.toFixed(3)} (${c.daemonMaxMs.toFixed(3)})`, `${c.ackMs.toFixed(2)} (${c.ackMaxMs.toFixed(2)})`,
-    c.straceSyscalls.toFixed(1), String(c.syscalls), String(c.fullRecomputes),
-  ]))
+  console.log(
+    '\nsingle changes (median of the timed runs, max in brackets; bpf syscalls counted by strace per change)\n',
+  )
+  const head2 = [
+    'workloads',
+    'change',
+    'daemon ms',
+    'ACK latency ms',
+    'bpf syscalls (strace)',
+    'batch syscalls (daemon)',
+    'full recomputes',
+  ]
+  const rows2 = results.flatMap(({ sync, changes }) =>
+    Object.entries(changes).map(([kind, c]) => [
+      String(sync.workloads),
+      kind,
+      `${c.daemonMs.toFixed(3)} (${c.daemonMaxMs.toFixed(3)})`,
+      `${c.ackMs.toFixed(2)} (${c.ackMaxMs.toFixed(2)})`,
+      c.straceSyscalls.toFixed(1),
+      String(c.syscalls),
+      String(c.fullRecomputes),
+    ]),
+  )
   printTable(head2, rows2)
   const big = results.find((r) => r.sync.workloads === 100000) ?? results.at(-1)
   const s = big.sync
   const worstChange = (f) => Math.max(...Object.values(big.changes).map(f))
   const verdict = (ok) => (ok ? 'PASS' : 'MISS')
   console.log(`\ntargets at ${s.workloads} workloads + ${s.services} services:`)
-  console.log(`  sent → maps synced ≤ ${TARGETS.syncMs} ms          ${f1(s.toAppliedMs).padStart(8)} ms  ${verdict(s.toAppliedMs <= TARGETS.syncMs)}   (kernel batch-write floor for ${s.records} records: ${f1(s.floor.ms)} ms)`)
-  console.log(`  one change ≤ ${TARGETS.changeSyscalls} map syscalls         ${String(worstChange((c) => c.straceSyscalls)).padStart(8)}     ${verdict(worstChange((c) => c.straceSyscalls) <= TARGETS.changeSyscalls)}   (worst kind, strace)`)
-  console.log(`  one change ≤ ${TARGETS.changeMs} ms                  ${worstChange((c) => c.daemonMs).toFixed(3).padStart(8)} ms  ${verdict(worstChange((c) => c.daemonMs) <= TARGETS.changeMs)}   (worst kind's median in the daemon; ACK latency ${worstChange((c) => c.ackMs).toFixed(2)} ms)`)
-  console.log(`  RSS ≤ ${TARGETS.rssMb} MB                        ${f1(s.rss.peakMb).padStart(8)} MB  ${verdict(s.rss.peakMb <= TARGETS.rssMb)}   (peak; ${f1(s.rss.rssMb)} MB after the sync)`)
+  console.log(
+    `  sent → maps synced ≤ ${TARGETS.syncMs} ms          ${f1(s.toAppliedMs).padStart(8)} ms  ${verdict(s.toAppliedMs <= TARGETS.syncMs)}   (kernel batch-write floor for ${s.records} records: ${f1(s.floor.ms)} ms)`,
+  )
+  console.log(
+    `  one change ≤ ${TARGETS.changeSyscalls} map syscalls         ${String(worstChange((c) => c.straceSyscalls)).padStart(8)}     ${verdict(worstChange((c) => c.straceSyscalls) <= TARGETS.changeSyscalls)}   (worst kind, strace)`,
+  )
+  console.log(
+    `  one change ≤ ${TARGETS.changeMs} ms                  ${worstChange((c) => c.daemonMs)
+      .toFixed(3)
+      .padStart(
+        8,
+      )} ms  ${verdict(worstChange((c) => c.daemonMs) <= TARGETS.changeMs)}   (worst kind's median in the daemon; ACK latency ${worstChange((c) => c.ackMs).toFixed(2)} ms)`,
+  )
+  console.log(
+    `  RSS ≤ ${TARGETS.rssMb} MB                        ${f1(s.rss.peakMb).padStart(8)} MB  ${verdict(s.rss.peakMb <= TARGETS.rssMb)}   (peak; ${f1(s.rss.rssMb)} MB after the sync)`,
+  )
 }
 
 function printTable(head, rows) {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
-  const line = (cells) => cells.map((c, i) => (i < 2 && Number.isNaN(Number(c)) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')
+  const line = (cells) =>
+    cells.map((c, i) => (i < 2 && Number.isNaN(Number(c)) ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')
   console.log(line(head))
   console.log(widths.map((w) => '-'.repeat(w)).join('-|-'))
   for (const r of rows) console.log(line(r))
@@ -241,9 +367,25 @@ async function main() {
   const tag = `kmesh-bench-${process.pid}`
   const work = mkdtempSync(join(tmpdir(), `${tag}-`))
   onCleanup(`remove ${work}`, () => rmSync(work, { recursive: true, force: true }))
-  console.log(`bench/xds  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}`)
-  console.log(`scales ${opts.scales.join(', ')} workloads × ${opts.services} services; ${opts.changes} timed + ${opts.straceChanges} straced changes per kind\n`)
-  const ctx = { opts, spawnDaemon, startTestXdsServer, ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, bpfMaps, cgroupRoot, tag, work }
+  console.log(
+    `bench/xds  kernel ${release()}, ${cpus().length} CPUs, load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  )
+  console.log(
+    `scales ${opts.scales.join(', ')} workloads × ${opts.services} services; ${opts.changes} timed + ${opts.straceChanges} straced changes per kind\n`,
+  )
+  const ctx = {
+    opts,
+    spawnDaemon,
+    startTestXdsServer,
+    ADDRESS_TYPE_URL,
+    AUTHORIZATION_TYPE_URL,
+    bpfMaps,
+    cgroupRoot,
+    tag,
+    work,
+  }
   const results = []
   for (const n of opts.scales) {
     const depth = mark()

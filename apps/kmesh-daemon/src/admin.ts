@@ -14,7 +14,8 @@ export async function startAdmin(address: string, source: AdminSource): Promise<
   const i = address.lastIndexOf(':')
   const host = address.slice(0, i).replace(/^\[|\]$/g, '')
   const port = Number(address.slice(i + 1))
-  if (!host || !Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--admin-address ${address}: expected HOST:PORT`)
+  if (!host || !Number.isInteger(port) || port < 0 || port > 65535)
+    throw new Error(`--admin-address ${address}: expected HOST:PORT`)
   const server = createServer((req, res) => {
     if (req.url === '/healthz/ready') {
       const ok = source.ready()
@@ -30,6 +31,7 @@ export async function startAdmin(address: string, source: AdminSource): Promise<
     server.listen(port, host, () => resolve())
   })
   const bound = server.address()
-  const url = typeof bound === 'object' && bound ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : ''
+  const url =
+    typeof bound === 'object' && bound ? `http://${host.includes(':') ? `[${host}]` : host}:${bound.port}` : ''
   return Object.assign(server, { url })
 }

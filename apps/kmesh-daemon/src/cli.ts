@@ -108,7 +108,10 @@ fail at once with ECONNREFUSED, where upstream Kmesh lets it pass to the unrouta
 
 export class UsageError extends Error {}
 
-export function parseCli(argv: string[], env: Record<string, string | undefined> = process.env): DaemonOptions | 'help' | 'version' {
+export function parseCli(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): DaemonOptions | 'help' | 'version' {
   let values
   try {
     ;({ values } = parseArgs({
@@ -159,29 +162,47 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   }
   if (values.help) return 'help'
   if (values.version) return 'version'
-  if (!values['mesh-file'] === !values['xds-address']) throw new UsageError('give exactly one of --mesh-file (local mode) and --xds-address (cluster mode); see --help')
+  if (!values['mesh-file'] === !values['xds-address'])
+    throw new UsageError('give exactly one of --mesh-file (local mode) and --xds-address (cluster mode); see --help')
   for (const flag of ['xds-ca-file', 'xds-token-file', 'xds-insecure'] as const) {
-    if (values[flag] !== undefined && !values['xds-address']) throw new UsageError(`--${flag} needs --xds-address; see --help`)
+    if (values[flag] !== undefined && !values['xds-address'])
+      throw new UsageError(`--${flag} needs --xds-address; see --help`)
   }
-  if (values['xds-insecure'] && values['xds-ca-file']) throw new UsageError('--xds-insecure and --xds-ca-file exclude each other')
+  if (values['xds-insecure'] && values['xds-ca-file'])
+    throw new UsageError('--xds-insecure and --xds-ca-file exclude each other')
   if (!values.cgroup) throw new UsageError('--cgroup is required; see --help')
   const logFormat = values['log-format']
-  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json') throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
+  if (logFormat !== undefined && logFormat !== 'text' && logFormat !== 'json')
+    throw new UsageError(`--log-format must be text or json, got ${logFormat}`)
   const logLevel = values['log-level']
-  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
+  if (logLevel !== undefined && !(LOG_LEVELS as readonly string[]).includes(logLevel))
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got ${logLevel}`)
   const reloadSettleMs = parseDuration('reload-settle', values['reload-settle'])
   const reloadMaxWaitMs = parseDuration('reload-max-wait', values['reload-max-wait'])
   const settle = reloadSettleMs ?? DEFAULTS.reloadSettleMs
   const maxWait = reloadMaxWaitMs ?? DEFAULTS.reloadMaxWaitMs
-  if (maxWait < settle) throw new UsageError(`--reload-max-wait (${maxWait} ms) must not be shorter than --reload-settle (${settle} ms)`)
-  if (values['mesh-file-max-bytes'] !== undefined && !values['mesh-file']) throw new UsageError('--mesh-file-max-bytes needs --mesh-file; see --help')
+  if (maxWait < settle)
+    throw new UsageError(`--reload-max-wait (${maxWait} ms) must not be shorter than --reload-settle (${settle} ms)`)
+  if (values['mesh-file-max-bytes'] !== undefined && !values['mesh-file'])
+    throw new UsageError('--mesh-file-max-bytes needs --mesh-file; see --help')
   const maxBytesText = values['mesh-file-max-bytes']
   const meshFileMaxBytes = maxBytesText === undefined ? undefined : Number(maxBytesText)
-  if (maxBytesText !== undefined && (!/^\d+$/.test(maxBytesText) || meshFileMaxBytes! < 1 || !Number.isSafeInteger(meshFileMaxBytes))) throw new UsageError(`--mesh-file-max-bytes ${maxBytesText}: expected a positive number of bytes`)
+  if (
+    maxBytesText !== undefined &&
+    (!/^\d+$/.test(maxBytesText) || meshFileMaxBytes! < 1 || !Number.isSafeInteger(meshFileMaxBytes))
+  )
+    throw new UsageError(`--mesh-file-max-bytes ${maxBytesText}: expected a positive number of bytes`)
   const nodeName = values.node ?? (env.NODE_NAME || undefined)
   return {
     meshFile: values['mesh-file'],
-    xds: values['xds-address'] ? { address: values['xds-address'], caFile: values['xds-ca-file'], tokenFile: values['xds-token-file'], insecure: values['xds-insecure'] ?? false } : undefined,
+    xds: values['xds-address']
+      ? {
+          address: values['xds-address'],
+          caFile: values['xds-ca-file'],
+          tokenFile: values['xds-token-file'],
+          insecure: values['xds-insecure'] ?? false,
+        }
+      : undefined,
     cgroup: values.cgroup,
     pinRoot: values['pin-root'],
     stateDir: values['state-dir'],
@@ -207,14 +228,29 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
 function parseIpsec(v: Record<string, string | string[] | boolean | undefined>): IpsecOptions | undefined {
   const str = (k: string): string | undefined => v[k] as string | undefined
   const list = (k: string): string[] => (v[k] as string[] | undefined) ?? []
-  const flags = ['node-info-dir', 'node-info-source', 'kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit', 'ipsec-allow-plaintext', 'ipsec-address', 'ipsec-pod-cidr', 'ipsec-netns', 'ipsec-encrypt-dev', 'ipsec-decrypt-dev']
+  const flags = [
+    'node-info-dir',
+    'node-info-source',
+    'kubeconfig',
+    'node-info-namespace',
+    'node-info-delete-on-exit',
+    'ipsec-allow-plaintext',
+    'ipsec-address',
+    'ipsec-pod-cidr',
+    'ipsec-netns',
+    'ipsec-encrypt-dev',
+    'ipsec-decrypt-dev',
+  ]
   if (!str('ipsec-key-file')) {
     const stray = flags.find((f) => v[f] !== undefined)
     if (stray) throw new UsageError(`--${stray} needs --ipsec-key-file; see --help`)
     return undefined
   }
   const nodeInfo = parseNodeInfoSource(v)
-  if (!str('node')) throw new UsageError(`--ipsec-key-file needs --node NAME (or NODE_NAME in the environment): it names this node's ${nodeInfo.source === 'dir' ? 'node-info file' : 'KmeshNodeInfo object'}`)
+  if (!str('node'))
+    throw new UsageError(
+      `--ipsec-key-file needs --node NAME (or NODE_NAME in the environment): it names this node's ${nodeInfo.source === 'dir' ? 'node-info file' : 'KmeshNodeInfo object'}`,
+    )
   if (!list('ipsec-address').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-address')
   if (!list('ipsec-pod-cidr').length) throw new UsageError('--ipsec-key-file needs at least one --ipsec-pod-cidr')
   return {
@@ -233,20 +269,33 @@ function parseIpsec(v: Record<string, string | string[] | boolean | undefined>):
 function parseNodeInfoSource(v: Record<string, string | string[] | boolean | undefined>): NodeInfoSourceOption {
   const dir = v['node-info-dir'] as string | undefined
   const given = v['node-info-source'] as string | undefined
-  if (given !== undefined && given !== 'dir' && given !== 'kubernetes') throw new UsageError(`--node-info-source must be dir or kubernetes, got ${given}`)
+  if (given !== undefined && given !== 'dir' && given !== 'kubernetes')
+    throw new UsageError(`--node-info-source must be dir or kubernetes, got ${given}`)
   const source = given ?? (dir !== undefined ? 'dir' : v['xds-address'] ? 'kubernetes' : undefined)
-  if (source === undefined) throw new UsageError('--ipsec-key-file needs --node-info-dir DIR (local mode) or --node-info-source kubernetes; see --help')
+  if (source === undefined)
+    throw new UsageError(
+      '--ipsec-key-file needs --node-info-dir DIR (local mode) or --node-info-source kubernetes; see --help',
+    )
   const kubeFlags = ['kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit'] as const
   if (source === 'dir') {
     if (dir === undefined) throw new UsageError('--node-info-source dir needs --node-info-dir DIR')
     const stray = kubeFlags.find((f) => v[f] !== undefined)
-    if (stray) throw new UsageError(`--${stray} needs --node-info-source kubernetes (node info comes from --node-info-dir here)`)
+    if (stray)
+      throw new UsageError(`--${stray} needs --node-info-source kubernetes (node info comes from --node-info-dir here)`)
     return { source, dir }
   }
   if (dir !== undefined) throw new UsageError('--node-info-dir and --node-info-source kubernetes exclude each other')
   const namespace = (v['node-info-namespace'] as string | undefined) ?? DEFAULTS.nodeInfoNamespace
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new UsageError(`--node-info-namespace ${namespace}: must be a DNS-1123 label (lowercase letters, digits and -)`)
-  return { source, kubeconfig: v.kubeconfig as string | undefined, namespace, deleteOnExit: (v['node-info-delete-on-exit'] as boolean | undefined) ?? false }
+  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63)
+    throw new UsageError(
+      `--node-info-namespace ${namespace}: must be a DNS-1123 label (lowercase letters, digits and -)`,
+    )
+  return {
+    source,
+    kubeconfig: v.kubeconfig as string | undefined,
+    namespace,
+    deleteOnExit: (v['node-info-delete-on-exit'] as boolean | undefined) ?? false,
+  }
 }
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
@@ -269,7 +318,8 @@ function parseMapSizes(items: string[]): Record<string, number> {
     const m = /^([a-z0-9_]+)=(\d+)$/.exec(item)
     if (!m) throw new UsageError(`--map-size ${item}: expected NAME=N, e.g. km_backend=200000`)
     const [, name, n] = m as unknown as [string, string, string]
-    if (!known.has(name)) throw new UsageError(`--map-size ${item}: unknown map ${name}; sizable maps: ${[...known].join(', ')}`)
+    if (!known.has(name))
+      throw new UsageError(`--map-size ${item}: unknown map ${name}; sizable maps: ${[...known].join(', ')}`)
     const size = Number(n)
     if (size < 1 || size > 0xffffffff) throw new UsageError(`--map-size ${item}: N must be between 1 and 4294967295`)
     out[name] = size

@@ -78,10 +78,19 @@ function unwind(stack: DisposalStack, log: Logger): Promise<void> {
   return stack.disposeAll((err) => log.error({ err: (err as Error).message }, 'stopping: a clean-up step failed'))
 }
 
-async function startInOrder(options: ResolvedOptions, log: Logger, stack: DisposalStack, signal: AbortSignal | undefined): Promise<Daemon> {
+async function startInOrder(
+  options: ResolvedOptions,
+  log: Logger,
+  stack: DisposalStack,
+  signal: AbortSignal | undefined,
+): Promise<Daemon> {
   ensureBpffs()
   for (const dir of [options.pinRoot, options.stateDir]) {
-    if (options.lockWaitMs) log.info({ dir, lockWaitMs: options.lockWaitMs }, 'waiting for the lock on this directory if another daemon holds it')
+    if (options.lockWaitMs)
+      log.info(
+        { dir, lockWaitMs: options.lockWaitMs },
+        'waiting for the lock on this directory if another daemon holds it',
+      )
     const lock = await lockDir(dir, options.lockWaitMs, signal)
     stack.defer(() => lock.release())
   }
@@ -94,7 +103,8 @@ async function startInOrder(options: ResolvedOptions, log: Logger, stack: Dispos
     const server = await startAdmin(options.adminAddress, {
       ready: () => view.ready,
       dump: () => ({
-        mode: view.mode, ready: view.ready,
+        mode: view.mode,
+        ready: view.ready,
         maps: view.dataplane?.mirrorCounts() ?? {},
         ...(view.source?.cluster ? { resources: view.source.cluster.counts } : {}),
         ...(view.source?.mesh ? { meshFile: view.source.mesh.status() } : {}),
@@ -106,33 +116,64 @@ async function startInOrder(options: ResolvedOptions, log: Logger, stack: Dispos
   }
 
   signal?.throwIfAborted()
-  const check = checkCgroup({ cgroupPath: options.cgroup, pinRoot: options.pinRoot, allowRoot: options.allowRootCgroup, force: options.forceCgroup, roots: options.cgroup2Roots })
-  if (check.foreign.length) log.warn({ cgroup: options.cgroup, programs: check.foreign.map((p) => `${p.id}:${p.name || '?'}`) }, 'other programs are attached to the connect hooks of this cgroup; they run beside ours')
-  for (const f of check.forcedBeside) log.warn({ cgroup: options.cgroup, ids: f.ids, pinRoot: f.pinRoot }, '--force-cgroup: attaching beside another kmesh-ts daemon\'s connect programs; the first attached decides each connect')
+  const check = checkCgroup({
+    cgroupPath: options.cgroup,
+    pinRoot: options.pinRoot,
+    allowRoot: options.allowRootCgroup,
+    force: options.forceCgroup,
+    roots: options.cgroup2Roots,
+  })
+  if (check.foreign.length)
+    log.warn(
+      { cgroup: options.cgroup, programs: check.foreign.map((p) => `${p.id}:${p.name || '?'}`) },
+      'other programs are attached to the connect hooks of this cgroup; they run beside ours',
+    )
+  for (const f of check.forcedBeside)
+    log.warn(
+      { cgroup: options.cgroup, ids: f.ids, pinRoot: f.pinRoot },
+      "--force-cgroup: attaching beside another kmesh-ts daemon's connect programs; the first attached decides each connect",
+    )
 
   const tookOver = existsSync(join(options.pinRoot, 'links', 'connect4'))
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
-  const dataplane = await Dataplane.start({ pinRoot: options.pinRoot, cgroupPath: options.cgroup, netnsPath: options.netnsPath, mapSizes: options.mapSizes, log })
+  const dataplane = await Dataplane.start({
+    pinRoot: options.pinRoot,
+    cgroupPath: options.cgroup,
+    netnsPath: options.netnsPath,
+    mapSizes: options.mapSizes,
+    log,
+  })
   view.dataplane = dataplane
   // Until the daemon is up, a failure leaves pins it took over in place; once up, a stop does what the operator asked.
   let up = false
   stack.defer(() => {
     const keepPinned = options.keepPinned || (!up && tookOver)
     dataplane.close({ keepPinned })
-    log.info({ keepPinned }, keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned')
+    log.info(
+      { keepPinned },
+      keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned',
+    )
   })
   const processor = new WorkloadProcessor({ writer: dataplane.writer, ids, nodeName: options.nodeName })
   const source = options.xds ? startCluster(options, processor, log) : startLocal(options, processor, log)
   view.source = source
   stack.defer(source.close)
-  void source.ready.then((ok) => { view.ready = ok })
+  void source.ready.then((ok) => {
+    view.ready = ok
+  })
 
   let ipsec: IpsecController | undefined
   if (options.ipsec) {
     const { nodeInfo, ...ipsecOptions } = options.ipsec
     const ipsecLog = log.child({ component: 'ipsec' })
     const node = { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }
-    const started = IpsecController.start({ ...ipsecOptions, nodeInfoSource: nodeInfoSourceFor(nodeInfo, node.name, ipsecLog), node, pinRoot: options.pinRoot, log: ipsecLog })
+    const started = IpsecController.start({
+      ...ipsecOptions,
+      nodeInfoSource: nodeInfoSourceFor(nodeInfo, node.name, ipsecLog),
+      node,
+      pinRoot: options.pinRoot,
+      log: ipsecLog,
+    })
     ipsec = started
     // IPsec rules are removed on every stop, --keep-pinned included: they are not part of the pinned data path.
     // The KmeshNodeInfo object stays unless --node-info-delete-on-exit (node-info-k8s.ts says why).
@@ -143,8 +184,14 @@ async function startInOrder(options: ResolvedOptions, log: Logger, stack: Dispos
   const close = (): Promise<void> => (closing ??= unwind(stack, log))
   up = true
   return {
-    options, dataplane, ids, ipsec, admin,
-    mesh: source.mesh, cluster: source.cluster, xds: source.xds,
+    options,
+    dataplane,
+    ids,
+    ipsec,
+    admin,
+    mesh: source.mesh,
+    cluster: source.cluster,
+    xds: source.xds,
     ready: source.ready,
     isReady: () => view.ready,
     reload: async () => {
@@ -158,8 +205,14 @@ async function startInOrder(options: ResolvedOptions, log: Logger, stack: Dispos
 
 /** Says where the node name and the xDS node identity come from: flags, the downward API, or the host name. */
 function logIdentity(options: ResolvedOptions, log: Logger): void {
-  const fields: Record<string, unknown> = { node: options.nodeName ?? null, nodeFrom: options.nodeNameSource ?? 'none (no --node, no NODE_NAME): Strict and Failover rank without a locality' }
-  if (options.xds) fields.xdsNodeFrom = downwardApi() ? 'POD_NAME, POD_NAMESPACE, INSTANCE_IP, NODE_NAME' : `--node or the host name (${hostname()})`
+  const fields: Record<string, unknown> = {
+    node: options.nodeName ?? null,
+    nodeFrom: options.nodeNameSource ?? 'none (no --node, no NODE_NAME): Strict and Failover rank without a locality',
+  }
+  if (options.xds)
+    fields.xdsNodeFrom = downwardApi()
+      ? 'POD_NAME, POD_NAMESPACE, INSTANCE_IP, NODE_NAME'
+      : `--node or the host name (${hostname()})`
   log.info(fields, 'node identity')
 }
 
@@ -173,13 +226,21 @@ interface MeshSource {
 
 function startLocal(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
   const mesh = new LocalMesh({
-    file: options.meshFile!, processor, log,
+    file: options.meshFile!,
+    processor,
+    log,
     settleMs: options.reloadSettleMs,
     maxWaitMs: options.reloadMaxWaitMs,
     maxBytes: options.meshFileMaxBytes,
   })
   if (options.watch) mesh.watch()
-  return { mesh, ready: mesh.reload().then((r) => r.ok), close: async () => { await mesh.close() } }
+  return {
+    mesh,
+    ready: mesh.reload().then((r) => r.ok),
+    close: async () => {
+      await mesh.close()
+    },
+  }
 }
 
 function startCluster(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
@@ -196,14 +257,29 @@ function startCluster(options: ResolvedOptions, processor: WorkloadProcessor, lo
     // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.
     limits: { maxPortsPerService: KERNEL_LIMITS.portsPerService },
     onEvent: (e) => {
-      if (e.type === 'ready') { firstReady(true); log.info({ address: xds.address }, 'synced with istiod') }
-      else if (e.type === 'nack') log.warn({ typeUrl: e.typeUrl, nonce: e.nonce, rejected: e.rejections.length }, `NACK: ${e.message}`)
-      else if (e.type === 'disconnected') log[e.benign ? 'info' : 'warn']({ code: e.code, details: e.details, retryInMs: e.retryInMs }, e.benign ? 'istiod closed the stream (routine); reconnecting' : 'istiod stream lost; reconnecting')
+      if (e.type === 'ready') {
+        firstReady(true)
+        log.info({ address: xds.address }, 'synced with istiod')
+      } else if (e.type === 'nack')
+        log.warn({ typeUrl: e.typeUrl, nonce: e.nonce, rejected: e.rejections.length }, `NACK: ${e.message}`)
+      else if (e.type === 'disconnected')
+        log[e.benign ? 'info' : 'warn'](
+          { code: e.code, details: e.details, retryInMs: e.retryInMs },
+          e.benign ? 'istiod closed the stream (routine); reconnecting' : 'istiod stream lost; reconnecting',
+        )
       else if (e.type === 'error') log.error({ err: e.error.message, retryInMs: e.retryInMs }, 'xDS error')
       else if (e.type === 'connecting') log.info({ address: e.address, attempt: e.attempt }, 'connecting to istiod')
     },
   })
-  return { cluster, xds: client, ready, close: async () => { firstReady(false); await client.close() } }
+  return {
+    cluster,
+    xds: client,
+    ready,
+    close: async () => {
+      firstReady(false)
+      await client.close()
+    },
+  }
 }
 
 function downwardApi(): boolean {

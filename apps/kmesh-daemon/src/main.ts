@@ -6,7 +6,10 @@ import { EXPLAIN_HELP, runExplain } from './explain/command.js'
 
 /** The version of this package (package.json ships beside dist/). */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { name: string; version: string }
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    name: string
+    version: string
+  }
   return `${pkg.name} ${pkg.version}`
 }
 
@@ -48,7 +51,12 @@ export async function main(argv: string[]): Promise<number> {
     abort.abort()
   }
   const onHup = (): void => {
-    log.info({ signal: 'SIGHUP' }, daemon ? 're-reading the mesh file and the IPsec key file' : 'SIGHUP during start: ignored (the first read is under way)')
+    log.info(
+      { signal: 'SIGHUP' },
+      daemon
+        ? 're-reading the mesh file and the IPsec key file'
+        : 'SIGHUP during start: ignored (the first read is under way)',
+    )
     void daemon?.reload()
   }
   process.on('SIGTERM', onStop)

@@ -104,12 +104,19 @@ export type ResolvedOptions = Omit<DaemonOptions, Defaulted | 'mapSizes'> & {
 
 /** Applies the defaults; throws a TypeError naming the option when the options cannot describe a daemon. */
 export function resolveOptions(options: DaemonOptions): ResolvedOptions {
-  if (!options.meshFile === !options.xds) throw new TypeError('kmesh-daemon: give exactly one of the options "meshFile" (local mode) and "xds" (cluster mode)')
+  if (!options.meshFile === !options.xds)
+    throw new TypeError(
+      'kmesh-daemon: give exactly one of the options "meshFile" (local mode) and "xds" (cluster mode)',
+    )
   if (!options.cgroup) throw new TypeError('kmesh-daemon: the option "cgroup" is required')
   const out: Record<string, unknown> = { ...options, mapSizes: options.mapSizes ?? {} }
   for (const [key, value] of Object.entries(DAEMON_DEFAULTS)) if (out[key] === undefined) out[key] = value
   const resolved = out as ResolvedOptions
-  if (resolved.reloadMaxWaitMs < resolved.reloadSettleMs) throw new TypeError(`kmesh-daemon: "reloadMaxWaitMs" (${resolved.reloadMaxWaitMs}) must not be shorter than "reloadSettleMs" (${resolved.reloadSettleMs})`)
-  if (resolved.ipsec && !resolved.nodeName) throw new TypeError('kmesh-daemon: the option "ipsec" needs "nodeName": it names this node\'s node info')
+  if (resolved.reloadMaxWaitMs < resolved.reloadSettleMs)
+    throw new TypeError(
+      `kmesh-daemon: "reloadMaxWaitMs" (${resolved.reloadMaxWaitMs}) must not be shorter than "reloadSettleMs" (${resolved.reloadSettleMs})`,
+    )
+  if (resolved.ipsec && !resolved.nodeName)
+    throw new TypeError('kmesh-daemon: the option "ipsec" needs "nodeName": it names this node\'s node info')
   return resolved
 }

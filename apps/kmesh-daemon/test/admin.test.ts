@@ -12,5 +12,8 @@ t.test('readiness and config dump', async (t) => {
   t.equal(await res.text(), 'ready\n')
   t.same(await (await fetch(`${admin.url}/debug/config_dump`)).json(), { mode: 'local', ready: true })
   t.equal((await fetch(`${admin.url}/nope`)).status, 404)
-  await t.rejects(startAdmin('nonsense', { ready: () => true, dump: () => ({}) }), /--admin-address nonsense: expected HOST:PORT/)
+  await t.rejects(
+    startAdmin('nonsense', { ready: () => true, dump: () => ({}) }),
+    /--admin-address nonsense: expected HOST:PORT/,
+  )
 })

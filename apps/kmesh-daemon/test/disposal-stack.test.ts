@@ -7,8 +7,14 @@ t.test('releases in reverse order, each once, through failures', async (t) => {
   const errors: string[] = []
   const stack = new DisposalStack()
   stack.defer(() => order.push('lock'))
-  stack.defer(async () => { order.push('admin'); throw new Error('port stuck') })
-  stack.defer(async () => { await new Promise((r) => setTimeout(r, 5)); order.push('dataplane') })
+  stack.defer(async () => {
+    order.push('admin')
+    throw new Error('port stuck')
+  })
+  stack.defer(async () => {
+    await new Promise((r) => setTimeout(r, 5))
+    order.push('dataplane')
+  })
   await stack.disposeAll((e) => errors.push((e as Error).message))
   t.same(order, ['dataplane', 'admin', 'lock'])
   t.same(errors, ['port stuck'])

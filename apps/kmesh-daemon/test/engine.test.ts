@@ -15,10 +15,14 @@ import { memoryMaps } from './support/memory-map.js'
 
 function rng(seed: number): () => number {
   let s = seed >>> 0
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32)
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32
 }
 
-const ZONES = [['r1', 'z1'], ['r1', 'z2'], ['r2', 'z3']] as const
+const ZONES = [
+  ['r1', 'z1'],
+  ['r1', 'z2'],
+  ['r2', 'z3'],
+] as const
 const MODES = [undefined, 'Standard', 'Strict', 'Failover', 'Passthrough'] as const
 
 function randomWorkload(r: () => number, i: number, nServices: number): Workload {
@@ -29,26 +33,64 @@ function randomWorkload(r: () => number, i: number, nServices: number): Workload
   for (let k = 0; k < n; k++) services[`t/s${Math.floor(r() * nServices)}.t`] = { 80: 8080 }
   const ipPool = 40 // small pool: IPs collide with each other and with VIPs sometimes
   return {
-    uid: `w${i}`, name: `w${i}`, namespace: 't', workloadIps: r() < 0.1 ? [] : [`127.0.1.${Math.floor(r() * ipPool)}`], hostname: '', network: '',
-    protocol: 'TCP', networkMode: r() < 0.05 ? 'HostNetwork' : 'Standard', trustDomain: '', serviceAccount: '', clusterId: '', node: r() < 0.2 ? 'me' : 'other',
-    workloadName: '', workloadType: '', canonicalName: '', canonicalRevision: '', status: r() < 0.15 ? 'Unhealthy' : 'Healthy',
-    capacity: pick([0, 1, 1, 1, 2, 3]), locality: { region: zone[0], zone: zone[1], subzone: '' }, nativeTunnel: false, authorizationPolicies: [], services,
+    uid: `w${i}`,
+    name: `w${i}`,
+    namespace: 't',
+    workloadIps: r() < 0.1 ? [] : [`127.0.1.${Math.floor(r() * ipPool)}`],
+    hostname: '',
+    network: '',
+    protocol: 'TCP',
+    networkMode: r() < 0.05 ? 'HostNetwork' : 'Standard',
+    trustDomain: '',
+    serviceAccount: '',
+    clusterId: '',
+    node: r() < 0.2 ? 'me' : 'other',
+    workloadName: '',
+    workloadType: '',
+    canonicalName: '',
+    canonicalRevision: '',
+    status: r() < 0.15 ? 'Unhealthy' : 'Healthy',
+    capacity: pick([0, 1, 1, 1, 2, 3]),
+    locality: { region: zone[0], zone: zone[1], subzone: '' },
+    nativeTunnel: false,
+    authorizationPolicies: [],
+    services,
   }
 }
 
 function randomService(r: () => number, i: number): Service {
   const mode = MODES[Math.floor(r() * MODES.length)]
   return {
-    name: `s${i}`, namespace: 't', hostname: `s${i}.t`, vips: [{ network: '', ip: r() < 0.1 ? `127.0.1.${Math.floor(r() * 40)}` : `127.10.0.${i}` }], cidrVips: [],
-    ports: { 80: r() < 0.5 ? 8080 : 0 }, endpoints: {}, subjectAltNames: [], weightedWaypoints: [], canonical: false, visibility: 'Public',
-    ...(mode ? { loadBalancer: { routingPreferences: ['Region', 'Zone'], mode, healthPolicy: r() < 0.2 ? 'AllowAll' : 'OnlyHealthy' } } : {}),
+    name: `s${i}`,
+    namespace: 't',
+    hostname: `s${i}.t`,
+    vips: [{ network: '', ip: r() < 0.1 ? `127.0.1.${Math.floor(r() * 40)}` : `127.10.0.${i}` }],
+    cidrVips: [],
+    ports: { 80: r() < 0.5 ? 8080 : 0 },
+    endpoints: {},
+    subjectAltNames: [],
+    weightedWaypoints: [],
+    canonical: false,
+    visibility: 'Public',
+    ...(mode
+      ? {
+          loadBalancer: {
+            routingPreferences: ['Region', 'Zone'],
+            mode,
+            healthPolicy: r() < 0.2 ? 'AllowAll' : 'OnlyHealthy',
+          },
+        }
+      : {}),
   } as Service
 }
 
 /** Map contents with endpoints as (service, prio) -> sorted backend values. */
 function canonical(image: MapImage): Record<string, string[]> {
   const out: Record<string, string[]> = {}
-  for (const m of LB_MAPS) out[m] = [...image[m].entries()].map(([k, r]) => `${m === 'endpoint' ? k.slice(0, 16) : k}=${r.value.toString('hex')}`).sort()
+  for (const m of LB_MAPS)
+    out[m] = [...image[m].entries()]
+      .map(([k, r]) => `${m === 'endpoint' ? k.slice(0, 16) : k}=${r.value.toString('hex')}`)
+      .sort()
   return out
 }
 
@@ -72,20 +114,44 @@ t.test('incremental changes equal a full recompute, over random delta sequences'
       const ops = 1 + Math.floor(r() * 4)
       for (let o = 0; o < ops; o++) {
         const x = r()
-        if (x < 0.45) { const w = randomWorkload(r, r() < 0.5 && nextW > 0 ? Math.floor(r() * nextW) : nextW++, nServices); workloads.set(w.uid, w); (delta.upsertWorkloads as Workload[]).push(w) }
-        else if (x < 0.6 && workloads.size) { const uid = [...workloads.keys()][Math.floor(r() * workloads.size)]!; workloads.delete(uid); (delta.removeWorkloads as string[]).push(uid) }
-        else if (x < 0.85) { const s = randomService(r, Math.floor(r() * nServices)); services.set(`t/${s.hostname}`, s); (delta.upsertServices as Service[]).push(s) }
-        else if (services.size) { const k = [...services.keys()][Math.floor(r() * services.size)]!; services.delete(k); (delta.removeServices as string[]).push(k) }
+        if (x < 0.45) {
+          const w = randomWorkload(r, r() < 0.5 && nextW > 0 ? Math.floor(r() * nextW) : nextW++, nServices)
+          workloads.set(w.uid, w)
+          ;(delta.upsertWorkloads as Workload[]).push(w)
+        } else if (x < 0.6 && workloads.size) {
+          const uid = [...workloads.keys()][Math.floor(r() * workloads.size)]!
+          workloads.delete(uid)
+          ;(delta.removeWorkloads as string[]).push(uid)
+        } else if (x < 0.85) {
+          const s = randomService(r, Math.floor(r() * nServices))
+          services.set(`t/${s.hostname}`, s)
+          ;(delta.upsertServices as Service[]).push(s)
+        } else if (services.size) {
+          const k = [...services.keys()][Math.floor(r() * services.size)]!
+          services.delete(k)
+          ;(delta.removeServices as string[]).push(k)
+        }
       }
       // Collapse duplicates in one delta the way a push would carry them (last one wins).
-      delta.upsertWorkloads = [...new Map(delta.upsertWorkloads!.map((w) => [w.uid, workloads.get(w.uid) ?? w])).values()].filter((w) => workloads.has(w.uid))
+      delta.upsertWorkloads = [
+        ...new Map(delta.upsertWorkloads!.map((w) => [w.uid, workloads.get(w.uid) ?? w])).values(),
+      ].filter((w) => workloads.has(w.uid))
       delta.removeWorkloads = [...new Set(delta.removeWorkloads)].filter((uid) => !workloads.has(uid))
-      delta.upsertServices = [...new Map(delta.upsertServices!.map((s) => [`t/${s.hostname}`, services.get(`t/${s.hostname}`) ?? s])).values()].filter((s) => services.has(`t/${s.hostname}`))
+      delta.upsertServices = [
+        ...new Map(
+          delta.upsertServices!.map((s) => [`t/${s.hostname}`, services.get(`t/${s.hostname}`) ?? s]),
+        ).values(),
+      ].filter((s) => services.has(`t/${s.hostname}`))
       delta.removeServices = [...new Set(delta.removeServices)].filter((k) => !services.has(k))
       const applied = processor.applyDelta(delta)
       deltas++
       if (applied.full) fullChanges++
-      const reference = imageOf(new MeshEngine({ ids, nodeName: 'me' }).load({ workloads: [...workloads.values()], services: [...services.values()], policies: [] }).fullIntent(), writer.mirror)
+      const reference = imageOf(
+        new MeshEngine({ ids, nodeName: 'me' })
+          .load({ workloads: [...workloads.values()], services: [...services.values()], policies: [] })
+          .fullIntent(),
+        writer.mirror,
+      )
       const got = canonical(MapWriter.readMirror(maps))
       const want = canonical(reference)
       if (JSON.stringify(got) !== JSON.stringify(want)) {
@@ -103,8 +169,28 @@ t.test('one workload update at scale touches a handful of records', async (t) =>
   const maps = memoryMaps(1_000_000)
   const writer = new MapWriter(maps, emptyImage())
   const processor = new WorkloadProcessor({ writer, ids })
-  const services: Service[] = Array.from({ length: 1000 }, (_, i) => ({ ...randomService(rng(i), i), vips: [{ network: '', ip: `127.${20 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }], loadBalancer: undefined } as Service))
-  const workloads: Workload[] = Array.from({ length: 20000 }, (_, i) => ({ ...randomWorkload(rng(i), i, 1), workloadIps: [`127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`], status: 'Healthy', capacity: 1, node: 'x', networkMode: 'Standard', services: { [`t/s${i % 1000}.t`]: { 80: 8080 } } } as Workload))
+  const services: Service[] = Array.from(
+    { length: 1000 },
+    (_, i) =>
+      ({
+        ...randomService(rng(i), i),
+        vips: [{ network: '', ip: `127.${20 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` }],
+        loadBalancer: undefined,
+      }) as Service,
+  )
+  const workloads: Workload[] = Array.from(
+    { length: 20000 },
+    (_, i) =>
+      ({
+        ...randomWorkload(rng(i), i, 1),
+        workloadIps: [`127.${64 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`],
+        status: 'Healthy',
+        capacity: 1,
+        node: 'x',
+        networkMode: 'Standard',
+        services: { [`t/s${i % 1000}.t`]: { 80: 8080 } },
+      }) as Workload,
+  )
   processor.applyDelta({ upsertServices: services, upsertWorkloads: workloads })
   maps.log.length = 0
   const moved = { ...workloads[123]!, workloadIps: ['127.99.0.1'] }
@@ -112,13 +198,27 @@ t.test('one workload update at scale touches a handful of records', async (t) =>
   const applied = processor.applyDelta({ upsertWorkloads: [moved] })
   const ms = Number(process.hrtime.bigint() - start) / 1e6
   t.notOk(applied.full)
-  t.comment(`one workload's address changed at 20k workloads / 1k services: ${maps.log.length} record writes in ${ms.toFixed(2)} ms`)
-  t.same(maps.log.sort(), ['delete km_frontend', 'put km_backend', 'put km_frontend'], 'backend rewritten, old frontend deleted, new frontend written')
+  t.comment(
+    `one workload's address changed at 20k workloads / 1k services: ${maps.log.length} record writes in ${ms.toFixed(2)} ms`,
+  )
+  t.same(
+    maps.log.sort(),
+    ['delete km_frontend', 'put km_backend', 'put km_frontend'],
+    'backend rewritten, old frontend deleted, new frontend written',
+  )
 })
 
 /** What the maps hold, against what a fresh full computation of `mesh` says they should hold. */
-function matchesFullRecompute(maps: ReturnType<typeof memoryMaps>, writer: MapWriter, ids: IdTable, mesh: { workloads: Workload[]; services: Service[] }): boolean {
-  const reference = imageOf(new MeshEngine({ ids, nodeName: 'me' }).load({ ...mesh, policies: [] }).fullIntent(), writer.mirror)
+function matchesFullRecompute(
+  maps: ReturnType<typeof memoryMaps>,
+  writer: MapWriter,
+  ids: IdTable,
+  mesh: { workloads: Workload[]; services: Service[] },
+): boolean {
+  const reference = imageOf(
+    new MeshEngine({ ids, nodeName: 'me' }).load({ ...mesh, policies: [] }).fullIntent(),
+    writer.mirror,
+  )
   return JSON.stringify(canonical(MapWriter.readMirror(maps))) === JSON.stringify(canonical(reference))
 }
 
@@ -128,15 +228,27 @@ t.test('a change whose derivation throws leaves the engine as it was', async (t)
   const writer = new MapWriter(maps, emptyImage())
   const processor = new WorkloadProcessor({ writer, ids, nodeName: 'me' })
   const s0 = randomService(rng(1), 0)
-  const w0 = { ...randomWorkload(rng(2), 0, 1), status: 'Healthy', capacity: 1, workloadIps: ['127.0.2.1'], services: { 't/s0.t': { 80: 8080 } } } as Workload
+  const w0 = {
+    ...randomWorkload(rng(2), 0, 1),
+    status: 'Healthy',
+    capacity: 1,
+    workloadIps: ['127.0.2.1'],
+    services: { 't/s0.t': { 80: 8080 } },
+  } as Workload
   processor.applyDelta({ upsertServices: [s0], upsertWorkloads: [w0] })
   const w1 = { ...w0, uid: 'w1', name: 'w1', workloadIps: ['127.0.2.2'] }
-  const tooManyPorts = { ...randomService(rng(3), 1), ports: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [80 + i, 8080])) } as Service
+  const tooManyPorts = {
+    ...randomService(rng(3), 1),
+    ports: Object.fromEntries(Array.from({ length: 11 }, (_, i) => [80 + i, 8080])),
+  } as Service
   t.throws(() => processor.applyDelta({ upsertWorkloads: [w1], upsertServices: [tooManyPorts] }), /at most 10 ports/)
   // The next change must behave as if the failed one never happened: w1 and the bad service are not held.
   const w2 = { ...w0, uid: 'w2', name: 'w2', workloadIps: ['127.0.2.3'] }
   processor.applyDelta({ upsertWorkloads: [w2] })
-  t.ok(matchesFullRecompute(maps, writer, ids, { workloads: [w0, w2], services: [s0] }), 'maps equal a recompute of the mesh without the failed change')
+  t.ok(
+    matchesFullRecompute(maps, writer, ids, { workloads: [w0, w2], services: [s0] }),
+    'maps equal a recompute of the mesh without the failed change',
+  )
 })
 
 t.test('a rollback that reorders workloads does not leave a stale ranking client', async (t) => {
@@ -144,15 +256,41 @@ t.test('a rollback that reorders workloads does not leave a stale ranking client
   const maps = memoryMaps(5) // the initial mesh fits; 2 more workloads do not (km_frontend would need 6)
   const writer = new MapWriter(maps, emptyImage())
   const processor = new WorkloadProcessor({ writer, ids, nodeName: 'me' })
-  const mk = (uid: string, ip: string, zone: string, services: Workload['services']): Workload => ({ ...randomWorkload(rng(9), 0, 1), uid, name: uid, node: 'me', status: 'Healthy', capacity: 1, networkMode: 'Standard', workloadIps: [ip], locality: { region: 'r1', zone, subzone: '' }, services } as Workload)
+  const mk = (uid: string, ip: string, zone: string, services: Workload['services']): Workload =>
+    ({
+      ...randomWorkload(rng(9), 0, 1),
+      uid,
+      name: uid,
+      node: 'me',
+      status: 'Healthy',
+      capacity: 1,
+      networkMode: 'Standard',
+      workloadIps: [ip],
+      locality: { region: 'r1', zone, subzone: '' },
+      services,
+    }) as Workload
   const member = { 't/s0.t': { 80: 8080 } }
   const a = mk('a', '127.0.3.1', 'z1', {}) // the ranking client (first on node "me"), not an endpoint
   const b = mk('b', '127.0.3.2', 'z2', member)
   const e = mk('e', '127.0.3.5', 'z1', member)
-  const svc = { ...randomService(rng(4), 0), vips: [{ network: '', ip: '127.10.3.1' }], loadBalancer: { routingPreferences: ['Region', 'Zone'], mode: 'Failover', healthPolicy: 'OnlyHealthy' } } as Service
+  const svc = {
+    ...randomService(rng(4), 0),
+    vips: [{ network: '', ip: '127.10.3.1' }],
+    loadBalancer: { routingPreferences: ['Region', 'Zone'], mode: 'Failover', healthPolicy: 'OnlyHealthy' },
+  } as Service
   processor.applyDelta({ upsertServices: [svc], upsertWorkloads: [a, b, e] })
   // Fails on capacity and rolls back: undo puts "a" back at the end, so "b" would become the first on the node.
-  t.throws(() => processor.applyDelta({ removeWorkloads: ['a'], upsertWorkloads: [mk('c', '127.0.3.3', 'z1', {}), mk('d', '127.0.3.4', 'z1', {})] }), /would need/)
+  t.throws(
+    () =>
+      processor.applyDelta({
+        removeWorkloads: ['a'],
+        upsertWorkloads: [mk('c', '127.0.3.3', 'z1', {}), mk('d', '127.0.3.4', 'z1', {})],
+      }),
+    /would need/,
+  )
   processor.applyDelta({ removeWorkloads: ['a'] })
-  t.ok(matchesFullRecompute(maps, writer, ids, { workloads: [b, e], services: [svc] }), 'priorities follow the client the mesh really has')
+  t.ok(
+    matchesFullRecompute(maps, writer, ids, { workloads: [b, e], services: [svc] }),
+    'priorities follow the client the mesh really has',
+  )
 })

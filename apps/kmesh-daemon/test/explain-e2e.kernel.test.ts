@@ -11,7 +11,9 @@ import { privilegedSkip } from '@kmesh-ts/testkit'
 import { meshHarness } from './support/mesh-harness.js'
 import { explainLive, runExplain } from '../src/explain/command.js'
 
-const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs')
+const skip = privilegedSkip(
+  'BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4/connect6 attached by BPF links (kernel >= 5.7), a cgroup v2 mount and bpffs',
+)
 const N = 600
 const ALPHA = 1e-6
 
@@ -35,10 +37,16 @@ function binomialPValue(n: number, p: number, x: number): number {
 }
 
 function mesh(): string {
-  const wl = (name: string, ip: string, extra: string[]): string => [
-    `- uid: c//v1/Pod/t/${name}`, `  name: ${name}`, `  namespace: t`, `  node: node-1`, `  workloadIps: ["${ip}"]`, ...extra,
-    `  services: {"t/weighted.t.svc.cluster.local": {80: 18080}}`,
-  ].join('\n')
+  const wl = (name: string, ip: string, extra: string[]): string =>
+    [
+      `- uid: c//v1/Pod/t/${name}`,
+      `  name: ${name}`,
+      `  namespace: t`,
+      `  node: node-1`,
+      `  workloadIps: ["${ip}"]`,
+      ...extra,
+      `  services: {"t/weighted.t.svc.cluster.local": {80: 18080}}`,
+    ].join('\n')
   return [
     'workloads:',
     wl('w1', '127.0.8.11', []),
@@ -47,14 +55,25 @@ function mesh(): string {
     wl('sick', '127.0.8.14', ['  status: Unhealthy']),
     wl('drained', '127.0.8.15', ['  capacity: 0']),
     'services:',
-    '- name: weighted', '  namespace: t', '  hostname: weighted.t.svc.cluster.local', '  vips: ["/127.10.8.1"]', '  ports: {80: 18080}',
-    'policies: []', '',
+    '- name: weighted',
+    '  namespace: t',
+    '  hostname: weighted.t.svc.cluster.local',
+    '  vips: ["/127.10.8.1"]',
+    '  ports: {80: 18080}',
+    'policies: []',
+    '',
   ].join('\n')
 }
 
 t.test('explain predicts what real connects do', { skip }, async (t) => {
   const h = await meshHarness(t)
-  for (const [name, ip] of [['w1', '127.0.8.11'], ['w2', '127.0.8.12'], ['w3', '127.0.8.13'], ['sick', '127.0.8.14'], ['drained', '127.0.8.15']] as const) {
+  for (const [name, ip] of [
+    ['w1', '127.0.8.11'],
+    ['w2', '127.0.8.12'],
+    ['w3', '127.0.8.13'],
+    ['sick', '127.0.8.14'],
+    ['drained', '127.0.8.15'],
+  ] as const) {
     await h.backend(name, ip, 18080)
   }
   await h.sentinel('127.10.8.1', 80)
@@ -63,12 +82,24 @@ t.test('explain predicts what real connects do', { skip }, async (t) => {
 
   const e = explainLive({ pinRoot: h.pinRoot, host: '127.10.8.1', port: 80 })
   const byAddress = Object.fromEntries(e.outcomes.map((o) => [o.address, o.probability]))
-  t.same(Object.keys(byAddress).sort(), ['127.0.8.11', '127.0.8.12', '127.0.8.13'], 'the candidates are the three usable backends')
-  t.ok(Math.abs(byAddress['127.0.8.13']! - 0.5) < 1e-9 && Math.abs(byAddress['127.0.8.11']! - 1 / 6) < 1e-9, 'capacity 1:2:3 → 1/6, 2/6, 3/6')
+  t.same(
+    Object.keys(byAddress).sort(),
+    ['127.0.8.11', '127.0.8.12', '127.0.8.13'],
+    'the candidates are the three usable backends',
+  )
+  t.ok(
+    Math.abs(byAddress['127.0.8.13']! - 0.5) < 1e-9 && Math.abs(byAddress['127.0.8.11']! - 1 / 6) < 1e-9,
+    'capacity 1:2:3 → 1/6, 2/6, 3/6',
+  )
   t.equal(e.excluded.length, 2, 'the unhealthy and the capacity-0 members are not candidates, each with a reason')
 
   let text = ''
-  t.equal(runExplain(['--pin-root', h.pinRoot, '--state-dir', h.stateDir, '127.10.8.1:80'], { write: (s: string) => (text += s) }), 0)
+  t.equal(
+    runExplain(['--pin-root', h.pinRoot, '--state-dir', h.stateDir, '127.10.8.1:80'], {
+      write: (s: string) => (text += s),
+    }),
+    0,
+  )
   t.match(text, /127\.10\.8\.1:80 → service t\/weighted\.t\.svc\.cluster\.local \(\d+\), policy Random, endpoints p0=6/)
   t.match(text, /50\.0000%\s+→ 127\.0\.8\.13:18080\s+c\/\/v1\/Pod\/t\/w3 \(\d+\)\s+0\s+3/)
   t.match(text, /not candidates:\n\s+c\/\/v1\/Pod\/t\/(sick|drained)/)
@@ -76,13 +107,20 @@ t.test('explain predicts what real connects do', { skip }, async (t) => {
 
   const name: Record<string, string> = { w1: '127.0.8.11', w2: '127.0.8.12', w3: '127.0.8.13' }
   const seen = (await h.probe(['127.10.8.1:80'], N))['127.10.8.1:80']!
-  t.same(Object.keys(seen).filter((k) => !(k in name)), [], `only candidates answer (${JSON.stringify(seen)})`)
+  t.same(
+    Object.keys(seen).filter((k) => !(k in name)),
+    [],
+    `only candidates answer (${JSON.stringify(seen)})`,
+  )
   const k = e.outcomes.length
   for (const [who, address] of Object.entries(name)) {
     const p = byAddress[address]!
     const x = seen[who] ?? 0
     const pv = binomialPValue(N, p, x)
-    t.ok(pv > ALPHA / k, `${who}: ${x} of ${N}, predicted ${(p * N).toFixed(1)}; two-sided p-value ${pv.toExponential(2)} > ${ALPHA}/${k}`)
+    t.ok(
+      pv > ALPHA / k,
+      `${who}: ${x} of ${N}, predicted ${(p * N).toFixed(1)}; two-sided p-value ${pv.toExponential(2)} > ${ALPHA}/${k}`,
+    )
   }
   const rejectsEqual = Object.entries(name).some(([who]) => binomialPValue(N, 1 / 3, seen[who] ?? 0) <= ALPHA / k)
   t.ok(rejectsEqual, 'the same bound rejects equal weights: the test can tell weighted from unweighted')

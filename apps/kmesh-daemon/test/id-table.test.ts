@@ -25,10 +25,15 @@ t.test('ids are FNV-1a of the name, stable across restarts, and never collide', 
 t.test('retainOnly releases unused names; a corrupt file is named', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-ids-'))
   const table = new IdTable(join(dir, 'ids.json'))
-  table.idOf('a'); table.idOf('b')
+  table.idOf('a')
+  table.idOf('b')
   table.retainOnly(new Set(['a']))
   table.save()
-  t.same([...new IdTable(join(dir, 'ids.json')).entries()].map(([n]) => n), ['a'], 'the release survives a restart')
+  t.same(
+    [...new IdTable(join(dir, 'ids.json')).entries()].map(([n]) => n),
+    ['a'],
+    'the release survives a restart',
+  )
   writeFileSync(join(dir, 'bad.json'), '{not json')
   t.throws(() => new IdTable(join(dir, 'bad.json')), /bad\.json is not valid JSON/)
   writeFileSync(join(dir, 'dup.json'), JSON.stringify({ ids: { a: 5, b: 5 } }))

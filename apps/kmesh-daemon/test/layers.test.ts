@@ -10,7 +10,9 @@ import t from 'tap'
 const SRC = resolve(import.meta.dirname, '../src')
 
 function files(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []))
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  )
 }
 
 /** The layer of a source file: its folder under src/ (sources/cluster is one), or the file itself at the top. */
@@ -25,10 +27,13 @@ function layer(file: string): string {
 /** [importing file, imported file] for every relative import in src/. */
 const edges: [string, string][] = files(SRC).flatMap((file) => {
   const text = readFileSync(file, 'utf8')
-  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map((m) => [file, resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts')] as [string, string])
+  return [...text.matchAll(/(?:from|import)\s*\(?\s*'(\.{1,2}\/[^']+)'/g)].map(
+    (m) => [file, resolve(dirname(file), m[1]!).replace(/\.js$/, '.ts')] as [string, string],
+  )
 })
 
-const importsOf = (from: string): Set<string> => new Set(edges.filter(([f, to]) => layer(f) === from && layer(to) !== from).map(([, to]) => layer(to)))
+const importsOf = (from: string): Set<string> =>
+  new Set(edges.filter(([f, to]) => layer(f) === from && layer(to) !== from).map(([, to]) => layer(to)))
 
 t.test('the model depends on nothing else in the daemon', async (t) => {
   t.ok(edges.length > 100, `the import statements were read (${edges.length})`)
@@ -36,17 +41,21 @@ t.test('the model depends on nothing else in the daemon', async (t) => {
 })
 
 t.test('only the file source reads the mesh file format', async (t) => {
-  const users = new Set(edges.filter(([f, to]) => layer(to) === 'mesh-file' && layer(f) !== 'mesh-file').map(([f]) => relative(SRC, f)))
+  const users = new Set(
+    edges.filter(([f, to]) => layer(to) === 'mesh-file' && layer(f) !== 'mesh-file').map(([f]) => relative(SRC, f)),
+  )
   users.delete('index.ts') // the package's public API re-exports the parser for embedders
   t.same([...users], ['sources/local-mesh.ts'])
 })
 
 t.test('the dataplane knows nothing above it', async (t) => {
-  for (const above of ['model', 'processor', 'mesh-file', 'sources/cluster', 'sources/local-mesh', 'daemon']) t.notOk(importsOf('dataplane').has(above), `dataplane does not import ${above}`)
+  for (const above of ['model', 'processor', 'mesh-file', 'sources/cluster', 'sources/local-mesh', 'daemon'])
+    t.notOk(importsOf('dataplane').has(above), `dataplane does not import ${above}`)
 })
 
 t.test('the processor does not know its sources', async (t) => {
-  for (const source of ['mesh-file', 'sources/cluster', 'sources/local-mesh']) t.notOk(importsOf('processor').has(source), `processor does not import ${source}`)
+  for (const source of ['mesh-file', 'sources/cluster', 'sources/local-mesh'])
+    t.notOk(importsOf('processor').has(source), `processor does not import ${source}`)
 })
 
 t.test('no two folders import each other', async (t) => {

@@ -3,14 +3,28 @@ import { emptyImage, putRecord, bucketsOf } from '../src/dataplane/map-image.js'
 import { imageOf, layoutBucket } from '../src/processor/records.js'
 import { changesTo, planWrites } from '../src/dataplane/plan.js'
 import { MapWriter, CapacityError, ApplyError } from '../src/dataplane/map-writer.js'
-import { MemoryMap, memoryMaps } from './support/memory-map.js'
+import { type MemoryMap, memoryMaps } from './support/memory-map.js'
 import type { Intent } from '../src/processor/intent.js'
 
-function intentOf(services: Record<number, { vip: string; members: Record<number, number> }>, backends: number[]): Intent {
-  const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: [], names: new Set() }
+function intentOf(
+  services: Record<number, { vip: string; members: Record<number, number> }>,
+  backends: number[],
+): Intent {
+  const intent: Intent = {
+    backends: new Map(),
+    services: new Map(),
+    frontends: new Map(),
+    warnings: [],
+    names: new Set(),
+  }
   for (const uid of backends) intent.backends.set(uid, { name: `w${uid}`, address: `127.0.0.${uid}`, services: [] })
   for (const [sid, s] of Object.entries(services)) {
-    intent.services.set(Number(sid), { key: `ns/s${sid}`, lbPolicy: 0, ports: [{ servicePort: 80, targetPort: 8080 }], members: new Map(Object.entries(s.members).map(([u, p]) => [Number(u), p])) })
+    intent.services.set(Number(sid), {
+      key: `ns/s${sid}`,
+      lbPolicy: 0,
+      ports: [{ servicePort: 80, targetPort: 8080 }],
+      members: new Map(Object.entries(s.members).map(([u, p]) => [Number(u), p])),
+    })
     intent.frontends.set(s.vip, Number(sid))
   }
   return intent
@@ -28,29 +42,51 @@ t.test('layoutBucket keeps survivors in place, fills holes from the end, appends
 t.test('plans put leaf to root and delete root to leaf', async (t) => {
   const a = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } } }, [1, 2]), emptyImage())
   const steps = planWrites(emptyImage(), changesTo(emptyImage(), a))
-  t.same(steps.map((s) => `${s.op} ${s.map}`), ['put backend', 'put endpoint', 'put service', 'put frontend'])
+  t.same(
+    steps.map((s) => `${s.op} ${s.map}`),
+    ['put backend', 'put endpoint', 'put service', 'put frontend'],
+  )
   const back = planWrites(a, changesTo(a, emptyImage()))
-  t.same(back.map((s) => `${s.op} ${s.map}`), ['delete frontend', 'delete service', 'delete endpoint', 'delete backend'])
+  t.same(
+    back.map((s) => `${s.op} ${s.map}`),
+    ['delete frontend', 'delete service', 'delete endpoint', 'delete backend'],
+  )
   t.same(planWrites(a, changesTo(a, a)), [], 'no difference, no writes')
 })
 
-t.test('removing one endpoint writes the moved slot, the count, then deletes the last slot and the backend', async (t) => {
-  const maps = memoryMaps()
-  const writer = new MapWriter(maps, emptyImage())
-  writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0, 3: 0 } } }, [1, 2, 3]), writer.mirror))
-  maps.log.length = 0
-  writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 2: 0, 3: 0 } } }, [2, 3]), writer.mirror))
-  t.same(maps.log, ['put km_endpoint', 'put km_service', 'delete km_endpoint', 'delete km_backend'])
-  t.same(bucketsOf(writer.mirror, 10)[0], [3, 2], 'index 1 now holds the former last entry')
-  t.same(MapWriter.readMirror(maps).endpoint.size, 2, 'the kernel image equals the mirror')
-})
+t.test(
+  'removing one endpoint writes the moved slot, the count, then deletes the last slot and the backend',
+  async (t) => {
+    const maps = memoryMaps()
+    const writer = new MapWriter(maps, emptyImage())
+    writer.apply(
+      imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0, 3: 0 } } }, [1, 2, 3]), writer.mirror),
+    )
+    maps.log.length = 0
+    writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 2: 0, 3: 0 } } }, [2, 3]), writer.mirror))
+    t.same(maps.log, ['put km_endpoint', 'put km_service', 'delete km_endpoint', 'delete km_backend'])
+    t.same(bucketsOf(writer.mirror, 10)[0], [3, 2], 'index 1 now holds the former last entry')
+    t.same(MapWriter.readMirror(maps).endpoint.size, 2, 'the kernel image equals the mirror')
+  },
+)
 
 t.test('a change that does not fit is refused before any write', async (t) => {
   const maps = memoryMaps(3)
   const writer = new MapWriter(maps, emptyImage())
   t.throws(() => writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror)), CapacityError)
   t.same(maps.log, [])
-  t.match(String((() => { try { writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror)) } catch (e) { return (e as Error).message } })()), /km_backend would need 4 entries but holds at most 3.*--map-size km_backend=N/)
+  t.match(
+    String(
+      (() => {
+        try {
+          writer.apply(imageOf(intentOf({}, [1, 2, 3, 4]), writer.mirror))
+        } catch (e) {
+          return (e as Error).message
+        }
+      })(),
+    ),
+    /km_backend would need 4 entries but holds at most 3.*--map-size km_backend=N/,
+  )
 })
 
 t.test('a change that fits before and after but not while it is written says so, and how to split it', async (t) => {
@@ -77,7 +113,17 @@ t.test('a failed write restores the previous state', async (t) => {
   writer.apply(good)
   const serviceKeyHex = [...good.service.keys()][0]!
   ;(maps.service as MemoryMap).failPutOnKey = serviceKeyHex
-  const err = t.throws(() => writer.apply(imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } }, 11: { vip: '127.10.0.2', members: { 2: 0 } } }, [1, 2]), writer.mirror))) as unknown
+  const err = t.throws(() =>
+    writer.apply(
+      imageOf(
+        intentOf(
+          { 10: { vip: '127.10.0.1', members: { 1: 0, 2: 0 } }, 11: { vip: '127.10.0.2', members: { 2: 0 } } },
+          [1, 2],
+        ),
+        writer.mirror,
+      ),
+    ),
+  ) as unknown
   t.ok(err instanceof ApplyError && err.reverted, 'ApplyError says the previous state was restored')
   const kernel = MapWriter.readMirror(maps)
   for (const m of ['backend', 'endpoint', 'service', 'frontend'] as const) {

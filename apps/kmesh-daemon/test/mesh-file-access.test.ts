@@ -28,7 +28,10 @@ t.test('a FIFO is refused at once by name, not read (it would block)', async (t)
   const fifo = join(dir, 'mesh.fifo')
   execFileSync('mkfifo', [fifo])
   const started = Date.now()
-  await t.rejects(readMeshFile(fifo), { name: 'MeshFileError', problems: [{ file: fifo, entry: 'file', message: /is a FIFO, not a regular file/ }] })
+  await t.rejects(readMeshFile(fifo), {
+    name: 'MeshFileError',
+    problems: [{ file: fifo, entry: 'file', message: /is a FIFO, not a regular file/ }],
+  })
   await t.rejects(readMeshFileIsolated(fifo), { problems: [{ message: /is a FIFO, not a regular file/ }] })
   t.ok(Date.now() - started < 2000, `refused within 2 s (${Date.now() - started} ms)`)
 })
@@ -49,8 +52,12 @@ t.test('maxBytes: a larger file is refused before it is read, naming the limit',
   const dir = await tempDir(t)
   const path = join(dir, 'big.yaml')
   await writeFile(path, `workloads: []\n# ${'x'.repeat(5000)}\n`)
-  await t.rejects(readMeshFile(path, { maxBytes: 4096 }), { problems: [{ file: path, entry: 'file', message: /over the limit of 4 KiB \(maxBytes\)/ }] })
-  await t.rejects(readMeshFileIsolated(path, { maxBytes: 4096 }), { problems: [{ message: /over the limit of 4 KiB/ }] })
+  await t.rejects(readMeshFile(path, { maxBytes: 4096 }), {
+    problems: [{ file: path, entry: 'file', message: /over the limit of 4 KiB \(maxBytes\)/ }],
+  })
+  await t.rejects(readMeshFileIsolated(path, { maxBytes: 4096 }), {
+    problems: [{ message: /over the limit of 4 KiB/ }],
+  })
   t.same((await readMeshFile(path, { maxBytes: 8192 })).config.workloads, [])
 })
 
@@ -83,7 +90,10 @@ t.test('readMeshFileIsolated: a parse over the deadline is stopped and refused b
   const dir = await tempDir(t)
   const path = join(dir, 'slow.yaml')
   // About 1.5 MB read whole (a flow-style top level): far more than 50 ms of parsing.
-  const items = Array.from({ length: 12_000 }, (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`)
+  const items = Array.from(
+    { length: 12_000 },
+    (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`,
+  )
   await writeFile(path, `{workloads: [${items.join(', ')}]}\n`)
   const started = Date.now()
   await t.rejects(readMeshFileIsolated(path, { timeoutMs: 50 }), {
@@ -96,7 +106,10 @@ t.test('readMeshFileIsolated: a parse over the deadline is stopped and refused b
 t.test('readMeshFileIsolated: a parse that runs out of memory is a MeshFileError, not a crash', async (t) => {
   const dir = await tempDir(t)
   const path = join(dir, 'heavy.yaml')
-  const items = Array.from({ length: 12_000 }, (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`)
+  const items = Array.from(
+    { length: 12_000 },
+    (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`,
+  )
   await writeFile(path, `{workloads: [${items.join(', ')}]}\n`)
   await t.rejects(readMeshFileIsolated(path, { maxHeapMb: 16, timeoutMs: 30_000 }), {
     name: 'MeshFileError',

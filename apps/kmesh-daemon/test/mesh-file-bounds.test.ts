@@ -7,7 +7,14 @@ import { fileURLToPath } from 'node:url'
 
 import t from 'tap'
 
-import { MAX_NAME_LENGTH, MAX_NESTING, MAX_PROBLEMS, MAX_SCALAR_LENGTH, MeshFileError, parseMeshFile } from '../src/mesh-file/index.js'
+import {
+  MAX_NAME_LENGTH,
+  MAX_NESTING,
+  MAX_PROBLEMS,
+  MAX_SCALAR_LENGTH,
+  MeshFileError,
+  parseMeshFile,
+} from '../src/mesh-file/index.js'
 import { policy, refused, service, workload } from './mesh-file-helpers.js'
 
 const W = 'workloads[0] (uid a)'
@@ -26,29 +33,36 @@ function error(text: string | Uint8Array): MeshFileError {
 t.test('blank top-level lists are refused with the explicit form; [] stays valid', async (t) => {
   for (const key of ['workloads', 'services', 'policies']) {
     for (const value of ['', ' ~', ' null', ' # nothing']) {
-      t.match(refused(`${key}:${value}\n`), [{ entry: 'top level', key, line: 1, message: new RegExp(`write \`${key}: \\[\\]\``) }])
+      t.match(refused(`${key}:${value}\n`), [
+        { entry: 'top level', key, line: 1, message: new RegExp(`write \`${key}: \\[\\]\``) },
+      ])
     }
-    t.match(refused(`${key === 'workloads' ? 'services' : 'workloads'}: []\n${key}:\n# later\n`), [{ key, line: 2, message: /intentionally empty mesh/ }])
+    t.match(refused(`${key === 'workloads' ? 'services' : 'workloads'}: []\n${key}:\n# later\n`), [
+      { key, line: 2, message: /intentionally empty mesh/ },
+    ])
   }
   t.same(parseMeshFile('workloads: []\nservices: []\n', 'm.yaml').config, { workloads: [], services: [], policies: [] })
 })
 
-t.test('port 0: refused as a service port and as an endpoint target; a service target 0 keeps its meaning', async (t) => {
-  const text = [
-    'workloads:',
-    workload('a', '', '{"ns/a.ns.svc": {0: 8080, 80: 0}}'),
-    'services:',
-    service('ns', 'a', 'ports: {0: 80, 443: 0}\nendpoints: {a: {workloadUid: a, port: {80: 0}, status: Healthy}}'),
-  ].join('\n')
-  t.match(refused(text), [
-    { entry: W, key: 'services["ns/a.ns.svc"].0', line: 6, message: /port 0 is not a port/ },
-    { entry: W, key: 'services["ns/a.ns.svc"].80', line: 6, message: /target port 0 would send traffic to port 0/ },
-    { entry: S, key: 'ports.0', message: /port 0 is not a port/ },
-    { entry: S, key: 'endpoints.a.port.80', message: /target port 0/ },
-  ])
-  const ok = parseMeshFile(`services:\n${service('ns', 'a', 'ports: {80: 0}')}\n`, 'm.yaml')
-  t.same(ok.config.services[0]?.ports, { 80: 0 }, "targetPort 0: each endpoint's own mapping (reference §5)")
-})
+t.test(
+  'port 0: refused as a service port and as an endpoint target; a service target 0 keeps its meaning',
+  async (t) => {
+    const text = [
+      'workloads:',
+      workload('a', '', '{"ns/a.ns.svc": {0: 8080, 80: 0}}'),
+      'services:',
+      service('ns', 'a', 'ports: {0: 80, 443: 0}\nendpoints: {a: {workloadUid: a, port: {80: 0}, status: Healthy}}'),
+    ].join('\n')
+    t.match(refused(text), [
+      { entry: W, key: 'services["ns/a.ns.svc"].0', line: 6, message: /port 0 is not a port/ },
+      { entry: W, key: 'services["ns/a.ns.svc"].80', line: 6, message: /target port 0 would send traffic to port 0/ },
+      { entry: S, key: 'ports.0', message: /port 0 is not a port/ },
+      { entry: S, key: 'endpoints.a.port.80', message: /target port 0/ },
+    ])
+    const ok = parseMeshFile(`services:\n${service('ns', 'a', 'ports: {80: 0}')}\n`, 'm.yaml')
+    t.same(ok.config.services[0]?.ports, { 80: 0 }, "targetPort 0: each endpoint's own mapping (reference §5)")
+  },
+)
 
 t.test('uid "" is refused like a missing uid', async (t) => {
   t.match(refused(`workloads:\n${workload('""')}\n`), [
@@ -82,8 +96,13 @@ t.test('oversize: names over 253 characters, any scalar over 64 KiB, each with t
   t.match(refused(`services:\n${service(long, 'a')}\n`), [{ key: 'namespace', message: /at most 253/ }])
   const huge = 'y'.repeat(MAX_SCALAR_LENGTH + 1)
   const p = refused(`workloads:\n${workload('a', `canonicalRevision: ${huge}`)}\n`)
-  t.match(p, [{ entry: W, key: 'canonicalRevision', line: 7, message: /65537 characters; the limit is 65536 \(64 KiB\)/ }])
-  t.ok(p.every((x) => x.message.length < 3000 && x.entry.length < 400), 'problems do not quote the huge text')
+  t.match(p, [
+    { entry: W, key: 'canonicalRevision', line: 7, message: /65537 characters; the limit is 65536 \(64 KiB\)/ },
+  ])
+  t.ok(
+    p.every((x) => x.message.length < 3000 && x.entry.length < 400),
+    'problems do not quote the huge text',
+  )
   const hugeUid = error(`workloads:\n${workload(huge)}\n`)
   t.ok(hugeUid.message.length < 10_000, 'a huge uid is clipped in entry labels')
 })
@@ -95,7 +114,11 @@ t.test('invalid UTF-8 is refused with the line of the first bad byte', async (t)
     const line = new TextDecoder().decode(good.slice(0, 40)).split('\n').length
     const e = error(bytes)
     t.equal(e.problems.length, 1)
-    t.match(e.problems[0], { file: 'mesh.yaml', entry: 'file', line, message: /invalid UTF-8: byte 0x.. at offset 40/ }, bad.join(','))
+    t.match(
+      e.problems[0],
+      { file: 'mesh.yaml', entry: 'file', line, message: /invalid UTF-8: byte 0x.. at offset 40/ },
+      bad.join(','),
+    )
   }
 })
 
@@ -110,7 +133,12 @@ t.test('deep nesting gives one clear problem', async (t) => {
   for (const text of cases) {
     const e = error(text)
     t.equal(e.problems.length, 1, text.slice(0, 20))
-    t.match(e.problems[0], { file: 'mesh.yaml', entry: 'YAML syntax', line: Number, message: `nesting deeper than ${MAX_NESTING} levels` })
+    t.match(e.problems[0], {
+      file: 'mesh.yaml',
+      entry: 'YAML syntax',
+      line: Number,
+      message: `nesting deeper than ${MAX_NESTING} levels`,
+    })
   }
   // A deep but sane policy is fine.
   const rules = '  - - - principals: [!Exact a]\n        namespaces: [[x]]'
@@ -120,7 +148,8 @@ t.test('deep nesting gives one clear problem', async (t) => {
 })
 
 t.test('problems are capped at 1,000 with the total counted (1.9 MB of bad entries)', async (t) => {
-  const entry = (i: number): string => `- uid: u${i}\n  name: w${i}\n  namespace: default\n  workloadIps: []\n  protocol: tcp\n  services: {}\n`
+  const entry = (i: number): string =>
+    `- uid: u${i}\n  name: w${i}\n  namespace: default\n  workloadIps: []\n  protocol: tcp\n  services: {}\n`
   const parts = ['workloads:\n']
   let n = 0
   for (let len = 0; len < 1_900_000; n++) {
@@ -148,9 +177,18 @@ t.test('warnings are capped too, with warningsTotal', async (t) => {
 })
 
 t.test('a large file not in block layout is refused, saying why', async (t) => {
-  const items = Array.from({ length: 30_000 }, (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`)
+  const items = Array.from(
+    { length: 30_000 },
+    (_, i) => `{uid: u${i}, name: w, namespace: default, workloadIps: [], services: {}}`,
+  )
   const e = error(`{workloads: [${items.join(', ')}]}\n`)
-  t.match(e.problems, [{ entry: 'file', line: 1, message: /above 2 MiB a mesh file is read entry by entry, which needs block style without anchors/ }])
+  t.match(e.problems, [
+    {
+      entry: 'file',
+      line: 1,
+      message: /above 2 MiB a mesh file is read entry by entry, which needs block style without anchors/,
+    },
+  ])
 })
 
 t.test('a 20 MB file of bad entries is refused in seconds with bounded memory (child process)', async (t) => {
@@ -168,7 +206,10 @@ t.test('a 20 MB file of bad entries is refused in seconds with bounded memory (c
   }
   await writeFile(path, parts.join(''))
   const script = fileURLToPath(new URL('./fixtures/mesh-file/measure.ts', import.meta.url))
-  const out = execFileSync(process.execPath, [...process.execArgv, script, path], { encoding: 'utf8', timeout: 120_000 })
+  const out = execFileSync(process.execPath, [...process.execArgv, script, path], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  })
   const m = JSON.parse(out.trim().split('\n').at(-1) as string) as {
     bytes: number
     ms: number
@@ -182,5 +223,8 @@ t.test('a 20 MB file of bad entries is refused in seconds with bounded memory (c
   t.equal(m.kept, MAX_PROBLEMS)
   t.ok(m.total >= MAX_PROBLEMS)
   t.ok(m.ms < 10_000, `refused in ${m.ms} ms (bound 10 s)`)
-  t.ok(m.maxRssMB - m.rssBeforeMB < 100, `RSS grew ${m.maxRssMB - m.rssBeforeMB} MB parsing ${Math.round(m.bytes / 1e6)} MB (bound 100 MB, 5x the file)`)
+  t.ok(
+    m.maxRssMB - m.rssBeforeMB < 100,
+    `RSS grew ${m.maxRssMB - m.rssBeforeMB} MB parsing ${Math.round(m.bytes / 1e6)} MB (bound 100 MB, 5x the file)`,
+  )
 })

@@ -25,17 +25,26 @@ t.test('values: IPs are validated (v4, v6, no zone, no /len) and kept in canonic
   for (const bad of ['10.0.0.256', '010.0.0.1', 'fe80::1%eth0', '10.0.0.1/32', ' 10.0.0.1', '1:2:3:4:5:6:7:8:9', '']) {
     t.notOk(parseIp(bad).ok, `${JSON.stringify(bad)} is refused`)
   }
-  t.same(parseIp('fe80::1%eth0'), {
-    ok: false,
-    message: '"fe80::1%eth0" is not an IP address (zone ids are not supported: a zone names a link on one host, ' +
-      'a mesh address must not)',
-  }, 'a zone id is refused with the reason (@kmesh-ts/ip)')
+  t.same(
+    parseIp('fe80::1%eth0'),
+    {
+      ok: false,
+      message:
+        '"fe80::1%eth0" is not an IP address (zone ids are not supported: a zone names a link on one host, ' +
+        'a mesh address must not)',
+    },
+    'a zone id is refused with the reason (@kmesh-ts/ip)',
+  )
   t.same(parseCidr('2001:DB8::/32'), { ok: true, value: '2001:db8::/32' })
   t.same(parseCidr('10.1.2.3/8'), { ok: true, value: '10.1.2.3/8' }, 'host bits are kept')
   t.match(parseCidr('10.0.0.0/33'), { ok: false, message: /not 0..32/ })
   t.match(parseCidr('::/129'), { ok: false, message: /not 0..128/ })
   t.match(parseCidr('10.0.0.0/x'), { ok: false })
-  t.same(parseNetworkAddress('net/with/slash'), { ok: false, message: '"net/with/slash" is not "<network>/<ip>": "with/slash" is not an IP address (a plain address takes no "/len") (a CIDR is not allowed here; use cidrVips for ranges)' })
+  t.same(parseNetworkAddress('net/with/slash'), {
+    ok: false,
+    message:
+      '"net/with/slash" is not "<network>/<ip>": "with/slash" is not an IP address (a plain address takes no "/len") (a CIDR is not allowed here; use cidrVips for ranges)',
+  })
   t.same(parseNetworkAddress('/::1'), { ok: true, value: { network: '', ip: '::1' } })
   t.same(parseGatewayDestination('a/b/c'), { ok: true, value: { kind: 'hostname', namespace: 'a', hostname: 'b/c' } })
 })
@@ -74,7 +83,10 @@ t.test('ports: u16 ranges, plain integers only, duplicates compared as numbers',
     { entry: S, key: 'ports["-1"]', line: 6, message: /integer `-1`, expected u16/ },
     { entry: S, key: 'waypoint.hboneMtlsPort', line: 7, message: /"15008" is quoted/ },
   ])
-  const ok = parseMeshFile('services:\n- {name: a, namespace: ns, hostname: a, vips: [], ports: {+80: 0x1F90}}\n', 'm.yaml')
+  const ok = parseMeshFile(
+    'services:\n- {name: a, namespace: ns, hostname: a, vips: [], ports: {+80: 0x1F90}}\n',
+    'm.yaml',
+  )
   t.same(ok.config.services[0]?.ports, { 80: 8080 })
 })
 
@@ -83,7 +95,11 @@ t.test('u32 and bool fields', async (t) => {
     'workloads:',
     workload('a', 'capacity: 4294967296\nnativeTunnel: yes'),
     'services:',
-    service('ns', 'a', 'canonical: "true"\nweightedWaypoints: [{destination: {destination: "/10.0.0.1", hboneMtlsPort: 15008}, weight: 1.5}]'),
+    service(
+      'ns',
+      'a',
+      'canonical: "true"\nweightedWaypoints: [{destination: {destination: "/10.0.0.1", hboneMtlsPort: 15008}, weight: 1.5}]',
+    ),
   ].join('\n')
   t.match(refused(text), [
     { entry: W, key: 'capacity', message: /integer `4294967296`, expected u32/ },
@@ -91,7 +107,8 @@ t.test('u32 and bool fields', async (t) => {
     { entry: S, key: 'canonical', message: /expected true or false; write it without quotes/ },
     { entry: S, key: 'weightedWaypoints[0].weight', message: /floating point `1.5`, expected u32/ },
   ])
-  const w = parseMeshFile(`workloads:\n${workload('a', 'capacity: 0\nnativeTunnel: True')}\n`, 'm.yaml').config.workloads[0]
+  const w = parseMeshFile(`workloads:\n${workload('a', 'capacity: 0\nnativeTunnel: True')}\n`, 'm.yaml').config
+    .workloads[0]
   t.match(w, { capacity: 0, nativeTunnel: true })
 })
 
@@ -113,8 +130,16 @@ t.test('duplicates: services, policies, keys in a mapping', async (t) => {
   ].join('\n')
   t.match(refused(text), [
     { entry: W, key: 'name', line: 5, message: /duplicate key `name`/ },
-    { entry: 'services[1] (ns/a)', key: 'hostname', message: /service namespace\/hostname "ns\/a" is already used by services\[0\]/ },
-    { entry: 'policies[1] (ns/p)', key: 'name', message: /policy namespace\/name "ns\/p" is already used by policies\[0\]/ },
+    {
+      entry: 'services[1] (ns/a)',
+      key: 'hostname',
+      message: /service namespace\/hostname "ns\/a" is already used by services\[0\]/,
+    },
+    {
+      entry: 'policies[1] (ns/p)',
+      key: 'name',
+      message: /policy namespace\/name "ns\/p" is already used by policies\[0\]/,
+    },
   ])
 })
 
@@ -168,7 +193,9 @@ t.test('null and empty values: options are absent; lists and maps empty outside 
   t.match(refused('workloads:\n- uid: a\n  namespace: ns\n  workloadIps:\n  services:\n'), [
     { entry: W, key: 'workloadIps', message: /expected a list, an empty value \(null\); write \[\]/ },
   ])
-  t.match(refused(`workloads: ~\n`), [{ entry: 'top level', key: 'workloads', line: 1, message: /has no value \(null\); write `workloads: \[\]`/ }])
+  t.match(refused(`workloads: ~\n`), [
+    { entry: 'top level', key: 'workloads', line: 1, message: /has no value \(null\); write `workloads: \[\]`/ },
+  ])
   t.match(refused(`workloads:\n${workload('a', 'applicationTunnel: {port: 15088}')}\n`), [
     { entry: W, key: 'applicationTunnel.protocol', message: /missing required key `protocol`/ },
   ])
@@ -178,10 +205,19 @@ t.test('policies: rules nesting and match contents', async (t) => {
   const text = [
     'policies:',
     policy('ns', 'a', '  scope: Global\n  action: Deny\n  dryRun: false', '  - - principals: [!Exact x]'),
-    policy('ns', 'b', '  scope: Global\n  action: Deny\n  dryRun: no', '  - - - destinationPorts: [70000]\n        notDestinationIps: ["10.0.0.0/40"]\n        clauses: []'),
+    policy(
+      'ns',
+      'b',
+      '  scope: Global\n  action: Deny\n  dryRun: no',
+      '  - - - destinationPorts: [70000]\n        notDestinationIps: ["10.0.0.0/40"]\n        clauses: []',
+    ),
   ].join('\n')
   t.match(refused(text), [
-    { entry: 'policies[0] (ns/a)', key: 'rules[0][0]', message: /expected a list, found a mapping; rules are nested lists three levels deep/ },
+    {
+      entry: 'policies[0] (ns/a)',
+      key: 'rules[0][0]',
+      message: /expected a list, found a mapping; rules are nested lists three levels deep/,
+    },
     { entry: 'policies[1] (ns/b)', key: 'dryRun', message: /string "no", expected true or false/ },
     { entry: 'policies[1] (ns/b)', key: 'rules[0][0][0].destinationPorts[0]', message: /expected u16/ },
     { entry: 'policies[1] (ns/b)', key: 'rules[0][0][0].notDestinationIps[0]', message: /not 0..32/ },
@@ -198,20 +234,34 @@ t.test('warnings: endpoint key vs workloadUid, shared addresses, SANs, waypoint 
     workload('h2', 'workloadIps: ["172.18.0.5"]\nnetworkMode: HostNetwork'),
     workload('wp-0', '', '{"ns/wp": {15008: 15008}}'),
     'services:',
-    service('ns', 'a', 'vips: ["/10.96.0.1"]\nendpoints: {x: {workloadUid: a, port: {80: 80}, status: Unhealthy}}\nsubjectAltNames: ["spiffe://td/ns/x/sa/y", "x.example.com"]'),
+    service(
+      'ns',
+      'a',
+      'vips: ["/10.96.0.1"]\nendpoints: {x: {workloadUid: a, port: {80: 80}, status: Unhealthy}}\nsubjectAltNames: ["spiffe://td/ns/x/sa/y", "x.example.com"]',
+    ),
     service('ns', 'b', 'vips: ["/10.96.0.1"]'),
     service('ns', 'wp'),
   ].join('\n')
   const { warnings } = parseMeshFile(text, 'm.yaml')
   t.match(warnings, [
-    { entry: 'workloads[1] (uid b)', key: 'workloadIps', message: /10.0.0.1 \(network ""\) is also an address of workloads\[0\] \(uid a\)/ },
-    { entry: 'workloads[1] (uid b)', key: 'waypoint.destination', message: /service "ns\/wp" does not list port 15008/ },
+    {
+      entry: 'workloads[1] (uid b)',
+      key: 'workloadIps',
+      message: /10.0.0.1 \(network ""\) is also an address of workloads\[0\] \(uid a\)/,
+    },
+    {
+      entry: 'workloads[1] (uid b)',
+      key: 'waypoint.destination',
+      message: /service "ns\/wp" does not list port 15008/,
+    },
     { entry: S, key: 'endpoints.x.workloadUid', message: /the key "x" and workloadUid "a" differ/ },
     { entry: S, key: 'subjectAltNames[1]', message: /"x.example.com" is not spiffe/ },
     { entry: 'services[1] (ns/b)', key: 'vips', message: /VIP "\/10.96.0.1" also belongs to services\[0\]/ },
   ])
   t.equal(warnings.length, 5, 'HostNetwork workloads may share an address')
-  const tunnel = text.replace("workload('wp-0'", '').replace('- uid: wp-0\n  name: w', '- uid: wp-0\n  applicationTunnel: {protocol: PROXY}\n  name: w')
+  const tunnel = text
+    .replace("workload('wp-0'", '')
+    .replace('- uid: wp-0\n  name: w', '- uid: wp-0\n  applicationTunnel: {protocol: PROXY}\n  name: w')
   t.notOk(
     parseMeshFile(tunnel, 'm.yaml').warnings.some((w) => /does not list port/.test(w.message)),
     'no port warning when the waypoint workloads use applicationTunnel',
@@ -233,6 +283,11 @@ t.test('entry labels: a service or policy without its key fields still gets a la
 
 t.test('a GatewayAddress written as a bare string is refused with the mapping to write', async (t) => {
   t.match(refused(`workloads:\n${workload('a', 'waypoint: "ns/wp.ns.svc"')}\n`), [
-    { entry: W, key: 'waypoint', line: 7, message: /expected a mapping \{destination, hboneMtlsPort\}.*destination: "ns\/wp.ns.svc"/ },
+    {
+      entry: W,
+      key: 'waypoint',
+      line: 7,
+      message: /expected a mapping \{destination, hboneMtlsPort\}.*destination: "ns\/wp.ns.svc"/,
+    },
   ])
 })

@@ -41,7 +41,8 @@ export function bases(): string[] {
     const flush = (): void => {
       for (let i = 0; i < items.length; i++) {
         out.push(`${section}\n${(items[i] as string[]).join('\n')}\n`)
-        if (i + 1 < items.length) out.push(`${section}\n${[...(items[i] as string[]), ...(items[i + 1] as string[])].join('\n')}\n`)
+        if (i + 1 < items.length)
+          out.push(`${section}\n${[...(items[i] as string[]), ...(items[i + 1] as string[])].join('\n')}\n`)
       }
       items = []
     }
@@ -54,8 +55,12 @@ export function bases(): string[] {
     }
     flush()
   }
-  out.push(`workloads:\n${workload('a', 'protocol: HBONE', '{"ns/a": {80: 8080}}')}\nservices:\n${service('ns', 'a')}\n`)
-  out.push(`policies:\n${policy('ns', 'p', '  scope: Global\n  action: Deny\n  dryRun: false', '  - - - principals: [!Exact a, !Presence []]')}\n`)
+  out.push(
+    `workloads:\n${workload('a', 'protocol: HBONE', '{"ns/a": {80: 8080}}')}\nservices:\n${service('ns', 'a')}\n`,
+  )
+  out.push(
+    `policies:\n${policy('ns', 'p', '  scope: Global\n  action: Deny\n  dryRun: false', '  - - - principals: [!Exact a, !Presence []]')}\n`,
+  )
   out.push(`workloads:\n  - {uid: a, namespace: ns, workloadIps: ["10.0.0.1"], services: {}}\n`)
   return out
 }
@@ -126,7 +131,11 @@ function mutateText(rand: () => number, text: string): [string, string] {
       return [`deep nesting (${n})`, lines.join('\n')]
     }
     case 12:
-      lines.splice(li, 0, pick(rand, ['---', '...', '%YAML 1.2', '? x', ': y', '- ', '-', '  #c', 'workloads:', 'services: []', '\t- a']))
+      lines.splice(
+        li,
+        0,
+        pick(rand, ['---', '...', '%YAML 1.2', '? x', ': y', '- ', '-', '  #c', 'workloads:', 'services: []', '\t- a']),
+      )
       return ['insert structure', lines.join('\n')]
     default:
       lines[li] = line.replace(/: .*$/, pick(rand, [': ""', ':', ': ~', ': []', ': {}', ': 0', ': true', ': "x"']))

@@ -42,7 +42,9 @@ t.test(`${COUNT} mutations (seed ${SEED})`, async (t) => {
     if (ms > CASE_BOUND_MS) failures.push(`${c.name}: took ${Math.round(ms)} ms`)
     if (failures.length > 20) break
   }
-  t.comment(`accepted ${accepted}, refused ${refused}, slowest case ${Math.round(slowest)} ms, all in ${Date.now() - started} ms`)
+  t.comment(
+    `accepted ${accepted}, refused ${refused}, slowest case ${Math.round(slowest)} ms, all in ${Date.now() - started} ms`,
+  )
   t.same(failures, [], 'every case ends in a result or a well-formed MeshFileError, in time')
   t.equal(accepted + refused, COUNT)
   t.ok(accepted > 100 && refused > 100, 'the corpus has both accepted and refused files')

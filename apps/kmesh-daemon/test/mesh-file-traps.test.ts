@@ -27,14 +27,21 @@ t.test('§8.2 flatten + deny_unknown_fields: unknown keys, misspelt required key
   t.test('string fields YAML reads as number, bool or null are refused with a hint to quote', async (t) => {
     const text = `workloads:\n${workload('a', 'canonicalRevision: 1\nnetwork:\nclusterId: true\nlocality: {region: r, zone: 2, subzone: ""}')}\n`
     t.match(refused(text), [
-      { entry: W, key: 'canonicalRevision', message: /integer `1`, expected a string; quote it: canonicalRevision: "1"/ },
+      {
+        entry: W,
+        key: 'canonicalRevision',
+        message: /integer `1`, expected a string; quote it: canonicalRevision: "1"/,
+      },
       { entry: W, key: 'network', message: /empty value is null, not ""; write network: ""/ },
       { entry: W, key: 'clusterId', message: /boolean `true`.*quote it/ },
       { entry: W, key: 'locality.zone', message: /integer `2`.*zone: "2"/ },
     ])
   })
   t.test('serde_yaml scalar typing: 0123 and "1" are strings, Null is null, 1.5 is a float', async (t) => {
-    const ok = parseMeshFile(`workloads:\n${workload('a', 'canonicalRevision: 0123\nworkloadName: "1"\nnode: !!str 7')}\n`, 'm.yaml')
+    const ok = parseMeshFile(
+      `workloads:\n${workload('a', 'canonicalRevision: 0123\nworkloadName: "1"\nnode: !!str 7')}\n`,
+      'm.yaml',
+    )
     t.match(ok.config.workloads[0], { canonicalRevision: '0123', workloadName: '1', node: '7' })
     t.match(refused(`workloads:\n${workload('a', 'node: Null\ncanonicalName: 1.5\nworkloadType: 0x1f')}\n`), [
       { key: 'node', message: /null `Null`/ },
@@ -52,7 +59,12 @@ t.test('§8.3 GatewayAddress destination is one string', async (t) => {
   t.test('the protobuf {namespace, hostname} mapping is refused with the string to write', async (t) => {
     const text = `workloads:\n${workload('a', 'waypoint:\n  destination: {namespace: shop, hostname: wp.shop.svc}\n  hboneMtlsPort: 15008')}\n`
     t.match(refused(text), [
-      { entry: W, key: 'waypoint.destination', line: 8, message: /not a mapping.*write destination: "shop\/wp.shop.svc"/ },
+      {
+        entry: W,
+        key: 'waypoint.destination',
+        line: 8,
+        message: /not a mapping.*write destination: "shop\/wp.shop.svc"/,
+      },
     ])
   })
   t.test('"ns/10.1.2.3" is an address in network ns; anything else after the slash is a hostname', async (t) => {
@@ -63,7 +75,9 @@ t.test('§8.3 GatewayAddress destination is one string', async (t) => {
   })
   t.test('a destination without "/" matches no variant', async (t) => {
     const text = `services:\n${service('ns', 'a', 'waypoint: {destination: "10.0.0.1", hboneMtlsPort: 15008}')}\n`
-    t.match(refused(text), [{ entry: 'services[0] (ns/a)', key: 'waypoint.destination', message: /untagged enum Destination/ }])
+    t.match(refused(text), [
+      { entry: 'services[0] (ns/a)', key: 'waypoint.destination', message: /untagged enum Destination/ },
+    ])
   })
   t.test('weightedWaypoints: destination.destination nesting is explained', async (t) => {
     const text = `services:\n${service('ns', 'a', 'weightedWaypoints:\n- destination: "/10.0.0.1"\n  weight: 1')}\n`
@@ -99,17 +113,49 @@ t.test('§8.4 protobuf names are refused with the local name', async (t) => {
 t.test('§8.5 enum spellings are the Rust names, case-sensitive; proto spellings get the right one', async (t) => {
   const text = [
     'workloads:',
-    workload('a', 'protocol: hbone\nstatus: UNHEALTHY\nnetworkMode: HOST_NETWORK\napplicationTunnel: {protocol: Proxy}'),
+    workload(
+      'a',
+      'protocol: hbone\nstatus: UNHEALTHY\nnetworkMode: HOST_NETWORK\napplicationTunnel: {protocol: Proxy}',
+    ),
     'services:',
-    service('ns', 'a', 'ipFamilies: IPV4_ONLY\nvisibility: NAMESPACE\nloadBalancer: {routingPreferences: [ZONE], mode: UNSPECIFIED_MODE, healthPolicy: ALLOW_ALL}'),
+    service(
+      'ns',
+      'a',
+      'ipFamilies: IPV4_ONLY\nvisibility: NAMESPACE\nloadBalancer: {routingPreferences: [ZONE], mode: UNSPECIFIED_MODE, healthPolicy: ALLOW_ALL}',
+    ),
     'policies:',
     policy('ns', 'p', '  scope: WORKLOAD_SELECTOR\n  action: ALLOW\n  dryRun: false', '  - []'),
   ].join('\n')
   const p = refused(text)
-  const hint = (key: string): string | undefined => /write (\S+) \(values are the Rust/.exec(p.find((x) => x.key === key)?.message ?? '')?.[1]
+  const hint = (key: string): string | undefined =>
+    /write (\S+) \(values are the Rust/.exec(p.find((x) => x.key === key)?.message ?? '')?.[1]
   t.same(
-    ['protocol', 'status', 'networkMode', 'applicationTunnel.protocol', 'ipFamilies', 'visibility', 'loadBalancer.routingPreferences[0]', 'loadBalancer.mode', 'loadBalancer.healthPolicy', 'scope', 'action'].map(hint),
-    ['HBONE', 'Unhealthy', 'HostNetwork', 'PROXY', 'IPv4', 'Namespace', 'Zone', 'Standard', 'AllowAll', 'WorkloadSelector', 'Allow'],
+    [
+      'protocol',
+      'status',
+      'networkMode',
+      'applicationTunnel.protocol',
+      'ipFamilies',
+      'visibility',
+      'loadBalancer.routingPreferences[0]',
+      'loadBalancer.mode',
+      'loadBalancer.healthPolicy',
+      'scope',
+      'action',
+    ].map(hint),
+    [
+      'HBONE',
+      'Unhealthy',
+      'HostNetwork',
+      'PROXY',
+      'IPv4',
+      'Namespace',
+      'Zone',
+      'Standard',
+      'AllowAll',
+      'WorkloadSelector',
+      'Allow',
+    ],
   )
   t.equal(p.length, 11)
 })
@@ -120,7 +166,8 @@ t.test('§8.6 defaults differ from xDS: trustDomain, serviceAccount, clusterId s
 })
 
 t.test('§8.7 workloads without uid would replace each other: a missing uid is an error', async (t) => {
-  const text = 'workloads:\n- name: x\n  namespace: a\n  workloadIps: []\n  services: {}\n- name: y\n  namespace: a\n  workloadIps: []\n  services: {}\n'
+  const text =
+    'workloads:\n- name: x\n  namespace: a\n  workloadIps: []\n  services: {}\n- name: y\n  namespace: a\n  workloadIps: []\n  services: {}\n'
   t.match(refused(text), [
     { entry: 'workloads[0] (no uid, name x)', key: 'uid', line: 2, message: /missing `uid`.*replace each other/ },
     { entry: 'workloads[1] (no uid, name y)', key: 'uid', line: 6, message: /missing `uid`/ },
@@ -171,7 +218,12 @@ t.test('§8.9 keys ztunnel silently ignores are refused here', async (t) => {
       'services:',
       service('ns', 'a', 'cidrVips: [{network: "", cidr: "10.0.0.0/8", prefix: 8}]'),
       'policies:',
-      policy('ns', 'p', '  scope: Global\n  action: Allow\n  dryRun: false', '  - - - serviceAccounts: [{namespace: a, serviceAccount: b, cluster: c}]'),
+      policy(
+        'ns',
+        'p',
+        '  scope: Global\n  action: Allow\n  dryRun: false',
+        '  - - - serviceAccounts: [{namespace: a, serviceAccount: b, cluster: c}]',
+      ),
     ].join('\n')
     t.match(refused(text), [
       { entry: W, key: 'locality.zon', message: /silently ignore/ },
@@ -199,7 +251,11 @@ t.test('§8.10 string matchers need YAML tags', async (t) => {
   const text = `policies:\n${policy('ns', 'p', '  scope: Global\n  action: Allow\n  dryRun: false', rules)}\n`
   const k = 'rules[0][0][0].principals'
   t.match(refused(text), [
-    { key: `${k}[0]`, line: 9, message: /invalid type: map, expected a YAML tag starting with '!'; write `- !Exact cluster.local\/ns\/a\/sa\/b`/ },
+    {
+      key: `${k}[0]`,
+      line: 9,
+      message: /invalid type: map, expected a YAML tag starting with '!'; write `- !Exact cluster.local\/ns\/a\/sa\/b`/,
+    },
     { key: `${k}[1]`, line: 10, message: /needs a YAML tag; write `- !Exact cluster.local\/ns\/a\/sa\/b`/ },
     { key: `${k}[2]`, line: 11, message: /unknown string matcher tag !exact.*write !Exact/ },
     { key: `${k}[3]`, line: 12, message: /!Presence takes no value/ },
@@ -211,7 +267,10 @@ t.test('§8.10 string matchers need YAML tags', async (t) => {
     '        - !Presence',
     '        namespaces: [!Presence]',
   ].join('\n')
-  const r = parseMeshFile(`policies:\n${policy('ns', 'p', '  scope: Global\n  action: Allow\n  dryRun: false', good)}\n`, 'm.yaml')
+  const r = parseMeshFile(
+    `policies:\n${policy('ns', 'p', '  scope: Global\n  action: Allow\n  dryRun: false', good)}\n`,
+    'm.yaml',
+  )
   const m = r.config.policies[0]?.rules[0]?.[0]?.[0]
   t.same(m?.principals, [
     { kind: 'Exact', value: 'a' },
@@ -221,7 +280,9 @@ t.test('§8.10 string matchers need YAML tags', async (t) => {
     { kind: 'Presence' },
   ])
   t.same(m?.notNamespaces, [{ kind: 'Presence' }])
-  t.match(r.warnings, [{ key: 'rules[0][0][0].namespaces[0]', line: 11, message: /ztunnel cannot parse `\[!Presence\]`/ }])
+  t.match(r.warnings, [
+    { key: 'rules[0][0][0].namespaces[0]', line: 11, message: /ztunnel cannot parse `\[!Presence\]`/ },
+  ])
 })
 
 t.test('§8.11 network addresses need "/", CIDRs need a prefix, port keys must be unquoted', async (t) => {
@@ -254,7 +315,11 @@ t.test('§8.12 references to objects not in the file are warnings (ztunnel loads
       '{"ns/nosuch.ns.svc": {80: 80}}',
     ),
     'services:',
-    service('ns', 'a', 'endpoints:\n  ghost: {workloadUid: ghost, port: {80: 80}, status: Healthy}\nweightedWaypoints:\n- destination: {destination: "/10.9.9.9", hboneMtlsPort: 15008}\n  weight: 1'),
+    service(
+      'ns',
+      'a',
+      'endpoints:\n  ghost: {workloadUid: ghost, port: {80: 80}, status: Healthy}\nweightedWaypoints:\n- destination: {destination: "/10.9.9.9", hboneMtlsPort: 15008}\n  weight: 1',
+    ),
     'policies:',
     policy('ns', 'sel', '  scope: WorkloadSelector\n  action: Allow\n  dryRun: false', '  - []'),
   ].join('\n')
@@ -262,8 +327,16 @@ t.test('§8.12 references to objects not in the file are warnings (ztunnel loads
   t.match(warnings, [
     { file: 'refs.yaml', entry: W, key: 'services["ns/nosuch.ns.svc"]', message: /no service "ns\/nosuch.ns.svc"/ },
     { entry: W, key: 'authorizationPolicies', message: /no policy "ns\/missing"/ },
-    { entry: W, key: 'waypoint.destination', message: /no service or workload with namespace "ns" and hostname "wp.ns.svc"/ },
-    { entry: W, key: 'networkGateway.destination', message: /no workload IP or service VIP "192.0.2.1" in network "net2"/ },
+    {
+      entry: W,
+      key: 'waypoint.destination',
+      message: /no service or workload with namespace "ns" and hostname "wp.ns.svc"/,
+    },
+    {
+      entry: W,
+      key: 'networkGateway.destination',
+      message: /no workload IP or service VIP "192.0.2.1" in network "net2"/,
+    },
     { entry: 'services[0] (ns/a)', key: 'endpoints.ghost.workloadUid', message: /no workload with uid "ghost"/ },
     { entry: 'services[0] (ns/a)', key: 'weightedWaypoints[0].destination.destination', message: /"10.9.9.9"/ },
     { entry: 'policies[0] (ns/sel)', key: 'scope', message: /applies to nothing/ },

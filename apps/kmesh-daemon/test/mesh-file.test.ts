@@ -97,10 +97,13 @@ t.test('example B (reference §7.2): locality failover, capacity, ALLOW and DENY
   t.match(allow, { name: 'allow-web', namespace: 'backend', scope: 'WorkloadSelector', action: 'Allow', dryRun: false })
   t.equal(allow?.rules.length, 1)
   t.equal(allow?.rules[0]?.length, 2, 'one rule of two clauses')
-  t.same(allow?.rules[0]?.[0]?.map((m) => [m.principals, m.namespaces]), [
-    [[{ kind: 'Exact', value: 'cluster.local/ns/frontend/sa/web' }], []],
-    [[], [{ kind: 'Prefix', value: 'monitoring-' }]],
-  ])
+  t.same(
+    allow?.rules[0]?.[0]?.map((m) => [m.principals, m.namespaces]),
+    [
+      [[{ kind: 'Exact', value: 'cluster.local/ns/frontend/sa/web' }], []],
+      [[], [{ kind: 'Prefix', value: 'monitoring-' }]],
+    ],
+  )
   t.same(allow?.rules[0]?.[1]?.[0]?.destinationPorts, [9080])
   t.match(deny, { name: 'deny-untrusted', scope: 'Namespace', action: 'Deny', dryRun: false })
   t.same(deny?.rules[0]?.[0]?.[0]?.sourceIps, ['192.168.0.0/16', '2001:db8::/32'])
@@ -148,13 +151,20 @@ t.test('example C (reference §7.3): waypoints, multi-network, dual-stack, CIDR,
       },
       weight: 90,
     },
-    { destination: { destination: { kind: 'address', network: '', ip: '10.0.2.11' }, hboneMtlsPort: 15008 }, weight: 10 },
+    {
+      destination: { destination: { kind: 'address', network: '', ip: '10.0.2.11' }, hboneMtlsPort: 15008 },
+      weight: 10,
+    },
   ])
   t.same(cart?.loadBalancer, { routingPreferences: ['Network', 'Cluster'], mode: 'Failover', healthPolicy: 'AllowAll' })
   const dbUid = 'cluster1/networking.istio.io/ServiceEntry/shop/db/db.internal.example.com'
   t.same(s.get('db')?.endpoints, { [dbUid]: { workloadUid: dbUid, port: { 5432: 5432 }, status: 'Healthy' } })
   t.same(s.get('partner-api')?.cidrVips, [{ network: '', cidr: '203.0.113.0/24' }])
-  t.same(s.get('partner-api')?.loadBalancer, { routingPreferences: [], mode: 'Passthrough', healthPolicy: 'OnlyHealthy' })
+  t.same(s.get('partner-api')?.loadBalancer, {
+    routingPreferences: [],
+    mode: 'Passthrough',
+    healthPolicy: 'OnlyHealthy',
+  })
 
   const [cartAllow, flag] = config.policies
   t.same(cartAllow?.rules[0]?.[0]?.[0]?.principals, [{ kind: 'Suffix', value: '/sa/waypoint' }])
@@ -192,19 +202,36 @@ t.test('empty lists are an empty mesh; a top-level list with no value (null) is 
   const r = parseMeshFile('workloads: []\nservices: []\npolicies: []\n', 'm.yaml')
   t.same(r.config, { workloads: [], services: [], policies: [] })
   t.match(refused('workloads: []\nservices:\npolicies: []\n', 'm.yaml'), [
-    { file: 'm.yaml', entry: 'top level', key: 'services', line: 2, message: /`services:` has no value.*write `services: \[\]`.*intentionally empty mesh is written explicitly/ },
+    {
+      file: 'm.yaml',
+      entry: 'top level',
+      key: 'services',
+      line: 2,
+      message: /`services:` has no value.*write `services: \[\]`.*intentionally empty mesh is written explicitly/,
+    },
   ])
 })
 
-t.test('a blank file (empty, whitespace, comments, only "---", or null) is refused: an empty mesh is written explicitly', async (t) => {
-  for (const text of ['', '   \n\n', '# only a comment\n', '---\n', '~\n', 'null\n']) {
-    t.match(
-      refused(text, 'blank.yaml'),
-      [{ file: 'blank.yaml', entry: 'top level', key: '', line: 1, message: /holds no mesh.*written explicitly: `workloads: \[\]` and `services: \[\]`/ }],
-      JSON.stringify(text),
-    )
-  }
-})
+t.test(
+  'a blank file (empty, whitespace, comments, only "---", or null) is refused: an empty mesh is written explicitly',
+  async (t) => {
+    for (const text of ['', '   \n\n', '# only a comment\n', '---\n', '~\n', 'null\n']) {
+      t.match(
+        refused(text, 'blank.yaml'),
+        [
+          {
+            file: 'blank.yaml',
+            entry: 'top level',
+            key: '',
+            line: 1,
+            message: /holds no mesh.*written explicitly: `workloads: \[\]` and `services: \[\]`/,
+          },
+        ],
+        JSON.stringify(text),
+      )
+    }
+  },
+)
 
 t.test('a multi-document YAML stream is refused; one leading --- is fine', async (t) => {
   const p = refused('workloads: []\n---\nservices: []\n', 'multi.yaml')
@@ -222,7 +249,12 @@ t.test('YAML syntax errors are reported with their line', async (t) => {
 
 t.test('unknown top-level key', async (t) => {
   t.match(refused('workloads: []\nauthorizationPolicies: []\n'), [
-    { entry: 'top level', key: 'authorizationPolicies', line: 2, message: /unknown key.*the top-level key is `policies`/ },
+    {
+      entry: 'top level',
+      key: 'authorizationPolicies',
+      line: 2,
+      message: /unknown key.*the top-level key is `policies`/,
+    },
   ])
 })
 
@@ -253,7 +285,10 @@ t.test('every problem is reported, and the message has one "file:line: entry: ke
     ],
   )
   t.equal(e.message, e.problems.map(formatProblem).join('\n'))
-  t.match(e.message.split('\n')[0], /^\/etc\/kmesh\/mesh\.yaml:7: workloads\[0\] \(uid a\): protocol: unknown value "tcp".*write TCP/)
+  t.match(
+    e.message.split('\n')[0],
+    /^\/etc\/kmesh\/mesh\.yaml:7: workloads\[0\] \(uid a\): protocol: unknown value "tcp".*write TCP/,
+  )
 })
 
 t.test('readMeshFile: reads a file; a missing file is a MeshFileError naming ENOENT', async (t) => {
@@ -263,7 +298,10 @@ t.test('readMeshFile: reads a file; a missing file is a MeshFileError naming ENO
   await writeFile(path, `workloads:\n${workload('a')}\n`)
   t.equal((await readMeshFile(path)).config.workloads[0]?.uid, 'a')
   const missing = join(dir, 'nope.yaml')
-  await t.rejects(readMeshFile(missing), { name: 'MeshFileError', problems: [{ file: missing, entry: 'file', message: /ENOENT/ }] })
+  await t.rejects(readMeshFile(missing), {
+    name: 'MeshFileError',
+    problems: [{ file: missing, entry: 'file', message: /ENOENT/ }],
+  })
 })
 
 t.test('anchors and aliases are followed, as serde_yaml does', async (t) => {

@@ -1,6 +1,14 @@
 // The one delta computation (model/delta.ts): what local mode applies and what its log line counts.
 import t from 'tap'
-import { countChanges, deltaBetween, serviceKeyOf, type HeldMesh, type MeshConfig, type Service, type Workload } from '../src/model/index.js'
+import {
+  countChanges,
+  deltaBetween,
+  serviceKeyOf,
+  type HeldMesh,
+  type MeshConfig,
+  type Service,
+  type Workload,
+} from '../src/model/index.js'
 import { parseMeshFile } from '../src/mesh-file/index.js'
 import { service, workload } from './mesh-file-helpers.js'
 
@@ -33,7 +41,10 @@ ${service('ns', 's.ns', 'ports: {80: 9090}')}
 ${service('ns', 't.ns')}
 `)
   const { delta, changes } = deltaBetween(held(before), after)
-  t.same(delta.upsertWorkloads?.map((w) => w.uid), ['c'])
+  t.same(
+    delta.upsertWorkloads?.map((w) => w.uid),
+    ['c'],
+  )
   t.same(delta.removeWorkloads, ['b'])
   t.same(delta.upsertServices?.map(serviceKeyOf), ['ns/s.ns', 'ns/t.ns'])
   t.same(delta.removeServices, [])

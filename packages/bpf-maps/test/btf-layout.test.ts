@@ -12,18 +12,34 @@ import { recordLayouts } from '../src/codecs/index.js'
 
 const objectFile = fileURLToPath(new URL('../../bpf-progs/obj/cgroup_sock.o', import.meta.url))
 
-interface BtfMember { name: string; type_id: number; bits_offset: number }
-interface BtfType { id: number; kind: string; name: string; size?: number; members?: BtfMember[] }
+interface BtfMember {
+  name: string
+  type_id: number
+  bits_offset: number
+}
+interface BtfType {
+  id: number
+  kind: string
+  name: string
+  size?: number
+  members?: BtfMember[]
+}
 
 function readBtf(file: string): Map<number, BtfType> {
-  if (!existsSync(file)) throw new Error(`${file} is missing: build @kmesh-ts/bpf-progs first (node packages/bpf-progs/scripts/build.mjs)`)
+  if (!existsSync(file))
+    throw new Error(`${file} is missing: build @kmesh-ts/bpf-progs first (node packages/bpf-progs/scripts/build.mjs)`)
   const json = execFileSync('bpftool', ['-j', 'btf', 'dump', 'file', file, 'format', 'raw'], { encoding: 'utf8' })
   const { types } = JSON.parse(json) as { types: BtfType[] }
   return new Map(types.map((ty) => [ty.id, ty]))
 }
 
 /** Member name -> byte offset, with the members of anonymous structs/unions lifted into their parent. */
-function memberOffsets(types: Map<number, BtfType>, ty: BtfType, base = 0, out = new Map<string, number>()): Map<string, number> {
+function memberOffsets(
+  types: Map<number, BtfType>,
+  ty: BtfType,
+  base = 0,
+  out = new Map<string, number>(),
+): Map<string, number> {
   for (const m of ty.members ?? []) {
     const at = base + m.bits_offset / 8
     const inner = types.get(m.type_id)
@@ -55,12 +71,24 @@ t.test('every codec equals its C struct in the BTF of cgroup_sock.o', async (t) 
 
 t.test('the sizes the kernel side agreed on with upstream Kmesh', async (t) => {
   const expected: Record<string, number> = {
-    frontend_key: 16, frontend_value: 4, service_key: 4, service_value: 132, endpoint_key: 12,
-    endpoint_value: 4, backend_key: 4, backend_value: 80, manager_key: 16, sock_storage_data: 64,
+    frontend_key: 16,
+    frontend_value: 4,
+    service_key: 4,
+    service_value: 132,
+    endpoint_key: 12,
+    endpoint_value: 4,
+    backend_key: 4,
+    backend_value: 80,
+    manager_key: 16,
+    sock_storage_data: 64,
   }
   const types = [...readBtf(objectFile).values()]
   for (const [name, size] of Object.entries(expected)) {
-    t.equal(types.find((ty) => ty.kind === 'STRUCT' && ty.name === name)?.size, size, `sizeof(struct ${name}) == ${size}`)
+    t.equal(
+      types.find((ty) => ty.kind === 'STRUCT' && ty.name === name)?.size,
+      size,
+      `sizeof(struct ${name}) == ${size}`,
+    )
     t.equal(recordLayouts[name]?.codec.size, size, `codec ${name} is ${size} bytes`)
   }
 })

@@ -43,7 +43,11 @@ async function bundle(options: { entry?: string; stdin?: string }): Promise<stri
 /** What must not be in a browser bundle. */
 const NODE_ONLY = /require\(|\bBuffer\b|node:|\bprocess\./
 
-interface Record { map: string; key: string; value: string }
+interface Record {
+  map: string
+  key: string
+  value: string
+}
 
 function readDump(): Record[] {
   const out: Record[] = []
@@ -72,15 +76,18 @@ function decodeAll(c: typeof node, records: Record[]): string {
     km_nodeinfo: [c.lpmKey, c.u32Value],
     km_sockstorage: [c.u32Value, c.sockStorage],
   }
-  const text = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => {
-    if (typeof x === 'bigint') return `${x}n`
-    if (x instanceof Uint8Array) return `bytes:${Array.from(x, (n) => n.toString(16).padStart(2, '0')).join('')}`
-    return x === undefined ? '<undefined>' : x
-  })
-  return records.map((r) => {
-    const [k, v] = codecs[r.map]!
-    return `${r.map} ${text(k.decode(bytes(r.key), 0))} ${text(v.decode(bytes(r.value), 0))}`
-  }).join('\n')
+  const text = (v: unknown): string =>
+    JSON.stringify(v, (_k, x: unknown) => {
+      if (typeof x === 'bigint') return `${x}n`
+      if (x instanceof Uint8Array) return `bytes:${Array.from(x, (n) => n.toString(16).padStart(2, '0')).join('')}`
+      return x === undefined ? '<undefined>' : x
+    })
+  return records
+    .map((r) => {
+      const [k, v] = codecs[r.map]!
+      return `${r.map} ${text(k.decode(bytes(r.key), 0))} ${text(v.decode(bytes(r.value), 0))}`
+    })
+    .join('\n')
 }
 
 t.test('the bundle builder refuses Node built-ins and the text check catches Buffer', async (t) => {

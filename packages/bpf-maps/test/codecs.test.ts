@@ -1,5 +1,21 @@
 import t from 'tap'
-import { backendValue, encodeRecord, endpointKey, frontendKey, managerKey, serviceValue, sockStorage, decodeIpAddr, encodeIpAddr, ipBytes, formatIpv6, readU32, readU64, writeU32, writeU64 } from '../src/codecs/index.js'
+import {
+  backendValue,
+  encodeRecord,
+  endpointKey,
+  frontendKey,
+  managerKey,
+  serviceValue,
+  sockStorage,
+  decodeIpAddr,
+  encodeIpAddr,
+  ipBytes,
+  formatIpv6,
+  readU32,
+  readU64,
+  writeU32,
+  writeU64,
+} from '../src/codecs/index.js'
 import { encodeToBuffer } from '../src/native/buffers.js'
 
 t.test('frontend key: IPv4 sits in bytes 0..3, zeros after; IPv6 fills 16 bytes', async (t) => {
@@ -10,7 +26,15 @@ t.test('frontend key: IPv4 sits in bytes 0..3, zeros after; IPv6 fills 16 bytes'
 })
 
 t.test('service value: counts, policy and ports at Kmesh offsets, ports in network order', async (t) => {
-  const v = { prioEndpointCount: [3, 0, 1, 0, 0, 0, 2], lbPolicy: 2, ports: [{ servicePort: 80, targetPort: 8080 }, { servicePort: 443, targetPort: 8443 }], waypoint: { address: '10.96.2.10', port: 15008 } }
+  const v = {
+    prioEndpointCount: [3, 0, 1, 0, 0, 0, 2],
+    lbPolicy: 2,
+    ports: [
+      { servicePort: 80, targetPort: 8080 },
+      { servicePort: 443, targetPort: 8443 },
+    ],
+    waypoint: { address: '10.96.2.10', port: 15008 },
+  }
   const buf = encodeToBuffer(serviceValue, v)
   t.equal(buf.length, 132)
   t.equal(buf.readUInt32LE(0), 3)
@@ -21,9 +45,28 @@ t.test('service value: counts, policy and ports at Kmesh offsets, ports in netwo
   t.equal(buf.subarray(112, 116).toString('hex'), '0a60020a')
   t.equal(buf.subarray(128, 132).toString('hex'), '3aa00000', 'waypoint port 15008')
   t.same(serviceValue.decode(buf), v)
-  t.same(serviceValue.decode(encodeToBuffer(serviceValue, { prioEndpointCount: [1], lbPolicy: 0, ports: [] })).waypoint, undefined)
-  t.throws(() => encodeToBuffer(serviceValue, { prioEndpointCount: [], lbPolicy: 0, ports: Array.from({ length: 11 }, () => ({ servicePort: 1, targetPort: 1 })) }), /at most 10 ports/)
-  t.throws(() => encodeToBuffer(serviceValue, { prioEndpointCount: [], lbPolicy: 0, ports: [{ servicePort: 70000, targetPort: 1 }] }), /port must be an integer/)
+  t.same(
+    serviceValue.decode(encodeToBuffer(serviceValue, { prioEndpointCount: [1], lbPolicy: 0, ports: [] })).waypoint,
+    undefined,
+  )
+  t.throws(
+    () =>
+      encodeToBuffer(serviceValue, {
+        prioEndpointCount: [],
+        lbPolicy: 0,
+        ports: Array.from({ length: 11 }, () => ({ servicePort: 1, targetPort: 1 })),
+      }),
+    /at most 10 ports/,
+  )
+  t.throws(
+    () =>
+      encodeToBuffer(serviceValue, {
+        prioEndpointCount: [],
+        lbPolicy: 0,
+        ports: [{ servicePort: 70000, targetPort: 1 }],
+      }),
+    /port must be an integer/,
+  )
 })
 
 t.test('endpoint key and backend value round trip at an offset inside a larger buffer', async (t) => {
@@ -44,13 +87,26 @@ t.test('manager key: netns cookie in bytes 0..7 or an address', async (t) => {
   t.equal(cookie.toString('hex'), '0110' + '00'.repeat(14))
   t.same(managerKey.decode(cookie), { netnsCookie: 4097n })
   t.same(managerKey.decode(encodeToBuffer(managerKey, { address: 'fd00::1' })), { address: 'fd00::1' })
-  t.same(managerKey.decode(encodeToBuffer(managerKey, { address: '10.0.0.1' })), { netnsCookie: 0x0100000an }, 'an IPv4 key is indistinguishable from a cookie')
+  t.same(
+    managerKey.decode(encodeToBuffer(managerKey, { address: '10.0.0.1' })),
+    { netnsCookie: 0x0100000an },
+    'an IPv4 key is indistinguishable from a cookie',
+  )
 })
 
 t.test('socket storage keeps flags and the original destination tuple', async (t) => {
   const tuple = new Uint8Array(36)
   tuple.set([127, 10, 0, 1], 4)
-  const s = { connectNs: 5n, lastReportNs: 0n, direction: 2, connectSuccess: 1, viaWaypoint: true, hasEncoded: false, hasSetIp: true, tuple }
+  const s = {
+    connectNs: 5n,
+    lastReportNs: 0n,
+    direction: 2,
+    connectSuccess: 1,
+    viaWaypoint: true,
+    hasEncoded: false,
+    hasSetIp: true,
+    tuple,
+  }
   const buf = encodeToBuffer(sockStorage, s)
   t.equal(buf[18], 1)
   t.equal(buf[20], 1)

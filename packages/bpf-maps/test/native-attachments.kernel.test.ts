@@ -11,7 +11,9 @@ import { privilegedSkip, tempCgroup, tempPinDir } from '@kmesh-ts/testkit'
 import { fileURLToPath } from 'node:url'
 import { AttachType, Collection, cgroupId, cgroupPrograms, linkInfo, tryLockExclusive } from '../src/index.js'
 
-const skip = privilegedSkip('BPF_PROG_TYPE_CGROUP_SOCK_ADDR attached by BPF_LINK_CREATE (kernel >= 5.7), BPF_PROG_QUERY, a cgroup v2 mount and bpffs')
+const skip = privilegedSkip(
+  'BPF_PROG_TYPE_CGROUP_SOCK_ADDR attached by BPF_LINK_CREATE (kernel >= 5.7), BPF_PROG_QUERY, a cgroup v2 mount and bpffs',
+)
 /** The connect object of bpf-progs (built before this package's tests, as btf-layout.test.ts reads it too). */
 const connectObject = fileURLToPath(new URL('../../bpf-progs/obj/cgroup_sock.o', import.meta.url))
 
@@ -37,16 +39,20 @@ t.test('cgroupPrograms lists what is attached; linkInfo names the cgroup and the
   t.same(cgroupPrograms(cg.path, AttachType.cgroupInet4Connect), [], 'detached: nothing listed')
 })
 
-t.test('tryLockExclusive: one holder at a time, across processes; released when the holder exits', { skip }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kmesh-lock-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const a = openSync(dir, 'r')
-  t.ok(tryLockExclusive(a), 'the first open description gets the lock')
-  const b = openSync(dir, 'r')
-  t.notOk(tryLockExclusive(b), 'a second description of the same directory does not')
-  const other = spawnSync('flock', ['-n', dir, 'true'])
-  t.equal(other.status, 1, 'nor does another process (flock(1) -n fails)')
-  closeSync(a)
-  t.ok(tryLockExclusive(b), 'closing the holder releases it')
-  closeSync(b)
-})
+t.test(
+  'tryLockExclusive: one holder at a time, across processes; released when the holder exits',
+  { skip },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmesh-lock-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const a = openSync(dir, 'r')
+    t.ok(tryLockExclusive(a), 'the first open description gets the lock')
+    const b = openSync(dir, 'r')
+    t.notOk(tryLockExclusive(b), 'a second description of the same directory does not')
+    const other = spawnSync('flock', ['-n', dir, 'true'])
+    t.equal(other.status, 1, 'nor does another process (flock(1) -n fails)')
+    closeSync(a)
+    t.ok(tryLockExclusive(b), 'closing the holder releases it')
+    closeSync(b)
+  },
+)

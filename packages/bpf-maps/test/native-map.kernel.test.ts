@@ -3,8 +3,20 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import { privilegedSkip, tempPinDir } from '@kmesh-ts/testkit'
 import {
-  BpfError, BpfMap, KeyNotFoundError, MapFullError, MapType, SpecMismatchError, backendKey, backendValue, frontendKey,
-  mapSpecs, serviceKey, type BackendKey, type BackendValue, type MapSpec,
+  BpfError,
+  BpfMap,
+  KeyNotFoundError,
+  MapFullError,
+  MapType,
+  SpecMismatchError,
+  backendKey,
+  backendValue,
+  frontendKey,
+  mapSpecs,
+  serviceKey,
+  type BackendKey,
+  type BackendValue,
+  type MapSpec,
 } from '../src/index.js'
 
 const skip = privilegedSkip('BPF_MAP_TYPE_HASH with batch ops (BPF_MAP_UPDATE_BATCH, kernel >= 5.6) and bpffs pins')
@@ -25,13 +37,27 @@ t.test('typed backend map: put, get, delete and iterate on a real hash map', { s
   const backends = map.typed(backendKey, backendValue)
 
   backends.put({ backendUid: 1 }, { address: '10.0.0.1', services: [7] })
-  backends.put({ backendUid: 2 }, { address: 'fd00::2', services: [7, 8], waypoint: { address: '10.0.0.9', port: 15008 } })
+  backends.put(
+    { backendUid: 2 },
+    { address: 'fd00::2', services: [7, 8], waypoint: { address: '10.0.0.9', port: 15008 } },
+  )
   t.same(backends.get({ backendUid: 1 }), { address: '10.0.0.1', services: [7] })
-  t.same(backends.get({ backendUid: 2 }), { address: 'fd00::2', services: [7, 8], waypoint: { address: '10.0.0.9', port: 15008 } })
+  t.same(backends.get({ backendUid: 2 }), {
+    address: 'fd00::2',
+    services: [7, 8],
+    waypoint: { address: '10.0.0.9', port: 15008 },
+  })
   t.equal(backends.get({ backendUid: 3 }), undefined, 'a missing key reads as undefined')
 
   const seen = new Map([...backends.entries()].map(([k, v]) => [k.backendUid, v.address]))
-  t.same(seen, new Map([[1, '10.0.0.1'], [2, 'fd00::2']]), 'entries() walks every key with its decoded value')
+  t.same(
+    seen,
+    new Map([
+      [1, '10.0.0.1'],
+      [2, 'fd00::2'],
+    ]),
+    'entries() walks every key with its decoded value',
+  )
   t.equal(backends.count(), 2)
 
   // The raw bytes in the kernel are the codec's bytes: backend_value.addr at offset 0, service_count at 16.
@@ -44,27 +70,31 @@ t.test('typed backend map: put, get, delete and iterate on a real hash map', { s
   t.same([...backends.keys()], [{ backendUid: 2 }])
 })
 
-t.test('put modes: noexist on a present key is EEXIST, exist on an absent key is KeyNotFoundError', { skip }, async (t) => {
-  const map = BpfMap.create(specOf('backend', 8))
-  t.teardown(() => map.close())
-  const backends = map.typed(backendKey, backendValue)
-  backends.put({ backendUid: 5 }, backend(5), 'noexist')
-  const exists = t.throws(() => backends.put({ backendUid: 5 }, backend(5), 'noexist')) as BpfError
-  t.ok(exists instanceof BpfError)
-  t.equal(exists.code, 'EEXIST')
-  t.equal(exists.errno, 17)
-  t.equal(exists.op, 'bpf_map_update_elem')
-  t.equal(exists.mapName, 'km_backend')
-  t.equal(exists.key, '05000000', 'the key travels as hex')
-  t.match(exists.message, /EEXIST.*km_backend.*05000000/)
+t.test(
+  'put modes: noexist on a present key is EEXIST, exist on an absent key is KeyNotFoundError',
+  { skip },
+  async (t) => {
+    const map = BpfMap.create(specOf('backend', 8))
+    t.teardown(() => map.close())
+    const backends = map.typed(backendKey, backendValue)
+    backends.put({ backendUid: 5 }, backend(5), 'noexist')
+    const exists = t.throws(() => backends.put({ backendUid: 5 }, backend(5), 'noexist')) as BpfError
+    t.ok(exists instanceof BpfError)
+    t.equal(exists.code, 'EEXIST')
+    t.equal(exists.errno, 17)
+    t.equal(exists.op, 'bpf_map_update_elem')
+    t.equal(exists.mapName, 'km_backend')
+    t.equal(exists.key, '05000000', 'the key travels as hex')
+    t.match(exists.message, /EEXIST.*km_backend.*05000000/)
 
-  const missing = t.throws(() => backends.put({ backendUid: 6 }, backend(6), 'exist')) as BpfError
-  t.ok(missing instanceof KeyNotFoundError)
-  t.equal(missing.code, 'ENOENT')
-  t.match(missing.message, /06000000 not found in map km_backend/)
-  backends.put({ backendUid: 5 }, backend(50), 'exist')
-  t.same(backends.get({ backendUid: 5 }), backend(50))
-})
+    const missing = t.throws(() => backends.put({ backendUid: 6 }, backend(6), 'exist')) as BpfError
+    t.ok(missing instanceof KeyNotFoundError)
+    t.equal(missing.code, 'ENOENT')
+    t.match(missing.message, /06000000 not found in map km_backend/)
+    backends.put({ backendUid: 5 }, backend(50), 'exist')
+    t.same(backends.get({ backendUid: 5 }), backend(50))
+  },
+)
 
 t.test('a full map raises MapFullError naming the map, its capacity and the fix', { skip }, async (t) => {
   const map = BpfMap.create(specOf('backend', 4))
@@ -85,7 +115,12 @@ t.test('a full map raises MapFullError naming the map, its capacity and the fix'
 
   // The same through a batch: the records before the first that does not fit are written, and the error says so.
   map.delete(backends.encodeKey({ backendUid: 3 }))
-  const batchErr = t.throws(() => backends.putMany([[{ backendUid: 100 }, backend(100)], [{ backendUid: 101 }, backend(101)]])) as MapFullError
+  const batchErr = t.throws(() =>
+    backends.putMany([
+      [{ backendUid: 100 }, backend(100)],
+      [{ backendUid: 101 }, backend(101)],
+    ]),
+  ) as MapFullError
   t.ok(batchErr instanceof MapFullError)
   t.equal(batchErr.key, '65000000', 'names the first record that did not fit')
   t.match(batchErr.message, /record 1 was the first not written/)
@@ -100,14 +135,21 @@ t.test('typed() refuses a codec whose size differs from the map, before any writ
   t.match(err.message, /map km_backend: key codec frontend_key is 16 bytes, the map's key is 4/)
   t.equal(err.code, 'EINVAL')
   t.throws(() => map.typed(backendKey, serviceKey), /value codec service_key is 4 bytes, the map's value is 80/)
-  t.throws(() => map.put(Buffer.alloc(16), Buffer.alloc(80)), /key is 16 bytes, the map's key is 4/, 'raw access checks sizes too')
+  t.throws(
+    () => map.put(Buffer.alloc(16), Buffer.alloc(80)),
+    /key is 16 bytes, the map's key is 4/,
+    'raw access checks sizes too',
+  )
 })
 
 t.test('batch put and delete of 10k records, then the count', { skip }, async (t) => {
   const map = BpfMap.create(specOf('backend', 20000))
   t.teardown(() => map.close())
   const backends = map.typed(backendKey, backendValue)
-  const entries: [BackendKey, BackendValue][] = Array.from({ length: 10000 }, (_, i) => [{ backendUid: i + 1 }, backend(i + 1)])
+  const entries: [BackendKey, BackendValue][] = Array.from({ length: 10000 }, (_, i) => [
+    { backendUid: i + 1 },
+    backend(i + 1),
+  ])
   backends.putMany(entries)
   t.equal(map.count(), 10000)
   t.same(backends.get({ backendUid: 1234 }), backend(1234))
@@ -124,27 +166,42 @@ t.test('batch put and delete of 10k records, then the count', { skip }, async (t
   t.equal(backends.get({ backendUid: 6000 }), undefined)
   t.same(backends.get({ backendUid: 6001 }), backend(6001))
 
-  const err = t.throws(() => backends.deleteMany([{ backendUid: 6001 }, { backendUid: 1 }, { backendUid: 6002 }])) as KeyNotFoundError
+  const err = t.throws(() =>
+    backends.deleteMany([{ backendUid: 6001 }, { backendUid: 1 }, { backendUid: 6002 }]),
+  ) as KeyNotFoundError
   t.ok(err instanceof KeyNotFoundError, 'deleting a missing key in a batch is an error naming it')
   t.equal(err.key, '01000000')
   t.equal(backends.get({ backendUid: 6001 }), undefined, 'records before the missing key were deleted')
   t.same(backends.get({ backendUid: 6002 }), backend(6002), 'records after it were not')
 })
 
-t.test('putBatch falls back to one update per record where the kernel has no batch for the type', { skip }, async (t) => {
-  // A devmap has no batch ops (the kernel answers ENOTSUPP, 524): the binding loops instead. Values are ifindexes (lo = 1).
-  const map = BpfMap.create({ name: 'km_test_devmap', type: 14 /* BPF_MAP_TYPE_DEVMAP */, keySize: 4, valueSize: 4, maxEntries: 8, flags: 0 })
-  t.teardown(() => map.close())
-  const keys = Buffer.alloc(8)
-  keys.writeUInt32LE(0, 0); keys.writeUInt32LE(3, 4)
-  const values = Buffer.alloc(8)
-  values.writeUInt32LE(1, 0); values.writeUInt32LE(1, 4)
-  map.putBatch(keys, values, 2)
-  t.equal(map.get(keys.subarray(4, 8))?.readUInt32LE(0), 1)
-  t.equal(map.get(keys.subarray(0, 4))?.readUInt32LE(0), 1)
-  map.deleteBatch(keys, 2)
-  t.equal(map.get(keys.subarray(4, 8)), undefined)
-})
+t.test(
+  'putBatch falls back to one update per record where the kernel has no batch for the type',
+  { skip },
+  async (t) => {
+    // A devmap has no batch ops (the kernel answers ENOTSUPP, 524): the binding loops instead. Values are ifindexes (lo = 1).
+    const map = BpfMap.create({
+      name: 'km_test_devmap',
+      type: 14 /* BPF_MAP_TYPE_DEVMAP */,
+      keySize: 4,
+      valueSize: 4,
+      maxEntries: 8,
+      flags: 0,
+    })
+    t.teardown(() => map.close())
+    const keys = Buffer.alloc(8)
+    keys.writeUInt32LE(0, 0)
+    keys.writeUInt32LE(3, 4)
+    const values = Buffer.alloc(8)
+    values.writeUInt32LE(1, 0)
+    values.writeUInt32LE(1, 4)
+    map.putBatch(keys, values, 2)
+    t.equal(map.get(keys.subarray(4, 8))?.readUInt32LE(0), 1)
+    t.equal(map.get(keys.subarray(0, 4))?.readUInt32LE(0), 1)
+    map.deleteBatch(keys, 2)
+    t.equal(map.get(keys.subarray(4, 8)), undefined)
+  },
+)
 
 t.test('pin, openPinned, and a pin whose spec differs is refused at open', { skip }, async (t) => {
   const dir = tempPinDir()
@@ -163,9 +220,14 @@ t.test('pin, openPinned, and a pin whose spec differs is refused at open', { ski
   t.same(again.typed(backendKey, backendValue).get({ backendUid: 42 }), backend(42))
   t.same(again.spec, spec)
 
-  const err = t.throws(() => BpfMap.openPinned(path, { name: 'km_backend', valueSize: 132, maxEntries: 16 })) as SpecMismatchError
+  const err = t.throws(() =>
+    BpfMap.openPinned(path, { name: 'km_backend', valueSize: 132, maxEntries: 16 }),
+  ) as SpecMismatchError
   t.ok(err instanceof SpecMismatchError)
-  t.match(err.message, new RegExp(`pinned map ${path} does not match the expected spec: valueSize 80 in the kernel, 132 expected`))
+  t.match(
+    err.message,
+    new RegExp(`pinned map ${path} does not match the expected spec: valueSize 80 in the kernel, 132 expected`),
+  )
   t.equal(err.mapName, 'km_backend')
 
   const absent = t.throws(() => BpfMap.openPinned(join(dir.path, 'nothing'))) as BpfError
@@ -178,7 +240,9 @@ t.test('pin, openPinned, and a pin whose spec differs is refused at open', { ski
 })
 
 t.test('create errors carry the errno name and the spec', { skip }, async (t) => {
-  const err = t.throws(() => BpfMap.create({ name: 'km_bad', type: MapType.Hash, keySize: 0, valueSize: 4, maxEntries: 4, flags: 0 })) as BpfError
+  const err = t.throws(() =>
+    BpfMap.create({ name: 'km_bad', type: MapType.Hash, keySize: 0, valueSize: 4, maxEntries: 4, flags: 0 }),
+  ) as BpfError
   t.equal(err.code, 'EINVAL')
   t.match(err.message, /bpf_map_create km_bad \(type 1, key 0 B/)
   const closed = BpfMap.create(specOf('backend', 2))

@@ -10,7 +10,9 @@ import { cflags, clang, clangFailure, pkg } from './cflags.mjs'
 const srcDir = join(pkg, 'src')
 const objDir = join(pkg, 'obj')
 
-const sources = readdirSync(srcDir).filter((f) => f.endsWith('.c')).sort()
+const sources = readdirSync(srcDir)
+  .filter((f) => f.endsWith('.c'))
+  .sort()
 if (sources.length === 0) {
   console.error(`bpf-progs build: no C sources in ${srcDir}`)
   process.exit(1)

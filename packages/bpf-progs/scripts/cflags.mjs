@@ -9,10 +9,20 @@ export const includeDir = join(pkg, 'include')
 export const clang = process.env.CLANG ?? 'clang'
 
 /** Debian keeps asm/*.h under the multiarch directory; clang -target bpf does not look there by itself. */
-const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu', ppc64: 'powerpc64le-linux-gnu', s390x: 's390x-linux-gnu' }[process.arch]
+const multiarch = {
+  x64: 'x86_64-linux-gnu',
+  arm64: 'aarch64-linux-gnu',
+  ppc64: 'powerpc64le-linux-gnu',
+  s390x: 's390x-linux-gnu',
+}[process.arch]
 
 export const cflags = [
-  '-target', 'bpf', '-O2', '-g', '-Wall', '-Werror',
+  '-target',
+  'bpf',
+  '-O2',
+  '-g',
+  '-Wall',
+  '-Werror',
   ...(multiarch ? [`-I/usr/include/${multiarch}`] : []),
   `-I${includeDir}`,
   ...(process.env.BPF_EXTRA_CFLAGS?.split(' ').filter(Boolean) ?? []),

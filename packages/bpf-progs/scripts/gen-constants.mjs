@@ -20,23 +20,56 @@ export const outputFile = join(pkg, '..', 'kernel-abi', 'src', 'constants.ts')
  * or a system header (the value is whatever clang finds there for the BPF target). */
 const EXPORTS = [
   { header: 'kmesh_types.h', what: 'record capacities', names: ['PRIO_COUNT', 'MAX_PORT_COUNT', 'MAX_SERVICE_COUNT'] },
-  { header: 'kmesh_types.h', what: 'service_value.lb_policy', names: ['LB_POLICY_RANDOM', 'LB_POLICY_STRICT', 'LB_POLICY_FAILOVER', 'LB_POLICY_PASSTHROUGH'] },
+  {
+    header: 'kmesh_types.h',
+    what: 'service_value.lb_policy',
+    names: ['LB_POLICY_RANDOM', 'LB_POLICY_STRICT', 'LB_POLICY_FAILOVER', 'LB_POLICY_PASSTHROUGH'],
+  },
   { header: 'addr.h', what: 'address families of lb_input.family', names: ['AF_INET', 'AF_INET6'] },
-  { header: 'lb_types.h', what: 'lb_resolve() return codes other than a negative errno', names: ['LB_REWRITE', 'LB_LEAVE'] },
-  { header: 'linux/errno.h', what: 'the errnos a refused connect returns (include/lb_types.h)', names: ['ECONNREFUSED', 'EINVAL', 'EAFNOSUPPORT'] },
-  { header: 'manage.h', what: 'manage control connects', names: ['MANAGE_CONTROL_IP4', 'MANAGE_ENROL_PORT', 'MANAGE_UNENROL_PORT'] },
-  { header: 'maps.h', what: 'tail-call slots userspace fills', names: ['TAIL_CALL_CONNECT4_INDEX', 'TAIL_CALL_CONNECT6_INDEX', 'TAIL_CALL_SLOTS'] },
-  { header: 'ipsec.h', what: 'skb marks the tc programs set and the XFRM policies match', names: ['IPSEC_MARK_ENCRYPT', 'IPSEC_MARK_DECRYPT'] },
+  {
+    header: 'lb_types.h',
+    what: 'lb_resolve() return codes other than a negative errno',
+    names: ['LB_REWRITE', 'LB_LEAVE'],
+  },
+  {
+    header: 'linux/errno.h',
+    what: 'the errnos a refused connect returns (include/lb_types.h)',
+    names: ['ECONNREFUSED', 'EINVAL', 'EAFNOSUPPORT'],
+  },
+  {
+    header: 'manage.h',
+    what: 'manage control connects',
+    names: ['MANAGE_CONTROL_IP4', 'MANAGE_ENROL_PORT', 'MANAGE_UNENROL_PORT'],
+  },
+  {
+    header: 'maps.h',
+    what: 'tail-call slots userspace fills',
+    names: ['TAIL_CALL_CONNECT4_INDEX', 'TAIL_CALL_CONNECT6_INDEX', 'TAIL_CALL_SLOTS'],
+  },
+  {
+    header: 'ipsec.h',
+    what: 'skb marks the tc programs set and the XFRM policies match',
+    names: ['IPSEC_MARK_ENCRYPT', 'IPSEC_MARK_DECRYPT'],
+  },
 ]
 
-const headers = () => readdirSync(includeDir).filter((f) => f.endsWith('.h')).sort()
+const headers = () =>
+  readdirSync(includeDir)
+    .filter((f) => f.endsWith('.h'))
+    .sort()
 
 /** Every macro clang defines after including every header of include/: name -> replacement text. */
 function clangMacros() {
-  const unit = headers().map((h) => `#include "${h}"\n`).join('')
+  const unit = headers()
+    .map((h) => `#include "${h}"\n`)
+    .join('')
   let out
   try {
-    out = execFileSync(clang, [...cflags, '-E', '-dM', '-x', 'c', '-'], { input: unit, encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'] })
+    out = execFileSync(clang, [...cflags, '-E', '-dM', '-x', 'c', '-'], {
+      input: unit,
+      encoding: 'utf8',
+      stdio: ['pipe', 'pipe', 'inherit'],
+    })
   } catch (err) {
     throw new Error(`gen-constants: clang -E -dM over include/*.h failed: ${clangFailure(err)}`)
   }
@@ -53,10 +86,12 @@ const INTEGER = /^\(?\s*(0[xX][0-9a-fA-F]+|0|[1-9][0-9]*)[uUlL]*\s*\)?$/
 /** A macro as a TypeScript literal (hex stays hex), through macros that name other macros. */
 function literal(macros, name, seen = []) {
   const text = macros.get(name)
-  if (text === undefined) throw new Error(`gen-constants: ${[...seen, name].join(' -> ')} is not defined by include/*.h or what they include`)
+  if (text === undefined)
+    throw new Error(`gen-constants: ${[...seen, name].join(' -> ')} is not defined by include/*.h or what they include`)
   const m = INTEGER.exec(text)
   if (m) {
-    if (BigInt(m[1]) > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`gen-constants: ${name} = ${text} is beyond a safe JavaScript integer`)
+    if (BigInt(m[1]) > BigInt(Number.MAX_SAFE_INTEGER))
+      throw new Error(`gen-constants: ${name} = ${text} is beyond a safe JavaScript integer`)
     return m[1].replace(/^0X/, '0x')
   }
   if (/^\w+$/.test(text) && !seen.includes(text)) return literal(macros, text, [...seen, name])
@@ -92,7 +127,8 @@ export function generate() {
     if (own) {
       const text = readFileSync(join(includeDir, header), 'utf8')
       for (const name of names) {
-        if (!new RegExp(`^\\s*#\\s*define\\s+${name}\\b`, 'm').test(text)) throw new Error(`gen-constants: include/${header} does not #define ${name}`)
+        if (!new RegExp(`^\\s*#\\s*define\\s+${name}\\b`, 'm').test(text))
+          throw new Error(`gen-constants: include/${header} does not #define ${name}`)
       }
     }
     lines.push('', `/** ${own ? `include/${header}` : `<${header}>`}: ${what}. */`)

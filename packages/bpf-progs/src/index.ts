@@ -5,7 +5,13 @@
  */
 import { fileURLToPath } from 'node:url'
 import {
-  BPF_MAPS, IPSEC_MARKS, MANAGE_CONTROL, TAIL_CALL_CONNECT4_INDEX, TAIL_CALL_CONNECT6_INDEX, mapNames, type MapName,
+  BPF_MAPS,
+  IPSEC_MARKS,
+  MANAGE_CONTROL,
+  TAIL_CALL_CONNECT4_INDEX,
+  TAIL_CALL_CONNECT6_INDEX,
+  mapNames,
+  type MapName,
 } from '@kmesh-ts/kernel-abi'
 
 export { AF_INET, AF_INET6, LB_LEAVE, LB_REWRITE, mapNames } from '@kmesh-ts/kernel-abi'
@@ -38,7 +44,8 @@ export const programs = {
 } as const satisfies Record<string, ProgramInfo>
 
 /** The maps each object declares (include/maps.h for the connect objects, include/ipsec.h for tc_mark). */
-const mapsOf = (header: string): MapName[] => (Object.keys(BPF_MAPS) as MapName[]).filter((m) => BPF_MAPS[m].header === header)
+const mapsOf = (header: string): MapName[] =>
+  (Object.keys(BPF_MAPS) as MapName[]).filter((m) => BPF_MAPS[m].header === header)
 export const objectMaps: Record<ObjectName, readonly MapName[]> = {
   cgroup_sock: mapsOf('maps.h'),
   lb_test: mapsOf('maps.h'),

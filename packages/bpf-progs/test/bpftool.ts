@@ -12,7 +12,12 @@ export function bpftool(args: string[]): string {
   }
 }
 
-export interface LoadedObject { progs: string; maps: string; prog(name: string): string; map(name: string): string }
+export interface LoadedObject {
+  progs: string
+  maps: string
+  prog(name: string): string
+  map(name: string): string
+}
 
 /** Loads every program of an object through the verifier, pinning programs and maps under pinDir. */
 export function loadObject(name: ObjectName, pinDir: string): LoadedObject {
@@ -22,7 +27,12 @@ export function loadObject(name: ObjectName, pinDir: string): LoadedObject {
   return { progs, maps, prog: (p) => join(progs, p), map: (m) => join(maps, m) }
 }
 
-export interface ProgInfo { name: string; type: string; bytes_xlated: number; bytes_jited: number }
+export interface ProgInfo {
+  name: string
+  type: string
+  bytes_xlated: number
+  bytes_jited: number
+}
 export function progInfo(pinned: string): ProgInfo {
   return JSON.parse(bpftool(['-j', 'prog', 'show', 'pinned', pinned])) as ProgInfo
 }

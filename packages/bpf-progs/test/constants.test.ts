@@ -19,15 +19,29 @@ const committedFile = fileURLToPath(new URL('../../kernel-abi/src/constants.ts',
 
 t.test('the committed constants.ts is what the generator makes from the headers now', async (t) => {
   const fresh = execFileSync(process.execPath, [generator, '--stdout'], { encoding: 'utf8' })
-  t.equal(readFileSync(committedFile, 'utf8'), fresh, 'stale: run node packages/bpf-progs/scripts/gen-constants.mjs and commit the result')
-  t.match(fresh, /^\/\/ Generated from packages\/bpf-progs\/include\/\*\.h .* do not edit\.\n/, 'the file says it is generated')
+  t.equal(
+    readFileSync(committedFile, 'utf8'),
+    fresh,
+    'stale: run node packages/bpf-progs/scripts/gen-constants.mjs and commit the result',
+  )
+  t.match(
+    fresh,
+    /^\/\/ Generated from packages\/bpf-progs\/include\/\*\.h .* do not edit\.\n/,
+    'the file says it is generated',
+  )
 })
 
 t.test('clang agrees with every number of the committed module', async (t) => {
-  const { cflags, clang, includeDir } = (await import(join(scripts, 'cflags.mjs'))) as { cflags: string[]; clang: string; includeDir: string }
+  const { cflags, clang, includeDir } = (await import(join(scripts, 'cflags.mjs'))) as {
+    cflags: string[]
+    clang: string
+    includeDir: string
+  }
   const numbers = Object.entries(constants).filter((e): e is [string, number] => typeof e[1] === 'number')
   t.ok(numbers.length >= 20, `${numbers.length} numbers`)
-  const headers = readdirSync(includeDir).filter((f) => f.endsWith('.h')).sort()
+  const headers = readdirSync(includeDir)
+    .filter((f) => f.endsWith('.h'))
+    .sort()
   const unit = [
     ...headers.map((h) => `#include "${h}"`),
     ...numbers.map(([name, value]) => `_Static_assert(${name} == ${value}, "${name} is not ${value} in C");`),
@@ -44,7 +58,15 @@ t.test('clang agrees with every number of the committed module', async (t) => {
   t.equal(errors, '', 'every _Static_assert holds')
 })
 
-interface BtfType { id: number; kind: string; name: string; type_id?: number; nr_elems?: number; members?: { name: string; type_id: number }[]; vars?: { type_id: number }[] }
+interface BtfType {
+  id: number
+  kind: string
+  name: string
+  type_id?: number
+  nr_elems?: number
+  members?: { name: string; type_id: number }[]
+  vars?: { type_id: number }[]
+}
 
 /** Map name -> max_entries (0 when not declared) from the `.maps` section of an object's BTF. */
 function btfMaps(object: string): Map<string, number> {
@@ -67,7 +89,11 @@ t.test('every object declares the maps BPF_MAPS gives it, with that max_entries'
     const declared = btfMaps(objectPath(name))
     t.same([...declared.keys()].sort(), [...objectMaps[name]].sort(), `${name}.o: the maps of its header`)
     for (const [map, maxEntries] of declared) {
-      t.equal(maxEntries, constants.BPF_MAPS[map as keyof typeof constants.BPF_MAPS]?.maxEntries, `${name}.o: ${map} max_entries ${maxEntries}`)
+      t.equal(
+        maxEntries,
+        constants.BPF_MAPS[map as keyof typeof constants.BPF_MAPS]?.maxEntries,
+        `${name}.o: ${map} max_entries ${maxEntries}`,
+      )
     }
   }
 })

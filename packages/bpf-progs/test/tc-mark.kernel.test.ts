@@ -70,43 +70,51 @@ function run(t: Tap.Test, prog: BpfProgram, data: Buffer, mark: number): number 
   return r.ctxOut!.readUInt32LE(SKB_MARK)
 }
 
-t.test('BPF_PROG_TEST_RUN on crafted frames', { skip: privilegedSkip('BPF_PROG_TEST_RUN of BPF_PROG_TYPE_SCHED_CLS with an __sk_buff context (kernel >= 5.2) and BPF_MAP_TYPE_LPM_TRIE') }, async (t) => {
-  const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
-  t.teardown(() => coll.close())
-  const nodeInfo = coll.map(mapNames.nodeInfo).typed(lpmKey, u32Value)
-  nodeInfo.put(lpmKeyOfCidr('10.244.2.0/24'), 1)
-  nodeInfo.put(lpmKeyOfCidr('fd00:2::/64'), 1)
-  const encrypt = coll.program(programs.tcMarkEncrypt.name)
-  const decrypt = coll.program(programs.tcMarkDecrypt.name)
-  const { encrypt: E, decrypt: D } = ipsecMarks
-
-  t.test('tc_mark_encrypt: a remote pod destination gets 0xe0, anything else keeps its mark', async (t) => {
-    t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0), E, 'v4 hit (/32 lookup inside the /24): mark set')
-    t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0x55), E, 'a hit overwrites any mark')
-    t.equal(run(t, encrypt, v4Frame('10.244.2.7', PROTO.esp), 0), E, 'no L4 filter')
-    t.equal(run(t, encrypt, v4Frame('10.244.3.7'), 0x55), 0x55, 'v4 miss: mark left alone')
-    t.equal(run(t, encrypt, v4Frame('10.244.3.7'), 0), 0)
-    t.equal(run(t, encrypt, v6Frame('fd00:2::7'), 0), E, 'v6 hit (/128 lookup)')
-    t.equal(run(t, encrypt, v6Frame('fd00:3::7'), 0x9), 0x9, 'v6 miss')
-    t.equal(run(t, encrypt, arpFrame(), 0x9), 0x9, 'not IP: untouched')
-    // (A frame with a truncated IPv4 header cannot be tested here: the kernel refuses it with EINVAL.)
-    nodeInfo.delete(lpmKeyOfCidr('10.244.2.0/24'))
-    t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0), 0, 'after the CIDR is removed: miss')
+t.test(
+  'BPF_PROG_TEST_RUN on crafted frames',
+  {
+    skip: privilegedSkip(
+      'BPF_PROG_TEST_RUN of BPF_PROG_TYPE_SCHED_CLS with an __sk_buff context (kernel >= 5.2) and BPF_MAP_TYPE_LPM_TRIE',
+    ),
+  },
+  async (t) => {
+    const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
+    t.teardown(() => coll.close())
+    const nodeInfo = coll.map(mapNames.nodeInfo).typed(lpmKey, u32Value)
     nodeInfo.put(lpmKeyOfCidr('10.244.2.0/24'), 1)
-  })
+    nodeInfo.put(lpmKeyOfCidr('fd00:2::/64'), 1)
+    const encrypt = coll.program(programs.tcMarkEncrypt.name)
+    const decrypt = coll.program(programs.tcMarkDecrypt.name)
+    const { encrypt: E, decrypt: D } = ipsecMarks
 
-  t.test('tc_mark_decrypt: ESP and 0xd0 kept, every other mark cleared', async (t) => {
-    t.equal(run(t, decrypt, v4Frame('10.244.1.9'), 0xa0), 0, 'case 1: v4 TCP with a foreign mark: cleared')
-    t.equal(run(t, decrypt, v4Frame('10.244.1.9'), E), 0, 'even 0xe0 is cleared on NIC ingress')
-    t.equal(run(t, decrypt, v4Frame('10.244.1.9'), D), D, 'case 2: 0xd0 (decrypted by XFRM) kept')
-    t.equal(run(t, decrypt, v4Frame('192.168.0.1', PROTO.esp), D), D, 'case 3: ESP with 0xd0 kept')
-    t.equal(run(t, decrypt, v4Frame('192.168.0.1', PROTO.esp), 0xa0), 0xa0, 'ESP is never touched')
-    t.equal(run(t, decrypt, v6Frame('fd00:1::9', PROTO.esp), 0xa0), 0xa0, 'v6 ESP (next header 50) untouched')
-    t.equal(run(t, decrypt, v6Frame('fd00:1::9'), 0x7), 0, 'v6 TCP: cleared')
-    t.equal(run(t, decrypt, v6Frame('fd00:1::9'), D), D, 'v6 0xd0 kept')
-    t.equal(run(t, decrypt, arpFrame(), 0x7), 0x7, 'not IP: untouched')
-  })
-})
+    t.test('tc_mark_encrypt: a remote pod destination gets 0xe0, anything else keeps its mark', async (t) => {
+      t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0), E, 'v4 hit (/32 lookup inside the /24): mark set')
+      t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0x55), E, 'a hit overwrites any mark')
+      t.equal(run(t, encrypt, v4Frame('10.244.2.7', PROTO.esp), 0), E, 'no L4 filter')
+      t.equal(run(t, encrypt, v4Frame('10.244.3.7'), 0x55), 0x55, 'v4 miss: mark left alone')
+      t.equal(run(t, encrypt, v4Frame('10.244.3.7'), 0), 0)
+      t.equal(run(t, encrypt, v6Frame('fd00:2::7'), 0), E, 'v6 hit (/128 lookup)')
+      t.equal(run(t, encrypt, v6Frame('fd00:3::7'), 0x9), 0x9, 'v6 miss')
+      t.equal(run(t, encrypt, arpFrame(), 0x9), 0x9, 'not IP: untouched')
+      // (A frame with a truncated IPv4 header cannot be tested here: the kernel refuses it with EINVAL.)
+      nodeInfo.delete(lpmKeyOfCidr('10.244.2.0/24'))
+      t.equal(run(t, encrypt, v4Frame('10.244.2.7'), 0), 0, 'after the CIDR is removed: miss')
+      nodeInfo.put(lpmKeyOfCidr('10.244.2.0/24'), 1)
+    })
+
+    t.test('tc_mark_decrypt: ESP and 0xd0 kept, every other mark cleared', async (t) => {
+      t.equal(run(t, decrypt, v4Frame('10.244.1.9'), 0xa0), 0, 'case 1: v4 TCP with a foreign mark: cleared')
+      t.equal(run(t, decrypt, v4Frame('10.244.1.9'), E), 0, 'even 0xe0 is cleared on NIC ingress')
+      t.equal(run(t, decrypt, v4Frame('10.244.1.9'), D), D, 'case 2: 0xd0 (decrypted by XFRM) kept')
+      t.equal(run(t, decrypt, v4Frame('192.168.0.1', PROTO.esp), D), D, 'case 3: ESP with 0xd0 kept')
+      t.equal(run(t, decrypt, v4Frame('192.168.0.1', PROTO.esp), 0xa0), 0xa0, 'ESP is never touched')
+      t.equal(run(t, decrypt, v6Frame('fd00:1::9', PROTO.esp), 0xa0), 0xa0, 'v6 ESP (next header 50) untouched')
+      t.equal(run(t, decrypt, v6Frame('fd00:1::9'), 0x7), 0, 'v6 TCP: cleared')
+      t.equal(run(t, decrypt, v6Frame('fd00:1::9'), D), D, 'v6 0xd0 kept')
+      t.equal(run(t, decrypt, arpFrame(), 0x7), 0x7, 'not IP: untouched')
+    })
+  },
+)
 
 /** Packets counted by the iptables mangle/PREROUTING rule whose comment is `tag`. */
 function counted(ns: { exec(cmd: string[]): string }, tag: string): number {
@@ -116,70 +124,138 @@ function counted(ns: { exec(cmd: string[]): string }, tag: string): number {
   return Number(line.trim().split(/\s+/)[0])
 }
 
-t.test('on a veth between two namespaces, attached with tc', { skip: privilegedSkip('tc clsact with a direct-action BPF_PROG_TYPE_SCHED_CLS filter (kernel >= 4.5), veth pairs in network namespaces, iptables mangle', () => hasTools(['tc', 'iptables', 'python3'])) }, async (t) => {
-  const pins = tempPinDir()
-  t.teardown(() => pins.close())
-  const pod = tempNetns()
-  t.teardown(() => pod.close())
-  const host = tempNetns()
-  t.teardown(() => host.close())
-  const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
-  t.teardown(() => coll.close())
-  coll.map(mapNames.nodeInfo).put(encodeToBuffer(lpmKey, lpmKeyOfCidr('10.244.2.0/24')), encodeToBuffer(u32Value, 1))
-  const encPin = join(pins.path, 'enc')
-  const decPin = join(pins.path, 'dec')
-  coll.program(programs.tcMarkEncrypt.name).pin(encPin)
-  coll.program(programs.tcMarkDecrypt.name).pin(decPin)
+t.test(
+  'on a veth between two namespaces, attached with tc',
+  {
+    skip: privilegedSkip(
+      'tc clsact with a direct-action BPF_PROG_TYPE_SCHED_CLS filter (kernel >= 4.5), veth pairs in network namespaces, iptables mangle',
+      () => hasTools(['tc', 'iptables', 'python3']),
+    ),
+  },
+  async (t) => {
+    const pins = tempPinDir()
+    t.teardown(() => pins.close())
+    const pod = tempNetns()
+    t.teardown(() => pod.close())
+    const host = tempNetns()
+    t.teardown(() => host.close())
+    const coll = Collection.load({ objectPath: objectPath('tc_mark'), pinMaps: false })
+    t.teardown(() => coll.close())
+    coll.map(mapNames.nodeInfo).put(encodeToBuffer(lpmKey, lpmKeyOfCidr('10.244.2.0/24')), encodeToBuffer(u32Value, 1))
+    const encPin = join(pins.path, 'enc')
+    const decPin = join(pins.path, 'dec')
+    coll.program(programs.tcMarkEncrypt.name).pin(encPin)
+    coll.program(programs.tcMarkDecrypt.name).pin(decPin)
 
-  // pod (10.99.0.1, eth0) ── veth ── host (10.99.0.2, vpod): the pod routes the remote pod CIDRs via the host.
-  execFileSync('ip', ['link', 'add', 'eth0', 'netns', pod.name, 'type', 'veth', 'peer', 'name', 'vpod', 'netns', host.name])
-  pod.exec(['sh', '-c', 'ip addr add 10.99.0.1/24 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add 10.244.0.0/16 via 10.99.0.2'])
-  host.exec(['sh', '-c', 'ip addr add 10.99.0.2/24 dev vpod && ip link set vpod up && ip link set lo up && tc qdisc add dev vpod clsact'])
-  const rule = (tag: string, match: string[]) =>
-    host.exec(['iptables', '-w', '-t', 'mangle', '-A', 'PREROUTING', '-i', 'vpod', ...match, '-m', 'comment', '--comment', tag, '-j', 'ACCEPT'])
-  rule('remote-marked', ['-p', 'udp', '-d', '10.244.2.0/24', '-m', 'mark', '--mark', '0xe0'])
-  rule('other-unmarked', ['-p', 'udp', '-d', '10.244.3.0/24', '-m', 'mark', '--mark', '0'])
-  // Three UDP datagrams from the pod (nobody listens: only the marks matter).
-  const ping = (dst: string) => pod.exec([process.execPath, '-e',
-    `const s = require('node:dgram').createSocket('udp4'); let n = 0; const send = () => s.send('x', 9, '${dst}', () => (++n < 3 ? send() : s.close())); send()`])
+    // pod (10.99.0.1, eth0) ── veth ── host (10.99.0.2, vpod): the pod routes the remote pod CIDRs via the host.
+    execFileSync('ip', [
+      'link',
+      'add',
+      'eth0',
+      'netns',
+      pod.name,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'vpod',
+      'netns',
+      host.name,
+    ])
+    pod.exec([
+      'sh',
+      '-c',
+      'ip addr add 10.99.0.1/24 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add 10.244.0.0/16 via 10.99.0.2',
+    ])
+    host.exec([
+      'sh',
+      '-c',
+      'ip addr add 10.99.0.2/24 dev vpod && ip link set vpod up && ip link set lo up && tc qdisc add dev vpod clsact',
+    ])
+    const rule = (tag: string, match: string[]) =>
+      host.exec([
+        'iptables',
+        '-w',
+        '-t',
+        'mangle',
+        '-A',
+        'PREROUTING',
+        '-i',
+        'vpod',
+        ...match,
+        '-m',
+        'comment',
+        '--comment',
+        tag,
+        '-j',
+        'ACCEPT',
+      ])
+    rule('remote-marked', ['-p', 'udp', '-d', '10.244.2.0/24', '-m', 'mark', '--mark', '0xe0'])
+    rule('other-unmarked', ['-p', 'udp', '-d', '10.244.3.0/24', '-m', 'mark', '--mark', '0'])
+    // Three UDP datagrams from the pod (nobody listens: only the marks matter).
+    const ping = (dst: string) =>
+      pod.exec([
+        process.execPath,
+        '-e',
+        `const s = require('node:dgram').createSocket('udp4'); let n = 0; const send = () => s.send('x', 9, '${dst}', () => (++n < 3 ? send() : s.close())); send()`,
+      ])
 
-  host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '1', 'bpf', 'object-pinned', encPin, 'da'])
-  ping('10.244.2.5')
-  ping('10.244.3.5')
-  t.equal(counted(host, 'remote-marked'), 3, 'tc_mark_encrypt: packets to a remote pod CIDR carry 0xe0 in PREROUTING')
-  t.equal(counted(host, 'other-unmarked'), 3, 'packets elsewhere stay unmarked')
+    host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '1', 'bpf', 'object-pinned', encPin, 'da'])
+    ping('10.244.2.5')
+    ping('10.244.3.5')
+    t.equal(counted(host, 'remote-marked'), 3, 'tc_mark_encrypt: packets to a remote pod CIDR carry 0xe0 in PREROUTING')
+    t.equal(counted(host, 'other-unmarked'), 3, 'packets elsewhere stay unmarked')
 
-  // Decrypt on "NIC" ingress: a first filter (harness/tc_forge_mark.c) forges a mark, ours runs second.
-  const work = mkdtempSync(join(tmpdir(), 'kmesh-tc-forge-'))
-  t.teardown(() => rmSync(work, { recursive: true, force: true }))
-  const forgeObj = join(work, 'tc_forge_mark.o')
-  execFileSync(process.env.CLANG ?? 'clang', ['-target', 'bpf', '-O2', '-g', '-I/usr/include/x86_64-linux-gnu', '-c', fileURLToPath(new URL('./harness/tc_forge_mark.c', import.meta.url)), '-o', forgeObj])
-  const forger = Collection.load({ objectPath: forgeObj, pinMaps: false })
-  t.teardown(() => forger.close())
-  const forgePin = join(pins.path, 'forge')
-  forger.program('tc_forge_mark').pin(forgePin)
-  host.exec(['tc', 'filter', 'del', 'dev', 'vpod', 'ingress'])
-  host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '1', 'bpf', 'object-pinned', forgePin, 'da'])
-  host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '2', 'bpf', 'object-pinned', decPin, 'da'])
-  host.exec(['iptables', '-w', '-t', 'mangle', '-F', 'PREROUTING'])
-  rule('udp-cleared', ['-p', 'udp', '-m', 'mark', '--mark', '0'])
-  rule('udp-d0-kept', ['-p', 'udp', '-m', 'mark', '--mark', '0xd0'])
-  rule('esp-kept', ['-p', 'esp', '-m', 'mark', '--mark', '0xa0'])
-  const forge = (mark: number) => forger.map('forge_mark').put(Buffer.alloc(4), encodeToBuffer(u32Value, mark))
-  forge(0xa0)
-  ping('10.99.0.2')
-  // Three raw ESP datagrams (protocol 50) from the pod: not decryptable here, but they must keep their mark.
-  pod.exec(['python3', '-c', "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,50)\nfor i in range(3): s.sendto(b'\\0\\0\\0\\x07'+bytes(28),('10.99.0.2',0))"])
-  forge(0xd0)
-  ping('10.99.0.2')
-  t.equal(counted(host, 'udp-cleared'), 3, 'tc_mark_decrypt: a forged mark on plain traffic is cleared')
-  t.equal(counted(host, 'esp-kept'), 3, 'ESP keeps its mark')
-  t.equal(counted(host, 'udp-d0-kept'), 3, '0xd0 is kept')
-})
+    // Decrypt on "NIC" ingress: a first filter (harness/tc_forge_mark.c) forges a mark, ours runs second.
+    const work = mkdtempSync(join(tmpdir(), 'kmesh-tc-forge-'))
+    t.teardown(() => rmSync(work, { recursive: true, force: true }))
+    const forgeObj = join(work, 'tc_forge_mark.o')
+    execFileSync(process.env.CLANG ?? 'clang', [
+      '-target',
+      'bpf',
+      '-O2',
+      '-g',
+      '-I/usr/include/x86_64-linux-gnu',
+      '-c',
+      fileURLToPath(new URL('./harness/tc_forge_mark.c', import.meta.url)),
+      '-o',
+      forgeObj,
+    ])
+    const forger = Collection.load({ objectPath: forgeObj, pinMaps: false })
+    t.teardown(() => forger.close())
+    const forgePin = join(pins.path, 'forge')
+    forger.program('tc_forge_mark').pin(forgePin)
+    host.exec(['tc', 'filter', 'del', 'dev', 'vpod', 'ingress'])
+    host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '1', 'bpf', 'object-pinned', forgePin, 'da'])
+    host.exec(['tc', 'filter', 'add', 'dev', 'vpod', 'ingress', 'prio', '2', 'bpf', 'object-pinned', decPin, 'da'])
+    host.exec(['iptables', '-w', '-t', 'mangle', '-F', 'PREROUTING'])
+    rule('udp-cleared', ['-p', 'udp', '-m', 'mark', '--mark', '0'])
+    rule('udp-d0-kept', ['-p', 'udp', '-m', 'mark', '--mark', '0xd0'])
+    rule('esp-kept', ['-p', 'esp', '-m', 'mark', '--mark', '0xa0'])
+    const forge = (mark: number) => forger.map('forge_mark').put(Buffer.alloc(4), encodeToBuffer(u32Value, mark))
+    forge(0xa0)
+    ping('10.99.0.2')
+    // Three raw ESP datagrams (protocol 50) from the pod: not decryptable here, but they must keep their mark.
+    pod.exec([
+      'python3',
+      '-c',
+      "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_RAW,50)\nfor i in range(3): s.sendto(b'\\0\\0\\0\\x07'+bytes(28),('10.99.0.2',0))",
+    ])
+    forge(0xd0)
+    ping('10.99.0.2')
+    t.equal(counted(host, 'udp-cleared'), 3, 'tc_mark_decrypt: a forged mark on plain traffic is cleared')
+    t.equal(counted(host, 'esp-kept'), 3, 'ESP keeps its mark')
+    t.equal(counted(host, 'udp-d0-kept'), 3, '0xd0 is kept')
+  },
+)
 
 function hasTools(tools: string[]): string | undefined {
   for (const tool of tools) {
-    try { execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' }) } catch { return `${tool} is not installed` }
+    try {
+      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' })
+    } catch {
+      return `${tool} is not installed`
+    }
   }
   return undefined
 }

@@ -4,8 +4,24 @@
  */
 export { isIp, whyNotIp, parseIp, tryParseIp, writeIp16, ipFamily, ZONE_REFUSED, type IpFamily } from './parse.js'
 export {
-  formatIp, formatIpv4, formatIpv6, canonicalIp, isV4Mapped, mapV4, unmapV4, ipHex, equalIp, compareIp,
+  formatIp,
+  formatIpv4,
+  formatIpv6,
+  canonicalIp,
+  isV4Mapped,
+  mapV4,
+  unmapV4,
+  ipHex,
+  equalIp,
+  compareIp,
 } from './format.js'
 export {
-  parseCidr, parsePrefixLength, maskIp, formatCidr, cidrContains, maxPrefixLength, type Cidr, type ParseCidrOptions,
+  parseCidr,
+  parsePrefixLength,
+  maskIp,
+  formatCidr,
+  cidrContains,
+  maxPrefixLength,
+  type Cidr,
+  type ParseCidrOptions,
 } from './cidr.js'

@@ -7,8 +7,27 @@ import { isIP } from 'node:net'
 import { readdirSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import {
-  canonicalIp, cidrContains, compareIp, equalIp, formatCidr, formatIp, formatIpv6, ipFamily, ipHex, isIp, isV4Mapped,
-  mapV4, maskIp, parseCidr, parseIp, parsePrefixLength, tryParseIp, unmapV4, whyNotIp, writeIp16, ZONE_REFUSED,
+  canonicalIp,
+  cidrContains,
+  compareIp,
+  equalIp,
+  formatCidr,
+  formatIp,
+  formatIpv6,
+  ipFamily,
+  ipHex,
+  isIp,
+  isV4Mapped,
+  mapV4,
+  maskIp,
+  parseCidr,
+  parseIp,
+  parsePrefixLength,
+  tryParseIp,
+  unmapV4,
+  whyNotIp,
+  writeIp16,
+  ZONE_REFUSED,
 } from '../src/index.js'
 
 /** Bytes of a text net.isIP accepted, computed without our parser. */
@@ -21,30 +40,95 @@ function reference(text: string, family: number): Uint8Array {
   const tl = tail === undefined ? [] : groups(tail)
   const all = tail === undefined ? h : [...h, ...Array<number>(8 - h.length - tl.length).fill(0), ...tl]
   const out = new Uint8Array(16)
-  all.forEach((g, i) => { out[2 * i] = g >> 8; out[2 * i + 1] = g & 0xff })
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8
+    out[2 * i + 1] = g & 0xff
+  })
   return out
 }
 
 function rng(seed: number): (n: number) => number {
   let s = seed >>> 0
   return (n) => {
-    s ^= s << 13; s >>>= 0
+    s ^= s << 13
+    s >>>= 0
     s ^= s >>> 17
-    s ^= s << 5; s >>>= 0
+    s ^= s << 5
+    s >>>= 0
     return s % n
   }
 }
 
 const EDGES = [
-  '', ' ', '.', ':', '::', ':::', '::1', '1::', '::ffff:1.2.3.4', '::FFFF:1.2.3.4', '::ffff:01.2.3.4', '::1.2.3.4',
-  '1.2.3.4', '010.0.0.1', '10.0.0.01', '0.0.0.0', '00.0.0.0', '255.255.255.255', '256.0.0.0', '1.2.3', '1.2.3.4.5',
-  '1.2.3.', '.1.2.3', '1..2.3', '1.2.3.4 ', ' 1.2.3.4', '1.2.3.4\n', '\t::1', '1::2::3', '1:2:3:4:5:6:7:8',
-  '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8::', '::1:2:3:4:5:6:7:8',
-  '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5:6:7:1.2.3.4', '1:2:3:4:5::1.2.3.4', '::1:2:3:4:5:1.2.3.4', '1.2.3.4::',
-  '1.2.3.4:1::', '::1.2.3.4:1', 'fe80::1%eth0', 'fe80::1%', '1.2.3.4%eth0', '::%1', 'FE80::ABCD', 'fE80::aBcD',
-  '12345::', '0000:0000:0000:0000:0000:0000:0000:0000', '00000::', 'g::', '::g', '1:2', ':1::', '1::2:',
-  '[::1]', '::ffff:1.2.3', '::ffff:1.2.3.256', '1:2:3:4:5:6:7:8%eth0', '::ffff:255.255.255.255', '0::0',
-  '1e1.0.0.1', '0x1.0.0.1', '+1.0.0.1', '1.2.3.4/32', '::/0', '１.2.3.4', '١.2.3.4',
+  '',
+  ' ',
+  '.',
+  ':',
+  '::',
+  ':::',
+  '::1',
+  '1::',
+  '::ffff:1.2.3.4',
+  '::FFFF:1.2.3.4',
+  '::ffff:01.2.3.4',
+  '::1.2.3.4',
+  '1.2.3.4',
+  '010.0.0.1',
+  '10.0.0.01',
+  '0.0.0.0',
+  '00.0.0.0',
+  '255.255.255.255',
+  '256.0.0.0',
+  '1.2.3',
+  '1.2.3.4.5',
+  '1.2.3.',
+  '.1.2.3',
+  '1..2.3',
+  '1.2.3.4 ',
+  ' 1.2.3.4',
+  '1.2.3.4\n',
+  '\t::1',
+  '1::2::3',
+  '1:2:3:4:5:6:7:8',
+  '1:2:3:4:5:6:7:8:9',
+  '1:2:3:4:5:6:7::',
+  '::2:3:4:5:6:7:8',
+  '1:2:3:4:5:6:7:8::',
+  '::1:2:3:4:5:6:7:8',
+  '1:2:3:4:5:6:1.2.3.4',
+  '1:2:3:4:5:6:7:1.2.3.4',
+  '1:2:3:4:5::1.2.3.4',
+  '::1:2:3:4:5:1.2.3.4',
+  '1.2.3.4::',
+  '1.2.3.4:1::',
+  '::1.2.3.4:1',
+  'fe80::1%eth0',
+  'fe80::1%',
+  '1.2.3.4%eth0',
+  '::%1',
+  'FE80::ABCD',
+  'fE80::aBcD',
+  '12345::',
+  '0000:0000:0000:0000:0000:0000:0000:0000',
+  '00000::',
+  'g::',
+  '::g',
+  '1:2',
+  ':1::',
+  '1::2:',
+  '[::1]',
+  '::ffff:1.2.3',
+  '::ffff:1.2.3.256',
+  '1:2:3:4:5:6:7:8%eth0',
+  '::ffff:255.255.255.255',
+  '0::0',
+  '1e1.0.0.1',
+  '0x1.0.0.1',
+  '+1.0.0.1',
+  '1.2.3.4/32',
+  '::/0',
+  '１.2.3.4',
+  '١.2.3.4',
 ]
 
 /** A random address written in one of its spellings (compressed or not, hex case, leading zeros, v4 tail). */
@@ -71,9 +155,12 @@ function mutate(text: string, r: (n: number) => number): string {
   const c = alphabet[r(alphabet.length)]!
   const at = r(text.length + 1)
   switch (r(3)) {
-    case 0: return text.slice(0, at) + text.slice(at + 1)
-    case 1: return text.slice(0, at) + c + text.slice(at)
-    default: return text.slice(0, at) + c + text.slice(at + 1)
+    case 0:
+      return text.slice(0, at) + text.slice(at + 1)
+    case 1:
+      return text.slice(0, at) + c + text.slice(at)
+    default:
+      return text.slice(0, at) + c + text.slice(at + 1)
   }
 }
 

@@ -39,6 +39,7 @@ export function derivePairKey(input: PairKeyInput): Buffer {
 
 function bootIdPrefix(bootId: string, which: string): Buffer {
   const bytes = Buffer.from(bootId, 'utf8')
-  if (bytes.length < BOOT_ID_BYTES) throw new DerivationError(`${which} boot id is ${bytes.length} bytes; at least ${BOOT_ID_BYTES} are needed`)
+  if (bytes.length < BOOT_ID_BYTES)
+    throw new DerivationError(`${which} boot id is ${bytes.length} bytes; at least ${BOOT_ID_BYTES} are needed`)
   return bytes.subarray(0, BOOT_ID_BYTES)
 }

@@ -1,7 +1,12 @@
 /** A key file that cannot be used. `key` names the JSON key at fault when there is one; the message never holds key material. */
 export class KeyFileError extends Error {
   override readonly name = 'KeyFileError'
-  constructor(readonly file: string, readonly key: string | undefined, detail: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly file: string,
+    readonly key: string | undefined,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${file}: ${key === undefined ? '' : `key "${key}": `}${detail}`, options)
   }
 }
@@ -14,7 +19,10 @@ export class DerivationError extends Error {
 /** A remote node whose rules cannot be planned (a missing key, an unusable address or CIDR). */
 export class PlanError extends Error {
   override readonly name = 'PlanError'
-  constructor(readonly node: string, detail: string) {
+  constructor(
+    readonly node: string,
+    detail: string,
+  ) {
     super(`node ${node}: ${detail}`)
   }
 }

@@ -40,7 +40,8 @@ export interface KeyWatcher {
  */
 export function watchKeyFile(path: string, options: KeyWatcherOptions = {}): KeyWatcher {
   const debounceMs = options.debounceMs ?? defaults.debounceMs
-  if (!Number.isFinite(debounceMs) || debounceMs < 0) throw new RangeError(`watchKeyFile: option debounceMs must be a non-negative number, got ${debounceMs}`)
+  if (!Number.isFinite(debounceMs) || debounceMs < 0)
+    throw new RangeError(`watchKeyFile: option debounceMs must be a non-negative number, got ${debounceMs}`)
   const history = new KeyHistory()
   const load = (): void => {
     const key = readKeyFile(path, { onWarning: options.onWarning })
@@ -58,7 +59,9 @@ export function watchKeyFile(path: string, options: KeyWatcherOptions = {}): Key
     try {
       load()
     } catch (err) {
-      options.onError?.(err instanceof KeyFileError ? err : new KeyFileError(path, undefined, String(err), { cause: err }))
+      options.onError?.(
+        err instanceof KeyFileError ? err : new KeyFileError(path, undefined, String(err), { cause: err }),
+      )
     }
   }
   const name = basename(path)
@@ -69,7 +72,13 @@ export function watchKeyFile(path: string, options: KeyWatcherOptions = {}): Key
     clearTimeout(timer)
     timer = setTimeout(reload, debounceMs)
   })
-  fsWatcher.on('error', (err) => options.onError?.(new KeyFileError(path, undefined, `watch failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, { cause: err })))
+  fsWatcher.on('error', (err) =>
+    options.onError?.(
+      new KeyFileError(path, undefined, `watch failed (${(err as NodeJS.ErrnoException).code ?? err.message})`, {
+        cause: err,
+      }),
+    ),
+  )
 
   const close = (): void => {
     if (closed) return

@@ -29,7 +29,12 @@ export class IpsecKey {
 
   /** Same SPI, algorithm, ICV length and key bytes. */
   equals(other: IpsecKey): boolean {
-    return this.spi === other.spi && this.aeadKeyName === other.aeadKeyName && this.length === other.length && this.#aeadKey.equals(other.#aeadKey)
+    return (
+      this.spi === other.spi &&
+      this.aeadKeyName === other.aeadKeyName &&
+      this.length === other.length &&
+      this.#aeadKey.equals(other.#aeadKey)
+    )
   }
 
   toJSON(): { spi: number; aeadKeyName: string; length: number; aeadKey: '[redacted]' } {
@@ -63,7 +68,8 @@ export function parseKeyFile(text: string, file = '<key file>'): IpsecKey {
     const at = /position (\d+)/.exec(String((err as Error).message))
     throw new KeyFileError(file, undefined, `not valid JSON${at ? ` (at byte ${at[1]})` : ''}`)
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new KeyFileError(file, undefined, 'must hold one JSON object')
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+    throw new KeyFileError(file, undefined, 'must hold one JSON object')
   const o = doc as Record<string, unknown>
 
   const spi = o.spi
@@ -72,17 +78,28 @@ export function parseKeyFile(text: string, file = '<key file>'): IpsecKey {
   }
   const name = o.aeadKeyName
   if (typeof name !== 'string') throw new KeyFileError(file, 'aeadKeyName', `must be a string, got ${describe(name)}`)
-  if (!name.startsWith('rfc')) throw new KeyFileError(file, 'aeadKeyName', `algorithm "${name}" must begin with "rfc" (e.g. rfc4106(gcm(aes)))`)
-  if (Buffer.byteLength(name) > 63) throw new KeyFileError(file, 'aeadKeyName', 'algorithm name longer than 63 bytes (the kernel limit)')
+  if (!name.startsWith('rfc'))
+    throw new KeyFileError(file, 'aeadKeyName', `algorithm "${name}" must begin with "rfc" (e.g. rfc4106(gcm(aes)))`)
+  if (Buffer.byteLength(name) > 63)
+    throw new KeyFileError(file, 'aeadKeyName', 'algorithm name longer than 63 bytes (the kernel limit)')
   const b64 = o.aeadKey
   if (typeof b64 !== 'string') throw new KeyFileError(file, 'aeadKey', `must be a base64 string, got ${describe(b64)}`)
   const compact = b64.replace(/\s+/g, '')
   if (compact.length === 0 || !BASE64.test(compact)) throw new KeyFileError(file, 'aeadKey', 'is not valid base64')
   const raw = Buffer.from(compact, 'base64')
-  if (raw.length > MAX_KEY_BYTES) throw new KeyFileError(file, 'aeadKey', `decodes to ${raw.length} bytes; at most ${MAX_KEY_BYTES} (the SHA-512 output the per-pair key is cut from)`)
+  if (raw.length > MAX_KEY_BYTES)
+    throw new KeyFileError(
+      file,
+      'aeadKey',
+      `decodes to ${raw.length} bytes; at most ${MAX_KEY_BYTES} (the SHA-512 output the per-pair key is cut from)`,
+    )
   const length = o.length
   if (typeof length !== 'number' || !Number.isInteger(length) || length <= 0 || length % 8 !== 0 || length > 512) {
-    throw new KeyFileError(file, 'length', `ICV length in bits must be a positive multiple of 8 up to 512, got ${describe(length)}`)
+    throw new KeyFileError(
+      file,
+      'length',
+      `ICV length in bits must be a positive multiple of 8 up to 512, got ${describe(length)}`,
+    )
   }
   return new IpsecKey(spi, name, raw, length)
 }

@@ -4,7 +4,15 @@ import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
 import type { IpsecKey } from './keyfile.js'
 import { AF_INET, addressFamily, networkCidr, parseCidr } from './xfrm/address.js'
 import { IPPROTO_ESP, type XfrmPolicyDir } from './xfrm/constants.js'
-import type { XfrmMark, XfrmPolicy, XfrmPolicyId, XfrmSelector, XfrmState, XfrmStateId, XfrmTemplate } from './xfrm/types.js'
+import type {
+  XfrmMark,
+  XfrmPolicy,
+  XfrmPolicyId,
+  XfrmSelector,
+  XfrmState,
+  XfrmStateId,
+  XfrmTemplate,
+} from './xfrm/types.js'
 
 /** A node as its `KmeshNodeInfo` describes it (group kmesh.net, v1alpha1; JSON `spec.podCIDRS`). */
 export interface NodeInfo {
@@ -86,9 +94,17 @@ export const KMESH_MARK_NONE = 0
  * mask, so the two sets are disjoint and both keep priority 0 (no ordering needed); same-node traffic and traffic
  * from node addresses are not from a remote pod CIDR and pass as before.
  */
-export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup, options: PlanOptions = {}): NodeRules {
+export function planNodeRules(
+  local: NodeInfo,
+  remote: NodeInfo,
+  keys: KeyLookup,
+  options: PlanOptions = {},
+): NodeRules {
   const { rejectPlaintext } = { ...planDefaults, ...options }
-  if (typeof rejectPlaintext !== 'boolean') throw new TypeError(`planNodeRules: option rejectPlaintext must be a boolean, got ${JSON.stringify(rejectPlaintext)}`)
+  if (typeof rejectPlaintext !== 'boolean')
+    throw new TypeError(
+      `planNodeRules: option rejectPlaintext must be a boolean, got ${JSON.stringify(rejectPlaintext)}`,
+    )
   checkNode(local)
   checkNode(remote)
   const localKey = keys.get(local.spi)
@@ -105,12 +121,18 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
     states.push(tunnelState(ra, la, local.spi, localKey, derive(remote, localKey, ra, la, remote.bootID, local.bootID)))
     const ingress = (): XfrmTemplate[] => [{ src: ra, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' }]
     for (const cidr of local.podCIDRs) {
-      for (const dir of ['in', 'fwd'] as const) putPolicy({ selector: anySourceTo(cidr), dir, mark: mark(KMESH_MARK_DECRYPT), templates: ingress() })
+      for (const dir of ['in', 'fwd'] as const)
+        putPolicy({ selector: anySourceTo(cidr), dir, mark: mark(KMESH_MARK_DECRYPT), templates: ingress() })
     }
     if (rejectPlaintext) {
       for (const [remoteCidr, localCidr] of cidrPairs(remote.podCIDRs, local.podCIDRs)) {
         for (const dir of ['in', 'fwd'] as const) {
-          putPolicy({ selector: { src: networkCidr(remoteCidr), dst: networkCidr(localCidr) }, dir, mark: mark(KMESH_MARK_NONE), templates: ingress() })
+          putPolicy({
+            selector: { src: networkCidr(remoteCidr), dst: networkCidr(localCidr) },
+            dir,
+            mark: mark(KMESH_MARK_NONE),
+            templates: ingress(),
+          })
         }
       }
     }
@@ -122,7 +144,9 @@ export function planNodeRules(local: NodeInfo, remote: NodeInfo, keys: KeyLookup
   else if (!remoteKey) egress = 'remote-key-unknown'
   else {
     for (const [la, ra] of pairs(local.addresses, remote.addresses)) {
-      states.push(tunnelState(la, ra, remote.spi, remoteKey, derive(remote, remoteKey, la, ra, local.bootID, remote.bootID)))
+      states.push(
+        tunnelState(la, ra, remote.spi, remoteKey, derive(remote, remoteKey, la, ra, local.bootID, remote.bootID)),
+      )
       for (const cidr of remote.podCIDRs) {
         putPolicy({
           selector: anySourceTo(cidr),
@@ -183,7 +207,14 @@ function* pairs(as: string[], bs: string[]): Generator<[string, string]> {
   for (const a of as) for (const b of bs) if (addressFamily(a) === addressFamily(b)) yield [a, b]
 }
 
-function derive(remote: NodeInfo, key: IpsecKey, srcIp: string, dstIp: string, srcBootId: string, dstBootId: string): Buffer {
+function derive(
+  remote: NodeInfo,
+  key: IpsecKey,
+  srcIp: string,
+  dstIp: string,
+  srcBootId: string,
+  dstBootId: string,
+): Buffer {
   try {
     return derivePairKey({ key: key.aeadKey, srcIp, dstIp, srcBootId, dstBootId })
   } catch (err) {
@@ -193,7 +224,8 @@ function derive(remote: NodeInfo, key: IpsecKey, srcIp: string, dstIp: string, s
 }
 
 function checkNode(n: NodeInfo): void {
-  if (!Number.isInteger(n.spi) || n.spi < 1 || n.spi > 0xffffffff) throw new PlanError(n.name, `spi must be an integer from 1 to 4294967295, got ${n.spi}`)
+  if (!Number.isInteger(n.spi) || n.spi < 1 || n.spi > 0xffffffff)
+    throw new PlanError(n.name, `spi must be an integer from 1 to 4294967295, got ${n.spi}`)
   try {
     for (const a of n.addresses) addressFamily(a)
     for (const c of n.podCIDRs) parseCidr(c)

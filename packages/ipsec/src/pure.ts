@@ -23,7 +23,17 @@ export {
 export * from './xfrm/types.js'
 export * as xfrmConstants from './xfrm/constants.js'
 export { IPPROTO_ESP, type XfrmMode, type XfrmPolicyAction, type XfrmPolicyDir } from './xfrm/constants.js'
-export { AF_INET, AF_INET6, canonicalAddress, canonicalCidr, decodeAddress, encodeAddress, networkCidr, parseCidr, type Cidr } from './xfrm/address.js'
+export {
+  AF_INET,
+  AF_INET6,
+  canonicalAddress,
+  canonicalCidr,
+  decodeAddress,
+  encodeAddress,
+  networkCidr,
+  parseCidr,
+  type Cidr,
+} from './xfrm/address.js'
 export {
   decodePolicyPayload,
   decodeStatePayload,
@@ -35,4 +45,13 @@ export {
   request,
   type DecodedXfrmMessage,
 } from './xfrm/codec.js'
-export { decodeAttributes, decodeError, decodeMessages, encodeAttributes, encodeMessage, type NetlinkAttribute, type NetlinkError, type NetlinkMessage } from './xfrm/netlink.js'
+export {
+  decodeAttributes,
+  decodeError,
+  decodeMessages,
+  encodeAttributes,
+  encodeMessage,
+  type NetlinkAttribute,
+  type NetlinkError,
+  type NetlinkMessage,
+} from './xfrm/netlink.js'

@@ -9,19 +9,37 @@ const bootB = '7e6d5c4b-3a29-4817-b6a5-9483726150fe'
 
 // The spec, written out again from its text: SHA-512 over key ‖ src ‖ dst ‖ srcBoot[:36] ‖ dstBoot[:36], cut to the key length.
 function fromSpec(key: Buffer, src: string, dst: string, srcBoot: string, dstBoot: string): Buffer {
-  const input = Buffer.concat([key, Buffer.from(src), Buffer.from(dst), Buffer.from(srcBoot).subarray(0, 36), Buffer.from(dstBoot).subarray(0, 36)])
+  const input = Buffer.concat([
+    key,
+    Buffer.from(src),
+    Buffer.from(dst),
+    Buffer.from(srcBoot).subarray(0, 36),
+    Buffer.from(dstBoot).subarray(0, 36),
+  ])
   return createHash('sha512').update(input).digest().subarray(0, key.length)
 }
 
 t.test('fixed vectors, checked by hand with openssl dgst -sha512 and python hashlib', async (t) => {
   // printf '<key bytes 00..23>192.168.0.2192.168.0.1<bootA><bootB>' | openssl dgst -sha512, first 36 bytes.
   t.equal(
-    derivePairKey({ key: key36, srcIp: '192.168.0.2', dstIp: '192.168.0.1', srcBootId: bootA, dstBootId: bootB }).toString('hex'),
+    derivePairKey({
+      key: key36,
+      srcIp: '192.168.0.2',
+      dstIp: '192.168.0.1',
+      srcBootId: bootA,
+      dstBootId: bootB,
+    }).toString('hex'),
     '6cb93d95d65af130ff7515c0cdcb5fbea9b100484c9a9c29f24c89695c0417255aacdce8',
   )
   // IPv6 strings; boot ids longer than 36 bytes (a suffix, a trailing newline as /proc gives it) use only 36 bytes.
   t.equal(
-    derivePairKey({ key: key36, srcIp: 'fd00:10::2', dstIp: 'fd00:10::1', srcBootId: `${bootA}-THIS-PART-IS-IGNORED`, dstBootId: `${bootB}\n` }).toString('hex'),
+    derivePairKey({
+      key: key36,
+      srcIp: 'fd00:10::2',
+      dstIp: 'fd00:10::1',
+      srcBootId: `${bootA}-THIS-PART-IS-IGNORED`,
+      dstBootId: `${bootB}\n`,
+    }).toString('hex'),
     '9e04c5cf4d1f2170dc9d90f5c1e74d5c312ff227da1f9321c1fa779892780d1d96ae8a8f',
   )
 })
@@ -41,8 +59,20 @@ t.test('agrees with an independent computation from the spec text', async (t) =>
 })
 
 t.test('address strings enter verbatim: equivalent spellings give different keys', async (t) => {
-  const a = derivePairKey({ key: key36, srcIp: '2001:db8::1', dstIp: '2001:db8::2', srcBootId: bootA, dstBootId: bootB })
-  const b = derivePairKey({ key: key36, srcIp: '2001:db8:0::1', dstIp: '2001:db8::2', srcBootId: bootA, dstBootId: bootB })
+  const a = derivePairKey({
+    key: key36,
+    srcIp: '2001:db8::1',
+    dstIp: '2001:db8::2',
+    srcBootId: bootA,
+    dstBootId: bootB,
+  })
+  const b = derivePairKey({
+    key: key36,
+    srcIp: '2001:db8:0::1',
+    dstIp: '2001:db8::2',
+    srcBootId: bootA,
+    dstBootId: bootB,
+  })
   t.not(a.toString('hex'), b.toString('hex'))
 })
 
@@ -53,11 +83,30 @@ t.test('direction matters and both ends agree on one direction', async (t) => {
 })
 
 t.test('short boot ids, empty or oversized keys are errors', async (t) => {
-  t.throws(() => derivePairKey({ key: key36, srcIp: '10.0.0.1', dstIp: '10.0.0.2', srcBootId: bootA.slice(0, 35), dstBootId: bootB }), {
-    name: 'DerivationError',
-    message: /source boot id is 35 bytes; at least 36/,
-  })
-  t.throws(() => derivePairKey({ key: key36, srcIp: '10.0.0.1', dstIp: '10.0.0.2', srcBootId: bootA, dstBootId: '' }), /destination boot id is 0 bytes/)
-  t.throws(() => derivePairKey({ key: Buffer.alloc(0), srcIp: 'a', dstIp: 'b', srcBootId: bootA, dstBootId: bootB }), DerivationError)
-  t.throws(() => derivePairKey({ key: Buffer.alloc(65), srcIp: 'a', dstIp: 'b', srcBootId: bootA, dstBootId: bootB }), /SHA-512 yields only 64/)
+  t.throws(
+    () =>
+      derivePairKey({
+        key: key36,
+        srcIp: '10.0.0.1',
+        dstIp: '10.0.0.2',
+        srcBootId: bootA.slice(0, 35),
+        dstBootId: bootB,
+      }),
+    {
+      name: 'DerivationError',
+      message: /source boot id is 35 bytes; at least 36/,
+    },
+  )
+  t.throws(
+    () => derivePairKey({ key: key36, srcIp: '10.0.0.1', dstIp: '10.0.0.2', srcBootId: bootA, dstBootId: '' }),
+    /destination boot id is 0 bytes/,
+  )
+  t.throws(
+    () => derivePairKey({ key: Buffer.alloc(0), srcIp: 'a', dstIp: 'b', srcBootId: bootA, dstBootId: bootB }),
+    DerivationError,
+  )
+  t.throws(
+    () => derivePairKey({ key: Buffer.alloc(65), srcIp: 'a', dstIp: 'b', srcBootId: bootA, dstBootId: bootB }),
+    /SHA-512 yields only 64/,
+  )
 })

@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export function missingStrace(): string | undefined {
-  return spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0 ? undefined : 'strace is not installed (apt-get install strace)'
+  return spawnSync('strace', ['-V'], { stdio: 'ignore' }).status === 0
+    ? undefined
+    : 'strace is not installed (apt-get install strace)'
 }
 
 export interface Capture {
@@ -21,7 +23,23 @@ export function captureIp(netns: string, args: string[]): Capture {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-test-strace-'))
   try {
     const out = join(dir, 'trace')
-    const r = spawnSync('nsenter', [`--net=/run/netns/${netns}`, 'strace', '-o', out, '-e', 'trace=sendmsg,sendto', '-e', 'write=all', 'ip', 'xfrm', ...args], { encoding: 'utf8' })
+    const r = spawnSync(
+      'nsenter',
+      [
+        `--net=/run/netns/${netns}`,
+        'strace',
+        '-o',
+        out,
+        '-e',
+        'trace=sendmsg,sendto',
+        '-e',
+        'write=all',
+        'ip',
+        'xfrm',
+        ...args,
+      ],
+      { encoding: 'utf8' },
+    )
     return { request: firstBuffer(readFileSync(out, 'utf8')), exitCode: r.status ?? -1, stderr: r.stderr }
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -8,7 +8,12 @@ import { watchKeyFile } from '../src/key-watcher.js'
 import type { IpsecKey } from '../src/keyfile.js'
 
 const keyText = (spi: number, fill = spi): string =>
-  JSON.stringify({ spi, aeadKeyName: 'rfc4106(gcm(aes))', aeadKey: Buffer.alloc(36, fill).toString('base64'), length: 128 })
+  JSON.stringify({
+    spi,
+    aeadKeyName: 'rfc4106(gcm(aes))',
+    aeadKey: Buffer.alloc(36, fill).toString('base64'),
+    length: 128,
+  })
 
 function tempDir(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-test-keywatch-'))
@@ -52,7 +57,11 @@ t.test('rotation: every SPI stays in the history, the newest is current', async 
   renameSync(join(dir, 'tmp'), path)
   await until(() => w.current.spi === 3, 'SPI 3 after a rename')
   t.same(w.history.spis, [1, 2, 3])
-  t.same(loads.map((k) => k.spi), [1, 2, 3], 'one load per new key')
+  t.same(
+    loads.map((k) => k.spi),
+    [1, 2, 3],
+    'one load per new key',
+  )
 })
 
 t.test('a Kubernetes secret volume: the ..data symlink is swapped atomically', async (t) => {
@@ -103,7 +112,12 @@ t.test('the first load must succeed; an AbortSignal closes the watcher', async (
   const warnings: string[] = []
   const ac = new AbortController()
   const loads: number[] = []
-  const w = watchKeyFile(path, { debounceMs: 10, signal: ac.signal, onWarning: (m) => warnings.push(m), onLoad: (k) => loads.push(k.spi) })
+  const w = watchKeyFile(path, {
+    debounceMs: 10,
+    signal: ac.signal,
+    onWarning: (m) => warnings.push(m),
+    onLoad: (k) => loads.push(k.spi),
+  })
   t.match(warnings, [/readable by others \(mode 0644\)/])
   ac.abort()
   writeFileSync(path, keyText(2))

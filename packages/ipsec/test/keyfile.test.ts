@@ -102,5 +102,8 @@ t.test('readKeyFile warns about a file readable by group or others, and reports 
   t.match(warnings[0]!, `${path}: key file is readable by others (mode 0644)`)
   t.match(warnings[1]!, 'readable by group (mode 0640)')
   for (const w of warnings) t.notMatch(w, raw.toString('base64').slice(0, 12))
-  t.throws(() => readKeyFile(join(dir, 'missing')), { name: 'KeyFileError', message: /missing: cannot read \(ENOENT\)/ })
+  t.throws(() => readKeyFile(join(dir, 'missing')), {
+    name: 'KeyFileError',
+    message: /missing: cannot read \(ENOENT\)/,
+  })
 })

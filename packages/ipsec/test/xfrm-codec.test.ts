@@ -10,7 +10,8 @@ import { SIZEOF, XFRM_MSG } from '../src/xfrm/constants.js'
 import { decodeAttributes, decodeError, decodeMessages } from '../src/xfrm/netlink.js'
 import type { XfrmPolicy, XfrmState } from '../src/xfrm/types.js'
 
-const fixture = (name: string): Buffer => Buffer.from(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8').trim(), 'hex')
+const fixture = (name: string): Buffer =>
+  Buffer.from(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8').trim(), 'hex')
 const one = (b: Buffer) => {
   const ms = decodeMessages(b)
   if (ms.length !== 1) throw new Error(`expected one message, got ${ms.length}`)
@@ -30,7 +31,8 @@ t.test('addresses: xfrm_address_t bytes and canonical text', async (t) => {
     ['1:0:2:0:3:0:4:0', '1:0:2:0:3:0:4:0'],
     ['FD00::ABCD', 'fd00::abcd'],
     ['10.0.0.1', '10.0.0.1'],
-  ]) t.equal(canonicalAddress(input!), canonical, input)
+  ])
+    t.equal(canonicalAddress(input!), canonical, input)
   t.equal(canonicalCidr('fd00:0::/64'), 'fd00::/64')
   t.equal(networkCidr('10.244.1.77/24'), '10.244.1.0/24')
   t.equal(networkCidr('10.244.3.1/23'), '10.244.2.0/23')
@@ -46,19 +48,40 @@ t.test('addresses: xfrm_address_t bytes and canonical text', async (t) => {
 })
 
 const aeadState: XfrmState = {
-  src: '192.168.0.2', dst: '192.168.0.1', proto: 50, spi: 0x1234abcd, mode: 'tunnel', reqid: 1,
-  aead: { name: 'rfc4106(gcm(aes))', key: Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223', 'hex'), icvLengthBits: 128 },
+  src: '192.168.0.2',
+  dst: '192.168.0.1',
+  proto: 50,
+  spi: 0x1234abcd,
+  mode: 'tunnel',
+  reqid: 1,
+  aead: {
+    name: 'rfc4106(gcm(aes))',
+    key: Buffer.from('000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223', 'hex'),
+    icvLengthBits: 128,
+  },
   outputMark: { value: 0xd0, mask: 0xffffffff },
 }
 
 t.test('states round-trip through the codec', async (t) => {
   const variants: XfrmState[] = [
     aeadState,
-    { ...aeadState, src: 'fd00::2', dst: 'fd00::1', outputMark: undefined, mark: { value: 7, mask: 0xff }, replayWindow: 32, flags: 1, ifId: 9 },
+    {
+      ...aeadState,
+      src: 'fd00::2',
+      dst: 'fd00::1',
+      outputMark: undefined,
+      mark: { value: 7, mask: 0xff },
+      replayWindow: 32,
+      flags: 1,
+      ifId: 9,
+    },
     { ...aeadState, selector: { src: '10.244.2.0/24', dst: '10.244.1.0/24', proto: 6, dport: 443, dportMask: 0xffff } },
   ]
   for (const s of variants) {
-    for (const [build, op] of [[request.addState, 'new'], [request.updateState, 'update']] as const) {
+    for (const [build, op] of [
+      [request.addState, 'new'],
+      [request.updateState, 'update'],
+    ] as const) {
       const d = decodeXfrmMessage(one(build(s, 42)))
       if (d.kind !== 'state') throw new Error('not a state')
       t.equal(d.op, op)
@@ -71,8 +94,14 @@ t.test('states round-trip through the codec', async (t) => {
       t.equal(stats.replay, 0)
     }
   }
-  const id = decodeXfrmMessage(one(request.deleteState({ src: 'fd00::2', dst: 'fd00::1', spi: 5, mark: { value: 1, mask: 2 } }, 1)))
-  t.same(id, { kind: 'state-id', op: 'delete', id: { src: 'fd00::2', dst: 'fd00::1', spi: 5, proto: 50, mark: { value: 1, mask: 2 } } })
+  const id = decodeXfrmMessage(
+    one(request.deleteState({ src: 'fd00::2', dst: 'fd00::1', spi: 5, mark: { value: 1, mask: 2 } }, 1)),
+  )
+  t.same(id, {
+    kind: 'state-id',
+    op: 'delete',
+    id: { src: 'fd00::2', dst: 'fd00::1', spi: 5, proto: 50, mark: { value: 1, mask: 2 } },
+  })
   t.same(decodeXfrmMessage(one(request.getState({ src: '1.1.1.1', dst: '2.2.2.2', spi: 3 }, 1))).kind, 'state-id')
 })
 
@@ -89,7 +118,11 @@ t.test('the state layout: fields land at the UAPI offsets', async (t) => {
   t.equal(p.readUInt16LE(212), 2, 'family AF_INET')
   t.equal(p[214], 1, 'tunnel mode')
   const attrs = decodeAttributes(p.subarray(SIZEOF.usersaInfo))
-  t.same(attrs.map((a) => a.type), [18, 29, 30], 'ALG_AEAD, SET_MARK, SET_MARK_MASK')
+  t.same(
+    attrs.map((a) => a.type),
+    [18, 29, 30],
+    'ALG_AEAD, SET_MARK, SET_MARK_MASK',
+  )
   t.equal(attrs[0]!.value.readUInt32LE(64), 288, 'key length in bits')
   t.equal(attrs[0]!.value.readUInt32LE(68), 128, 'ICV length in bits')
 })
@@ -104,10 +137,27 @@ const policy: XfrmPolicy = {
 t.test('policies round-trip through the codec', async (t) => {
   const variants: XfrmPolicy[] = [
     policy,
-    { selector: { src: '::/0', dst: 'fd10:2::/64' }, dir: 'fwd', priority: 10, action: 'block', templates: [
-      { src: 'fd00::1', dst: 'fd00::2', reqid: 1, mode: 'tunnel' },
-      { src: '192.168.0.1', dst: '192.168.0.2', reqid: 2, mode: 'transport', optional: true, share: 1, aalgos: 1, ealgos: 2, calgos: 3 },
-    ], ifId: 4 },
+    {
+      selector: { src: '::/0', dst: 'fd10:2::/64' },
+      dir: 'fwd',
+      priority: 10,
+      action: 'block',
+      templates: [
+        { src: 'fd00::1', dst: 'fd00::2', reqid: 1, mode: 'tunnel' },
+        {
+          src: '192.168.0.1',
+          dst: '192.168.0.2',
+          reqid: 2,
+          mode: 'transport',
+          optional: true,
+          share: 1,
+          aalgos: 1,
+          ealgos: 2,
+          calgos: 3,
+        },
+      ],
+      ifId: 4,
+    },
   ]
   for (const p of variants) {
     const d = decodeXfrmMessage(one(request.addPolicy(p, 1)))
@@ -118,12 +168,29 @@ t.test('policies round-trip through the codec', async (t) => {
     t.equal(d.policy.priority, p.priority ?? 0)
     t.equal(d.policy.action, p.action ?? 'allow')
     t.equal(d.policy.ifId, p.ifId)
-    t.same(d.policy.templates, p.templates.map((tm) => ({ proto: 50, spi: 0, share: 0, optional: false, aalgos: 0xffffffff, ealgos: 0xffffffff, calgos: 0xffffffff, ...tm })))
+    t.same(
+      d.policy.templates,
+      p.templates.map((tm) => ({
+        proto: 50,
+        spi: 0,
+        share: 0,
+        optional: false,
+        aalgos: 0xffffffff,
+        ealgos: 0xffffffff,
+        calgos: 0xffffffff,
+        ...tm,
+      })),
+    )
     t.equal(decodeXfrmMessage(one(request.updatePolicy(p, 1))).kind, 'policy')
   }
-  t.same(decodeXfrmMessage(one(request.deletePolicy({ selector: policy.selector, dir: 'out', mark: policy.mark }, 1))), {
-    kind: 'policy-id', op: 'delete', id: { selector: policy.selector, dir: 'out', mark: policy.mark },
-  })
+  t.same(
+    decodeXfrmMessage(one(request.deletePolicy({ selector: policy.selector, dir: 'out', mark: policy.mark }, 1))),
+    {
+      kind: 'policy-id',
+      op: 'delete',
+      id: { selector: policy.selector, dir: 'out', mark: policy.mark },
+    },
+  )
   const dump = one(request.dumpPolicies(9))
   t.same([dump.type, dump.flags, dump.payload.length], [XFRM_MSG.GETPOLICY, 0x301, 0])
 })
@@ -135,7 +202,21 @@ t.test('a policy the kernel returned (captured from `ip xfrm policy get`) decode
   t.same(p.selector, policy.selector)
   t.equal(p.dir, 'out')
   t.same(p.mark, policy.mark)
-  t.same(p.templates, [{ src: '192.168.0.1', dst: '192.168.0.2', proto: 50, spi: 2, reqid: 1, mode: 'tunnel', share: 0, optional: false, aalgos: 0xffffffff, ealgos: 0xffffffff, calgos: 0xffffffff }])
+  t.same(p.templates, [
+    {
+      src: '192.168.0.1',
+      dst: '192.168.0.2',
+      proto: 50,
+      spi: 2,
+      reqid: 1,
+      mode: 'tunnel',
+      share: 0,
+      optional: false,
+      aalgos: 0xffffffff,
+      ealgos: 0xffffffff,
+      calgos: 0xffffffff,
+    },
+  ])
   t.ok(p.index > 0, 'the kernel assigned an index')
   t.ok(p.current.addTime > 0n, 'and an add time')
 })
@@ -158,11 +239,26 @@ t.test('errno names', async (t) => {
 })
 
 t.test('bad input is an XfrmCodecError, never a crash', async (t) => {
-  t.throws(() => request.addState({ ...aeadState, src: 'fd00::1' }, 1), { name: 'XfrmCodecError', message: /mixes address families/ })
-  t.throws(() => request.addState({ ...aeadState, spi: 2 ** 32 }, 1), { name: 'XfrmCodecError', message: /spi must be a u32/ })
-  t.throws(() => request.addState({ ...aeadState, aead: { ...aeadState.aead!, name: 'x'.repeat(64) } }, 1), /longer than 63 bytes/)
-  t.throws(() => request.addPolicy({ ...policy, selector: { src: '::/0', dst: '10.0.0.0/8' } }, 1), /selector mixes families/)
-  t.throws(() => request.addPolicy({ ...policy, selector: { src: '0.0.0.0/0', dst: '10.0.0.0/40' } }, 1), /invalid prefix length/)
+  t.throws(() => request.addState({ ...aeadState, src: 'fd00::1' }, 1), {
+    name: 'XfrmCodecError',
+    message: /mixes address families/,
+  })
+  t.throws(() => request.addState({ ...aeadState, spi: 2 ** 32 }, 1), {
+    name: 'XfrmCodecError',
+    message: /spi must be a u32/,
+  })
+  t.throws(
+    () => request.addState({ ...aeadState, aead: { ...aeadState.aead!, name: 'x'.repeat(64) } }, 1),
+    /longer than 63 bytes/,
+  )
+  t.throws(
+    () => request.addPolicy({ ...policy, selector: { src: '::/0', dst: '10.0.0.0/8' } }, 1),
+    /selector mixes families/,
+  )
+  t.throws(
+    () => request.addPolicy({ ...policy, selector: { src: '0.0.0.0/0', dst: '10.0.0.0/40' } }, 1),
+    /invalid prefix length/,
+  )
   t.throws(() => request.addPolicy({ ...policy, dir: 'sideways' as 'in' }, 1), /unknown policy direction/)
   t.throws(() => request.addState({ ...aeadState, mode: 'bogus' as 'tunnel' }, 1), /unknown mode/)
   const truncated = request.addPolicy(policy, 1).subarray(0, 100)
@@ -172,10 +268,15 @@ t.test('bad input is an XfrmCodecError, never a crash', async (t) => {
   t.throws(() => decodePolicyPayload(Buffer.alloc(10)), /shorter than xfrm_userpolicy_info/)
 })
 
-t.test('struct sizes and offsets agree with the C compiler', { skip: hasCc() ? false : 'SKIPPED (needs a C compiler, cc, and <linux/xfrm.h> from linux-libc-dev): no cc on PATH' }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'kmesh-test-xfrm-layout-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  writeFileSync(join(dir, 'l.c'), `#include <stdio.h>
+t.test(
+  'struct sizes and offsets agree with the C compiler',
+  { skip: hasCc() ? false : 'SKIPPED (needs a C compiler, cc, and <linux/xfrm.h> from linux-libc-dev): no cc on PATH' },
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmesh-test-xfrm-layout-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    writeFileSync(
+      join(dir, 'l.c'),
+      `#include <stdio.h>
 #include <stddef.h>
 #include <linux/xfrm.h>
 int main(void) {
@@ -185,12 +286,26 @@ int main(void) {
     offsetof(struct xfrm_usersa_info, curlft), offsetof(struct xfrm_usersa_info, reqid), offsetof(struct xfrm_usersa_info, family), offsetof(struct xfrm_userpolicy_info, dir), offsetof(struct xfrm_user_tmpl, aalgos));
   return 0;
 }
-`)
-  execFileSync('cc', ['-o', join(dir, 'l'), join(dir, 'l.c')])
-  const [sizes, offsets] = execFileSync(join(dir, 'l'), { encoding: 'utf8' }).trim().split('\n').map((l) => l.split(' ').map(Number))
-  t.same(sizes, [SIZEOF.selector, SIZEOF.usersaInfo, SIZEOF.usersaId, SIZEOF.userpolicyInfo, SIZEOF.userpolicyId, SIZEOF.userTmpl, SIZEOF.algoAead, SIZEOF.mark])
-  t.same(offsets, [56, 80, 96, 160, 208, 212, 160, 52], 'the offsets codec.ts writes at')
-})
+`,
+    )
+    execFileSync('cc', ['-o', join(dir, 'l'), join(dir, 'l.c')])
+    const [sizes, offsets] = execFileSync(join(dir, 'l'), { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ').map(Number))
+    t.same(sizes, [
+      SIZEOF.selector,
+      SIZEOF.usersaInfo,
+      SIZEOF.usersaId,
+      SIZEOF.userpolicyInfo,
+      SIZEOF.userpolicyId,
+      SIZEOF.userTmpl,
+      SIZEOF.algoAead,
+      SIZEOF.mark,
+    ])
+    t.same(offsets, [56, 80, 96, 160, 208, 212, 160, 52], 'the offsets codec.ts writes at')
+  },
+)
 
 function hasCc(): boolean {
   try {

@@ -3,7 +3,12 @@ import t from 'tap'
 import * as abi from '../src/index.js'
 
 t.test('groupings carry the generated values', async (t) => {
-  t.same(Object.values(abi.LB_POLICY), [abi.LB_POLICY_RANDOM, abi.LB_POLICY_STRICT, abi.LB_POLICY_FAILOVER, abi.LB_POLICY_PASSTHROUGH])
+  t.same(Object.values(abi.LB_POLICY), [
+    abi.LB_POLICY_RANDOM,
+    abi.LB_POLICY_STRICT,
+    abi.LB_POLICY_FAILOVER,
+    abi.LB_POLICY_PASSTHROUGH,
+  ])
   t.same(abi.IPSEC_MARKS, { encrypt: abi.IPSEC_MARK_ENCRYPT, decrypt: abi.IPSEC_MARK_DECRYPT })
   t.equal(abi.MANAGE_CONTROL.enrolPort, abi.MANAGE_ENROL_PORT)
   t.equal(abi.MANAGE_CONTROL.unenrolPort, abi.MANAGE_UNENROL_PORT)
@@ -24,5 +29,6 @@ t.test('the manage control texts are the host-order u32 of C', async (t) => {
 t.test('no Node built-in in the sources (the package must run in a browser)', async (t) => {
   const { readdirSync, readFileSync } = await import('node:fs')
   const dir = new URL('../src/', import.meta.url)
-  for (const f of readdirSync(dir)) t.notMatch(readFileSync(new URL(f, dir), 'utf8'), /from 'node:|\bBuffer\b|\bprocess\./, f)
+  for (const f of readdirSync(dir))
+    t.notMatch(readFileSync(new URL(f, dir), 'utf8'), /from 'node:|\bBuffer\b|\bprocess\./, f)
 })

@@ -2,4 +2,6 @@
 import t from 'tap'
 import { runReadmeExample } from '@kmesh-ts/testkit'
 
-t.test('README example runs and prints ok', (t) => runReadmeExample(t, new URL('..', import.meta.url), '@kmesh-ts/kernel-abi'))
+t.test('README example runs and prints ok', (t) =>
+  runReadmeExample(t, new URL('..', import.meta.url), '@kmesh-ts/kernel-abi'),
+)

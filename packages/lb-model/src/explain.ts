@@ -15,7 +15,11 @@ export function residueProbability(i: number, count: number): number {
   return (Math.floor((TWO_32 - 1 - i) / count) + 1) / TWO_32
 }
 
-export interface ExplainDestination { address: string; port: number; family?: ConnectInput['family'] }
+export interface ExplainDestination {
+  address: string
+  port: number
+  family?: ConnectInput['family']
+}
 
 /** Optional mesh-level facts, so that endpoints missing from the maps get a precise reason. */
 export interface ExplainSource {
@@ -53,20 +57,38 @@ export interface Explanation {
 }
 
 const outcomeKey = (r: Resolution): string =>
-  r.kind === 'rewrite' ? `rewrite ${r.trace.backendUid} ${r.address} ${r.port} ${r.viaWaypoint}` : `${r.kind} ${r.reason}`
+  r.kind === 'rewrite'
+    ? `rewrite ${r.trace.backendUid} ${r.address} ${r.port} ${r.viaWaypoint}`
+    : `${r.kind} ${r.reason}`
 
 /**
  * The explanation of connects to `destination` under `snapshot`. Probabilities are exact for the kernel's
  * `random % count + 1` (modulo bias included) and sum to 1.
  */
-export function explain(snapshot: MapSnapshot, source: ExplainSource | undefined, destination: ExplainDestination): Explanation {
+export function explain(
+  snapshot: MapSnapshot,
+  source: ExplainSource | undefined,
+  destination: ExplainDestination,
+): Explanation {
   const input = { destination: destination.address, port: destination.port, family: destination.family }
   const first = resolve(snapshot, { ...input, random: 0 })
-  const out: Explanation = { destination: destination.address, port: destination.port, outcomes: [], excluded: [], notes: [] }
+  const out: Explanation = {
+    destination: destination.address,
+    port: destination.port,
+    outcomes: [],
+    excluded: [],
+    notes: [],
+  }
   const upstreamId = first.trace.upstreamId
-  const service = first.trace.serviceId !== undefined ? snapshot.services.find((s) => s.serviceId === first.trace.serviceId) : undefined
+  const service =
+    first.trace.serviceId !== undefined
+      ? snapshot.services.find((s) => s.serviceId === first.trace.serviceId)
+      : undefined
   if (upstreamId !== undefined) {
-    out.upstream = { id: upstreamId, kind: service ? 'service' : first.kind === 'refuse' && first.reason === 'stale-frontend' ? 'missing' : 'workload' }
+    out.upstream = {
+      id: upstreamId,
+      kind: service ? 'service' : first.kind === 'refuse' && first.reason === 'stale-frontend' ? 'missing' : 'workload',
+    }
   }
   if (service) {
     out.lbPolicy = service.lbPolicy
@@ -95,7 +117,10 @@ export function explain(snapshot: MapSnapshot, source: ExplainSource | undefined
     // Each index i has probability P(random % count == i-1). Only indexes that exist can differ; the others
     // all end in a missing endpoint, whose mass is the rest.
     const present = snapshot.endpoints
-      .filter((e) => e.serviceId === service.serviceId && e.prio === priority && e.backendIndex >= 1 && e.backendIndex <= count)
+      .filter(
+        (e) =>
+          e.serviceId === service.serviceId && e.prio === priority && e.backendIndex >= 1 && e.backendIndex <= count,
+      )
       .map((e) => e.backendIndex)
     let rest = 1
     for (const i of [...new Set(present)].sort((a, b) => a - b)) {
@@ -105,7 +130,9 @@ export function explain(snapshot: MapSnapshot, source: ExplainSource | undefined
     }
     if (present.length < count) {
       add(resolve(snapshot, { ...input, random: firstMissing(present, count) - 1 }), Math.max(0, rest))
-      out.notes.push(`priority ${priority} holds ${count} per the service record but only ${new Set(present).size} endpoint entries: a stale count`)
+      out.notes.push(
+        `priority ${priority} holds ${count} per the service record but only ${new Set(present).size} endpoint entries: a stale count`,
+      )
     }
     explainExclusions(snapshot, source, service.serviceId, priority, out)
   }
@@ -119,17 +146,42 @@ function firstMissing(present: number[], count: number): number {
   return count
 }
 
-function explainExclusions(snapshot: MapSnapshot, source: ExplainSource | undefined, serviceId: number, chosen: number, out: Explanation): void {
+function explainExclusions(
+  snapshot: MapSnapshot,
+  source: ExplainSource | undefined,
+  serviceId: number,
+  chosen: number,
+  out: Explanation,
+): void {
   const inBucket = new Map<number, number>() // uid → priority where it has slots
-  for (const e of snapshot.endpoints) if (e.serviceId === serviceId && !inBucket.has(e.backendUid)) inBucket.set(e.backendUid, e.prio)
-  for (const e of snapshot.endpoints) if (e.serviceId === serviceId && e.prio === chosen) inBucket.set(e.backendUid, chosen)
+  for (const e of snapshot.endpoints)
+    if (e.serviceId === serviceId && !inBucket.has(e.backendUid)) inBucket.set(e.backendUid, e.prio)
+  for (const e of snapshot.endpoints)
+    if (e.serviceId === serviceId && e.prio === chosen) inBucket.set(e.backendUid, chosen)
   for (const [uid, prio] of inBucket) {
-    if (prio !== chosen) out.excluded.push({ backendUid: uid, priority: prio, reason: `priority ${prio}: the policy draws from priority ${chosen} while it has endpoints` })
+    if (prio !== chosen)
+      out.excluded.push({
+        backendUid: uid,
+        priority: prio,
+        reason: `priority ${prio}: the policy draws from priority ${chosen} while it has endpoints`,
+      })
   }
   const mesh = source?.services?.get(serviceId)
-  const reasons = mesh ? new Map(kernelChoice(mesh.loadBalancing, source?.peer, mesh.members).excluded.map((x) => [x.id, describeExclusion(x.reason)])) : undefined
+  const reasons = mesh
+    ? new Map(
+        kernelChoice(mesh.loadBalancing, source?.peer, mesh.members).excluded.map((x) => [
+          x.id,
+          describeExclusion(x.reason),
+        ]),
+      )
+    : undefined
   for (const b of snapshot.backends) {
     if (inBucket.has(b.backendUid) || !(b.services ?? []).includes(serviceId)) continue
-    out.excluded.push({ backendUid: b.backendUid, reason: reasons?.get(String(b.backendUid)) ?? 'a member of the service with no endpoint entry (unhealthy, capacity 0, or Strict locality mismatch)' })
+    out.excluded.push({
+      backendUid: b.backendUid,
+      reason:
+        reasons?.get(String(b.backendUid)) ??
+        'a member of the service with no endpoint entry (unhealthy, capacity 0, or Strict locality mismatch)',
+    })
   }
 }

@@ -21,7 +21,15 @@ export {
   type PortRecord,
   type WaypointRecord,
 } from './snapshot.js'
-export { resolve, ERRNO, type ConnectInput, type Resolution, type Trace, type LeaveReason, type RefuseReason } from './resolve.js'
+export {
+  resolve,
+  ERRNO,
+  type ConnectInput,
+  type Resolution,
+  type Trace,
+  type LeaveReason,
+  type RefuseReason,
+} from './resolve.js'
 export { endpointSlots, slotBudget, SLOT_BUDGET_MIN, SLOTS_PER_ENDPOINT, type EndpointSlots } from './weights.js'
 export {
   loadBalancingOf,
@@ -35,4 +43,11 @@ export {
   type MeshChoice,
   type ExclusionReason,
 } from './istio.js'
-export { explain, residueProbability, type Explanation, type ExplainOutcome, type ExplainSource, type ExplainDestination } from './explain.js'
+export {
+  explain,
+  residueProbability,
+  type Explanation,
+  type ExplainOutcome,
+  type ExplainSource,
+  type ExplainDestination,
+} from './explain.js'

@@ -11,7 +11,9 @@ import { choosePriority } from './select.js'
 import { endpointSlots } from './weights.js'
 
 export type HealthPolicy = 'OnlyHealthy' | 'AllowAll'
-export interface ServiceLoadBalancing extends LoadBalancing { healthPolicy?: HealthPolicy | undefined }
+export interface ServiceLoadBalancing extends LoadBalancing {
+  healthPolicy?: HealthPolicy | undefined
+}
 
 /** The Kubernetes Service fields istiod turns into `LoadBalancing`. */
 export interface KubernetesServiceSettings {
@@ -32,8 +34,10 @@ export function loadBalancingOf(k: KubernetesServiceSettings): ServiceLoadBalanc
   const healthPolicy: HealthPolicy | undefined = k.publishNotReadyAddresses ? 'AllowAll' : undefined
   let lb: LoadBalancing | undefined
   if (k.internalTrafficPolicy === 'Local') lb = { mode: 'Strict', routingPreferences: ['Node'] }
-  else if (k.trafficDistribution === 'PreferSameZone' || k.trafficDistribution === 'PreferClose') lb = { mode: 'Failover', routingPreferences: ['Network', 'Region', 'Zone'] }
-  else if (k.trafficDistribution === 'PreferSameNode') lb = { mode: 'Failover', routingPreferences: ['Network', 'Region', 'Zone', 'Subzone', 'Node'] }
+  else if (k.trafficDistribution === 'PreferSameZone' || k.trafficDistribution === 'PreferClose')
+    lb = { mode: 'Failover', routingPreferences: ['Network', 'Region', 'Zone'] }
+  else if (k.trafficDistribution === 'PreferSameNode')
+    lb = { mode: 'Failover', routingPreferences: ['Network', 'Region', 'Zone', 'Subzone', 'Node'] }
   if (!lb && !healthPolicy) return undefined
   return { ...(lb ?? { mode: 'Standard', routingPreferences: [] }), ...(healthPolicy ? { healthPolicy } : {}) }
 }
@@ -68,15 +72,27 @@ const usable = (lb: ServiceLoadBalancing | undefined, e: MeshEndpoint): Exclusio
   return undefined
 }
 
-function weighted(endpoints: MeshEndpoint[], weight: (e: MeshEndpoint) => number): { id: string; probability: number }[] {
+function weighted(
+  endpoints: MeshEndpoint[],
+  weight: (e: MeshEndpoint) => number,
+): { id: string; probability: number }[] {
   const total = endpoints.reduce((a, e) => a + weight(e), 0)
   return endpoints.map((e) => ({ id: e.id, probability: weight(e) / total }))
 }
 
 /** ztunnel's choice (docs/reference/istio-workload-api.md §3.6), exact capacity weights. */
-export function ztunnelChoice(lb: ServiceLoadBalancing | undefined, client: PeerInfo | undefined, endpoints: readonly MeshEndpoint[]): MeshChoice {
+export function ztunnelChoice(
+  lb: ServiceLoadBalancing | undefined,
+  client: PeerInfo | undefined,
+  endpoints: readonly MeshEndpoint[],
+): MeshChoice {
   const excluded: MeshChoice['excluded'] = []
-  if (lb?.mode === 'Passthrough') return { outcome: 'passthrough', candidates: [], excluded: endpoints.map((e) => ({ id: e.id, reason: { kind: 'passthrough' } })) }
+  if (lb?.mode === 'Passthrough')
+    return {
+      outcome: 'passthrough',
+      candidates: [],
+      excluded: endpoints.map((e) => ({ id: e.id, reason: { kind: 'passthrough' } })),
+    }
   let live: { e: MeshEndpoint; rank: number }[] = []
   for (const e of endpoints) {
     const why = usable(lb, e)
@@ -87,15 +103,25 @@ export function ztunnelChoice(lb: ServiceLoadBalancing | undefined, client: Peer
     const prefs = lb.routingPreferences
     live = live.map((x) => ({ e: x.e, rank: localityRank(client, x.e.peer, prefs) }))
     if (lb.mode === 'Strict') {
-      for (const x of live) if (x.rank < prefs.length) excluded.push({ id: x.e.id, reason: { kind: 'strict-mismatch', rank: x.rank, needed: prefs.length } })
+      for (const x of live)
+        if (x.rank < prefs.length)
+          excluded.push({ id: x.e.id, reason: { kind: 'strict-mismatch', rank: x.rank, needed: prefs.length } })
       live = live.filter((x) => x.rank >= prefs.length)
     }
     const best = Math.max(-1, ...live.map((x) => x.rank))
-    for (const x of live) if (x.rank < best) excluded.push({ id: x.e.id, reason: { kind: 'lower-rank', rank: x.rank, best } })
+    for (const x of live)
+      if (x.rank < best) excluded.push({ id: x.e.id, reason: { kind: 'lower-rank', rank: x.rank, best } })
     live = live.filter((x) => x.rank === best)
   }
   if (live.length === 0) return { outcome: 'none', candidates: [], excluded }
-  return { outcome: 'endpoints', candidates: weighted(live.map((x) => x.e), (e) => e.capacity ?? 1), excluded }
+  return {
+    outcome: 'endpoints',
+    candidates: weighted(
+      live.map((x) => x.e),
+      (e) => e.capacity ?? 1,
+    ),
+    excluded,
+  }
 }
 
 /**
@@ -103,21 +129,37 @@ export function ztunnelChoice(lb: ServiceLoadBalancing | undefined, client: Peer
  * `endpointPriority`, slots from `endpointSlots`, policy from `lbPolicyOf`, then the first bucket the policy
  * allows; each slot is equally likely (the modulo bias, below count / 2^32, is left out here).
  */
-export function kernelChoice(lb: ServiceLoadBalancing | undefined, client: PeerInfo | undefined, endpoints: readonly MeshEndpoint[]): MeshChoice {
+export function kernelChoice(
+  lb: ServiceLoadBalancing | undefined,
+  client: PeerInfo | undefined,
+  endpoints: readonly MeshEndpoint[],
+): MeshChoice {
   const excluded: MeshChoice['excluded'] = []
   const policy = lbPolicyOf(lb)
-  if (policy === 3) return { outcome: 'passthrough', candidates: [], excluded: endpoints.map((e) => ({ id: e.id, reason: { kind: 'passthrough' } })) }
+  if (policy === 3)
+    return {
+      outcome: 'passthrough',
+      candidates: [],
+      excluded: endpoints.map((e) => ({ id: e.id, reason: { kind: 'passthrough' } })),
+    }
   const buckets: MeshEndpoint[][] = Array.from({ length: PRIO_COUNT }, () => [])
   const prefs = lb?.routingPreferences ?? []
   const rankOf = (e: MeshEndpoint): number => (lb && lb.mode !== 'Standard' ? localityRank(client, e.peer, prefs) : 0)
   for (const e of endpoints) {
     const why = usable(lb, e)
-    if (why) { excluded.push({ id: e.id, reason: why }); continue }
+    if (why) {
+      excluded.push({ id: e.id, reason: why })
+      continue
+    }
     const prio = endpointPriority(client, e.peer, lb)
-    if (prio === undefined) excluded.push({ id: e.id, reason: { kind: 'strict-mismatch', rank: rankOf(e), needed: prefs.length } })
+    if (prio === undefined)
+      excluded.push({ id: e.id, reason: { kind: 'strict-mismatch', rank: rankOf(e), needed: prefs.length } })
     else buckets[prio]!.push(e)
   }
-  const choice = choosePriority(policy, buckets.map((b) => b.length))
+  const choice = choosePriority(
+    policy,
+    buckets.map((b) => b.length),
+  )
   if (choice.kind !== 'bucket') return { outcome: 'none', candidates: [], excluded }
   const best = maxRank(prefs) - choice.priority
   for (let p = 0; p < PRIO_COUNT; p++) {
@@ -133,10 +175,15 @@ export function kernelChoice(lb: ServiceLoadBalancing | undefined, client: PeerI
 /** A reason in words, for tables and logs. */
 export function describeExclusion(r: ExclusionReason): string {
   switch (r.kind) {
-    case 'unhealthy': return 'unhealthy (health policy OnlyHealthy)'
-    case 'capacity-zero': return 'capacity 0: never chosen'
-    case 'strict-mismatch': return `Strict: locality rank ${r.rank} < ${r.needed} (not every preferred scope matches)`
-    case 'lower-rank': return `a better-ranked group exists (rank ${r.rank} < ${r.best})`
-    case 'passthrough': return 'PASSTHROUGH: no endpoint is chosen, the destination is kept'
+    case 'unhealthy':
+      return 'unhealthy (health policy OnlyHealthy)'
+    case 'capacity-zero':
+      return 'capacity 0: never chosen'
+    case 'strict-mismatch':
+      return `Strict: locality rank ${r.rank} < ${r.needed} (not every preferred scope matches)`
+    case 'lower-rank':
+      return `a better-ranked group exists (rank ${r.rank} < ${r.best})`
+    case 'passthrough':
+      return 'PASSTHROUGH: no endpoint is chosen, the destination is kept'
   }
 }

@@ -7,7 +7,15 @@
 import { ERRNO } from '@kmesh-ts/kernel-abi'
 import { bytesKey, bytesToText, familyOf, ipToBytes, isV4Mapped, isZeroIp, type Family, type IpBytes } from './ip.js'
 import { checkRandom, choosePriority, indexFor } from './select.js'
-import { endpointKeyOf, indexSnapshot, type IndexedBackend, type IndexedService, type MapSnapshot, type SnapshotIndex, type Waypoint } from './snapshot.js'
+import {
+  endpointKeyOf,
+  indexSnapshot,
+  type IndexedBackend,
+  type IndexedService,
+  type MapSnapshot,
+  type SnapshotIndex,
+  type Waypoint,
+} from './snapshot.js'
 
 export interface ConnectInput {
   /** The address the application connects to, as text (IPv4, IPv6, or v4-mapped IPv6). */
@@ -32,7 +40,14 @@ export interface Trace {
 }
 
 export type LeaveReason = 'no-frontend' | 'passthrough' | 'direct-access'
-export type RefuseReason = 'stale-frontend' | 'no-endpoint' | 'missing-endpoint' | 'missing-backend' | 'port-not-served' | 'invalid-policy' | 'family-mismatch'
+export type RefuseReason =
+  | 'stale-frontend'
+  | 'no-endpoint'
+  | 'missing-endpoint'
+  | 'missing-backend'
+  | 'port-not-served'
+  | 'invalid-policy'
+  | 'family-mismatch'
 
 /** The errnos a refused connect returns, as clang sees <linux/errno.h> (@kmesh-ts/kernel-abi). */
 export { ERRNO }
@@ -47,12 +62,17 @@ export type Resolution =
 
 const leave = (reason: LeaveReason, trace: Trace): Resolution => ({ kind: 'leave', reason, trace })
 const refuse = (reason: RefuseReason, trace: Trace): Resolution => ({
-  kind: 'refuse', errno: reason === 'invalid-policy' ? 'EINVAL' : reason === 'family-mismatch' ? 'EAFNOSUPPORT' : 'ECONNREFUSED', reason, trace,
+  kind: 'refuse',
+  errno: reason === 'invalid-policy' ? 'EINVAL' : reason === 'family-mismatch' ? 'EAFNOSUPPORT' : 'ECONNREFUSED',
+  reason,
+  trace,
 })
 
 /** The socket family copies 4 bytes (rest zero) or all 16 of a record's address. */
 function forFamily(address: IpBytes, family: Family): IpBytes {
-  return family === 'ipv4' ? Uint8Array.of(address[0]!, address[1]!, address[2]!, address[3]!, ...new Uint8Array(12)) : address
+  return family === 'ipv4'
+    ? Uint8Array.of(address[0]!, address[1]!, address[2]!, address[3]!, ...new Uint8Array(12))
+    : address
 }
 
 /**
@@ -70,7 +90,11 @@ function fitToSocket(address: IpBytes, socketFamily: Family): IpBytes | undefine
 /** A waypoint is configured when its port is not 0 and its address is not all-zero (all 16 bytes). */
 const isSet = (w: Waypoint | undefined): w is Waypoint => w !== undefined && w.port !== 0 && !isZeroIp(w.address)
 
-interface Target { address: IpBytes; port: number; viaWaypoint: boolean }
+interface Target {
+  address: IpBytes
+  port: number
+  viaWaypoint: boolean
+}
 type Step = Target | Resolution
 
 function isTarget(s: Step): s is Target {
@@ -84,7 +108,8 @@ function isTarget(s: Step): s is Target {
  */
 export function resolve(snapshot: MapSnapshot, input: ConnectInput): Resolution {
   checkRandom('resolve', input.random)
-  if (!Number.isInteger(input.port) || input.port < 0 || input.port > 0xffff) throw new RangeError(`resolve: port must be 0..65535, got ${input.port}`)
+  if (!Number.isInteger(input.port) || input.port < 0 || input.port > 0xffff)
+    throw new RangeError(`resolve: port must be 0..65535, got ${input.port}`)
   const index = indexSnapshot(snapshot)
   const socketFamily = input.family ?? familyOf(input.destination)
   const dst = ipToBytes(input.destination)
@@ -93,7 +118,9 @@ export function resolve(snapshot: MapSnapshot, input: ConnectInput): Resolution 
   // looked up (and then resolved) as the IPv4 a.b.c.d (docs/reference/kmesh-dataplane.md §1.3).
   const mapped = socketFamily === 'ipv6' && isV4Mapped(dst)
   const family: Family = mapped ? 'ipv4' : socketFamily
-  const key = mapped ? Uint8Array.of(dst[12]!, dst[13]!, dst[14]!, dst[15]!, ...new Uint8Array(12)) : forFamily(dst, family)
+  const key = mapped
+    ? Uint8Array.of(dst[12]!, dst[13]!, dst[14]!, dst[15]!, ...new Uint8Array(12))
+    : forFamily(dst, family)
   const trace: Trace = {}
   const upstreamId = index.frontend.get(bytesKey(key))
   if (upstreamId === undefined) return leave('no-frontend', trace)
@@ -103,7 +130,13 @@ export function resolve(snapshot: MapSnapshot, input: ConnectInput): Resolution 
   if (!isTarget(step)) return step
   const address = fitToSocket(step.address, socketFamily)
   if (!address) return refuse('family-mismatch', trace)
-  return { kind: 'rewrite', address: bytesToText(address, socketFamily), port: step.port, viaWaypoint: step.viaWaypoint, trace }
+  return {
+    kind: 'rewrite',
+    address: bytesToText(address, socketFamily),
+    port: step.port,
+    viaWaypoint: step.viaWaypoint,
+    trace,
+  }
 }
 
 /** Service ids and backend uids share one id space: a service wins, then a backend (direct access). */

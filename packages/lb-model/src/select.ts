@@ -81,10 +81,18 @@ export function selectEndpoint(service: ServiceSnapshot, random: number): Select
       `selectEndpoint: service has ${service.buckets.length} priority buckets, the kernel holds PRIO_COUNT = ${PRIO_COUNT}`,
     )
   }
-  const choice = choosePriority(service.lbPolicy, service.buckets.map((b) => b.length))
+  const choice = choosePriority(
+    service.lbPolicy,
+    service.buckets.map((b) => b.length),
+  )
   if (choice.kind !== 'bucket') return choice
   const index = indexFor(random, choice.count)
-  return { kind: 'endpoint', priority: choice.priority, index, backendUid: service.buckets[choice.priority]?.[index - 1] as number }
+  return {
+    kind: 'endpoint',
+    priority: choice.priority,
+    index,
+    backendUid: service.buckets[choice.priority]?.[index - 1] as number,
+  }
 }
 
 export function checkRandom(fn: string, random: number): void {

@@ -5,11 +5,20 @@
  */
 import { bytesKey, ipToBytes, type IpBytes } from './ip.js'
 
-export interface PortRecord { servicePort: number; targetPort: number }
-export interface WaypointRecord { address: string; port: number }
+export interface PortRecord {
+  servicePort: number
+  targetPort: number
+}
+export interface WaypointRecord {
+  address: string
+  port: number
+}
 
 /** km_frontend: destination address (service VIP or workload IP) → upstream id. */
-export interface FrontendRecord { address: string; upstreamId: number }
+export interface FrontendRecord {
+  address: string
+  upstreamId: number
+}
 /** km_service. `ports` in slot order (the first matching service port wins); empty slots may be left out. */
 export interface ServiceRecord {
   serviceId: number
@@ -19,7 +28,12 @@ export interface ServiceRecord {
   waypoint?: WaypointRecord | undefined
 }
 /** km_endpoint: (service, priority, 1-based index) → backend uid. */
-export interface EndpointRecord { serviceId: number; prio: number; backendIndex: number; backendUid: number }
+export interface EndpointRecord {
+  serviceId: number
+  prio: number
+  backendIndex: number
+  backendUid: number
+}
 /** km_backend. `services` lists the service ids the workload belongs to (not read by the kernel). */
 export interface BackendRecord {
   backendUid: number
@@ -35,9 +49,19 @@ export interface MapSnapshot {
   backends: readonly BackendRecord[]
 }
 
-export interface Waypoint { address: IpBytes; port: number }
-export interface IndexedService { record: ServiceRecord; waypoint: Waypoint | undefined }
-export interface IndexedBackend { record: BackendRecord; address: IpBytes; waypoint: Waypoint | undefined }
+export interface Waypoint {
+  address: IpBytes
+  port: number
+}
+export interface IndexedService {
+  record: ServiceRecord
+  waypoint: Waypoint | undefined
+}
+export interface IndexedBackend {
+  record: BackendRecord
+  address: IpBytes
+  waypoint: Waypoint | undefined
+}
 
 /** Lookups the way the kernel does them: frontends by all 16 key bytes, the rest by their u32 keys. */
 export interface SnapshotIndex {
@@ -47,7 +71,8 @@ export interface SnapshotIndex {
   backend: Map<number, IndexedBackend>
 }
 
-export const endpointKeyOf = (serviceId: number, prio: number, backendIndex: number): string => `${serviceId}/${prio}/${backendIndex}`
+export const endpointKeyOf = (serviceId: number, prio: number, backendIndex: number): string =>
+  `${serviceId}/${prio}/${backendIndex}`
 
 const waypointOf = (w: WaypointRecord | undefined): Waypoint | undefined =>
   w === undefined ? undefined : { address: ipToBytes(w.address), port: w.port }
@@ -64,8 +89,10 @@ export function indexSnapshot(snapshot: MapSnapshot): SnapshotIndex {
   const index: SnapshotIndex = { frontend: new Map(), service: new Map(), endpoint: new Map(), backend: new Map() }
   for (const f of snapshot.frontends) index.frontend.set(bytesKey(ipToBytes(f.address)), f.upstreamId)
   for (const s of snapshot.services) index.service.set(s.serviceId, { record: s, waypoint: waypointOf(s.waypoint) })
-  for (const e of snapshot.endpoints) index.endpoint.set(endpointKeyOf(e.serviceId, e.prio, e.backendIndex), e.backendUid)
-  for (const b of snapshot.backends) index.backend.set(b.backendUid, { record: b, address: ipToBytes(b.address), waypoint: waypointOf(b.waypoint) })
+  for (const e of snapshot.endpoints)
+    index.endpoint.set(endpointKeyOf(e.serviceId, e.prio, e.backendIndex), e.backendUid)
+  for (const b of snapshot.backends)
+    index.backend.set(b.backendUid, { record: b, address: ipToBytes(b.address), waypoint: waypointOf(b.waypoint) })
   cache.set(snapshot, index)
   return index
 }

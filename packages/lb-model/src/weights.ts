@@ -42,10 +42,13 @@ export function slotBudget(endpoints: number): number {
 
 /** Slots for one bucket's endpoints, uid → capacity (a u32). Deterministic: the same input gives the same slots. */
 export function endpointSlots(capacities: ReadonlyMap<number, number>): EndpointSlots {
-  const live = [...capacities].filter(([, c]) => {
-    if (!Number.isInteger(c) || c < 0 || c > 0xffff_ffff) throw new RangeError(`endpointSlots: capacity must be a u32, got ${c}`)
-    return c > 0
-  }).sort((a, b) => a[0] - b[0])
+  const live = [...capacities]
+    .filter(([, c]) => {
+      if (!Number.isInteger(c) || c < 0 || c > 0xffff_ffff)
+        throw new RangeError(`endpointSlots: capacity must be a u32, got ${c}`)
+      return c > 0
+    })
+    .sort((a, b) => a[0] - b[0])
   const slots = new Map<number, number>()
   if (live.length === 0) return { slots, exact: true, maxError: 0 }
   const g = live.reduce((acc, [, c]) => gcd(acc, c), 0)
@@ -69,7 +72,11 @@ export function endpointSlots(capacities: ReadonlyMap<number, number>): Endpoint
       floored = new Set([...floored, ...below])
       continue
     }
-    const shares = rest.map(([uid, c]) => ({ uid, floor: Number((seats * BigInt(c)) / restTotal), rem: (seats * BigInt(c)) % restTotal }))
+    const shares = rest.map(([uid, c]) => ({
+      uid,
+      floor: Number((seats * BigInt(c)) / restTotal),
+      rem: (seats * BigInt(c)) % restTotal,
+    }))
     let left = Number(seats) - shares.reduce((acc, x) => acc + x.floor, 0)
     for (const x of [...shares].sort((p, q) => (p.rem === q.rem ? p.uid - q.uid : p.rem > q.rem ? -1 : 1))) {
       if (left <= 0) break

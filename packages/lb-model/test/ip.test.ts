@@ -22,11 +22,25 @@ t.test('addresses become the 16 bytes of the kernel layout and back', async (t) 
   }
   t.ok(isV4Mapped(ipToBytes('::ffff:1.2.3.4')))
   t.notOk(isV4Mapped(ipToBytes('::1.2.3.4')))
-  t.equal(bytesKey(ipToBytes('a01:1::')), bytesKey(ipToBytes('10.1.0.1')), 'an IPv6 address with bytes 4..15 zero has the bytes of an IPv4 key')
+  t.equal(
+    bytesKey(ipToBytes('a01:1::')),
+    bytesKey(ipToBytes('10.1.0.1')),
+    'an IPv6 address with bytes 4..15 zero has the bytes of an IPv4 key',
+  )
 })
 
 t.test('anything else is refused with the text named', async (t) => {
-  for (const bad of ['1.2.3', '1:2:3:4:5:6:7:8:9', '1::2::3', '::g', '256.1.1.1', '1:2:3:4:5:6:7::8', '', '1.2.3.4.5', '::ffff:1.2.3']) {
+  for (const bad of [
+    '1.2.3',
+    '1:2:3:4:5:6:7:8:9',
+    '1::2::3',
+    '::g',
+    '256.1.1.1',
+    '1:2:3:4:5:6:7::8',
+    '',
+    '1.2.3.4.5',
+    '::ffff:1.2.3',
+  ]) {
     t.throws(() => ipToBytes(bad), { name: 'TypeError', message: JSON.stringify(bad) }, bad)
   }
 })
@@ -40,7 +54,10 @@ t.test("@kmesh-ts/ip's one rule: no leading zeros, no zone ids, no brackets", as
 
 t.test('agrees with node:net on random IPv6 texts', async (t) => {
   let seed = 7
-  const rnd = (n: number): number => { seed = (seed * 1103515245 + 12345) >>> 0; return seed % n }
+  const rnd = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) >>> 0
+    return seed % n
+  }
   for (let i = 0; i < 500; i++) {
     const b = new Uint8Array(16).map(() => (rnd(3) === 0 ? rnd(256) : 0))
     const text = bytesToText(b, 'ipv6')

@@ -15,13 +15,18 @@ const client: PeerInfo = {
   clusterId: 'c1',
   network: 'net1',
 }
-const ep = (o: { region?: string; zone?: string; subzone?: string; node?: string; clusterId?: string; network?: string } = {}): PeerInfo => ({
+const ep = (
+  o: { region?: string; zone?: string; subzone?: string; node?: string; clusterId?: string; network?: string } = {},
+): PeerInfo => ({
   locality: { region: o.region ?? 'r1', zone: o.zone ?? 'z1', subzone: o.subzone ?? 's1' },
   node: o.node ?? 'n1',
   clusterId: o.clusterId ?? 'c1',
   network: o.network ?? 'net1',
 })
-const lb = (mode: LoadBalancing['mode'], ...routingPreferences: Scope[]): LoadBalancing => ({ mode, routingPreferences })
+const lb = (mode: LoadBalancing['mode'], ...routingPreferences: Scope[]): LoadBalancing => ({
+  mode,
+  routingPreferences,
+})
 const far = ep({ region: 'r2', zone: 'z2', subzone: 's2', node: 'n2', clusterId: 'c2', network: 'net2' })
 
 t.test('constants', async (t) => {
@@ -133,19 +138,22 @@ t.test('Strict: bucket 0 for a full match, excluded otherwise', async (t) => {
   t.equal(endpointPriority({}, {}, l), 0, 'both lack every field: "" equals ""')
 })
 
-t.test('Strict NETWORK-first: ztunnel keeps rank >= len (every same-network endpoint), then the best group', async (t) => {
-  const l = lb('Strict', 'Network', 'Region', 'Zone')
-  t.equal(lbPolicyOf(l), LB_POLICY.Failover, 'the kernel draws from the first non-empty bucket: the best group')
-  t.equal(lbPolicyOf(lb('Strict', 'Region', 'Network')), LB_POLICY.Strict, 'Network not first: plain Strict')
-  t.equal(endpointPriority(client, ep(), l), 0, 'same network, all match')
-  t.equal(endpointPriority(client, ep({ zone: 'z2' }), l), 1, 'same network, zone differs')
-  t.equal(endpointPriority(client, ep({ region: 'r2' }), l), 2, 'same network, region differs')
-  t.equal(endpointPriority(client, ep({ network: 'net2' }), l), undefined, 'other network, rest match')
-  t.equal(endpointPriority(client, far, l), undefined, 'other network, nothing matches')
-  t.equal(endpointPriority(undefined, ep(), l), undefined, 'missing client')
-  t.equal(endpointPriority(client, ep(), lb('Strict', 'Network')), 0)
-  t.equal(endpointPriority(client, ep({ network: 'net2' }), lb('Strict', 'Network')), undefined)
-})
+t.test(
+  'Strict NETWORK-first: ztunnel keeps rank >= len (every same-network endpoint), then the best group',
+  async (t) => {
+    const l = lb('Strict', 'Network', 'Region', 'Zone')
+    t.equal(lbPolicyOf(l), LB_POLICY.Failover, 'the kernel draws from the first non-empty bucket: the best group')
+    t.equal(lbPolicyOf(lb('Strict', 'Region', 'Network')), LB_POLICY.Strict, 'Network not first: plain Strict')
+    t.equal(endpointPriority(client, ep(), l), 0, 'same network, all match')
+    t.equal(endpointPriority(client, ep({ zone: 'z2' }), l), 1, 'same network, zone differs')
+    t.equal(endpointPriority(client, ep({ region: 'r2' }), l), 2, 'same network, region differs')
+    t.equal(endpointPriority(client, ep({ network: 'net2' }), l), undefined, 'other network, rest match')
+    t.equal(endpointPriority(client, far, l), undefined, 'other network, nothing matches')
+    t.equal(endpointPriority(undefined, ep(), l), undefined, 'missing client')
+    t.equal(endpointPriority(client, ep(), lb('Strict', 'Network')), 0)
+    t.equal(endpointPriority(client, ep({ network: 'net2' }), lb('Strict', 'Network')), undefined)
+  },
+)
 
 t.test('every mode x every single scope', async (t) => {
   const scopes: Scope[] = ['Region', 'Zone', 'Subzone', 'Node', 'Cluster', 'Network']

@@ -92,7 +92,11 @@ t.test('NETWORK-first: worst same-network outranks best other-network for every 
   const rest: Scope[] = ['Region', 'Zone', 'Subzone', 'Node', 'Cluster']
   for (let n = 0; n <= rest.length; n++) {
     const prefs: Scope[] = ['Network', ...rest.slice(0, n)]
-    const worstSame = localityRank(client, ep({ region: 'r2', zone: 'z2', subzone: 's2', node: 'n2', clusterId: 'c2' }), prefs)
+    const worstSame = localityRank(
+      client,
+      ep({ region: 'r2', zone: 'z2', subzone: 's2', node: 'n2', clusterId: 'c2' }),
+      prefs,
+    )
     const bestOther = localityRank(client, ep({ network: 'net2' }), prefs)
     t.equal(worstSame, prefs.length, `len ${prefs.length}: worst same-network = len`)
     t.equal(bestOther, prefs.length - 1, `len ${prefs.length}: best other-network = len-1`)

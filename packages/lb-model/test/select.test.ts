@@ -2,8 +2,7 @@ import t from 'tap'
 import { selectEndpoint, type Selection, type ServiceSnapshot } from '../src/index.js'
 
 const U32_MAX = 0xffff_ffff
-const svc = (lbPolicy: number, ...buckets: number[][]): ServiceSnapshot =>
-  ({ lbPolicy, buckets }) as ServiceSnapshot
+const svc = (lbPolicy: number, ...buckets: number[][]): ServiceSnapshot => ({ lbPolicy, buckets }) as ServiceSnapshot
 const endpoint = (priority: number, index: number, backendUid: number): Selection => ({
   kind: 'endpoint',
   priority,
@@ -138,6 +137,10 @@ t.test('property: over r = 0..N-1 each index of the chosen bucket is picked equa
       counts.every((c) => c === lo || c === lo + 1) && counts.reduce((a, b) => a + b, 0) === total,
       `trial ${trial}: ${total} picks over ${count} endpoints differ by at most one`,
     )
-    if (start === 0 && total % count === 0) t.ok(counts.every((c) => c === lo), `trial ${trial}: exactly uniform`)
+    if (start === 0 && total % count === 0)
+      t.ok(
+        counts.every((c) => c === lo),
+        `trial ${trial}: exactly uniform`,
+      )
   }
 })

@@ -3,56 +3,56 @@
 // hands the consumer one change batch per response, and ACKs or NACKs after the consumer has applied it. It
 // remembers which names it holds so a reconnect can tell istiod (initial_resource_versions), and istiod answers
 // with what was deleted meanwhile.
-import { readFile } from 'node:fs/promises';
-import * as grpc from '@grpc/grpc-js';
-import { Backoff } from './backoff.js';
-import type { XdsClientEvent } from './events.js';
-import { resolveOptions } from './options.js';
-import type { ResolvedOptions, XdsClientOptions } from './options.js';
-import { isWatchedType, nackMessage, processResponseInSlices } from './response.js';
-import type { ChangeBatch, Rejection, ResourceKind } from './response.js';
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js';
-import type { TypeUrl } from './types.js';
-import { DELTA_ADS_METHOD, decodeDeltaResponse, encodeDeltaRequest } from './wire.js';
-import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js';
+import { readFile } from 'node:fs/promises'
+import * as grpc from '@grpc/grpc-js'
+import { Backoff } from './backoff.js'
+import type { XdsClientEvent } from './events.js'
+import { resolveOptions } from './options.js'
+import type { ResolvedOptions, XdsClientOptions } from './options.js'
+import { isWatchedType, nackMessage, processResponseInSlices } from './response.js'
+import type { ChangeBatch, Rejection, ResourceKind } from './response.js'
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
+import type { TypeUrl } from './types.js'
+import { DELTA_ADS_METHOD, decodeDeltaResponse, encodeDeltaRequest } from './wire.js'
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of our NACKs. */
-const INVALID_ARGUMENT = 3;
+const INVALID_ARGUMENT = 3
 
 interface Held {
-  version: string;
-  kind: ResourceKind;
+  version: string
+  kind: ResourceKind
 }
 
 /** Per-type subscription and the names the consumer holds. */
 class TypeState {
-  readonly names = new Set<string>();
-  readonly held = new Map<string, Held>();
-  ready = false;
+  readonly names = new Set<string>()
+  readonly held = new Map<string, Held>()
+  ready = false
   constructor(
     readonly typeUrl: TypeUrl,
     readonly wildcard: boolean,
     names: readonly string[],
   ) {
-    for (const n of names) this.names.add(n);
+    for (const n of names) this.names.add(n)
   }
 }
 
 interface StreamRun {
-  id: number;
-  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>;
-  channel: grpc.Client;
+  id: number
+  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>
+  channel: grpc.Client
   /** responses received on this stream */
-  responses: number;
-  ended: boolean;
+  responses: number
+  ended: boolean
   /** types whose wildcard is still in the legacy (empty first request) form on this stream */
-  legacyWildcard: Set<TypeUrl>;
+  legacyWildcard: Set<TypeUrl>
 }
 
 interface StreamOutcome {
-  code: number;
-  details: string;
-  healthy: boolean;
+  code: number
+  details: string
+  healthy: boolean
 }
 
 /**
@@ -61,226 +61,229 @@ interface StreamOutcome {
  * responses. Anything else (refused connection, auth failure, a stream that never answered) doubles it.
  */
 export function isBenignClose(code: number, details: string, healthy: boolean): boolean {
-  if (/goaway|transport is closing|max(imum)?[ _-]?connection[ _-]?age/i.test(details)) return true;
-  if (!healthy) return false;
+  if (/goaway|transport is closing|max(imum)?[ _-]?connection[ _-]?age/i.test(details)) return true
+  if (!healthy) return false
   return (
     code === grpc.status.OK ||
     code === grpc.status.UNAVAILABLE ||
     code === grpc.status.CANCELLED ||
     code === grpc.status.UNKNOWN ||
     code === grpc.status.DEADLINE_EXCEEDED
-  );
+  )
 }
 
 export class XdsClient {
-  private readonly opts: ResolvedOptions;
-  private readonly states = new Map<TypeUrl, TypeState>();
-  private readonly backoff: Backoff;
-  private stream: StreamRun | undefined;
-  private streamSeq = 0;
-  private attempts = 0;
-  private closed = false;
-  private processing: Promise<void> = Promise.resolve();
-  private sleepTimer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
-  private readonly loop: Promise<void>;
-  private readonly readyPromise: Promise<void>;
-  private resolveReady!: () => void;
-  private rejectReady!: (e: Error) => void;
-  private readonly onAbort = (): void => void this.close();
+  private readonly opts: ResolvedOptions
+  private readonly states = new Map<TypeUrl, TypeState>()
+  private readonly backoff: Backoff
+  private stream: StreamRun | undefined
+  private streamSeq = 0
+  private attempts = 0
+  private closed = false
+  private processing: Promise<void> = Promise.resolve()
+  private sleepTimer: NodeJS.Timeout | undefined
+  private wake: (() => void) | undefined
+  private readonly loop: Promise<void>
+  private readonly readyPromise: Promise<void>
+  private resolveReady!: () => void
+  private rejectReady!: (e: Error) => void
+  private readonly onAbort = (): void => void this.close()
 
   constructor(options: XdsClientOptions) {
-    this.opts = resolveOptions(options);
-    const { addresses, authorizations } = this.opts;
-    if (addresses) this.states.set(ADDRESS_TYPE_URL, new TypeState(ADDRESS_TYPE_URL, addresses.wildcard, addresses.names));
+    this.opts = resolveOptions(options)
+    const { addresses, authorizations } = this.opts
+    if (addresses)
+      this.states.set(ADDRESS_TYPE_URL, new TypeState(ADDRESS_TYPE_URL, addresses.wildcard, addresses.names))
     if (authorizations) {
       this.states.set(
         AUTHORIZATION_TYPE_URL,
         new TypeState(AUTHORIZATION_TYPE_URL, authorizations.wildcard, authorizations.names),
-      );
+      )
     }
-    this.backoff = new Backoff(this.opts.backoff);
+    this.backoff = new Backoff(this.opts.backoff)
     this.readyPromise = new Promise<void>((resolve, reject) => {
-      this.resolveReady = resolve;
-      this.rejectReady = reject;
-    });
-    this.readyPromise.catch(() => {}); // nobody has to await readiness
+      this.resolveReady = resolve
+      this.rejectReady = reject
+    })
+    this.readyPromise.catch(() => {}) // nobody has to await readiness
     if (this.opts.signal?.aborted) {
-      this.closed = true;
-      this.rejectReady(new Error('XdsClient: closed before ready'));
-      this.loop = Promise.resolve();
-      return;
+      this.closed = true
+      this.rejectReady(new Error('XdsClient: closed before ready'))
+      this.loop = Promise.resolve()
+      return
     }
-    this.opts.signal?.addEventListener('abort', this.onAbort, { once: true });
-    if (![...this.states.values()].some((s) => s.wildcard)) this.markReady();
-    this.loop = this.run();
+    this.opts.signal?.addEventListener('abort', this.onAbort, { once: true })
+    if (![...this.states.values()].some((s) => s.wildcard)) this.markReady()
+    this.loop = this.run()
   }
 
   /** Resolves once every wildcard type got its first response and it was ACKed; rejects if closed first. */
   get ready(): Promise<void> {
-    return this.readyPromise;
+    return this.readyPromise
   }
 
   get isReady(): boolean {
-    return [...this.states.values()].every((s) => !s.wildcard || s.ready);
+    return [...this.states.values()].every((s) => !s.wildcard || s.ready)
   }
 
   /** Names currently held (applied by the consumer) for a type, with their kind. */
   held(typeUrl: TypeUrl): ReadonlyMap<string, { version: string; kind: ResourceKind }> {
-    return this.state(typeUrl).held;
+    return this.state(typeUrl).held
   }
 
   /** Subscribe to names (or `network/IP` aliases) on demand; kept across reconnects. */
   subscribe(typeUrl: TypeUrl, names: readonly string[]): void {
-    const st = this.state(typeUrl);
-    const fresh = names.filter((n) => !st.names.has(n));
-    for (const n of fresh) st.names.add(n);
-    const s = this.stream;
-    if (fresh.length === 0 || !s || s.ended) return;
-    const subscribe = [...fresh];
+    const st = this.state(typeUrl)
+    const fresh = names.filter((n) => !st.names.has(n))
+    for (const n of fresh) st.names.add(n)
+    const s = this.stream
+    if (fresh.length === 0 || !s || s.ended) return
+    const subscribe = [...fresh]
     if (s.legacyWildcard.has(typeUrl)) {
       // An explicit name ends the legacy wildcard form, so restate it explicitly (reference §2.2).
-      subscribe.unshift('*');
-      s.legacyWildcard.delete(typeUrl);
+      subscribe.unshift('*')
+      s.legacyWildcard.delete(typeUrl)
     }
     // Spontaneous request: no nonce (reference §2.2).
-    this.send(s, { typeUrl, resourceNamesSubscribe: subscribe });
+    this.send(s, { typeUrl, resourceNamesSubscribe: subscribe })
   }
 
   /** Stop an on-demand subscription. The wildcard, if on, is unaffected. */
   unsubscribe(typeUrl: TypeUrl, names: readonly string[]): void {
-    const st = this.state(typeUrl);
-    const gone = names.filter((n) => st.names.delete(n));
-    const s = this.stream;
-    if (gone.length === 0 || !s || s.ended) return;
-    this.send(s, { typeUrl, resourceNamesUnsubscribe: gone });
+    const st = this.state(typeUrl)
+    const gone = names.filter((n) => st.names.delete(n))
+    const s = this.stream
+    if (gone.length === 0 || !s || s.ended) return
+    this.send(s, { typeUrl, resourceNamesUnsubscribe: gone })
   }
 
   /** Stop: cancel the stream, release the channel and timers. Resolves when the last batch has been handled. */
   async close(): Promise<void> {
     if (!this.closed) {
-      this.closed = true;
-      this.opts.signal?.removeEventListener('abort', this.onAbort);
-      if (!this.isReady) this.rejectReady(new Error('XdsClient: closed before ready'));
-      if (this.sleepTimer) clearTimeout(this.sleepTimer);
-      this.wake?.();
-      const s = this.stream;
-      if (s) this.endStream(s);
+      this.closed = true
+      this.opts.signal?.removeEventListener('abort', this.onAbort)
+      if (!this.isReady) this.rejectReady(new Error('XdsClient: closed before ready'))
+      if (this.sleepTimer) clearTimeout(this.sleepTimer)
+      this.wake?.()
+      const s = this.stream
+      if (s) this.endStream(s)
     }
-    await this.loop;
-    await this.processing;
+    await this.loop
+    await this.processing
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.close();
+    await this.close()
   }
 
   private state(typeUrl: TypeUrl): TypeState {
-    const st = this.states.get(typeUrl);
-    if (!st) throw new Error(`XdsClient: type ${typeUrl} is not watched by this client`);
-    return st;
+    const st = this.states.get(typeUrl)
+    if (!st) throw new Error(`XdsClient: type ${typeUrl} is not watched by this client`)
+    return st
   }
 
   private emit(e: XdsClientEvent): void {
     try {
-      this.opts.onEvent(e);
+      this.opts.onEvent(e)
     } catch {
       // an event listener must not break the protocol
     }
   }
 
   private markReady(): void {
-    this.resolveReady();
-    this.emit({ type: 'ready' });
+    this.resolveReady()
+    this.emit({ type: 'ready' })
   }
 
   private async run(): Promise<void> {
     while (!this.closed) {
-      this.attempts++;
-      this.emit({ type: 'connecting', attempt: this.attempts, address: this.opts.address });
-      let outcome: StreamOutcome;
+      this.attempts++
+      this.emit({ type: 'connecting', attempt: this.attempts, address: this.opts.address })
+      let outcome: StreamOutcome
       try {
-        outcome = await this.runStream();
+        outcome = await this.runStream()
       } catch (e) {
-        if (this.closed) break;
-        const retryInMs = this.backoff.next();
-        this.emit({ type: 'error', error: e as Error, retryInMs });
-        await this.sleep(retryInMs);
-        continue;
+        if (this.closed) break
+        const retryInMs = this.backoff.next()
+        this.emit({ type: 'error', error: e as Error, retryInMs })
+        await this.sleep(retryInMs)
+        continue
       }
-      if (this.closed) break;
-      const benign = isBenignClose(outcome.code, outcome.details, outcome.healthy);
-      if (benign) this.backoff.reset();
-      const retryInMs = this.backoff.next();
-      this.emit({ type: 'disconnected', ...outcome, benign, retryInMs });
-      await this.sleep(retryInMs);
+      if (this.closed) break
+      const benign = isBenignClose(outcome.code, outcome.details, outcome.healthy)
+      if (benign) this.backoff.reset()
+      const retryInMs = this.backoff.next()
+      this.emit({ type: 'disconnected', ...outcome, benign, retryInMs })
+      await this.sleep(retryInMs)
     }
   }
 
   private sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const done = (): void => {
-        this.sleepTimer = undefined;
-        this.wake = undefined;
-        resolve();
-      };
-      this.wake = done;
-      this.sleepTimer = setTimeout(done, ms);
-    });
+        this.sleepTimer = undefined
+        this.wake = undefined
+        resolve()
+      }
+      this.wake = done
+      this.sleepTimer = setTimeout(done, ms)
+    })
   }
 
   private async credentials(): Promise<grpc.ChannelCredentials> {
-    const tls = this.opts.tls;
-    if (tls === 'insecure') return grpc.credentials.createInsecure();
+    const tls = this.opts.tls
+    if (tls === 'insecure') return grpc.credentials.createInsecure()
     const read = async (what: string, file: string): Promise<Buffer> => {
       try {
-        return await readFile(file);
+        return await readFile(file)
       } catch (e) {
-        throw new Error(`TLS ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new Error(`TLS ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`)
       }
-    };
+    }
     // Read on every attempt, so a rotated CA or client cert takes effect on the next connect.
-    const ca = await read('CA file', tls.caFile);
-    const key = tls.keyFile ? await read('key file', tls.keyFile) : null;
-    const cert = tls.certFile ? await read('certificate file', tls.certFile) : null;
-    return grpc.credentials.createSsl(ca, key, cert);
+    const ca = await read('CA file', tls.caFile)
+    const key = tls.keyFile ? await read('key file', tls.keyFile) : null
+    const cert = tls.certFile ? await read('certificate file', tls.certFile) : null
+    return grpc.credentials.createSsl(ca, key, cert)
   }
 
   private async metadata(): Promise<grpc.Metadata> {
-    const md = new grpc.Metadata();
-    for (const [k, v] of Object.entries(this.opts.headers)) md.set(k, v);
+    const md = new grpc.Metadata()
+    for (const [k, v] of Object.entries(this.opts.headers)) md.set(k, v)
     if (this.opts.tokenFile) {
-      let token: string;
+      let token: string
       try {
         // Re-read before every connect: projected service-account tokens rotate.
-        token = (await readFile(this.opts.tokenFile, 'utf8')).trim();
+        token = (await readFile(this.opts.tokenFile, 'utf8')).trim()
       } catch (e) {
-        throw new Error(`token file ${this.opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+        throw new Error(
+          `token file ${this.opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+        )
       }
-      if (token === '') throw new Error(`token file ${this.opts.tokenFile} is empty`);
-      md.set('authorization', `Bearer ${token}`);
+      if (token === '') throw new Error(`token file ${this.opts.tokenFile} is empty`)
+      md.set('authorization', `Bearer ${token}`)
     }
-    return md;
+    return md
   }
 
   /** Open one stream (with its own channel, so our backoff alone paces reconnects) and run it to its end. */
   private async runStream(): Promise<StreamOutcome> {
-    const creds = await this.credentials();
-    const md = await this.metadata();
-    if (this.closed) return { code: grpc.status.CANCELLED, details: 'closed', healthy: false };
+    const creds = await this.credentials()
+    const md = await this.metadata()
+    if (this.closed) return { code: grpc.status.CANCELLED, details: 'closed', healthy: false }
     const chOpts: Record<string, string | number> = {
       'grpc.max_receive_message_length': this.opts.maxReceiveMessageBytes,
       ...this.opts.channelOptions,
-    };
-    const tls = this.opts.tls;
-    if (tls !== 'insecure' && tls.serverName) chOpts['grpc.ssl_target_name_override'] = tls.serverName;
-    const channel = new grpc.Client(this.opts.address, creds, chOpts);
+    }
+    const tls = this.opts.tls
+    if (tls !== 'insecure' && tls.serverName) chOpts['grpc.ssl_target_name_override'] = tls.serverName
+    const channel = new grpc.Client(this.opts.address, creds, chOpts)
     const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>(
       DELTA_ADS_METHOD,
       (req) => encodeDeltaRequest({ typeUrl: '', ...req }),
       decodeDeltaResponse,
       md,
-    );
+    )
     const s: StreamRun = {
       id: ++this.streamSeq,
       call,
@@ -288,38 +291,38 @@ export class XdsClient {
       responses: 0,
       ended: false,
       legacyWildcard: new Set(),
-    };
-    this.stream = s;
+    }
+    this.stream = s
     return new Promise<StreamOutcome>((resolve) => {
       call.on('data', (res: DeltaDiscoveryResponse) => {
-        s.responses++;
+        s.responses++
         this.processing = this.processing
           .then(() => this.handleResponse(s, res))
-          .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }));
-      });
+          .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
+      })
       call.on('error', () => {
         // the 'status' event carries the outcome
-      });
+      })
       call.on('status', (st: grpc.StatusObject) => {
-        const healthy = s.responses > 0;
-        this.endStream(s);
-        resolve({ code: st.code, details: st.details, healthy });
-      });
-      this.sendInitialRequests(s);
-    });
+        const healthy = s.responses > 0
+        this.endStream(s)
+        resolve({ code: st.code, details: st.details, healthy })
+      })
+      this.sendInitialRequests(s)
+    })
   }
 
   private endStream(s: StreamRun): void {
-    if (this.stream === s) this.stream = undefined;
-    if (s.ended) return;
-    s.ended = true;
-    s.call.cancel();
-    s.channel.close();
+    if (this.stream === s) this.stream = undefined
+    if (s.ended) return
+    s.ended = true
+    s.call.cancel()
+    s.channel.close()
   }
 
   private send(s: StreamRun, req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): void {
-    if (s.ended) return;
-    s.call.write(req);
+    if (s.ended) return
+    s.call.write(req)
   }
 
   /**
@@ -327,78 +330,78 @@ export class XdsClient {
    * every held name so istiod reports what was deleted while we were away (reference §2.2, §2.3; kmesh #415).
    */
   private sendInitialRequests(s: StreamRun): void {
-    let first = true;
+    let first = true
     for (const st of this.states.values()) {
-      const req: Partial<DeltaDiscoveryRequest> & { typeUrl: string } = { typeUrl: st.typeUrl };
-      if (first) req.node = this.opts.node;
-      first = false;
+      const req: Partial<DeltaDiscoveryRequest> & { typeUrl: string } = { typeUrl: st.typeUrl }
+      if (first) req.node = this.opts.node
+      first = false
       if (st.held.size > 0) {
-        const versions: Record<string, string> = {};
-        for (const [name, h] of st.held) versions[name] = h.version;
-        req.initialResourceVersions = versions;
+        const versions: Record<string, string> = {}
+        for (const [name, h] of st.held) versions[name] = h.version
+        req.initialResourceVersions = versions
       }
-      const names = [...st.names];
+      const names = [...st.names]
       if (st.wildcard && names.length === 0) {
         // legacy wildcard: empty subscribe and unsubscribe lists, as ztunnel and Kmesh send it
-        s.legacyWildcard.add(st.typeUrl);
+        s.legacyWildcard.add(st.typeUrl)
       } else if (st.wildcard) {
-        req.resourceNamesSubscribe = ['*', ...names];
+        req.resourceNamesSubscribe = ['*', ...names]
       } else if (names.length === 0) {
         // "subscribe to nothing" as Istio clients say it: subscribe and unsubscribe "*" (reference §2.2)
-        req.resourceNamesSubscribe = ['*'];
-        req.resourceNamesUnsubscribe = ['*'];
+        req.resourceNamesSubscribe = ['*']
+        req.resourceNamesUnsubscribe = ['*']
       } else {
-        req.resourceNamesSubscribe = names;
+        req.resourceNamesSubscribe = names
       }
-      this.send(s, req);
+      this.send(s, req)
     }
   }
 
   private async handleResponse(s: StreamRun, res: DeltaDiscoveryResponse): Promise<void> {
-    if (this.closed) return;
-    const typeUrl = res.typeUrl;
-    const st = isWatchedType(typeUrl) ? this.states.get(typeUrl) : undefined;
+    if (this.closed) return
+    const typeUrl = res.typeUrl
+    const st = isWatchedType(typeUrl) ? this.states.get(typeUrl) : undefined
     if (!st || !isWatchedType(typeUrl)) {
       // ztunnel ACKs unknown types (reference §3.2); there is nothing to apply.
-      this.emit({ type: 'ignored', typeUrl, nonce: res.nonce, reason: 'type not watched; ACKed' });
-      this.send(s, { typeUrl, responseNonce: res.nonce });
-      return;
+      this.emit({ type: 'ignored', typeUrl, nonce: res.nonce, reason: 'type not watched; ACKed' })
+      this.send(s, { typeUrl, responseNonce: res.nonce })
+      return
     }
     const batch: ChangeBatch = await processResponseInSlices(
       { ...res, typeUrl },
       { limits: this.opts.limits, heldKind: (n) => st.held.get(n)?.kind },
-    );
-    let consumerRejections: Rejection[] = [];
+    )
+    let consumerRejections: Rejection[] = []
     try {
-      const r = await this.opts.handler(batch);
-      if (r) consumerRejections = [...r];
+      const r = await this.opts.handler(batch)
+      if (r) consumerRejections = [...r]
     } catch (e) {
       // We cannot know what was applied: reject everything in the batch so nothing new is remembered and the
       // resume asks for all of it again.
-      const reason = `handler failed: ${(e as Error)?.message ?? String(e)}`;
+      const reason = `handler failed: ${(e as Error)?.message ?? String(e)}`
       consumerRejections = [...batch.added.map((a) => a.name), ...batch.removed.map((r) => r.name)].map((name) => ({
         name,
         reason,
-      }));
+      }))
     }
-    this.commit(st, batch, consumerRejections);
-    const rejections = [...batch.rejected, ...consumerRejections];
+    this.commit(st, batch, consumerRejections)
+    const rejections = [...batch.rejected, ...consumerRejections]
     if (s.ended || this.closed) {
       // The nonce died with its stream (reference §2.2); the state is committed, the next stream restates it.
-      this.emit({ type: 'ignored', typeUrl, nonce: res.nonce, reason: 'stream ended before the response was handled' });
-      return;
+      this.emit({ type: 'ignored', typeUrl, nonce: res.nonce, reason: 'stream ended before the response was handled' })
+      return
     }
     if (rejections.length > 0) {
-      const message = nackMessage(rejections);
-      this.send(s, { typeUrl, responseNonce: res.nonce, errorDetail: { code: INVALID_ARGUMENT, message, details: [] } });
-      this.emit({ type: 'nack', typeUrl, nonce: res.nonce, message, rejections });
-      return;
+      const message = nackMessage(rejections)
+      this.send(s, { typeUrl, responseNonce: res.nonce, errorDetail: { code: INVALID_ARGUMENT, message, details: [] } })
+      this.emit({ type: 'nack', typeUrl, nonce: res.nonce, message, rejections })
+      return
     }
-    this.send(s, { typeUrl, responseNonce: res.nonce });
-    this.emit({ type: 'ack', typeUrl, nonce: res.nonce });
+    this.send(s, { typeUrl, responseNonce: res.nonce })
+    this.emit({ type: 'ack', typeUrl, nonce: res.nonce })
     if (!st.ready) {
-      st.ready = true;
-      if (this.isReady) this.markReady();
+      st.ready = true
+      if (this.isReady) this.markReady()
     }
   }
 
@@ -408,18 +411,22 @@ export class XdsClient {
    * the name (the consumer still holds the older copy, and must hear if it is deleted) but forgets its version.
    */
   private commit(st: TypeState, batch: ChangeBatch, consumerRejections: readonly Rejection[]): void {
-    const rejected = new Set<string>(consumerRejections.map((r) => r.name));
-    for (const r of batch.rejected) rejected.add(r.name);
+    const rejected = new Set<string>(consumerRejections.map((r) => r.name))
+    for (const r of batch.rejected) rejected.add(r.name)
     for (const a of batch.added) {
-      if (rejected.has(a.name)) continue;
+      if (rejected.has(a.name)) continue
       const kind: ResourceKind =
-        batch.typeUrl === AUTHORIZATION_TYPE_URL ? 'policy' : 'workload' in a.value && a.value.workload ? 'workload' : 'service';
-      st.held.set(a.name, { version: a.version, kind });
+        batch.typeUrl === AUTHORIZATION_TYPE_URL
+          ? 'policy'
+          : 'workload' in a.value && a.value.workload
+            ? 'workload'
+            : 'service'
+      st.held.set(a.name, { version: a.version, kind })
     }
-    for (const r of batch.removed) if (!rejected.has(r.name)) st.held.delete(r.name);
+    for (const r of batch.removed) if (!rejected.has(r.name)) st.held.delete(r.name)
     for (const name of rejected) {
-      const h = st.held.get(name);
-      if (h) h.version = '';
+      const h = st.held.get(name)
+      if (h) h.version = ''
     }
   }
 }

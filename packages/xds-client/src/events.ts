@@ -1,5 +1,5 @@
 // Lifecycle events of the client, one discriminated union so a consumer sees every kind in the signature.
-import type { Rejection } from './response.js';
+import type { Rejection } from './response.js'
 
 export type XdsClientEvent =
   /** a new stream is being opened (attempt counts from 1 and never resets) */
@@ -21,4 +21,4 @@ export type XdsClientEvent =
    */
   | { type: 'error'; error: Error; retryInMs: number | undefined }
   /** a response the client did not hand to the handler (unknown type, or its stream already ended) */
-  | { type: 'ignored'; typeUrl: string; nonce: string; reason: string };
+  | { type: 'ignored'; typeUrl: string; nonce: string; reason: string }

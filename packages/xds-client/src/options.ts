@@ -1,115 +1,120 @@
 // Client options and their defaults, in one place, validated at the boundary.
-import { DEFAULT_BACKOFF } from './backoff.js';
-import type { BackoffOptions } from './backoff.js';
-import { DEFAULT_DECODE_LIMITS } from './decode.js';
-import type { DecodeLimits } from './decode.js';
-import type { ChangeBatch, Rejection } from './response.js';
-import type { XdsNode } from './wire.js';
-import type { XdsClientEvent } from './events.js';
+import { DEFAULT_BACKOFF } from './backoff.js'
+import type { BackoffOptions } from './backoff.js'
+import { DEFAULT_DECODE_LIMITS } from './decode.js'
+import type { DecodeLimits } from './decode.js'
+import type { ChangeBatch, Rejection } from './response.js'
+import type { XdsNode } from './wire.js'
+import type { XdsClientEvent } from './events.js'
 
 /** What a batch handler may return: nothing (all applied) or the resources it could not apply, with reasons. */
-export type HandlerResult = void | undefined | readonly Rejection[];
-export type BatchHandler = (batch: ChangeBatch) => HandlerResult | Promise<HandlerResult>;
+export type HandlerResult = void | undefined | readonly Rejection[]
+export type BatchHandler = (batch: ChangeBatch) => HandlerResult | Promise<HandlerResult>
 
 export interface TlsOptions {
   /** PEM file of the CA that signed istiod's certificate (Istio: /var/run/secrets/istio/root-cert.pem) */
-  caFile: string;
+  caFile: string
   /** client certificate and key for mTLS, both or neither */
-  certFile?: string;
-  keyFile?: string;
+  certFile?: string
+  keyFile?: string
   /** name to verify in istiod's certificate when it differs from the address host (ztunnel ALT_XDS_HOSTNAME) */
-  serverName?: string;
+  serverName?: string
 }
 
 export interface SubscriptionOptions {
   /** receive every resource of the type (default true) */
-  wildcard?: boolean;
+  wildcard?: boolean
   /** names (or `network/IP` aliases) to subscribe to explicitly from the start */
-  names?: readonly string[];
+  names?: readonly string[]
 }
 
 export interface XdsClientOptions {
   /** istiod's gRPC address, default `istiod.istio-system.svc:15012` */
-  address?: string;
+  address?: string
   /** node identity; build it with istioNode() / istioNodeFromEnv(). id must not be empty. */
-  node: XdsNode;
+  node: XdsNode
   /** called once per response, in order; the client ACKs or NACKs after it resolves */
-  handler: BatchHandler;
+  handler: BatchHandler
   /** TLS (default: CA file `/var/run/secrets/istio/root-cert.pem`), or `'insecure'` for plaintext on loopback */
-  tls?: TlsOptions | 'insecure';
+  tls?: TlsOptions | 'insecure'
   /** file with a bearer token, read again before every (re)connect (Istio: /var/run/secrets/tokens/istio-token) */
-  tokenFile?: string;
+  tokenFile?: string
   /** extra gRPC metadata on every stream (ztunnel XDS_HEADER_*) */
-  headers?: Readonly<Record<string, string>>;
+  headers?: Readonly<Record<string, string>>
   /** Address subscription, or false to not watch Addresses */
-  addresses?: SubscriptionOptions | false;
+  addresses?: SubscriptionOptions | false
   /** Authorization subscription, or false to not watch policies */
-  authorizations?: SubscriptionOptions | false;
+  authorizations?: SubscriptionOptions | false
   /** limits applied while validating resources */
-  limits?: Partial<DecodeLimits>;
-  backoff?: Partial<BackoffOptions>;
+  limits?: Partial<DecodeLimits>
+  backoff?: Partial<BackoffOptions>
   /** largest response accepted, default 200 MiB (as ztunnel; a full push of a big mesh is one message) */
-  maxReceiveMessageBytes?: number;
+  maxReceiveMessageBytes?: number
   /** extra @grpc/grpc-js channel options */
-  channelOptions?: Readonly<Record<string, string | number>>;
+  channelOptions?: Readonly<Record<string, string | number>>
   /** aborting it is the same as close() */
-  signal?: AbortSignal;
+  signal?: AbortSignal
   /** typed lifecycle events (connecting, ack, nack, ready, disconnected, ...) */
-  onEvent?: (event: XdsClientEvent) => void;
+  onEvent?: (event: XdsClientEvent) => void
 }
 
-export const DEFAULT_ADDRESS = 'istiod.istio-system.svc:15012';
-export const DEFAULT_CA_FILE = '/var/run/secrets/istio/root-cert.pem';
-export const DEFAULT_MAX_RECEIVE_BYTES = 200 * 1024 * 1024;
+export const DEFAULT_ADDRESS = 'istiod.istio-system.svc:15012'
+export const DEFAULT_CA_FILE = '/var/run/secrets/istio/root-cert.pem'
+export const DEFAULT_MAX_RECEIVE_BYTES = 200 * 1024 * 1024
 
 export interface ResolvedOptions {
-  address: string;
-  node: XdsNode;
-  handler: BatchHandler;
-  tls: TlsOptions | 'insecure';
-  tokenFile: string | undefined;
-  headers: Readonly<Record<string, string>>;
-  addresses: Required<SubscriptionOptions> | false;
-  authorizations: Required<SubscriptionOptions> | false;
-  limits: DecodeLimits;
-  backoff: BackoffOptions;
-  maxReceiveMessageBytes: number;
-  channelOptions: Readonly<Record<string, string | number>>;
-  signal: AbortSignal | undefined;
-  onEvent: (event: XdsClientEvent) => void;
+  address: string
+  node: XdsNode
+  handler: BatchHandler
+  tls: TlsOptions | 'insecure'
+  tokenFile: string | undefined
+  headers: Readonly<Record<string, string>>
+  addresses: Required<SubscriptionOptions> | false
+  authorizations: Required<SubscriptionOptions> | false
+  limits: DecodeLimits
+  backoff: BackoffOptions
+  maxReceiveMessageBytes: number
+  channelOptions: Readonly<Record<string, string | number>>
+  signal: AbortSignal | undefined
+  onEvent: (event: XdsClientEvent) => void
 }
 
 function subscription(o: SubscriptionOptions | false | undefined): Required<SubscriptionOptions> | false {
-  if (o === false) return false;
-  return { wildcard: o?.wildcard ?? true, names: [...(o?.names ?? [])] };
+  if (o === false) return false
+  return { wildcard: o?.wildcard ?? true, names: [...(o?.names ?? [])] }
 }
 
 export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
-  if (!o || typeof o !== 'object') throw new TypeError('XdsClient: options object is required');
+  if (!o || typeof o !== 'object') throw new TypeError('XdsClient: options object is required')
   if (!o.node || typeof o.node.id !== 'string' || o.node.id === '') {
     // istiod fails such a stream with InvalidArgument (reference §2.3)
-    throw new TypeError('XdsClient: option "node.id" must be a non-empty string');
+    throw new TypeError('XdsClient: option "node.id" must be a non-empty string')
   }
-  if (typeof o.handler !== 'function') throw new TypeError('XdsClient: option "handler" must be a function');
-  const tls = o.tls ?? { caFile: DEFAULT_CA_FILE };
+  if (typeof o.handler !== 'function') throw new TypeError('XdsClient: option "handler" must be a function')
+  const tls = o.tls ?? { caFile: DEFAULT_CA_FILE }
   if (tls !== 'insecure' && (typeof tls.caFile !== 'string' || tls.caFile === '')) {
-    throw new TypeError('XdsClient: option "tls.caFile" must name a PEM file');
+    throw new TypeError('XdsClient: option "tls.caFile" must name a PEM file')
   }
   if (tls !== 'insecure' && !!tls.certFile !== !!tls.keyFile) {
-    throw new TypeError('XdsClient: options "tls.certFile" and "tls.keyFile" go together');
+    throw new TypeError('XdsClient: options "tls.certFile" and "tls.keyFile" go together')
   }
-  const limits = { ...DEFAULT_DECODE_LIMITS, ...o.limits };
-  const maxPorts = limits.maxPortsPerService;
+  const limits = { ...DEFAULT_DECODE_LIMITS, ...o.limits }
+  const maxPorts = limits.maxPortsPerService
   if (maxPorts !== Infinity && !(Number.isInteger(maxPorts) && maxPorts >= 1)) {
-    throw new TypeError('XdsClient: option "limits.maxPortsPerService" must be a positive integer or Infinity');
+    throw new TypeError('XdsClient: option "limits.maxPortsPerService" must be a positive integer or Infinity')
   }
-  const backoff = { ...DEFAULT_BACKOFF, ...o.backoff };
-  if (!(backoff.initialMs > 0) || !(backoff.maxMs >= backoff.initialMs) || !(backoff.jitter >= 0 && backoff.jitter <= 1)) {
-    throw new TypeError('XdsClient: option "backoff" needs 0 < initialMs <= maxMs and 0 <= jitter <= 1');
+  const backoff = { ...DEFAULT_BACKOFF, ...o.backoff }
+  if (
+    !(backoff.initialMs > 0) ||
+    !(backoff.maxMs >= backoff.initialMs) ||
+    !(backoff.jitter >= 0 && backoff.jitter <= 1)
+  ) {
+    throw new TypeError('XdsClient: option "backoff" needs 0 < initialMs <= maxMs and 0 <= jitter <= 1')
   }
-  const addresses = subscription(o.addresses);
-  const authorizations = subscription(o.authorizations);
-  if (!addresses && !authorizations) throw new TypeError('XdsClient: options "addresses" and "authorizations" are both false');
+  const addresses = subscription(o.addresses)
+  const authorizations = subscription(o.authorizations)
+  if (!addresses && !authorizations)
+    throw new TypeError('XdsClient: options "addresses" and "authorizations" are both false')
   return {
     address: o.address ?? DEFAULT_ADDRESS,
     node: o.node,
@@ -125,5 +130,5 @@ export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
     channelOptions: o.channelOptions ?? {},
     signal: o.signal,
     onEvent: o.onEvent ?? (() => {}),
-  };
+  }
 }

@@ -1,75 +1,75 @@
 // Turns one DeltaDiscoveryResponse into a change batch: every resource decoded and validated on its own, the
 // removals collected and classified, and each bad resource turned into a rejection with a reason
 // (docs/reference/istio-workload-api.md §2.2, §3.2). Pure: no I/O, no client state beyond a lookup of held kinds.
-import { DEFAULT_DECODE_LIMITS, InvalidResourceError, decodeAddress, decodeAuthorization } from './decode.js';
-import type { DecodeLimits } from './decode.js';
-import { addressKindByShape } from './names.js';
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js';
-import type { Address, Authorization, TypeUrl } from './types.js';
-import type { DeltaDiscoveryResponse } from './wire.js';
+import { DEFAULT_DECODE_LIMITS, InvalidResourceError, decodeAddress, decodeAuthorization } from './decode.js'
+import type { DecodeLimits } from './decode.js'
+import { addressKindByShape } from './names.js'
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
+import type { Address, Authorization, TypeUrl } from './types.js'
+import type { DeltaDiscoveryResponse } from './wire.js'
 
 /** google.rpc.Code NOT_FOUND: a resource error with this code counts as a removal (reference §2.1). */
-const NOT_FOUND = 5;
+const NOT_FOUND = 5
 
 /** What a name refers to. Address names are workloads or services; Authorization names are policies. */
-export type ResourceKind = 'workload' | 'service' | 'policy';
+export type ResourceKind = 'workload' | 'service' | 'policy'
 
 /** One accepted resource of a response. */
 export interface Added<T> {
   /** xDS resource name: workload uid, `namespace/hostname` or `namespace/name` */
-  name: string;
+  name: string
   /** per-resource version (istiod sends "") */
-  version: string;
+  version: string
   /** other names the server gave this resource (istiod: `network/IP`) */
-  aliases: string[];
-  value: T;
+  aliases: string[]
+  value: T
 }
 
 export interface Removal {
-  kind: ResourceKind;
-  name: string;
+  kind: ResourceKind
+  name: string
 }
 
 /** A resource (or removal) that was not applied, and why. */
 export interface Rejection {
-  name: string;
-  reason: string;
+  name: string
+  reason: string
 }
 
 interface BatchBase {
-  nonce: string;
-  systemVersionInfo: string;
-  removed: Removal[];
+  nonce: string
+  systemVersionInfo: string
+  removed: Removal[]
   /** resources the client itself rejected (decode/validation); they will be in the NACK */
-  rejected: Rejection[];
+  rejected: Rejection[]
 }
 export interface AddressBatch extends BatchBase {
-  typeUrl: typeof ADDRESS_TYPE_URL;
-  added: Added<Address>[];
+  typeUrl: typeof ADDRESS_TYPE_URL
+  added: Added<Address>[]
 }
 export interface AuthorizationBatch extends BatchBase {
-  typeUrl: typeof AUTHORIZATION_TYPE_URL;
-  added: Added<Authorization>[];
+  typeUrl: typeof AUTHORIZATION_TYPE_URL
+  added: Added<Authorization>[]
 }
 /** The changes of one response, for one type. Discriminate on `typeUrl`. */
-export type ChangeBatch = AddressBatch | AuthorizationBatch;
+export type ChangeBatch = AddressBatch | AuthorizationBatch
 
 export interface ProcessOptions {
-  limits?: DecodeLimits;
+  limits?: DecodeLimits
   /** What the client already holds under a name, used to classify removals before falling back to shape. */
-  heldKind?: (name: string) => ResourceKind | undefined;
+  heldKind?: (name: string) => ResourceKind | undefined
 }
 
 export function isWatchedType(typeUrl: string): typeUrl is TypeUrl {
-  return typeUrl === ADDRESS_TYPE_URL || typeUrl === AUTHORIZATION_TYPE_URL;
+  return typeUrl === ADDRESS_TYPE_URL || typeUrl === AUTHORIZATION_TYPE_URL
 }
 
 function resourceName(r: DeltaDiscoveryResponse['resources'][number]): string {
-  return r.name !== '' ? r.name : (r.resourceName?.name ?? '');
+  return r.name !== '' ? r.name : (r.resourceName?.name ?? '')
 }
 
 function reasonOf(e: unknown): string {
-  return e instanceof InvalidResourceError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`;
+  return e instanceof InvalidResourceError ? e.message : `unexpected error: ${(e as Error)?.message ?? String(e)}`
 }
 
 /**
@@ -77,107 +77,107 @@ function reasonOf(e: unknown): string {
  * between them (a full push can carry 100k resources).
  */
 class BatchBuilder {
-  readonly total: number;
-  private readonly limits: DecodeLimits;
-  private readonly rejected: Rejection[] = [];
-  private readonly counts = new Map<string, number>();
-  private readonly reportedDuplicate = new Set<string>();
-  private readonly removedNames = new Set<string>();
-  private readonly addedAddr: Added<Address>[] = [];
-  private readonly addedAuthz: Added<Authorization>[] = [];
-  private next = 0;
+  readonly total: number
+  private readonly limits: DecodeLimits
+  private readonly rejected: Rejection[] = []
+  private readonly counts = new Map<string, number>()
+  private readonly reportedDuplicate = new Set<string>()
+  private readonly removedNames = new Set<string>()
+  private readonly addedAddr: Added<Address>[] = []
+  private readonly addedAuthz: Added<Authorization>[] = []
+  private next = 0
 
   constructor(
     private readonly res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
     private readonly opts: ProcessOptions,
   ) {
-    this.limits = opts.limits ?? DEFAULT_DECODE_LIMITS;
-    this.total = res.resources.length;
+    this.limits = opts.limits ?? DEFAULT_DECODE_LIMITS
+    this.total = res.resources.length
     // Delta forbids the same name twice in one response; every copy is rejected (reference §2.2).
     for (const r of res.resources) {
-      const n = resourceName(r);
-      this.counts.set(n, (this.counts.get(n) ?? 0) + 1);
+      const n = resourceName(r)
+      this.counts.set(n, (this.counts.get(n) ?? 0) + 1)
     }
-    for (const n of res.removedResources) this.removedNames.add(n);
-    for (const rn of res.removedResourceNames) this.removedNames.add(rn.name);
+    for (const n of res.removedResources) this.removedNames.add(n)
+    for (const rn of res.removedResourceNames) this.removedNames.add(rn.name)
     for (const e of res.resourceErrors) {
-      const n = e.resourceName?.name;
-      if (n && e.errorDetail?.code === NOT_FOUND) this.removedNames.add(n);
+      const n = e.resourceName?.name
+      if (n && e.errorDetail?.code === NOT_FOUND) this.removedNames.add(n)
     }
   }
 
   get done(): boolean {
-    return this.next >= this.total;
+    return this.next >= this.total
   }
 
   /** Decode and validate up to `count` more resources. */
   step(count: number): void {
-    const { res, limits } = this;
-    const typeUrl = res.typeUrl;
-    const end = Math.min(this.total, this.next + count);
+    const { res, limits } = this
+    const typeUrl = res.typeUrl
+    const end = Math.min(this.total, this.next + count)
     for (let i = this.next; i < end; i++) {
-      const r = res.resources[i]!;
-      const name = resourceName(r);
+      const r = res.resources[i]!
+      const name = resourceName(r)
       const reject = (reason: string): void => {
-        this.rejected.push({ name: name === '' ? `<resources[${i}]>` : name, reason });
-      };
-      if (name === '') {
-        reject('resource has no name');
-        continue;
+        this.rejected.push({ name: name === '' ? `<resources[${i}]>` : name, reason })
       }
-      const count = this.counts.get(name) ?? 0;
+      if (name === '') {
+        reject('resource has no name')
+        continue
+      }
+      const count = this.counts.get(name) ?? 0
       if (count > 1) {
         if (!this.reportedDuplicate.has(name)) {
-          this.reportedDuplicate.add(name);
-          this.rejected.push({ name, reason: `name appears ${count} times in one response` });
+          this.reportedDuplicate.add(name)
+          this.rejected.push({ name, reason: `name appears ${count} times in one response` })
         }
-        continue;
+        continue
       }
       if (this.removedNames.has(name)) {
-        reject('name is both a resource and a removal in one response');
-        continue;
+        reject('name is both a resource and a removal in one response')
+        continue
       }
       if (!r.resource) {
-        reject('resource has no payload (TTL heartbeats are not supported)');
-        continue;
+        reject('resource has no payload (TTL heartbeats are not supported)')
+        continue
       }
       if (r.resource.typeUrl !== typeUrl) {
-        reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`);
-        continue;
+        reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`)
+        continue
       }
       try {
         if (typeUrl === ADDRESS_TYPE_URL) {
-          const value = decodeAddress(r.resource.value, name, limits);
-          this.addedAddr.push({ name, version: r.version, aliases: r.aliases, value });
+          const value = decodeAddress(r.resource.value, name, limits)
+          this.addedAddr.push({ name, version: r.version, aliases: r.aliases, value })
         } else {
-          const value = decodeAuthorization(r.resource.value, name);
-          this.addedAuthz.push({ name, version: r.version, aliases: r.aliases, value });
+          const value = decodeAuthorization(r.resource.value, name)
+          this.addedAuthz.push({ name, version: r.version, aliases: r.aliases, value })
         }
       } catch (e) {
-        reject(reasonOf(e));
+        reject(reasonOf(e))
       }
     }
-    this.next = end;
+    this.next = end
   }
 
   finish(): ChangeBatch {
-    const { res, opts } = this;
-    const typeUrl = res.typeUrl;
-    const removed: Removal[] = [];
+    const { res, opts } = this
+    const typeUrl = res.typeUrl
+    const removed: Removal[] = []
     for (const name of this.removedNames) {
-      if (this.counts.has(name)) continue; // already rejected above
-      let kind: ResourceKind;
-      if (typeUrl === AUTHORIZATION_TYPE_URL) kind = 'policy';
+      if (this.counts.has(name)) continue // already rejected above
+      let kind: ResourceKind
+      if (typeUrl === AUTHORIZATION_TYPE_URL) kind = 'policy'
       else {
-        const held = opts.heldKind?.(name);
-        kind = held === 'workload' || held === 'service' ? held : addressKindByShape(name);
+        const held = opts.heldKind?.(name)
+        kind = held === 'workload' || held === 'service' ? held : addressKindByShape(name)
       }
-      removed.push({ kind, name });
+      removed.push({ kind, name })
     }
-    const base = { nonce: res.nonce, systemVersionInfo: res.systemVersionInfo, removed, rejected: this.rejected };
+    const base = { nonce: res.nonce, systemVersionInfo: res.systemVersionInfo, removed, rejected: this.rejected }
     return typeUrl === ADDRESS_TYPE_URL
       ? { ...base, typeUrl, added: this.addedAddr }
-      : { ...base, typeUrl, added: this.addedAuthz };
+      : { ...base, typeUrl, added: this.addedAuthz }
   }
 }
 
@@ -185,16 +185,19 @@ class BatchBuilder {
 export function processResponse(
   res: DeltaDiscoveryResponse & { typeUrl: typeof ADDRESS_TYPE_URL },
   opts?: ProcessOptions,
-): AddressBatch;
+): AddressBatch
 export function processResponse(
   res: DeltaDiscoveryResponse & { typeUrl: typeof AUTHORIZATION_TYPE_URL },
   opts?: ProcessOptions,
-): AuthorizationBatch;
-export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts?: ProcessOptions): ChangeBatch;
-export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts: ProcessOptions = {}): ChangeBatch {
-  const b = new BatchBuilder(res, opts);
-  b.step(b.total);
-  return b.finish();
+): AuthorizationBatch
+export function processResponse(res: DeltaDiscoveryResponse & { typeUrl: TypeUrl }, opts?: ProcessOptions): ChangeBatch
+export function processResponse(
+  res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
+  opts: ProcessOptions = {},
+): ChangeBatch {
+  const b = new BatchBuilder(res, opts)
+  b.step(b.total)
+  return b.finish()
 }
 
 /**
@@ -206,13 +209,13 @@ export async function processResponseInSlices(
   opts: ProcessOptions = {},
   sliceSize = 2000,
 ): Promise<ChangeBatch> {
-  const b = new BatchBuilder(res, opts);
-  b.step(sliceSize);
+  const b = new BatchBuilder(res, opts)
+  b.step(sliceSize)
   while (!b.done) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-    b.step(sliceSize);
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    b.step(sliceSize)
   }
-  return b.finish();
+  return b.finish()
 }
 
 /**
@@ -220,5 +223,5 @@ export async function processResponseInSlices(
  * operator reading istiod's LastError sees all of them at once.
  */
 export function nackMessage(rejections: readonly Rejection[]): string {
-  return rejections.map((r) => `${r.name}: ${r.reason}`).join('; ');
+  return rejections.map((r) => `${r.name}: ${r.reason}`).join('; ')
 }

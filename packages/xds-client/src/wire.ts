@@ -1,63 +1,63 @@
 // Delta discovery messages (docs/reference/istio-workload-api.md §2.1) as plain shapes, and their gRPC
 // (de)serializers. Shared by the client and the testing server.
-import { types } from './proto.js';
-import type { Any } from './types.js';
+import { types } from './proto.js'
+import type { Any } from './types.js'
 
 /** google.rpc.Status */
 export interface RpcStatus {
-  code: number;
-  message: string;
-  details: Any[];
+  code: number
+  message: string
+  details: Any[]
 }
 
 /** A JSON-like value, as carried in google.protobuf.Struct (node metadata). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue }
 
 /** envoy.config.core.v3.Node, the fields this client sends. */
 export interface XdsNode {
-  id: string;
-  cluster?: string;
-  metadata?: Record<string, JsonValue>;
-  locality?: { region?: string; zone?: string; subZone?: string };
-  userAgentName?: string;
-  userAgentVersion?: string;
-  clientFeatures?: string[];
+  id: string
+  cluster?: string
+  metadata?: Record<string, JsonValue>
+  locality?: { region?: string; zone?: string; subZone?: string }
+  userAgentName?: string
+  userAgentVersion?: string
+  clientFeatures?: string[]
 }
 
 export interface DeltaDiscoveryRequest {
-  node?: XdsNode | undefined;
-  typeUrl: string;
-  resourceNamesSubscribe: string[];
-  resourceNamesUnsubscribe: string[];
-  initialResourceVersions: Record<string, string>;
-  responseNonce: string;
-  errorDetail?: RpcStatus | undefined;
+  node?: XdsNode | undefined
+  typeUrl: string
+  resourceNamesSubscribe: string[]
+  resourceNamesUnsubscribe: string[]
+  initialResourceVersions: Record<string, string>
+  responseNonce: string
+  errorDetail?: RpcStatus | undefined
 }
 
 export interface WireResource {
-  name: string;
+  name: string
   /** resource_name.name when the server used the ResourceName form (field 8) */
-  resourceName?: { name: string } | undefined;
-  aliases: string[];
-  version: string;
-  resource?: Any | undefined;
-  ttl?: { seconds: number; nanos: number } | undefined;
+  resourceName?: { name: string } | undefined
+  aliases: string[]
+  version: string
+  resource?: Any | undefined
+  ttl?: { seconds: number; nanos: number } | undefined
 }
 
 export interface ResourceError {
-  resourceName?: { name: string } | undefined;
-  errorDetail?: RpcStatus | undefined;
+  resourceName?: { name: string } | undefined
+  errorDetail?: RpcStatus | undefined
 }
 
 export interface DeltaDiscoveryResponse {
-  systemVersionInfo: string;
-  resources: WireResource[];
-  typeUrl: string;
-  removedResources: string[];
-  removedResourceNames: { name: string }[];
-  nonce: string;
-  controlPlane?: { identifier: string } | undefined;
-  resourceErrors: ResourceError[];
+  systemVersionInfo: string
+  resources: WireResource[]
+  typeUrl: string
+  removedResources: string[]
+  removedResourceNames: { name: string }[]
+  nonce: string
+  controlPlane?: { identifier: string } | undefined
+  resourceErrors: ResourceError[]
 }
 
 /**
@@ -65,94 +65,96 @@ export interface DeltaDiscoveryResponse {
  * Any values are converted at this boundary.
  */
 interface WireAny {
-  type_url: string;
-  value: Uint8Array;
+  type_url: string
+  value: Uint8Array
 }
 export function anyToWire(a: Any): WireAny {
-  return { type_url: a.typeUrl, value: a.value };
+  return { type_url: a.typeUrl, value: a.value }
 }
 export function anyFromWire(a: unknown): Any {
-  const w = (a ?? {}) as Partial<WireAny>;
-  return { typeUrl: w.type_url ?? '', value: w.value ?? new Uint8Array(0) };
+  const w = (a ?? {}) as Partial<WireAny>
+  return { typeUrl: w.type_url ?? '', value: w.value ?? new Uint8Array(0) }
 }
 function statusToWire(s: RpcStatus | undefined): object | undefined {
-  return s ? { ...s, details: (s.details ?? []).map(anyToWire) } : undefined;
+  return s ? { ...s, details: (s.details ?? []).map(anyToWire) } : undefined
 }
 function statusFromWire(s: unknown): RpcStatus | undefined {
-  if (s === null || s === undefined) return undefined;
-  const o = s as { code?: number; message?: string; details?: unknown[] };
-  return { code: o.code ?? 0, message: o.message ?? '', details: (o.details ?? []).map(anyFromWire) };
+  if (s === null || s === undefined) return undefined
+  const o = s as { code?: number; message?: string; details?: unknown[] }
+  return { code: o.code ?? 0, message: o.message ?? '', details: (o.details ?? []).map(anyFromWire) }
 }
 
 /** gRPC method path of delta ADS (reference §1.1). */
-export const DELTA_ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+export const DELTA_ADS_METHOD = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources'
 
 // toObject with these options yields the shapes above: defaults filled, enums/longs as numbers, bytes kept as
 // Buffer. Message fields that are absent come back null and are normalised to undefined below.
-const TO_OBJECT = { defaults: true, arrays: true, objects: true, longs: Number, enums: Number } as const;
+const TO_OBJECT = { defaults: true, arrays: true, objects: true, longs: Number, enums: Number } as const
 
 function nullToUndefined<T extends object>(o: T, fields: readonly (keyof T)[]): T {
-  for (const f of fields) if (o[f] === null) o[f] = undefined as T[keyof T];
-  return o;
+  for (const f of fields) if (o[f] === null) o[f] = undefined as T[keyof T]
+  return o
 }
 
 function toStruct(v: Record<string, JsonValue>): object {
-  const fields: Record<string, object> = {};
-  for (const [k, x] of Object.entries(v)) fields[k] = toValue(x);
-  return { fields };
+  const fields: Record<string, object> = {}
+  for (const [k, x] of Object.entries(v)) fields[k] = toValue(x)
+  return { fields }
 }
 function toValue(v: JsonValue): object {
-  if (v === null) return { nullValue: 0 };
-  if (typeof v === 'string') return { stringValue: v };
-  if (typeof v === 'number') return { numberValue: v };
-  if (typeof v === 'boolean') return { boolValue: v };
-  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } };
-  return { structValue: toStruct(v) };
+  if (v === null) return { nullValue: 0 }
+  if (typeof v === 'string') return { stringValue: v }
+  if (typeof v === 'number') return { numberValue: v }
+  if (typeof v === 'boolean') return { boolValue: v }
+  if (Array.isArray(v)) return { listValue: { values: v.map(toValue) } }
+  return { structValue: toStruct(v) }
 }
 function fromValue(v: Record<string, unknown>): JsonValue {
-  if (typeof v['stringValue'] === 'string') return v['stringValue'];
-  if (typeof v['numberValue'] === 'number') return v['numberValue'];
-  if (typeof v['boolValue'] === 'boolean') return v['boolValue'];
-  const list = v['listValue'] as { values?: Record<string, unknown>[] } | undefined;
-  if (list) return (list.values ?? []).map(fromValue);
-  const st = v['structValue'] as { fields?: Record<string, Record<string, unknown>> } | undefined;
-  if (st) return fromStruct(st);
-  return null;
+  if (typeof v['stringValue'] === 'string') return v['stringValue']
+  if (typeof v['numberValue'] === 'number') return v['numberValue']
+  if (typeof v['boolValue'] === 'boolean') return v['boolValue']
+  const list = v['listValue'] as { values?: Record<string, unknown>[] } | undefined
+  if (list) return (list.values ?? []).map(fromValue)
+  const st = v['structValue'] as { fields?: Record<string, Record<string, unknown>> } | undefined
+  if (st) return fromStruct(st)
+  return null
 }
 function fromStruct(s: { fields?: Record<string, Record<string, unknown>> }): Record<string, JsonValue> {
-  const out: Record<string, JsonValue> = {};
-  for (const [k, v] of Object.entries(s.fields ?? {})) out[k] = fromValue(v);
-  return out;
+  const out: Record<string, JsonValue> = {}
+  for (const [k, v] of Object.entries(s.fields ?? {})) out[k] = fromValue(v)
+  return out
 }
 
 export function encodeDeltaRequest(req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): Buffer {
-  const obj: Record<string, unknown> = { ...req, errorDetail: statusToWire(req.errorDetail) };
-  if (req.node) obj['node'] = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined };
-  const t = types.deltaRequest;
-  return Buffer.from(t.encode(t.fromObject(obj)).finish());
+  const obj: Record<string, unknown> = { ...req, errorDetail: statusToWire(req.errorDetail) }
+  if (req.node) obj['node'] = { ...req.node, metadata: req.node.metadata ? toStruct(req.node.metadata) : undefined }
+  const t = types.deltaRequest
+  return Buffer.from(t.encode(t.fromObject(obj)).finish())
 }
 
 export function decodeDeltaRequest(buf: Uint8Array): DeltaDiscoveryRequest {
-  const t = types.deltaRequest;
-  const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryRequest & { node: unknown; errorDetail: unknown };
-  nullToUndefined(o, ['node']);
-  o.errorDetail = statusFromWire(o.errorDetail);
-  const node = o.node as (XdsNode & { metadata?: unknown }) | undefined;
+  const t = types.deltaRequest
+  const o = t.toObject(t.decode(buf), TO_OBJECT) as DeltaDiscoveryRequest & { node: unknown; errorDetail: unknown }
+  nullToUndefined(o, ['node'])
+  o.errorDetail = statusFromWire(o.errorDetail)
+  const node = o.node as (XdsNode & { metadata?: unknown }) | undefined
   if (node) {
-    nullToUndefined(node, ['locality']);
-    node.metadata = node.metadata ? fromStruct(node.metadata as { fields?: Record<string, Record<string, unknown>> }) : {};
+    nullToUndefined(node, ['locality'])
+    node.metadata = node.metadata
+      ? fromStruct(node.metadata as { fields?: Record<string, Record<string, unknown>> })
+      : {}
   }
-  return o;
+  return o
 }
 
 export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typeUrl: string; nonce: string }): Buffer {
-  const t = types.deltaResponse;
+  const t = types.deltaResponse
   const obj = {
     ...res,
     resources: (res.resources ?? []).map((r) => ({ ...r, resource: r.resource ? anyToWire(r.resource) : undefined })),
     resourceErrors: (res.resourceErrors ?? []).map((e) => ({ ...e, errorDetail: statusToWire(e.errorDetail) })),
-  };
-  return Buffer.from(t.encode(t.fromObject(obj)).finish());
+  }
+  return Buffer.from(t.encode(t.fromObject(obj)).finish())
 }
 
 /**
@@ -161,18 +163,18 @@ export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typ
  * toObject, which costs several times the decode itself on a 100k-resource push.
  */
 export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
-  type Raw = { [k: string]: unknown };
-  const m = types.deltaResponse.decode(buf) as unknown as Raw;
-  const str = (o: Raw, k: string): string => (typeof o[k] === 'string' ? (o[k] as string) : '');
-  const arr = (o: Raw, k: string): Raw[] => (Array.isArray(o[k]) ? (o[k] as Raw[]) : []);
+  type Raw = { [k: string]: unknown }
+  const m = types.deltaResponse.decode(buf) as unknown as Raw
+  const str = (o: Raw, k: string): string => (typeof o[k] === 'string' ? (o[k] as string) : '')
+  const arr = (o: Raw, k: string): Raw[] => (Array.isArray(o[k]) ? (o[k] as Raw[]) : [])
   const obj = (o: Raw, k: string): Raw | undefined => {
-    const v = o[k];
-    return v !== null && typeof v === 'object' ? (v as Raw) : undefined;
-  };
-  const resourceName = (o: Raw | undefined): { name: string } | undefined => (o ? { name: str(o, 'name') } : undefined);
+    const v = o[k]
+    return v !== null && typeof v === 'object' ? (v as Raw) : undefined
+  }
+  const resourceName = (o: Raw | undefined): { name: string } | undefined => (o ? { name: str(o, 'name') } : undefined)
   const resources: WireResource[] = arr(m, 'resources').map((r) => {
-    const any = obj(r, 'resource');
-    const ttl = obj(r, 'ttl');
+    const any = obj(r, 'resource')
+    const ttl = obj(r, 'ttl')
     return {
       name: str(r, 'name'),
       resourceName: resourceName(obj(r, 'resourceName')),
@@ -180,9 +182,9 @@ export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
       version: str(r, 'version'),
       resource: any ? anyFromWire(any) : undefined,
       ttl: ttl ? { seconds: Number(ttl['seconds'] ?? 0), nanos: Number(ttl['nanos'] ?? 0) } : undefined,
-    };
-  });
-  const cp = obj(m, 'controlPlane');
+    }
+  })
+  const cp = obj(m, 'controlPlane')
   return {
     systemVersionInfo: str(m, 'systemVersionInfo'),
     resources,
@@ -195,5 +197,5 @@ export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
       resourceName: resourceName(obj(e, 'resourceName')),
       errorDetail: statusFromWire(obj(e, 'errorDetail')),
     })),
-  };
+  }
 }

@@ -1,9 +1,9 @@
 // Every field number, type and enum value of the protos we wrote, against tables transcribed from
 // docs/reference/istio-workload-api.md §1.2, §1.3 and §2.1. A row is `number name type`, with `repeated`, `map<K>`,
 // `optional` or `oneof:<name>` before the type where the reference says so.
-import t from 'tap';
-import protobuf from 'protobufjs';
-import { protoRoot, PROTO_ENUMS } from '../src/index.js';
+import t from 'tap'
+import type protobuf from 'protobufjs'
+import { protoRoot, PROTO_ENUMS } from '../src/index.js'
 
 const MESSAGES: Record<string, string[]> = {
   // §1.2 workload.proto
@@ -155,11 +155,17 @@ const MESSAGES: Record<string, string[]> = {
     '7 user_agent_version oneof:user_agent_version_type string',
     '11 client_features repeated string',
   ],
-};
+}
 
 const ENUMS: Record<string, Record<string, number>> = {
   'istio.workload.LoadBalancing.Scope': {
-    UNSPECIFIED_SCOPE: 0, REGION: 1, ZONE: 2, SUBZONE: 3, NODE: 4, CLUSTER: 5, NETWORK: 6,
+    UNSPECIFIED_SCOPE: 0,
+    REGION: 1,
+    ZONE: 2,
+    SUBZONE: 3,
+    NODE: 4,
+    CLUSTER: 5,
+    NETWORK: 6,
   },
   'istio.workload.LoadBalancing.Mode': { UNSPECIFIED_MODE: 0, STRICT: 1, FAILOVER: 2, PASSTHROUGH: 3 },
   'istio.workload.LoadBalancing.HealthPolicy': { ONLY_HEALTHY: 0, ALLOW_ALL: 1 },
@@ -173,78 +179,89 @@ const ENUMS: Record<string, Record<string, number>> = {
   'istio.workload.TunnelProtocol': { NONE: 0, HBONE: 1, LEGACY_ISTIO_MTLS: 2 },
   'istio.security.Scope': { GLOBAL: 0, NAMESPACE: 1, WORKLOAD_SELECTOR: 2 },
   'istio.security.Action': { ALLOW: 0, DENY: 1 },
-};
+}
 
-const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase())
 
 /** Full name of a field's type as resolved by protobufjs, or the scalar name. */
 function typeName(f: protobuf.Field): string {
-  return f.resolvedType ? f.resolvedType.fullName.slice(1) : f.type;
+  return f.resolvedType ? f.resolvedType.fullName.slice(1) : f.type
 }
 
 /** Resolve a table type name relative to the message's package, as protoc would. */
 function expectedType(pkg: string, name: string): string {
-  const scalars = new Set(['string', 'bytes', 'bool', 'uint32', 'int32', 'uint64', 'int64', 'double', 'float']);
-  if (scalars.has(name)) return name;
-  if (/^(google|envoy|istio)\./.test(name)) return name;
-  return `${pkg}.${name}`;
+  const scalars = new Set(['string', 'bytes', 'bool', 'uint32', 'int32', 'uint64', 'int64', 'double', 'float'])
+  if (scalars.has(name)) return name
+  if (/^(google|envoy|istio)\./.test(name)) return name
+  return `${pkg}.${name}`
 }
 
 t.test('every message field has the number, type and label of the reference table', async (t) => {
-  const root = protoRoot();
+  const root = protoRoot()
   for (const [fullName, rows] of Object.entries(MESSAGES)) {
-    const type = root.lookupType(fullName);
-    const pkg = fullName.split('.').slice(0, fullName.startsWith('envoy.') ? 4 : 2).join('.');
-    const seen = new Set<string>();
+    const type = root.lookupType(fullName)
+    const pkg = fullName
+      .split('.')
+      .slice(0, fullName.startsWith('envoy.') ? 4 : 2)
+      .join('.')
+    const seen = new Set<string>()
     for (const row of rows) {
-      const parts = row.split(' ');
-      const id = Number(parts[0]);
-      const name = parts[1]!;
-      const mods = parts.slice(2, -1);
-      const tname = parts[parts.length - 1]!;
-      const f = type.fields[camel(name)];
+      const parts = row.split(' ')
+      const id = Number(parts[0])
+      const name = parts[1]!
+      const mods = parts.slice(2, -1)
+      const tname = parts[parts.length - 1]!
+      const f = type.fields[camel(name)]
       if (!f) {
-        t.fail(`${fullName}.${name} is missing`);
-        continue;
+        t.fail(`${fullName}.${name} is missing`)
+        continue
       }
-      seen.add(f.name);
-      t.equal(f.id, id, `${fullName}.${name} number`);
-      t.equal(typeName(f), expectedType(pkg, tname), `${fullName}.${name} type`);
-      t.equal(f.repeated, mods.includes('repeated'), `${fullName}.${name} repeated`);
-      const mapMod = mods.find((m) => m.startsWith('map<'));
-      t.equal(f.map, !!mapMod, `${fullName}.${name} map`);
-      if (mapMod) t.equal((f as unknown as protobuf.MapField).keyType, mapMod.slice(4, -1), `${fullName}.${name} map key`);
-      const oneof = mods.find((m) => m.startsWith('oneof:'));
-      if (oneof) t.equal(f.partOf?.name, camel(oneof.slice(6)), `${fullName}.${name} in oneof ${oneof.slice(6)}`);
-      else if (mods.includes('optional')) t.equal(f.partOf?.isProto3Optional, true, `${fullName}.${name} is proto3 optional`);
-      else t.equal(f.partOf?.name ?? null, null, `${fullName}.${name} is in no oneof`);
+      seen.add(f.name)
+      t.equal(f.id, id, `${fullName}.${name} number`)
+      t.equal(typeName(f), expectedType(pkg, tname), `${fullName}.${name} type`)
+      t.equal(f.repeated, mods.includes('repeated'), `${fullName}.${name} repeated`)
+      const mapMod = mods.find((m) => m.startsWith('map<'))
+      t.equal(f.map, !!mapMod, `${fullName}.${name} map`)
+      if (mapMod)
+        t.equal((f as unknown as protobuf.MapField).keyType, mapMod.slice(4, -1), `${fullName}.${name} map key`)
+      const oneof = mods.find((m) => m.startsWith('oneof:'))
+      if (oneof) t.equal(f.partOf?.name, camel(oneof.slice(6)), `${fullName}.${name} in oneof ${oneof.slice(6)}`)
+      else if (mods.includes('optional'))
+        t.equal(f.partOf?.isProto3Optional, true, `${fullName}.${name} is proto3 optional`)
+      else t.equal(f.partOf?.name ?? null, null, `${fullName}.${name} is in no oneof`)
     }
-    const extra = Object.keys(type.fields).filter((n) => !seen.has(n));
-    t.same(extra, [], `${fullName} has no field the table lacks`);
+    const extra = Object.keys(type.fields).filter((n) => !seen.has(n))
+    t.same(extra, [], `${fullName} has no field the table lacks`)
   }
-});
+})
 
 t.test('reserved numbers stay reserved', async (t) => {
-  const root = protoRoot();
-  const reserved = (n: string): unknown[] => root.lookupType(n).reserved ?? [];
-  t.ok(reserved('istio.workload.Workload').some((r) => Array.isArray(r) && r[0] === 15), 'Workload reserves 15');
-  t.ok(reserved('istio.workload.GatewayAddress').some((r) => Array.isArray(r) && r[0] === 4), 'GatewayAddress reserves 4');
-  t.ok(reserved('istio.workload.GatewayAddress').includes('hbone_single_tls_port'), 'and its old name');
-});
+  const root = protoRoot()
+  const reserved = (n: string): unknown[] => root.lookupType(n).reserved ?? []
+  t.ok(
+    reserved('istio.workload.Workload').some((r) => Array.isArray(r) && r[0] === 15),
+    'Workload reserves 15',
+  )
+  t.ok(
+    reserved('istio.workload.GatewayAddress').some((r) => Array.isArray(r) && r[0] === 4),
+    'GatewayAddress reserves 4',
+  )
+  t.ok(reserved('istio.workload.GatewayAddress').includes('hbone_single_tls_port'), 'and its old name')
+})
 
 t.test('every enum has exactly the values of the reference, and the TS enums agree', async (t) => {
-  const root = protoRoot();
+  const root = protoRoot()
   for (const [fullName, values] of Object.entries(ENUMS)) {
-    t.same(root.lookupEnum(fullName).values, values, `${fullName} in the .proto`);
-    t.same(PROTO_ENUMS[fullName as keyof typeof PROTO_ENUMS], values, `${fullName} in enums.ts`);
+    t.same(root.lookupEnum(fullName).values, values, `${fullName} in the .proto`)
+    t.same(PROTO_ENUMS[fullName as keyof typeof PROTO_ENUMS], values, `${fullName} in enums.ts`)
   }
-  t.same(Object.keys(PROTO_ENUMS).sort(), Object.keys(ENUMS).sort(), 'enums.ts covers every enum');
-});
+  t.same(Object.keys(PROTO_ENUMS).sort(), Object.keys(ENUMS).sort(), 'enums.ts covers every enum')
+})
 
 t.test('the service has the delta method with streams both ways', async (t) => {
-  const svc = protoRoot().lookupService('envoy.service.discovery.v3.AggregatedDiscoveryService');
-  const m = svc.methods['DeltaAggregatedResources']!;
-  t.equal(m.requestType, 'DeltaDiscoveryRequest');
-  t.equal(m.responseType, 'DeltaDiscoveryResponse');
-  t.ok(m.requestStream && m.responseStream);
-});
+  const svc = protoRoot().lookupService('envoy.service.discovery.v3.AggregatedDiscoveryService')
+  const m = svc.methods['DeltaAggregatedResources']!
+  t.equal(m.requestType, 'DeltaDiscoveryRequest')
+  t.equal(m.responseType, 'DeltaDiscoveryResponse')
+  t.ok(m.requestStream && m.responseStream)
+})

@@ -11,11 +11,15 @@ export function uniqueName(kind: string): string {
 
 /** Mounts bpffs at /sys/fs/bpf unless /proc/mounts already shows one there. */
 export function ensureBpffs(): void {
-  const mounted = readFileSync('/proc/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf')
+  const mounted = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .some((l) => l.split(' ')[1] === '/sys/fs/bpf' && l.split(' ')[2] === 'bpf')
   if (!mounted) execFileSync('mount', ['-t', 'bpf', 'bpf', '/sys/fs/bpf'])
 }
 
-export interface Disposable { close(): void }
+export interface Disposable {
+  close(): void
+}
 
 /** A fresh pin directory under /sys/fs/bpf, removed with everything pinned inside on close(). */
 export function tempPinDir(): Disposable & { path: string } {
@@ -39,7 +43,11 @@ export function tempCgroup(): Disposable & { path: string } {
     close: () => {
       if (!existsSync(path)) return
       for (const pid of readFileSync(join(path, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
-        try { writeFileSync(join(root, 'cgroup.procs'), pid) } catch { /* the process already exited */ }
+        try {
+          writeFileSync(join(root, 'cgroup.procs'), pid)
+        } catch {
+          /* the process already exited */
+        }
       }
       rmdirSync(path)
     },
@@ -51,9 +59,22 @@ export function tempCgroup(): Disposable & { path: string } {
  * before exec, so every connect() the script makes is seen by programs attached there.
  */
 export function spawnNodeInCgroup(cgroupPath: string, script: string, args: string[] = []): ChildProcess {
-  return spawn('sh', ['-c', 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroupPath, process.execPath, '--input-type=module', '-e', script, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  return spawn(
+    'sh',
+    [
+      '-c',
+      'echo $$ > "$0/cgroup.procs" && exec "$@"',
+      cgroupPath,
+      process.execPath,
+      '--input-type=module',
+      '-e',
+      script,
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
 }
 
 /** Runs a node script in the cgroup and resolves with its stdout (rejects with stderr on a non-zero exit). */
@@ -75,6 +96,12 @@ export function tempNetns(): Disposable & { name: string; exec(cmd: string[]): s
   return {
     name,
     exec: (cmd) => execFileSync('nsenter', [`--net=/run/netns/${name}`, ...cmd], { encoding: 'utf8' }),
-    close: () => { try { execFileSync('ip', ['netns', 'del', name]) } catch { /* already gone */ } },
+    close: () => {
+      try {
+        execFileSync('ip', ['netns', 'del', name])
+      } catch {
+        /* already gone */
+      }
+    },
   }
 }

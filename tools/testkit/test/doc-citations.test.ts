@@ -45,8 +45,7 @@ const EXTERNAL: Record<string, string> = {
  * failure until the citing code or the document is fixed; the test fails if an entry here starts resolving (so
  * the list cannot go stale).
  */
-const KNOWN_BROKEN: readonly string[] = [
-]
+const KNOWN_BROKEN: readonly string[] = []
 
 const EXTENSIONS = /\.(ts|mjs|c|h|md|proto)$/
 
@@ -54,7 +53,9 @@ const EXTENSIONS = /\.(ts|mjs|c|h|md|proto)$/
 const SECTION = String.raw`§\s?(\d+(?:\.\d+)*)(?:\s?[–-]\s?(\d+(?:\.\d+)*))?`
 const CITATION = new RegExp(
   String.raw`reference/(?:[ \t]*\r?\n[ \t]*(?:\*|//|#)?[ \t]*)?(?<doc>[A-Za-z0-9_-]+)\.md` +
-    String.raw`\`?(?<sections>(?:[ \t]*(?:,|and|or)?[ \t]*` + SECTION.replace(/\((?!\?)/g, '(?:') + String.raw`)*)` +
+    String.raw`\`?(?<sections>(?:[ \t]*(?:,|and|or)?[ \t]*` +
+    SECTION.replace(/\((?!\?)/g, '(?:') +
+    String.raw`)*)` +
     String.raw`(?:,?[ \t]*"(?<anchor>[^"\n]+)")?`,
   'g',
 )
@@ -104,8 +105,14 @@ function citationsIn(path: string, text: string): Citation[] {
   return out
 }
 
-interface Heading { number: string; line: number }
-interface Document { lines: string[]; headings: Heading[] }
+interface Heading {
+  number: string
+  line: number
+}
+interface Document {
+  lines: string[]
+  headings: Heading[]
+}
 
 /** Numbered headings (`## 2. Maps`, `### 2.3 Struct layouts`), skipping fenced code (YAML comments start with #). */
 function readDocument(file: string): Document {
@@ -150,7 +157,8 @@ function problemsOf(c: Citation): string[] {
   const doc = documentFor(c.doc)
   if (!doc) return [`docs/reference/${c.doc} does not exist`]
   const problems: string[] = []
-  for (const n of c.sections) if (sectionText(doc, n) === undefined) problems.push(`docs/reference/${c.doc} has no heading for §${n}`)
+  for (const n of c.sections)
+    if (sectionText(doc, n) === undefined) problems.push(`docs/reference/${c.doc} has no heading for §${n}`)
   if (c.anchor) {
     const last = c.sections.at(-1)
     const scope = (last && sectionText(doc, last)) ?? doc.lines.join('\n')
@@ -177,18 +185,36 @@ t.test('the four reference documents are in docs/reference, each with its note',
     const file = join(REFERENCE_DIR, name)
     t.ok(existsSync(file), `docs/reference/${name} exists`)
     if (!existsSync(file)) continue
-    t.match(readFileSync(file, 'utf8').split('\n')[0], `docs/reference/${name} §N`, `${name} opens with the note on how it is cited`)
+    t.match(
+      readFileSync(file, 'utf8').split('\n')[0],
+      `docs/reference/${name} §N`,
+      `${name} opens with the note on how it is cited`,
+    )
     t.ok(documentFor(name)!.headings.length > 5, `${name}: numbered headings found`)
   }
 })
 
 t.test('the scanner finds the citations (a broken pattern would pass vacuously)', async (t) => {
   t.ok(ours.length >= 80, `${ours.length} citations of docs/reference found`)
-  t.ok(ours.some((c) => c.sections.length > 1), 'lists of sections are parsed')
-  t.ok(ours.some((c) => c.anchor), 'quoted anchors are parsed')
+  t.ok(
+    ours.some((c) => c.sections.length > 1),
+    'lists of sections are parsed',
+  )
+  t.ok(
+    ours.some((c) => c.anchor),
+    'quoted anchors are parsed',
+  )
   const sample = citationsIn('x.ts', ' * (ztunnel, reference/\n * istio-workload-api.md §1.2, §3.1–3.2 and §2) "x"')
-  t.same(sample.map((c) => [c.doc, c.sections]), [['istio-workload-api.md', ['1.2', '3.1', '3.2', '2']]], 'a citation broken over a comment line')
-  t.same(citationsIn('x.md', '(`shared/reference/local-config.md` §2–3)').map((c) => c.sections), [['2', '3']], 'a range after a code span')
+  t.same(
+    sample.map((c) => [c.doc, c.sections]),
+    [['istio-workload-api.md', ['1.2', '3.1', '3.2', '2']]],
+    'a citation broken over a comment line',
+  )
+  t.same(
+    citationsIn('x.md', '(`shared/reference/local-config.md` §2–3)').map((c) => c.sections),
+    [['2', '3']],
+    'a range after a code span',
+  )
 })
 
 t.test('every citation of docs/reference resolves to an existing file and section', async (t) => {
@@ -208,7 +234,11 @@ t.test('every citation of docs/reference resolves to an existing file and sectio
       else fresh.push(line)
     }
   }
-  t.same(KNOWN_BROKEN.filter((k) => !stillBroken.has(k)), [], 'every KNOWN_BROKEN entry is still broken (remove fixed ones)')
+  t.same(
+    KNOWN_BROKEN.filter((k) => !stillBroken.has(k)),
+    [],
+    'every KNOWN_BROKEN entry is still broken (remove fixed ones)',
+  )
   t.same(fresh, [], fresh.length ? `unresolved citations:\n${fresh.join('\n')}` : 'no unresolved citations')
   t.comment(`${ours.length} citations checked in ${new Set(ours.map((c) => c.where.replace(/:\d+$/, ''))).size} files`)
   if (process.env.DOC_CITATIONS_LIST) {

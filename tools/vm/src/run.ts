@@ -54,7 +54,8 @@ export interface VmRunResult {
 export function vmMissing(cacheDir?: string): string | undefined {
   if (process.getuid?.() !== 0) return 'not running as root (the guest runs the host tools as root)'
   const q = spawnSync('qemu-system-x86_64', ['--version'], { stdio: 'ignore' })
-  if (q.error || q.status !== 0) return 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86, or run scripts/setup.sh)'
+  if (q.error || q.status !== 0)
+    return 'qemu-system-x86_64 is not installed (apt-get install --no-install-recommends qemu-system-x86, or run scripts/setup.sh)'
   const c = vmCache(cacheDir)
   return typeof c === 'string' ? c : undefined
 }
@@ -66,7 +67,8 @@ export function vmMissing(cacheDir?: string): string | undefined {
 export function vmSkip(): false | string {
   const why = vmMissing()
   if (!why) return false
-  if (process.env.KMESH_REQUIRE_PRIVILEGED === '1') throw new Error(`VM test cannot run (${why}) and KMESH_REQUIRE_PRIVILEGED=1`)
+  if (process.env.KMESH_REQUIRE_PRIVILEGED === '1')
+    throw new Error(`VM test cannot run (${why}) and KMESH_REQUIRE_PRIVILEGED=1`)
   return `SKIPPED (needs the test VM): ${why}`
 }
 
@@ -74,10 +76,22 @@ export function vmSkip(): false | string {
 export function vmCommandFor(file: string, args: string[] = []): string[] {
   const abs = resolve(file)
   switch (extname(abs)) {
-    case '.sh': return ['sh', abs, ...args]
-    case '.js': case '.mjs': case '.cjs': return [process.execPath, abs, ...args]
-    case '.ts': return [join(vmToolDir, '..', '..', 'node_modules', '.bin', 'tap'), '--disable-coverage', '--reporter=tap', abs, ...args]
-    default: throw new TypeError(`vmCommandFor: do not know how to run ${file} (expected .sh, .js, .mjs, .cjs or .ts)`)
+    case '.sh':
+      return ['sh', abs, ...args]
+    case '.js':
+    case '.mjs':
+    case '.cjs':
+      return [process.execPath, abs, ...args]
+    case '.ts':
+      return [
+        join(vmToolDir, '..', '..', 'node_modules', '.bin', 'tap'),
+        '--disable-coverage',
+        '--reporter=tap',
+        abs,
+        ...args,
+      ]
+    default:
+      throw new TypeError(`vmCommandFor: do not know how to run ${file} (expected .sh, .js, .mjs, .cjs or .ts)`)
   }
 }
 
@@ -87,7 +101,9 @@ function installExitHook(): void {
   if (exitHookInstalled) return
   exitHookInstalled = true
   // A test runner that dies must not leave VMs burning CPU: kill every QEMU this process started.
-  process.on('exit', () => { for (const p of live) p.kill('SIGKILL') })
+  process.on('exit', () => {
+    for (const p of live) p.kill('SIGKILL')
+  })
 }
 
 const quote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`
@@ -99,40 +115,70 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
   const memoryMb = options.memoryMb ?? vmDefaults.memoryMb
   const cpus = options.cpus ?? vmDefaults.cpus
   for (const [name, v] of Object.entries({ timeoutMs, memoryMb, cpus })) {
-    if (!Number.isInteger(v) || v <= 0) throw new RangeError(`runInVm: option ${name} must be a positive integer, got ${v}`)
+    if (!Number.isInteger(v) || v <= 0)
+      throw new RangeError(`runInVm: option ${name} must be a positive integer, got ${v}`)
   }
   const cache = vmCache(options.cacheDir)
   if (typeof cache === 'string') throw new Error(`runInVm: ${cache}`)
 
   const share = mkdtempSync(join(tmpdir(), 'kmesh-vm-'))
   // /run/kmesh-vm-bin holds stage 2's `modprobe` (busybox, reading the cached kernel's modules.dep).
-  const env: Record<string, string> = { PATH: `/run/kmesh-vm-bin:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`, HOME: '/root', KMESH_IN_VM: '1' }
+  const env: Record<string, string> = {
+    PATH: `/run/kmesh-vm-bin:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
+    HOME: '/root',
+    KMESH_IN_VM: '1',
+  }
   if (process.env.KMESH_REQUIRE_PRIVILEGED) env.KMESH_REQUIRE_PRIVILEGED = process.env.KMESH_REQUIRE_PRIVILEGED
   Object.assign(env, options.env)
-  for (const k of Object.keys(env)) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TypeError(`runInVm: bad environment variable name ${k}`)
-  writeFileSync(join(share, 'job.sh'), [
-    `cd ${quote(options.cwd ?? process.cwd())} || exit 125`,
-    ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
-    `exec ${command.map(quote).join(' ')}`,
-    '',
-  ].join('\n'))
+  for (const k of Object.keys(env))
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TypeError(`runInVm: bad environment variable name ${k}`)
+  writeFileSync(
+    join(share, 'job.sh'),
+    [
+      `cd ${quote(options.cwd ?? process.cwd())} || exit 125`,
+      ...Object.entries(env).map(([k, v]) => `export ${k}=${quote(v)}`),
+      `exec ${command.map(quote).join(' ')}`,
+      '',
+    ].join('\n'),
+  )
   writeFileSync(join(share, 'modules-dir'), cache.modulesDir)
 
   const args = [
-    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMb}M`,
-    '-nodefaults', '-no-reboot', '-display', 'none', '-nic', 'none',
-    '-serial', `file:${join(share, 'console.log')}`,
-    '-kernel', cache.kernel, '-initrd', cache.initramfs,
-    '-append', `console=ttyS0 panic=-1 oops=panic rdinit=/init quiet loglevel=3 kmesh_stage2=${join(vmToolDir, 'guest', 'stage2.sh')}`,
-    '-virtfs', 'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
-    '-virtfs', `local,path=${share},mount_tag=results,security_model=none`,
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-smp',
+    String(cpus),
+    '-m',
+    `${memoryMb}M`,
+    '-nodefaults',
+    '-no-reboot',
+    '-display',
+    'none',
+    '-nic',
+    'none',
+    '-serial',
+    `file:${join(share, 'console.log')}`,
+    '-kernel',
+    cache.kernel,
+    '-initrd',
+    cache.initramfs,
+    '-append',
+    `console=ttyS0 panic=-1 oops=panic rdinit=/init quiet loglevel=3 kmesh_stage2=${join(vmToolDir, 'guest', 'stage2.sh')}`,
+    '-virtfs',
+    'local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap',
+    '-virtfs',
+    `local,path=${share},mount_tag=results,security_model=none`,
   ]
   installExitHook()
   const started = performance.now()
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'ignore', 'pipe'] })
   live.add(qemu)
   let qemuStderr = ''
-  qemu.stderr!.setEncoding('utf8').on('data', (d: string) => { qemuStderr += d })
+  qemu.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    qemuStderr += d
+  })
 
   let bootMs = -1
   let error: string | undefined
@@ -145,7 +191,10 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
     }
   }
   const poll = setInterval(pump, 200)
-  const kill = (why: string): void => { error ??= why; qemu.kill('SIGKILL') }
+  const kill = (why: string): void => {
+    error ??= why
+    qemu.kill('SIGKILL')
+  }
   const timer = setTimeout(() => kill(`timed out after ${timeoutMs} ms`), timeoutMs)
   const onAbort = (): void => kill('aborted')
   options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -154,14 +203,18 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
   try {
     const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
       qemu.once('exit', (code, signal) => res({ code, signal }))
-      qemu.once('error', (err) => { error ??= `cannot start qemu: ${err.message}`; res({ code: null, signal: null }) })
+      qemu.once('error', (err) => {
+        error ??= `cannot start qemu: ${err.message}`
+        res({ code: null, signal: null })
+      })
     })
     const totalMs = performance.now() - started
     pump()
     const read = (f: string): string => (existsSync(join(share, f)) ? readFileSync(join(share, f), 'utf8') : '')
     const rcText = read('rc').trim()
     const code = rcText === '' ? null : Number(rcText)
-    if (code === null && !error) error = `the VM stopped before the command finished (qemu exit ${exit.code ?? exit.signal}); see console${qemuStderr ? `; qemu: ${qemuStderr.trim()}` : ''}`
+    if (code === null && !error)
+      error = `the VM stopped before the command finished (qemu exit ${exit.code ?? exit.signal}); see console${qemuStderr ? `; qemu: ${qemuStderr.trim()}` : ''}`
     const booted = Number(read('booted').trim())
     const finished = Number(read('finished').trim())
     const result: VmRunResult = {
@@ -169,7 +222,11 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
       stdout: read('stdout'),
       stderr: read('stderr'),
       console: read('console.log'),
-      timings: { bootMs: Math.round(bootMs), jobMs: Number.isFinite(finished - booted) ? Math.round((finished - booted) * 1000) : -1, totalMs: Math.round(totalMs) },
+      timings: {
+        bootMs: Math.round(bootMs),
+        jobMs: Number.isFinite(finished - booted) ? Math.round((finished - booted) * 1000) : -1,
+        totalMs: Math.round(totalMs),
+      },
       kernelVersion: cache.kernelVersion,
     }
     if (error) result.error = error
@@ -187,7 +244,11 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
 /** Copies bytes of `file` past `offset` to `to`; returns the new offset. */
 function copyNew(file: string, offset: number, to: NodeJS.WritableStream): number {
   let fd: number
-  try { fd = openSync(file, 'r') } catch { return offset }
+  try {
+    fd = openSync(file, 'r')
+  } catch {
+    return offset
+  }
   try {
     const buf = Buffer.alloc(64 * 1024)
     for (;;) {

@@ -13,18 +13,21 @@ t.test('a script runs in the VM and its exit code and output come back', { skip 
   const dir = mkdtempSync(join(tmpdir(), 'kmesh-vm-test-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const script = join(dir, 'probe.sh')
-  writeFileSync(script, [
-    'set -e',
-    'echo "kernel $(uname -r)"',
-    `echo "marker $(cat ${join(dir, 'marker')})"`, // a host file, written after the script: the share is live
-    'modprobe esp4 && modprobe xfrm_user',
-    'ip netns add vmtest && ip -n vmtest link set lo up',
-    "ip -n vmtest xfrm state add src 10.0.0.1 dst 10.0.0.2 proto esp spi 7 mode tunnel aead 'rfc4106(gcm(aes))' 0x$(printf '11%.0s' $(seq 36)) 128",
-    'ip -n vmtest xfrm state | grep -c "proto esp spi 0x00000007"',
-    'grep -q " /sys/fs/bpf bpf" /proc/mounts && echo bpffs',
-    'echo to-stderr >&2',
-    'exit 7',
-  ].join('\n'))
+  writeFileSync(
+    script,
+    [
+      'set -e',
+      'echo "kernel $(uname -r)"',
+      `echo "marker $(cat ${join(dir, 'marker')})"`, // a host file, written after the script: the share is live
+      'modprobe esp4 && modprobe xfrm_user',
+      'ip netns add vmtest && ip -n vmtest link set lo up',
+      "ip -n vmtest xfrm state add src 10.0.0.1 dst 10.0.0.2 proto esp spi 7 mode tunnel aead 'rfc4106(gcm(aes))' 0x$(printf '11%.0s' $(seq 36)) 128",
+      'ip -n vmtest xfrm state | grep -c "proto esp spi 0x00000007"',
+      'grep -q " /sys/fs/bpf bpf" /proc/mounts && echo bpffs',
+      'echo to-stderr >&2',
+      'exit 7',
+    ].join('\n'),
+  )
   writeFileSync(join(dir, 'marker'), 'hello-from-host')
   const r = await runInVm(vmCommandFor(script), { timeoutMs: 120_000 })
   t.comment(`boot ${r.timings.bootMs} ms, job ${r.timings.jobMs} ms, total ${r.timings.totalMs} ms`)

@@ -45,19 +45,27 @@ export function checkCgroup(o: CgroupCheckOptions): CgroupCheck {
   if (!existsSync(path)) throw new CgroupRefusedError(`--cgroup ${o.cgroupPath}: no such directory`)
   const type = statfsSync(path).type
   if (type === CGROUP_SUPER_MAGIC) {
-    throw new CgroupRefusedError(`--cgroup ${o.cgroupPath} is in a cgroup v1 hierarchy; kmesh-ts attaches to cgroup v2 only` +
-      `${cgroup2Mounts()[0] ? ` (the cgroup v2 mount here is ${cgroup2Mounts()[0]})` : ' (no cgroup v2 is mounted)'}`)
+    throw new CgroupRefusedError(
+      `--cgroup ${o.cgroupPath} is in a cgroup v1 hierarchy; kmesh-ts attaches to cgroup v2 only` +
+        `${cgroup2Mounts()[0] ? ` (the cgroup v2 mount here is ${cgroup2Mounts()[0]})` : ' (no cgroup v2 is mounted)'}`,
+    )
   }
   if (type !== CGROUP2_SUPER_MAGIC || !statSync(path).isDirectory() || !existsSync(join(path, 'cgroup.procs'))) {
-    throw new CgroupRefusedError(`--cgroup ${o.cgroupPath} is not a cgroup v2 directory${cgroup2Mounts()[0] ? ` (cgroup v2 is mounted at ${cgroup2Mounts()[0]})` : ''}`)
+    throw new CgroupRefusedError(
+      `--cgroup ${o.cgroupPath} is not a cgroup v2 directory${cgroup2Mounts()[0] ? ` (cgroup v2 is mounted at ${cgroup2Mounts()[0]})` : ''}`,
+    )
   }
   const real = realpathSync(path)
   if (!o.allowRoot && (o.roots ?? cgroup2Mounts()).some((r) => safeRealpath(r) === real)) {
-    throw new CgroupRefusedError(`--cgroup ${o.cgroupPath} is the cgroup v2 root: every process on the host would be managed. ` +
-      `Give a child cgroup, or pass --allow-root-cgroup (a node deployment that enrols pods by network namespace)`)
+    throw new CgroupRefusedError(
+      `--cgroup ${o.cgroupPath} is the cgroup v2 root: every process on the host would be managed. ` +
+        `Give a child cgroup, or pass --allow-root-cgroup (a node deployment that enrols pods by network namespace)`,
+    )
   }
 
-  const attached = [AttachType.cgroupInet4Connect, AttachType.cgroupInet6Connect].flatMap((t) => cgroupPrograms(path, t))
+  const attached = [AttachType.cgroupInet4Connect, AttachType.cgroupInet6Connect].flatMap((t) =>
+    cgroupPrograms(path, t),
+  )
   const ours = attached.filter((p) => OUR_PROGRAM_NAMES.has(p.name))
   const foreign = attached.filter((p) => !OUR_PROGRAM_NAMES.has(p.name))
   const forcedBeside: CgroupCheck['forcedBeside'] = []
@@ -71,10 +79,14 @@ export function checkCgroup(o: CgroupCheckOptions): CgroupCheck {
     }
     for (const [pinRoot, ids] of byPinRoot) {
       if (!o.force) {
-        throw new CgroupRefusedError(`--cgroup ${o.cgroupPath} already carries kmesh-ts connect programs (ids ${ids.join(', ')}) ` +
-          (pinRoot ? `of the daemon with --pin-root ${pinRoot}` : 'that no pin root under the bpffs mounts holds (a daemon running without pins?)') +
-          `: both would run and the first attached decides every connect, silently shadowing this mesh. Stop that daemon ` +
-          `(or remove ${pinRoot ? join(pinRoot, 'links') : 'its links'} if it is gone), use its --pin-root, or pass --force-cgroup`)
+        throw new CgroupRefusedError(
+          `--cgroup ${o.cgroupPath} already carries kmesh-ts connect programs (ids ${ids.join(', ')}) ` +
+            (pinRoot
+              ? `of the daemon with --pin-root ${pinRoot}`
+              : 'that no pin root under the bpffs mounts holds (a daemon running without pins?)') +
+            `: both would run and the first attached decides every connect, silently shadowing this mesh. Stop that daemon ` +
+            `(or remove ${pinRoot ? join(pinRoot, 'links') : 'its links'} if it is gone), use its --pin-root, or pass --force-cgroup`,
+        )
       }
       forcedBeside.push({ ids, pinRoot })
     }
@@ -85,7 +97,11 @@ export function checkCgroup(o: CgroupCheckOptions): CgroupCheck {
 /** cgroup v2 mount points from /proc/self/mountinfo (field 5 is the mount point, the fs type follows " - "). */
 export function cgroup2Mounts(): string[] {
   let info = ''
-  try { info = readFileSync('/proc/self/mountinfo', 'utf8') } catch { return [] }
+  try {
+    info = readFileSync('/proc/self/mountinfo', 'utf8')
+  } catch {
+    return []
+  }
   const out: string[] = []
   for (const line of info.split('\n')) {
     const [left, right] = line.split(' - ')
@@ -100,11 +116,19 @@ export function cgroup2Mounts(): string[] {
 /** Program id -> pin root, for the connect links pinned under any bpffs mount (<pinRoot>/links/connect4|6). */
 function pinnedOwners(cgroup: bigint): Map<number, string> {
   const owners = new Map<number, string>()
-  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')).filter((f) => f[2] === 'bpf').map((f) => f[1]!)
+  const mounts = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' '))
+    .filter((f) => f[2] === 'bpf')
+    .map((f) => f[1]!)
   let budget = 20_000 // directory entries visited at most: bounded on a bpffs with many pins
   const visit = (dir: string, depth: number): void => {
     let entries
-    try { entries = readdirSync(dir, { withFileTypes: true }) } catch { return }
+    try {
+      entries = readdirSync(dir, { withFileTypes: true })
+    } catch {
+      return
+    }
     for (const e of entries) {
       if (--budget < 0) return
       if (!e.isDirectory()) continue
@@ -121,7 +145,9 @@ function pinnedOwners(cgroup: bigint): Map<number, string> {
             } finally {
               link.close()
             }
-          } catch { /* not a link, or gone meanwhile */ }
+          } catch {
+            /* not a link, or gone meanwhile */
+          }
         }
       } else if (depth < 5) {
         visit(sub, depth + 1)
@@ -133,5 +159,9 @@ function pinnedOwners(cgroup: bigint): Map<number, string> {
 }
 
 function safeRealpath(p: string): string {
-  try { return realpathSync(p) } catch { return resolve(p) }
+  try {
+    return realpathSync(p)
+  } catch {
+    return resolve(p)
+  }
 }

@@ -40,11 +40,13 @@ export class Dataplane {
 
   static async start(options: DataplaneOptions): Promise<Dataplane> {
     const { pinRoot, cgroupPath, log } = options
-    if (!existsSync(join(cgroupPath, 'cgroup.procs'))) throw new Error(`--cgroup ${cgroupPath} is not a cgroup v2 directory (no cgroup.procs)`)
+    if (!existsSync(join(cgroupPath, 'cgroup.procs')))
+      throw new Error(`--cgroup ${cgroupPath} is not a cgroup v2 directory (no cgroup.procs)`)
     ensureBpffs()
     mkdirSync(join(pinRoot, 'links'), { recursive: true })
     const maxEntries: Record<string, number> = {}
-    for (const spec of Object.values(mapSpecs)) maxEntries[spec.name] = options.mapSizes?.[spec.name] ?? spec.defaultMaxEntries
+    for (const spec of Object.values(mapSpecs))
+      maxEntries[spec.name] = options.mapSizes?.[spec.name] ?? spec.defaultMaxEntries
     const collection = loadConnectObject(pinRoot, maxEntries)
     const maps = {
       frontend: collection.map(mapSpecs.frontend.name),
@@ -99,9 +101,14 @@ export class Dataplane {
   /** Enrols the cgroup's network namespace and checks that the kernel recorded it. */
   async enrol(): Promise<void> {
     const before = this.maps.manage.count()
-    const result = await controlConnect({ cgroupPath: this.options.cgroupPath, netnsPath: this.options.netnsPath }, 'enrol')
+    const result = await controlConnect(
+      { cgroupPath: this.options.cgroupPath, netnsPath: this.options.netnsPath },
+      'enrol',
+    )
     if (result !== 'ECONNREFUSED' || this.maps.manage.count() < Math.max(before, 1)) {
-      throw new Error(`enrolling cgroup ${this.options.cgroupPath} failed: the control connect returned ${result || 'nothing'} and km_manage holds ${this.maps.manage.count()} entries; is the connect4 program attached?`)
+      throw new Error(
+        `enrolling cgroup ${this.options.cgroupPath} failed: the control connect returned ${result || 'nothing'} and km_manage holds ${this.maps.manage.count()} entries; is the connect4 program attached?`,
+      )
     }
   }
 
@@ -142,8 +149,11 @@ function loadConnectObject(pinRoot: string, maxEntries: Record<string, number>):
   } catch (err) {
     if (!(err instanceof SpecMismatchError)) throw err
     const what = err.message.replace(/ Remove the pin .*$/s, '')
-    throw new Error(`${what}. The maps under ${pinRoot} were kept by --keep-pinned with other sizes; a new --map-size takes ` +
-      `effect on fresh maps: stop the running daemon without --keep-pinned (it removes its pins), or start with the --map-size ` +
-      `it was started with.`, { cause: err })
+    throw new Error(
+      `${what}. The maps under ${pinRoot} were kept by --keep-pinned with other sizes; a new --map-size takes ` +
+        `effect on fresh maps: stop the running daemon without --keep-pinned (it removes its pins), or start with the --map-size ` +
+        `it was started with.`,
+      { cause: err },
+    )
   }
 }

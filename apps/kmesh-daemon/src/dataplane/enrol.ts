@@ -15,8 +15,18 @@ s.on('error', (e) => console.log(e.code))
 `
 
 /** One control connect from inside the place; resolves with its outcome ('ECONNREFUSED' when our hook handled it). */
-export async function controlConnect(place: ExecPlace & { cgroupPath: string }, op: 'enrol' | 'unenrol'): Promise<string> {
+export async function controlConnect(
+  place: ExecPlace & { cgroupPath: string },
+  op: 'enrol' | 'unenrol',
+): Promise<string> {
   const port = op === 'enrol' ? manageControl.enrolPort : manageControl.unenrolPort
-  const out = await execIn(place, [process.execPath, '--input-type=module', '-e', CONTROL_SCRIPT, manageControl.ipv4, String(port)])
+  const out = await execIn(place, [
+    process.execPath,
+    '--input-type=module',
+    '-e',
+    CONTROL_SCRIPT,
+    manageControl.ipv4,
+    String(port),
+  ])
   return out.trim()
 }

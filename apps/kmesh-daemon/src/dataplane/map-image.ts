@@ -10,7 +10,10 @@ import { endpointKey, endpointValue, serviceKey, serviceValue, type Codec } from
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
 
-export interface MapRecord { key: Buffer; value: Buffer }
+export interface MapRecord {
+  key: Buffer
+  value: Buffer
+}
 /** Per map, records by their key as hex. */
 export type MapImage = Record<LbMapName, Map<string, MapRecord>>
 

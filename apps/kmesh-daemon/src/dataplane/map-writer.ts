@@ -26,18 +26,31 @@ export class CapacityError extends Error {
    * `needed` is the peak while the change is written (old and new entries side by side), `after` what the map
    * holds once it is done: when only the peak is over the limit the message says so, and how to split the change.
    */
-  constructor(readonly mapName: string, readonly needed: number, readonly maxEntries: number, readonly after = needed) {
+  constructor(
+    readonly mapName: string,
+    readonly needed: number,
+    readonly maxEntries: number,
+    readonly after = needed,
+  ) {
     const onlyDuring = after <= maxEntries
-    super(`map ${mapName} would need ${needed} entries ${onlyDuring ? `while the change is written (old and new entries side by side; ${after} after it)` : ''}`.trimEnd() +
-      ` but holds at most ${maxEntries}; nothing was written. ` +
-      (onlyDuring ? 'The mesh fits before and after but not during: apply it as two edits (first remove, then add), or raise the limit with ' : 'Raise it with ') +
-      `--map-size ${mapName}=N (a new size takes effect when the daemon starts without pins kept by --keep-pinned).`)
+    super(
+      `map ${mapName} would need ${needed} entries ${onlyDuring ? `while the change is written (old and new entries side by side; ${after} after it)` : ''}`.trimEnd() +
+        ` but holds at most ${maxEntries}; nothing was written. ` +
+        (onlyDuring
+          ? 'The mesh fits before and after but not during: apply it as two edits (first remove, then add), or raise the limit with '
+          : 'Raise it with ') +
+        `--map-size ${mapName}=N (a new size takes effect when the daemon starts without pins kept by --keep-pinned).`,
+    )
     this.name = 'CapacityError'
   }
 }
 
 export class ApplyError extends Error {
-  constructor(message: string, override readonly cause: unknown, readonly reverted: boolean) {
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+    readonly reverted: boolean,
+  ) {
     super(message)
     this.name = 'ApplyError'
   }
@@ -48,7 +61,10 @@ export class MapWriter {
   /** Batch syscalls issued so far (puts and deletes, reverts included): what a change costs the kernel. */
   syscalls = 0
 
-  constructor(private readonly maps: LbMaps, mirror: MapImage) {
+  constructor(
+    private readonly maps: LbMaps,
+    mirror: MapImage,
+  ) {
     this.image = mirror
   }
 
@@ -100,7 +116,11 @@ export class MapWriter {
       const touched = emptyImage()
       for (const step of steps) step.records.forEach((r, i) => touched[step.map].set(step.hex[i]!, r))
       const reverted = this.revertTouched(touched, before)
-      throw new ApplyError(`writing the maps failed: ${(err as Error).message}; ${reverted ? 'the previous state was restored' : 'restoring the previous state failed too: the maps may be inconsistent, restart the daemon'}`, err, reverted)
+      throw new ApplyError(
+        `writing the maps failed: ${(err as Error).message}; ${reverted ? 'the previous state was restored' : 'restoring the previous state failed too: the maps may be inconsistent, restart the daemon'}`,
+        err,
+        reverted,
+      )
     }
     return summarize(steps)
   }
@@ -112,7 +132,10 @@ export class MapWriter {
       let deleted = 0
       for (const step of steps) {
         if (step.map !== name) continue
-        if (step.op === 'put') for (const k of step.hex) { if (!this.image[name].has(k)) needed++ }
+        if (step.op === 'put')
+          for (const k of step.hex) {
+            if (!this.image[name].has(k)) needed++
+          }
         else deleted += step.hex.length
       }
       const { maxEntries, name: mapName } = this.maps[name].spec
@@ -131,7 +154,8 @@ export class MapWriter {
       const chunk = step.records.slice(i, i + CHUNK)
       try {
         this.syscalls++
-        if (step.op === 'put') map.putBatch(Buffer.concat(chunk.map((r) => r.key)), Buffer.concat(chunk.map((r) => r.value)), chunk.length)
+        if (step.op === 'put')
+          map.putBatch(Buffer.concat(chunk.map((r) => r.key)), Buffer.concat(chunk.map((r) => r.value)), chunk.length)
         else map.deleteBatch(Buffer.concat(chunk.map((r) => r.key)), chunk.length)
       } catch (err) {
         this.resync(step.map, chunk)

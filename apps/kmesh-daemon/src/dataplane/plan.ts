@@ -53,7 +53,10 @@ export function changesTo(mirror: MapImage, target: MapImage): RecordChanges {
   return { put: target, delete: del }
 }
 
-export interface PlanSummary { put: Record<LbMapName, number>; delete: Record<LbMapName, number> }
+export interface PlanSummary {
+  put: Record<LbMapName, number>
+  delete: Record<LbMapName, number>
+}
 
 export function summarize(steps: WriteStep[]): PlanSummary {
   const zero = (): Record<LbMapName, number> => ({ backend: 0, endpoint: 0, service: 0, frontend: 0 })

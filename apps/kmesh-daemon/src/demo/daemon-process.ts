@@ -18,12 +18,19 @@ export interface DaemonProcess {
   output(): string
 }
 
-export function spawnDaemon(args: string[], onLine?: (line: string) => void, env?: Record<string, string>): DaemonProcess {
+export function spawnDaemon(
+  args: string[],
+  onLine?: (line: string) => void,
+  env?: Record<string, string>,
+): DaemonProcess {
   // An ephemeral admin port unless the caller chose one, so daemons started side by side never collide.
   const admin = args.includes('--admin-address') || args.includes('--help') ? [] : ['--admin-address', '127.0.0.1:0']
   // The daemon runs from dist/: loaders a test runner puts into NODE_OPTIONS (tap re-adds them to every child it
   // sees spawned) would slow its start and more than double its memory. env(1) drops them just before exec.
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, ...args, ...admin], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, ...args, ...admin], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  })
   const lines: string[] = []
   let waiters: { pattern: RegExp; resolve: (l: string) => void; reject: (e: Error) => void }[] = []
   let exited: number | null | undefined
@@ -43,19 +50,36 @@ export function spawnDaemon(args: string[], onLine?: (line: string) => void, env
   }
   child.stdout!.on('data', onData)
   child.stderr!.on('data', onData)
-  const exit = new Promise<number | null>((resolve) => child.on('close', (code) => {
-    exited = code
-    for (const w of waiters) w.reject(new Error(`kmesh-daemon exited (${code}) before logging ${w.pattern}:\n${lines.join('\n')}`))
-    waiters = []
-    resolve(code)
-  }))
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('close', (code) => {
+      exited = code
+      for (const w of waiters)
+        w.reject(new Error(`kmesh-daemon exited (${code}) before logging ${w.pattern}:\n${lines.join('\n')}`))
+      waiters = []
+      resolve(code)
+    }),
+  )
   return {
     child,
     next(pattern, timeoutMs = 30000) {
-      if (exited !== undefined) return Promise.reject(new Error(`kmesh-daemon already exited (${exited}):\n${lines.join('\n')}`))
+      if (exited !== undefined)
+        return Promise.reject(new Error(`kmesh-daemon already exited (${exited}):\n${lines.join('\n')}`))
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${lines.join('\n')}`)), timeoutMs)
-        waiters.push({ pattern, resolve: (l) => { clearTimeout(timer); resolve(l) }, reject: (e) => { clearTimeout(timer); reject(e) } })
+        const timer = setTimeout(
+          () => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms:\n${lines.join('\n')}`)),
+          timeoutMs,
+        )
+        waiters.push({
+          pattern,
+          resolve: (l) => {
+            clearTimeout(timer)
+            resolve(l)
+          },
+          reject: (e) => {
+            clearTimeout(timer)
+            reject(e)
+          },
+        })
       })
     },
     async stop() {

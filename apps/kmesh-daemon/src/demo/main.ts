@@ -4,7 +4,16 @@
  * for a Random, a Strict and a Failover service, then empties Failover's first priority (and its second) by
  * editing the mesh file, and shows the traffic move.
  */
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, rmdirSync, writeFileSync, existsSync } from 'node:fs'
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  rmdirSync,
+  writeFileSync,
+  existsSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -15,15 +24,26 @@ import { cgroup2Mount } from '../system/cgroup-exec.js'
 import type { ProbeResult } from './probe.js'
 
 const DEFAULT_MESH = fileURLToPath(new URL('../../../../examples/demo-mesh.yaml', import.meta.url))
-const BACKENDS = [['echo-a', '127.0.0.11'], ['echo-b', '127.0.0.12'], ['echo-c', '127.0.0.13']] as const
-const SERVICES = [['echo-random', '127.10.0.1', 'Random (Standard)'], ['echo-strict', '127.10.0.2', 'Strict [Region]'], ['echo-failover', '127.10.0.3', 'Failover [Region, Zone]']] as const
+const BACKENDS = [
+  ['echo-a', '127.0.0.11'],
+  ['echo-b', '127.0.0.12'],
+  ['echo-c', '127.0.0.13'],
+] as const
+const SERVICES = [
+  ['echo-random', '127.10.0.1', 'Random (Standard)'],
+  ['echo-strict', '127.10.0.2', 'Strict [Region]'],
+  ['echo-failover', '127.10.0.3', 'Failover [Region, Zone]'],
+] as const
 const REQUESTS = Number(process.env.KMESH_DEMO_REQUESTS ?? 300)
 
 function table(title: string, rows: [string, ProbeResult[string] | undefined][]): string {
   const cols = [...BACKENDS.map(([n]) => n), 'refused']
   const width = Math.max(...rows.map(([label]) => label.length), title.length)
   const header = `${title.padEnd(width)} | ${cols.map((c) => c.padStart(8)).join(' | ')}`
-  const lines = rows.map(([label, tally]) => `${label.padEnd(width)} | ${cols.map((c) => String((c === 'refused' ? tally?.ECONNREFUSED : tally?.[c]) ?? 0).padStart(8)).join(' | ')}`)
+  const lines = rows.map(
+    ([label, tally]) =>
+      `${label.padEnd(width)} | ${cols.map((c) => String((c === 'refused' ? tally?.ECONNREFUSED : tally?.[c]) ?? 0).padStart(8)).join(' | ')}`,
+  )
   return [header, '-'.repeat(header.length), ...lines].join('\n')
 }
 
@@ -51,19 +71,41 @@ async function main(): Promise<void> {
     console.log(`mesh file: ${meshSource} (working copy ${meshFile})`)
     console.log(`managed cgroup: ${cgroup}\n`)
 
-    daemon = spawnDaemon(['--mesh-file', meshFile, '--cgroup', cgroup, '--pin-root', pinRoot, '--state-dir', join(work, 'state'), '--node', 'demo-node'],
-      (line) => console.log(`  daemon | ${line}`))
+    daemon = spawnDaemon(
+      [
+        '--mesh-file',
+        meshFile,
+        '--cgroup',
+        cgroup,
+        '--pin-root',
+        pinRoot,
+        '--state-dir',
+        join(work, 'state'),
+        '--node',
+        'demo-node',
+      ],
+      (line) => console.log(`  daemon | ${line}`),
+    )
     await daemon.next(/mesh applied|refused|failed/)
 
     const targets = SERVICES.map(([, vip]) => ({ host: vip, port: 80 }))
     const start = Date.now()
     const result = await probeFrom({ cgroupPath: cgroup }, targets, REQUESTS)
     const elapsed = Date.now() - start
-    console.log(`\n${REQUESTS} requests to each VIP from a process in the managed cgroup (${(elapsed / (REQUESTS * targets.length)).toFixed(2)} ms per connect+request):\n`)
-    console.log(table('service (VIP :80)', SERVICES.map(([name, vip, mode]) => [`${name} ${vip} ${mode}`, result[`${vip}:80`]])))
+    console.log(
+      `\n${REQUESTS} requests to each VIP from a process in the managed cgroup (${(elapsed / (REQUESTS * targets.length)).toFixed(2)} ms per connect+request):\n`,
+    )
+    console.log(
+      table(
+        'service (VIP :80)',
+        SERVICES.map(([name, vip, mode]) => [`${name} ${vip} ${mode}`, result[`${vip}:80`]]),
+      ),
+    )
 
     const outside = await probeFrom({}, [{ host: '127.10.0.1', port: 80 }], 3)
-    console.log(`\nthe same request from a process outside the cgroup is untouched: it goes to 127.10.0.1:80 itself, where nothing listens: ${JSON.stringify(outside['127.10.0.1:80'])}`)
+    console.log(
+      `\nthe same request from a process outside the cgroup is untouched: it goes to 127.10.0.1:80 itself, where nothing listens: ${JSON.stringify(outside['127.10.0.1:80'])}`,
+    )
 
     console.log('\nFailover: mark echo-a (priority 0) Unhealthy in the mesh file, then echo-b (priority 1):\n')
     const rows: [string, ProbeResult[string] | undefined][] = []

@@ -4,17 +4,24 @@
  */
 import { request } from 'node:http'
 
-export interface ProbeTarget { host: string; port: number; family?: 4 | 6 }
+export interface ProbeTarget {
+  host: string
+  port: number
+  family?: 4 | 6
+}
 export type ProbeResult = Record<string, Record<string, number>>
 
 function once(target: ProbeTarget): Promise<string> {
   return new Promise((resolve) => {
-    const req = request({ host: target.host, port: target.port, family: target.family, agent: false, timeout: 2000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (d: string) => (body += d))
-      res.on('end', () => resolve(body || `HTTP ${res.statusCode}`))
-    })
+    const req = request(
+      { host: target.host, port: target.port, family: target.family, agent: false, timeout: 2000 },
+      (res) => {
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (d: string) => (body += d))
+        res.on('end', () => resolve(body || `HTTP ${res.statusCode}`))
+      },
+    )
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })))
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
     req.end()
@@ -33,4 +40,3 @@ export async function probe(targets: ProbeTarget[], count: number): Promise<Prob
   }
   return out
 }
-

@@ -10,7 +10,13 @@ import { formatExplanation } from './format.js'
 
 export const EXPLAIN_DEFAULTS = { pinRoot: '/sys/fs/bpf/kmesh-ts', stateDir: '/var/lib/kmesh-ts' }
 
-export interface ExplainOptions { pinRoot: string; stateDir: string; json: boolean; host: string; port: number }
+export interface ExplainOptions {
+  pinRoot: string
+  stateDir: string
+  json: boolean
+  host: string
+  port: number
+}
 
 export class ExplainUsageError extends Error {}
 
@@ -36,7 +42,12 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | 'help' {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { 'pin-root': { type: 'string' }, 'state-dir': { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        'pin-root': { type: 'string' },
+        'state-dir': { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: true,
     })
@@ -45,9 +56,11 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | 'help' {
   }
   if (parsed.values.help) return 'help'
   const [target, ...extra] = parsed.positionals
-  if (!target || extra.length) throw new ExplainUsageError('explain: give exactly one destination HOST:PORT, e.g. 127.10.0.1:80 or [fd00::1]:80')
+  if (!target || extra.length)
+    throw new ExplainUsageError('explain: give exactly one destination HOST:PORT, e.g. 127.10.0.1:80 or [fd00::1]:80')
   const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(target)
-  if (!m || Number(m[2]) > 65535) throw new ExplainUsageError(`explain: ${target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`)
+  if (!m || Number(m[2]) > 65535)
+    throw new ExplainUsageError(`explain: ${target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`)
   return {
     pinRoot: parsed.values['pin-root'] ?? EXPLAIN_DEFAULTS.pinRoot,
     stateDir: parsed.values['state-dir'] ?? EXPLAIN_DEFAULTS.stateDir,
@@ -63,23 +76,39 @@ export function explainLive(options: Pick<ExplainOptions, 'pinRoot' | 'host' | '
 }
 
 /** Runs the subcommand; returns the exit code. */
-export function runExplain(argv: string[], out: { write(s: string): unknown } = process.stdout, err: { write(s: string): unknown } = process.stderr): number {
+export function runExplain(
+  argv: string[],
+  out: { write(s: string): unknown } = process.stdout,
+  err: { write(s: string): unknown } = process.stderr,
+): number {
   let options: ExplainOptions
   try {
     const parsed = parseExplainArgs(argv)
-    if (parsed === 'help') { out.write(EXPLAIN_HELP); return 0 }
+    if (parsed === 'help') {
+      out.write(EXPLAIN_HELP)
+      return 0
+    }
     options = parsed
   } catch (e) {
-    if (e instanceof ExplainUsageError) { err.write(`kmesh-daemon: ${e.message}\n`); return 2 }
+    if (e instanceof ExplainUsageError) {
+      err.write(`kmesh-daemon: ${e.message}\n`)
+      return 2
+    }
     throw e
   }
   let explanation: Explanation
   try {
     explanation = explainLive(options)
   } catch (e) {
-    err.write(`kmesh-daemon explain: cannot read the maps under ${options.pinRoot} (${(e as Error).message}); is the daemon running with --pin-root ${options.pinRoot}?\n`)
+    err.write(
+      `kmesh-daemon explain: cannot read the maps under ${options.pinRoot} (${(e as Error).message}); is the daemon running with --pin-root ${options.pinRoot}?\n`,
+    )
     return 1
   }
-  out.write(options.json ? `${JSON.stringify(explanation, null, 1)}\n` : formatExplanation(explanation, readIdNames(options.stateDir)))
+  out.write(
+    options.json
+      ? `${JSON.stringify(explanation, null, 1)}\n`
+      : formatExplanation(explanation, readIdNames(options.stateDir)),
+  )
   return 0
 }

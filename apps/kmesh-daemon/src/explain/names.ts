@@ -6,7 +6,8 @@ import { IdTable } from '../ids/id-table.js'
 export function readIdNames(stateDir: string): Map<number, string> {
   const out = new Map<number, string>()
   try {
-    for (const [name, id] of new IdTable(join(stateDir, 'ids.json')).entries()) out.set(id, name.replace(/^(svc|wl):/, ''))
+    for (const [name, id] of new IdTable(join(stateDir, 'ids.json')).entries())
+      out.set(id, name.replace(/^(svc|wl):/, ''))
   } catch {
     // No names: ids are printed alone.
   }

@@ -8,7 +8,12 @@ import { mapSpecs, type Codec, type RecordMapSpec } from '@kmesh-ts/bpf-maps/cod
 import type { MapSnapshot } from '@kmesh-ts/lb-model'
 
 function readAll<K, V>(pinRoot: string, spec: RecordMapSpec<K, V>): [K, V][] {
-  const map = BpfMap.openPinned(join(pinRoot, 'maps', spec.name), { name: spec.name, type: spec.type, keySize: spec.key.size, valueSize: spec.value.size })
+  const map = BpfMap.openPinned(join(pinRoot, 'maps', spec.name), {
+    name: spec.name,
+    type: spec.type,
+    keySize: spec.key.size,
+    valueSize: spec.value.size,
+  })
   try {
     const { keys, values, count } = map.lookupBatch()
     const k: Codec<K> = spec.key

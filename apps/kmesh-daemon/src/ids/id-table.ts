@@ -38,7 +38,9 @@ export class IdTable {
     try {
       parsed = JSON.parse(text)
     } catch (err) {
-      throw new Error(`id table ${file} is not valid JSON (${(err as Error).message}); move it away to start with fresh ids`)
+      throw new Error(
+        `id table ${file} is not valid JSON (${(err as Error).message}); move it away to start with fresh ids`,
+      )
     }
     for (const [name, id] of Object.entries((parsed as { ids?: Record<string, number> }).ids ?? {})) {
       if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff || this.byId.has(id)) {
@@ -65,7 +67,9 @@ export class IdTable {
         entry = JSON.parse(line) as JournalLine
       } catch {
         if (i === lines.length - 1) return // a last line cut short by a crash: that allocation never reached the maps
-        throw new Error(`id journal ${journal}: line ${i + 1} is not valid JSON; move the file away to start with fresh ids`)
+        throw new Error(
+          `id journal ${journal}: line ${i + 1} is not valid JSON; move the file away to start with fresh ids`,
+        )
       }
       this.journalLines++
       if (entry[0] === '+') {
@@ -149,7 +153,9 @@ export class IdTable {
 /** FNV-1a 32 of the UTF-8 bytes of `text` (ASCII, the usual case, is hashed without encoding a Buffer). */
 export function fnv1a32(text: string): number {
   let hash = 0x811c9dc5
-  const step = (byte: number): void => { hash = Math.imul(hash ^ byte, 0x01000193) >>> 0 }
+  const step = (byte: number): void => {
+    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
+  }
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c < 0x80) step(c)

@@ -73,7 +73,13 @@ export class IpsecController {
   #sourceClosed: Promise<void> | undefined
   #last: DesiredRules | undefined
 
-  private constructor(o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean }, source: NodeInfoSource, keys: KeyWatcher, xfrm: XfrmClient, collection: Collection) {
+  private constructor(
+    o: IpsecControllerOptions & { resyncMs: number; debounceMs: number; rejectPlaintext: boolean },
+    source: NodeInfoSource,
+    keys: KeyWatcher,
+    xfrm: XfrmClient,
+    collection: Collection,
+  ) {
     this.#o = o
     this.#source = source
     this.#keys = keys
@@ -85,33 +91,53 @@ export class IpsecController {
 
   /** Loads the key file, the tc object and the netlink socket, attaches tc, reconciles once, and starts watching. */
   static start(options: IpsecControllerOptions): IpsecController {
-    const o = { ...ipsecDefaults, ...options, rejectPlaintext: options.rejectPlaintext ?? ipsecDefaults.rejectPlaintext }
-    for (const k of ['resyncMs', 'debounceMs'] as const) {
-      if (!Number.isFinite(o[k]) || o[k] < 0) throw new RangeError(`IpsecController: option ${k} must be a non-negative number, got ${o[k]}`)
+    const o = {
+      ...ipsecDefaults,
+      ...options,
+      rejectPlaintext: options.rejectPlaintext ?? ipsecDefaults.rejectPlaintext,
     }
-    if (typeof o.rejectPlaintext !== 'boolean') throw new TypeError(`IpsecController: option rejectPlaintext must be a boolean, got ${JSON.stringify(o.rejectPlaintext)}`)
-    if ((o.nodeInfoDir === undefined) === (o.nodeInfoSource === undefined)) throw new TypeError('IpsecController: give exactly one of the options nodeInfoDir and nodeInfoSource')
+    for (const k of ['resyncMs', 'debounceMs'] as const) {
+      if (!Number.isFinite(o[k]) || o[k] < 0)
+        throw new RangeError(`IpsecController: option ${k} must be a non-negative number, got ${o[k]}`)
+    }
+    if (typeof o.rejectPlaintext !== 'boolean')
+      throw new TypeError(
+        `IpsecController: option rejectPlaintext must be a boolean, got ${JSON.stringify(o.rejectPlaintext)}`,
+      )
+    if ((o.nodeInfoDir === undefined) === (o.nodeInfoSource === undefined))
+      throw new TypeError('IpsecController: give exactly one of the options nodeInfoDir and nodeInfoSource')
     const source = o.nodeInfoSource ?? new DirNodeInfoSource({ dir: o.nodeInfoDir!, nodeName: o.node.name, log: o.log })
     let controller: IpsecController | undefined
     const keys = watchKeyFile(o.keyFile, {
       debounceMs: o.debounceMs,
       onLoad: (key, history) => {
-        o.log.info({ file: o.keyFile, spi: key.spi, algorithm: key.aeadKeyName, knownSpis: history.spis }, 'ipsec key loaded')
+        o.log.info(
+          { file: o.keyFile, spi: key.spi, algorithm: key.aeadKeyName, knownSpis: history.spis },
+          'ipsec key loaded',
+        )
         controller?.schedule()
       },
-      onError: (err) => o.log.error({ file: o.keyFile, err: err.message }, 'ipsec key file refused; the keys in force stay'),
+      onError: (err) =>
+        o.log.error({ file: o.keyFile, err: err.message }, 'ipsec key file refused; the keys in force stay'),
       onWarning: (message) => o.log.warn({ file: o.keyFile }, message),
     })
     let xfrm: XfrmClient | undefined
     let collection: Collection | undefined
     try {
       xfrm = XfrmClient.open(o.netns === undefined ? {} : { netns: o.netns })
-      collection = Collection.load({ objectPath: objectPath('tc_mark'), pinRoot: join(o.pinRoot, 'ipsec'), reusePinned: false })
+      collection = Collection.load({
+        objectPath: objectPath('tc_mark'),
+        pinRoot: join(o.pinRoot, 'ipsec'),
+        reusePinned: false,
+      })
       controller = new IpsecController(o, source, keys, xfrm, collection)
       controller.#attachTc()
-      o.log.info({ rejectPlaintext: o.rejectPlaintext }, o.rejectPlaintext
-        ? 'ipsec: unmarked plaintext from remote pods is dropped (kmesh-ts extension beyond Kmesh)'
-        : 'ipsec: Kmesh rules only; plaintext from remote pods is delivered')
+      o.log.info(
+        { rejectPlaintext: o.rejectPlaintext },
+        o.rejectPlaintext
+          ? 'ipsec: unmarked plaintext from remote pods is dropped (kmesh-ts extension beyond Kmesh)'
+          : 'ipsec: Kmesh rules only; plaintext from remote pods is delivered',
+      )
       controller.reconcile()
       controller.#watch()
       return controller
@@ -134,7 +160,13 @@ export class IpsecController {
 
   /** This node as published. */
   get local(): NodeInfo {
-    return { name: this.#o.node.name, spi: this.#keys.current.spi, addresses: this.#o.node.addresses, bootID: this.#bootID, podCIDRs: this.#o.node.podCIDRs }
+    return {
+      name: this.#o.node.name,
+      spi: this.#keys.current.spi,
+      addresses: this.#o.node.addresses,
+      bootID: this.#bootID,
+      podCIDRs: this.#o.node.podCIDRs,
+    }
   }
 
   /** What this controller has installed now. */
@@ -167,14 +199,24 @@ export class IpsecController {
     if (doc !== this.#published) {
       this.#source.publish(local)
       this.#published = doc
-      log.info({ node: local.name, spi: local.spi, addresses: local.addresses, podCIDRs: local.podCIDRs, source: this.#source.description }, 'ipsec node info published')
+      log.info(
+        {
+          node: local.name,
+          spi: local.spi,
+          addresses: local.addresses,
+          podCIDRs: local.podCIDRs,
+          source: this.#source.description,
+        },
+        'ipsec node info published',
+      )
     }
     const nodes = this.#source.nodes()
     const remotes = [...nodes.values()].filter((n) => n.name !== local.name)
     const desired = desiredRules(local, remotes, this.#keys.history, { rejectPlaintext: this.#o.rejectPlaintext })
     for (const [node, why] of desired.errors) log.error({ node }, `ipsec: cannot plan rules for node ${node}: ${why}`)
     for (const [node, egress] of desired.egress) {
-      if (egress !== 'planned' && this.#last?.egress.get(node) !== egress) log.warn({ node, egress }, 'ipsec: no egress to this node yet')
+      if (egress !== 'planned' && this.#last?.egress.get(node) !== egress)
+        log.warn({ node, egress }, 'ipsec: no egress to this node yet')
     }
     this.#last = desired
     let applied = 0
@@ -186,10 +228,24 @@ export class IpsecController {
         log.debug(describeStep(step), 'ipsec rule applied')
       } catch (err) {
         failed++
-        log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec rule failed; retried at the next reconcile')
+        log.error(
+          { ...describeStep(step), err: (err as Error).message },
+          'ipsec rule failed; retried at the next reconcile',
+        )
       }
     }
-    if (applied || failed) log.info({ remotes: remotes.map((r) => r.name), applied, failed, states: this.#installed.states.size, policies: this.#installed.policies.size, cidrs: this.#installed.cidrs.size }, 'ipsec reconciled')
+    if (applied || failed)
+      log.info(
+        {
+          remotes: remotes.map((r) => r.name),
+          applied,
+          failed,
+          states: this.#installed.states.size,
+          policies: this.#installed.policies.size,
+          cidrs: this.#installed.cidrs.size,
+        },
+        'ipsec reconciled',
+      )
     return { local, remotes: remotes.map((r) => r.name), applied, failed }
   }
 
@@ -206,15 +262,30 @@ export class IpsecController {
     this.#keys.close()
     const { log, netns } = this.#o
     for (const step of planSteps(this.#installed, { states: new Map(), policies: new Map(), cidrs: new Set() })) {
-      try { this.#apply(step) } catch (err) { log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec: could not remove a rule at shutdown') }
+      try {
+        this.#apply(step)
+      } catch (err) {
+        log.error({ ...describeStep(step), err: (err as Error).message }, 'ipsec: could not remove a rule at shutdown')
+      }
     }
     const attached = this.#tc.splice(0)
-    try { detachIngress(netns, attached) } catch (err) { log.error({ devs: attached.map((a) => a.dev), err: (err as Error).message }, 'ipsec: could not detach tc') }
+    try {
+      detachIngress(netns, attached)
+    } catch (err) {
+      log.error({ devs: attached.map((a) => a.dev), err: (err as Error).message }, 'ipsec: could not detach tc')
+    }
     this.#xfrm.close()
     this.#collection.close()
     rmSync(join(this.#o.pinRoot, 'ipsec'), { recursive: true, force: true })
     log.info({ node: this.#o.node.name }, 'ipsec stopped; every rule it made is removed')
-    this.#sourceClosed = this.#source.close().catch((err: unknown) => log.error({ err: (err as Error).message, source: this.#source.description }, 'ipsec: closing the node-info source failed'))
+    this.#sourceClosed = this.#source
+      .close()
+      .catch((err: unknown) =>
+        log.error(
+          { err: (err as Error).message, source: this.#source.description },
+          'ipsec: closing the node-info source failed',
+        ),
+      )
     return this.#sourceClosed
   }
 
@@ -270,11 +341,18 @@ export class IpsecController {
     }
     const enc = pin(programs.tcMarkEncrypt.name)
     const dec = pin(programs.tcMarkDecrypt.name)
-    const wanted = [...(this.#o.encryptDevices ?? []).map((dev) => ({ dev, pin: enc })), ...(this.#o.decryptDevices ?? []).map((dev) => ({ dev, pin: dec }))]
+    const wanted = [
+      ...(this.#o.encryptDevices ?? []).map((dev) => ({ dev, pin: enc })),
+      ...(this.#o.decryptDevices ?? []).map((dev) => ({ dev, pin: dec })),
+    ]
     // Recorded first: if the batch fails halfway, close() still detaches what did attach (a missing filter is fine).
     this.#tc.push(...wanted)
     attachIngress(this.#o.netns, wanted)
-    if (this.#tc.length) this.#o.log.info({ encrypt: this.#o.encryptDevices ?? [], decrypt: this.#o.decryptDevices ?? [], netns: this.#o.netns }, 'ipsec tc programs attached')
+    if (this.#tc.length)
+      this.#o.log.info(
+        { encrypt: this.#o.encryptDevices ?? [], decrypt: this.#o.decryptDevices ?? [], netns: this.#o.netns },
+        'ipsec tc programs attached',
+      )
   }
 
   #watch(): void {

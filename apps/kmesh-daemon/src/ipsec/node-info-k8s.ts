@@ -14,7 +14,13 @@
 import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
 import type { NodeInfo } from '@kmesh-ts/ipsec/pure'
 import type { Logger } from '../log.js'
-import { NODE_INFO_API_VERSION, NODE_INFO_KIND, nodeInfoDocument, nodeInfoFromObject, NodeInfoError } from './node-info.js'
+import {
+  NODE_INFO_API_VERSION,
+  NODE_INFO_KIND,
+  nodeInfoDocument,
+  nodeInfoFromObject,
+  NodeInfoError,
+} from './node-info.js'
 import type { NodeInfoSource } from './node-info-source.js'
 
 export const KMESH_NODE_INFO = { group: 'kmesh.net', version: 'v1alpha1', plural: 'kmeshnodeinfos' } as const
@@ -44,14 +50,21 @@ export type KubernetesNodeInfoEvent =
   | { type: 'publish-failed'; error: string; retryInMs: number }
   | { type: 'withdrawn'; name: string }
 
-export const kubernetesNodeInfoDefaults = { namespace: 'kmesh-system', deleteOnClose: false, backoff: { initialMs: 500, maxMs: 30_000 } } as const
+export const kubernetesNodeInfoDefaults = {
+  namespace: 'kmesh-system',
+  deleteOnClose: false,
+  backoff: { initialMs: 500, maxMs: 30_000 },
+} as const
 
 /** A watch that ran at least this long before a clean close is routine (API servers end watches every few minutes). */
 const HEALTHY_WATCH_MS = 1000
 
 class Backoff {
   #attempt = 0
-  constructor(readonly initialMs: number, readonly maxMs: number) {}
+  constructor(
+    readonly initialMs: number,
+    readonly maxMs: number,
+  ) {}
   next(): number {
     const base = Math.min(this.maxMs, this.initialMs * 2 ** this.#attempt++)
     return Math.round(base * (0.8 + Math.random() * 0.4))
@@ -70,7 +83,9 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
     return kc
   }
   if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
-    throw new Error('no in-cluster service account (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT unset): run in a pod, or give a kubeconfig file (--kubeconfig FILE)')
+    throw new Error(
+      'no in-cluster service account (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT unset): run in a pod, or give a kubeconfig file (--kubeconfig FILE)',
+    )
   }
   kc.loadFromCluster()
   return kc
@@ -80,12 +95,15 @@ export function loadKubeConfig(file: string | undefined): KubeConfig {
 export function describeApiError(err: unknown): string {
   const e = err as { code?: unknown; statusCode?: unknown; body?: unknown; message?: string }
   // Watch requests fail with a plain Error carrying statusCode (the response body is not read).
-  if (typeof e.code !== 'number' && typeof e.statusCode === 'number') return `HTTP ${e.statusCode}: ${e.message ?? ''}`.trim()
+  if (typeof e.code !== 'number' && typeof e.statusCode === 'number')
+    return `HTTP ${e.statusCode}: ${e.message ?? ''}`.trim()
   if (typeof e.code !== 'number') return e.message ?? String(err)
   let status: { reason?: string; message?: string } | undefined
   try {
-    status = typeof e.body === 'string' ? JSON.parse(e.body) as typeof status : e.body as typeof status
-  } catch { /* not JSON: the message below */ }
+    status = typeof e.body === 'string' ? (JSON.parse(e.body) as typeof status) : (e.body as typeof status)
+  } catch {
+    /* not JSON: the message below */
+  }
   return `HTTP ${e.code}${status?.reason ? ` ${status.reason}` : ''}: ${status?.message ?? e.message ?? ''}`.trim()
 }
 
@@ -96,7 +114,10 @@ const httpCode = (err: unknown): number | undefined => {
 
 const specJson = (n: NodeInfo): string => JSON.stringify((nodeInfoDocument(n) as { spec: unknown }).spec)
 
-interface KubeObject { metadata?: { name?: string; namespace?: string; resourceVersion?: string }; spec?: unknown }
+interface KubeObject {
+  metadata?: { name?: string; namespace?: string; resourceVersion?: string }
+  spec?: unknown
+}
 
 export class KubernetesNodeInfoSource implements NodeInfoSource {
   readonly description: string
@@ -122,13 +143,26 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
   /** `kubeConfig` overrides kubeconfigFile / in-cluster loading (tests, embedding). */
   constructor(options: KubernetesNodeInfoSourceOptions, kubeConfig?: KubeConfig) {
     const namespace = options.namespace ?? kubernetesNodeInfoDefaults.namespace
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63) throw new NodeInfoError(namespace, 'namespace', 'a namespace must be a DNS-1123 label')
-    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.nodeName)) throw new NodeInfoError(options.nodeName, 'metadata.name', 'a node name must be a DNS-1123 subdomain (lowercase letters, digits, - and .)')
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(namespace) || namespace.length > 63)
+      throw new NodeInfoError(namespace, 'namespace', 'a namespace must be a DNS-1123 label')
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(options.nodeName))
+      throw new NodeInfoError(
+        options.nodeName,
+        'metadata.name',
+        'a node name must be a DNS-1123 subdomain (lowercase letters, digits, - and .)',
+      )
     const backoff = { ...kubernetesNodeInfoDefaults.backoff, ...options.backoff }
     for (const k of ['initialMs', 'maxMs'] as const) {
-      if (!Number.isFinite(backoff[k]) || backoff[k] <= 0) throw new RangeError(`KubernetesNodeInfoSource: option backoff.${k} must be a positive number, got ${backoff[k]}`)
+      if (!Number.isFinite(backoff[k]) || backoff[k] <= 0)
+        throw new RangeError(
+          `KubernetesNodeInfoSource: option backoff.${k} must be a positive number, got ${backoff[k]}`,
+        )
     }
-    this.#o = { ...options, namespace, deleteOnClose: options.deleteOnClose ?? kubernetesNodeInfoDefaults.deleteOnClose }
+    this.#o = {
+      ...options,
+      namespace,
+      deleteOnClose: options.deleteOnClose ?? kubernetesNodeInfoDefaults.deleteOnClose,
+    }
     const kc = kubeConfig ?? loadKubeConfig(options.kubeconfigFile)
     this.#api = kc.makeApiClient(CustomObjectsApi)
     this.#watch = new Watch(kc)
@@ -149,7 +183,8 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
   }
 
   publish(info: NodeInfo): void {
-    if (info.name !== this.#o.nodeName) throw new NodeInfoError(info.name, 'metadata.name', `this source publishes node ${this.#o.nodeName} only`)
+    if (info.name !== this.#o.nodeName)
+      throw new NodeInfoError(info.name, 'metadata.name', `this source publishes node ${this.#o.nodeName} only`)
     this.#wanted = info
     this.#kickPublish()
   }
@@ -158,19 +193,31 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
     if (this.#closed) return
     this.#closed = true
     this.#abort?.abort()
-    for (const s of this.#sleeps) { clearTimeout(s.timer); s.wake() }
+    for (const s of this.#sleeps) {
+      clearTimeout(s.timer)
+      s.wake()
+    }
     try {
       await this.#running
       await this.#publishing
-    } catch { /* both loops catch their own errors */ }
+    } catch {
+      /* both loops catch their own errors */
+    }
     if (!this.#o.deleteOnClose) return
     try {
-      await this.#api.deleteNamespacedCustomObject({ ...KMESH_NODE_INFO, namespace: this.#o.namespace, name: this.#o.nodeName })
+      await this.#api.deleteNamespacedCustomObject({
+        ...KMESH_NODE_INFO,
+        namespace: this.#o.namespace,
+        name: this.#o.nodeName,
+      })
       this.#event({ type: 'withdrawn', name: this.#o.nodeName })
       this.#o.log.info({ namespace: this.#o.namespace, name: this.#o.nodeName }, 'ipsec node info deleted')
     } catch (err) {
       if (httpCode(err) === 404) return
-      this.#o.log.error({ namespace: this.#o.namespace, name: this.#o.nodeName, err: describeApiError(err) }, 'ipsec: could not delete our KmeshNodeInfo; delete it by hand (kubectl delete kmeshnodeinfos)')
+      this.#o.log.error(
+        { namespace: this.#o.namespace, name: this.#o.nodeName, err: describeApiError(err) },
+        'ipsec: could not delete our KmeshNodeInfo; delete it by hand (kubectl delete kmeshnodeinfos)',
+      )
     }
   }
 
@@ -187,7 +234,10 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
           const retryInMs = this.#watchBackoff.next()
           const error = describeApiError(err)
           this.#event({ type: 'list-failed', error, retryInMs })
-          log.warn({ path: this.#path, err: error, retryInMs }, 'ipsec: cannot list KmeshNodeInfo; the node info in hand stays, retrying')
+          log.warn(
+            { path: this.#path, err: error, retryInMs },
+            'ipsec: cannot list KmeshNodeInfo; the node info in hand stays, retrying',
+          )
           await this.#sleep(retryInMs)
           continue
         }
@@ -200,14 +250,21 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
       const retryInMs = routine ? 0 : this.#watchBackoff.next()
       if (end.relist || end.error) this.#resourceVersion = undefined
       this.#event({ type: 'watch-ended', error: end.error, relist: this.#resourceVersion === undefined, retryInMs })
-      if (end.error) log.warn({ path: this.#path, err: end.error, retryInMs }, 'ipsec: KmeshNodeInfo watch failed; the node info in hand stays, re-listing')
+      if (end.error)
+        log.warn(
+          { path: this.#path, err: end.error, retryInMs },
+          'ipsec: KmeshNodeInfo watch failed; the node info in hand stays, re-listing',
+        )
       else log.debug({ path: this.#path, retryInMs }, 'ipsec: KmeshNodeInfo watch closed; resuming')
       if (retryInMs > 0) await this.#sleep(retryInMs)
     }
   }
 
   async #list(): Promise<void> {
-    const list = await this.#api.listNamespacedCustomObject({ ...KMESH_NODE_INFO, namespace: this.#o.namespace }) as { metadata?: { resourceVersion?: string }; items?: unknown[] }
+    const list = (await this.#api.listNamespacedCustomObject({ ...KMESH_NODE_INFO, namespace: this.#o.namespace })) as {
+      metadata?: { resourceVersion?: string }
+      items?: unknown[]
+    }
     if (this.#closed) return
     const items = Array.isArray(list.items) ? list.items : []
     this.#cache.clear()
@@ -231,29 +288,39 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
         resolve({ error, relist, events })
       }
       const params = { resourceVersion: this.#resourceVersion || undefined, allowWatchBookmarks: true }
-      this.#watch.watch(this.#path, params, (type: string, obj: unknown) => {
-        if (settled || this.#closed) return
-        const o = obj as KubeObject & { code?: number; message?: string }
-        if (type === 'ERROR') {
-          // A Status object; 410 Gone means our resourceVersion is too old: list again.
-          finish(`watch ERROR event: ${o.code ?? ''} ${o.message ?? ''}`.trim(), true)
-          return
-        }
-        if (o.metadata?.resourceVersion) this.#resourceVersion = o.metadata.resourceVersion
-        if (type === 'BOOKMARK') return
-        if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return
-        events++
-        this.#watchBackoff.reset()
-        this.#apply(type, o)
-        this.#event({ type: 'watch-event', event: type, name: o.metadata?.name ?? '' })
-        this.#onChange()
-      }, (err: unknown) => {
-        if (err && httpCode(err) === 410) finish('HTTP 410 Gone', true)
-        else finish(err ? describeApiError(err) : undefined, false)
-      }).then((abort) => {
-        if (settled || this.#closed) abort.abort()
-        else this.#abort = abort
-      }, (err: unknown) => finish(describeApiError(err), true))
+      this.#watch
+        .watch(
+          this.#path,
+          params,
+          (type: string, obj: unknown) => {
+            if (settled || this.#closed) return
+            const o = obj as KubeObject & { code?: number; message?: string }
+            if (type === 'ERROR') {
+              // A Status object; 410 Gone means our resourceVersion is too old: list again.
+              finish(`watch ERROR event: ${o.code ?? ''} ${o.message ?? ''}`.trim(), true)
+              return
+            }
+            if (o.metadata?.resourceVersion) this.#resourceVersion = o.metadata.resourceVersion
+            if (type === 'BOOKMARK') return
+            if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return
+            events++
+            this.#watchBackoff.reset()
+            this.#apply(type, o)
+            this.#event({ type: 'watch-event', event: type, name: o.metadata?.name ?? '' })
+            this.#onChange()
+          },
+          (err: unknown) => {
+            if (err && httpCode(err) === 410) finish('HTTP 410 Gone', true)
+            else finish(err ? describeApiError(err) : undefined, false)
+          },
+        )
+        .then(
+          (abort) => {
+            if (settled || this.#closed) abort.abort()
+            else this.#abort = abort
+          },
+          (err: unknown) => finish(describeApiError(err), true),
+        )
     })
   }
 
@@ -303,13 +370,26 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
         this.#publishedSpec = specJson(info)
         this.#publishBackoff.reset()
         this.#event({ type: 'published', name: info.name, op })
-        this.#o.log.info({ namespace: this.#o.namespace, name: info.name, op, spi: info.spi, addresses: info.addresses, podCIDRs: info.podCIDRs }, 'ipsec: KmeshNodeInfo written')
+        this.#o.log.info(
+          {
+            namespace: this.#o.namespace,
+            name: info.name,
+            op,
+            spi: info.spi,
+            addresses: info.addresses,
+            podCIDRs: info.podCIDRs,
+          },
+          'ipsec: KmeshNodeInfo written',
+        )
       } catch (err) {
         if (this.#closed) return
         const retryInMs = this.#publishBackoff.next()
         const error = describeApiError(err)
         this.#event({ type: 'publish-failed', error, retryInMs })
-        this.#o.log.warn({ namespace: this.#o.namespace, name: info.name, err: error, retryInMs }, 'ipsec: cannot publish our KmeshNodeInfo; retrying (peers keep the previous one)')
+        this.#o.log.warn(
+          { namespace: this.#o.namespace, name: info.name, err: error, retryInMs },
+          'ipsec: cannot publish our KmeshNodeInfo; retrying (peers keep the previous one)',
+        )
         await this.#sleep(retryInMs)
       }
     }
@@ -321,7 +401,10 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
     const doc = nodeInfoDocument(info) as { spec: unknown }
     const create = async (): Promise<boolean> => {
       try {
-        await this.#api.createNamespacedCustomObject({ ...ref, body: { ...doc, metadata: { name: info.name, namespace: this.#o.namespace } } })
+        await this.#api.createNamespacedCustomObject({
+          ...ref,
+          body: { ...doc, metadata: { name: info.name, namespace: this.#o.namespace } },
+        })
         this.#exists = true
         return true
       } catch (err) {
@@ -330,9 +413,12 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
         return false
       }
     }
-    if (this.#exists !== true && await create()) return 'create'
+    if (this.#exists !== true && (await create())) return 'create'
     try {
-      await this.#api.patchNamespacedCustomObject({ ...ref, name: info.name, body: { spec: doc.spec } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))
+      await this.#api.patchNamespacedCustomObject(
+        { ...ref, name: info.name, body: { spec: doc.spec } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      )
       return 'patch'
     } catch (err) {
       if (httpCode(err) !== 404) throw err
@@ -345,7 +431,13 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const s = { timer: setTimeout(() => { this.#sleeps.delete(s); resolve() }, ms), wake: resolve }
+      const s = {
+        timer: setTimeout(() => {
+          this.#sleeps.delete(s)
+          resolve()
+        }, ms),
+        wake: resolve,
+      }
       this.#sleeps.add(s)
     })
   }

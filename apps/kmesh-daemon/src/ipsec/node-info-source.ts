@@ -50,7 +50,12 @@ export class DirNodeInfoSource implements NodeInfoSource {
 
   start(onChange: () => void): void {
     this.#watcher = watch(this.#o.dir, () => onChange())
-    this.#watcher.on('error', (err) => this.#o.log.error({ dir: this.#o.dir, err: err.message }, 'ipsec: node-info directory watch failed; resync continues'))
+    this.#watcher.on('error', (err) =>
+      this.#o.log.error(
+        { dir: this.#o.dir, err: err.message },
+        'ipsec: node-info directory watch failed; resync continues',
+      ),
+    )
   }
 
   nodes(): ReadonlyMap<string, NodeInfo> {

@@ -13,7 +13,11 @@ export const NODE_INFO_API_VERSION = 'kmesh.net/v1alpha1'
 export const NODE_INFO_KIND = 'KmeshNodeInfo'
 
 export class NodeInfoError extends Error {
-  constructor(readonly file: string, readonly key: string | undefined, message: string) {
+  constructor(
+    readonly file: string,
+    readonly key: string | undefined,
+    message: string,
+  ) {
     super(`node info ${file}${key ? ` (${key})` : ''}: ${message}`)
     this.name = 'NodeInfoError'
   }
@@ -21,7 +25,12 @@ export class NodeInfoError extends Error {
 
 /** The file a node publishes: `<dir>/<name>.json`. */
 export function nodeInfoPath(dir: string, name: string): string {
-  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name)) throw new NodeInfoError(name, 'metadata.name', 'a node name must be a DNS-1123 subdomain (lowercase letters, digits, - and .)')
+  if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(name))
+    throw new NodeInfoError(
+      name,
+      'metadata.name',
+      'a node name must be a DNS-1123 subdomain (lowercase letters, digits, - and .)',
+    )
   return join(dir, `${name}.json`)
 }
 
@@ -56,17 +65,21 @@ export function nodeInfoFromObject(doc: unknown, file: string): NodeInfo {
     return v as Record<string, unknown>
   }
   const root = obj(doc, '(document)')
-  if (root.kind !== undefined && root.kind !== NODE_INFO_KIND) throw new NodeInfoError(file, 'kind', `must be ${NODE_INFO_KIND}, got ${JSON.stringify(root.kind)}`)
+  if (root.kind !== undefined && root.kind !== NODE_INFO_KIND)
+    throw new NodeInfoError(file, 'kind', `must be ${NODE_INFO_KIND}, got ${JSON.stringify(root.kind)}`)
   const name = obj(root.metadata, 'metadata').name
-  if (typeof name !== 'string' || name === '') throw new NodeInfoError(file, 'metadata.name', 'must be a non-empty string')
+  if (typeof name !== 'string' || name === '')
+    throw new NodeInfoError(file, 'metadata.name', 'must be a non-empty string')
   const spec = obj(root.spec, 'spec')
   const strings = (key: string): string[] => {
     const v = spec[key]
-    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string')) throw new NodeInfoError(file, `spec.${key}`, 'must be an array of strings')
+    if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+      throw new NodeInfoError(file, `spec.${key}`, 'must be an array of strings')
     return v as string[]
   }
   const spi = spec.spi
-  if (typeof spi !== 'number' || !Number.isInteger(spi) || spi < 1 || spi > 0xffffffff) throw new NodeInfoError(file, 'spec.spi', `must be an integer from 1 to 4294967295, got ${JSON.stringify(spi)}`)
+  if (typeof spi !== 'number' || !Number.isInteger(spi) || spi < 1 || spi > 0xffffffff)
+    throw new NodeInfoError(file, 'spec.spi', `must be an integer from 1 to 4294967295, got ${JSON.stringify(spi)}`)
   if (typeof spec.bootID !== 'string') throw new NodeInfoError(file, 'spec.bootID', 'must be a string')
   return { name, spi, addresses: strings('addresses'), bootID: spec.bootID, podCIDRs: strings('podCIDRS') }
 }
@@ -76,16 +89,29 @@ export function readNodeInfoDir(dir: string, onError: (err: NodeInfoError) => vo
   const out = new Map<string, NodeInfo>()
   let names: string[]
   try {
-    names = readdirSync(dir).filter((f) => f.endsWith('.json')).sort()
+    names = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort()
   } catch (err) {
-    onError(new NodeInfoError(dir, undefined, `cannot read the directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`))
+    onError(
+      new NodeInfoError(
+        dir,
+        undefined,
+        `cannot read the directory (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      ),
+    )
     return out
   }
   for (const f of names) {
     const file = join(dir, f)
     try {
       const info = parseNodeInfo(readFileSync(file, 'utf8'), file)
-      if (out.has(info.name)) throw new NodeInfoError(file, 'metadata.name', `node ${info.name} is described by another file too; the first one wins`)
+      if (out.has(info.name))
+        throw new NodeInfoError(
+          file,
+          'metadata.name',
+          `node ${info.name} is described by another file too; the first one wins`,
+        )
       out.set(info.name, info)
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // removed while we listed

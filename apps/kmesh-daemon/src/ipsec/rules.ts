@@ -3,7 +3,19 @@
  * state, XFRM policy and km_nodeinfo CIDR this node must have (planNodeRules from @kmesh-ts/ipsec per remote), and
  * the ordered steps that turn one such set into another.
  */
-import { planNodeRules, policyIdOf, stateIdOf, type EgressDecision, type KeyLookup, type NodeInfo, type PlanOptions, type XfrmPolicy, type XfrmPolicyId, type XfrmState, type XfrmStateId } from '@kmesh-ts/ipsec/pure'
+import {
+  planNodeRules,
+  policyIdOf,
+  stateIdOf,
+  type EgressDecision,
+  type KeyLookup,
+  type NodeInfo,
+  type PlanOptions,
+  type XfrmPolicy,
+  type XfrmPolicyId,
+  type XfrmState,
+  type XfrmStateId,
+} from '@kmesh-ts/ipsec/pure'
 import { networkCidr } from '@kmesh-ts/ipsec/pure'
 
 export interface RuleSet {
@@ -22,7 +34,8 @@ export interface DesiredRules extends RuleSet {
 }
 
 export const stateKey = (s: XfrmStateId): string => `${s.dst} ${s.spi} ${s.proto ?? 50}`
-export const policyKey = (p: XfrmPolicyId): string => `${p.dir} ${p.selector.src} ${p.selector.dst} ${p.mark?.value ?? 0}/${p.mark?.mask ?? 0}`
+export const policyKey = (p: XfrmPolicyId): string =>
+  `${p.dir} ${p.selector.src} ${p.selector.dst} ${p.mark?.value ?? 0}/${p.mark?.mask ?? 0}`
 
 /**
  * Everything this node must install for `remotes`.
@@ -35,14 +48,29 @@ export const policyKey = (p: XfrmPolicyId): string => `${p.dir} ${p.selector.src
  * plaintext from its pod CIDRs to ours (planNodeRules in @kmesh-ts/ipsec); they are reconciled and removed like the
  * rest.
  */
-export function desiredRules(local: NodeInfo, remotes: Iterable<NodeInfo>, keys: KeyLookup & { spis: number[] }, options: PlanOptions = {}): DesiredRules {
-  const out: DesiredRules = { states: new Map(), policies: new Map(), cidrs: new Set(), egress: new Map(), errors: new Map() }
+export function desiredRules(
+  local: NodeInfo,
+  remotes: Iterable<NodeInfo>,
+  keys: KeyLookup & { spis: number[] },
+  options: PlanOptions = {},
+): DesiredRules {
+  const out: DesiredRules = {
+    states: new Map(),
+    policies: new Map(),
+    cidrs: new Set(),
+    egress: new Map(),
+    errors: new Map(),
+  }
   for (const remote of remotes) {
     if (remote.name === local.name) continue
     try {
       const plan = planNodeRules(local, remote, keys, options)
       const older = keys.spis.filter((s) => s < local.spi && s >= remote.spi)
-      const ingressOfOlder = older.flatMap((spi) => planNodeRules({ ...local, spi }, remote, keys, options).states.filter((s) => s.spi === spi && local.addresses.includes(s.dst)))
+      const ingressOfOlder = older.flatMap((spi) =>
+        planNodeRules({ ...local, spi }, remote, keys, options).states.filter(
+          (s) => s.spi === spi && local.addresses.includes(s.dst),
+        ),
+      )
       for (const s of [...plan.states, ...ingressOfOlder]) out.states.set(stateKey(s), s)
       for (const p of plan.policies) out.policies.set(policyKey(p), p)
       for (const c of remote.podCIDRs) out.cidrs.add(networkCidr(c))
@@ -71,7 +99,8 @@ export type Step =
 export function planSteps(installed: RuleSet, desired: RuleSet): Step[] {
   const steps: Step[] = []
   for (const cidr of installed.cidrs) if (!desired.cidrs.has(cidr)) steps.push({ op: 'delete-cidr', cidr })
-  for (const [key, p] of installed.policies) if (!desired.policies.has(key)) steps.push({ op: 'delete-policy', id: policyIdOf(p), key })
+  for (const [key, p] of installed.policies)
+    if (!desired.policies.has(key)) steps.push({ op: 'delete-policy', id: policyIdOf(p), key })
   const changedStates: XfrmState[] = []
   for (const [key, s] of installed.states) {
     const want = desired.states.get(key)
@@ -102,7 +131,13 @@ export function sameState(a: XfrmState, b: XfrmState): boolean {
 /** A step as a log line's fields: ids only, never key material. */
 export function describeStep(s: Step): Record<string, string> {
   switch (s.op) {
-    case 'delete-cidr': case 'add-cidr': return { op: s.op, cidr: s.cidr }
-    case 'delete-policy': case 'update-policy': case 'delete-state': case 'add-state': return { op: s.op, rule: s.key }
+    case 'delete-cidr':
+    case 'add-cidr':
+      return { op: s.op, cidr: s.cidr }
+    case 'delete-policy':
+    case 'update-policy':
+    case 'delete-state':
+    case 'add-state':
+      return { op: s.op, rule: s.key }
   }
 }

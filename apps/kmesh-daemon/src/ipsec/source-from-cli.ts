@@ -6,5 +6,11 @@ import { DirNodeInfoSource, type NodeInfoSource } from './node-info-source.js'
 
 export function nodeInfoSourceFor(choice: NodeInfoSourceOption, nodeName: string, log: Logger): NodeInfoSource {
   if (choice.source === 'dir') return new DirNodeInfoSource({ dir: choice.dir, nodeName, log })
-  return new KubernetesNodeInfoSource({ nodeName, kubeconfigFile: choice.kubeconfig, namespace: choice.namespace, deleteOnClose: choice.deleteOnExit, log })
+  return new KubernetesNodeInfoSource({
+    nodeName,
+    kubeconfigFile: choice.kubeconfig,
+    namespace: choice.namespace,
+    deleteOnClose: choice.deleteOnExit,
+    log,
+  })
 }

@@ -13,7 +13,10 @@ export const TC_PRIO = 49152
 export const TC_HANDLE = 0xe0
 
 export class TcError extends Error {
-  constructor(readonly command: string[], readonly stderr: string) {
+  constructor(
+    readonly command: string[],
+    readonly stderr: string,
+  ) {
     super(`${command.join(' ')} failed: ${stderr.trim() || 'no message'}`)
     this.name = 'TcError'
   }
@@ -50,7 +53,12 @@ export function attachIngress(netns: string | undefined, list: TcAttachment[]): 
 /** Removes our filters from the devices of `list`. A vanished device or filter is not an error. */
 export function detachIngress(netns: string | undefined, list: TcAttachment[]): void {
   // -force: keep going after a failed line, so one vanished device does not leave the others attached.
-  if (list.length) runBatch(tcCommand(netns, ['-force', '-batch', '-']), detachBatch(list), /Cannot find device|No such file|not found|Invalid handle|Cannot find specified filter chain/i)
+  if (list.length)
+    runBatch(
+      tcCommand(netns, ['-force', '-batch', '-']),
+      detachBatch(list),
+      /Cannot find device|No such file|not found|Invalid handle|Cannot find specified filter chain/i,
+    )
 }
 
 /**
@@ -59,10 +67,17 @@ export function detachIngress(netns: string | undefined, list: TcAttachment[]): 
  */
 function runBatch(cmd: string[], lines: string[], okWhen?: RegExp): void {
   try {
-    execFileSync(cmd[0]!, cmd.slice(1), { input: `${lines.join('\n')}\n`, stdio: ['pipe', 'pipe', 'pipe'], encoding: 'utf8' })
+    execFileSync(cmd[0]!, cmd.slice(1), {
+      input: `${lines.join('\n')}\n`,
+      stdio: ['pipe', 'pipe', 'pipe'],
+      encoding: 'utf8',
+    })
   } catch (err) {
     const stderr = String((err as { stderr?: string }).stderr ?? (err as Error).message)
-    const failed = stderr.split(/^Command failed -:\d+\n?/m).map((s) => s.trim()).filter(Boolean)
+    const failed = stderr
+      .split(/^Command failed -:\d+\n?/m)
+      .map((s) => s.trim())
+      .filter(Boolean)
     if (okWhen && failed.length && failed.every((m) => okWhen.test(m))) return
     throw new TcError([...cmd, '<<', ...lines.map((l) => `'${l}'`)], stderr)
   }
@@ -70,6 +85,10 @@ function runBatch(cmd: string[], lines: string[], okWhen?: RegExp): void {
 
 /** One batch word: tc splits batch lines at whitespace and has no quoting we rely on. */
 function word(s: string): string {
-  if (s === '' || /[\s"'\\#]/.test(s)) throw new TcError(['tc'], `cannot pass ${JSON.stringify(s)} in a tc batch line (whitespace, quotes, \\ or # in a device name or pin path)`)
+  if (s === '' || /[\s"'\\#]/.test(s))
+    throw new TcError(
+      ['tc'],
+      `cannot pass ${JSON.stringify(s)} in a tc batch line (whitespace, quotes, \\ or # in a device name or pin path)`,
+    )
   return s
 }

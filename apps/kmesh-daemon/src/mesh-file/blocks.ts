@@ -66,7 +66,9 @@ export function planBlocks(text: string): BlockPlan {
         itemIndent = 0
         cur.starts.push(i)
       } else {
-        return no(`line ${lineNo}: a top-level line other than \`workloads:\`, \`services:\` or \`policies:\` with the list below it`)
+        return no(
+          `line ${lineNo}: a top-level line other than \`workloads:\`, \`services:\` or \`policies:\` with the list below it`,
+        )
       }
     } else if (!cur || cur.inlineEmpty) {
       return no(`line ${lineNo}: indented content outside a block list`)

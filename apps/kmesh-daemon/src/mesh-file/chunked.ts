@@ -18,7 +18,12 @@ export const FALLBACK = Symbol('read the whole document')
 
 type Plan = Extract<BlockPlan, { ok: true }>
 
-export function parseChunked(text: string, file: string, lines: LineCounter, plan: Plan): MeshFileResult | typeof FALLBACK {
+export function parseChunked(
+  text: string,
+  file: string,
+  lines: LineCounter,
+  plan: Plan,
+): MeshFileResult | typeof FALLBACK {
   // The whole reader's syntax messages see the entry in context; ours only as far as the entry goes.
   const canFallBack = text.length <= MAX_WHOLE_PARSE_BYTES
   const sink = new Sink(file, text, undefined, lines)
@@ -35,7 +40,10 @@ export function parseChunked(text: string, file: string, lines: LineCounter, pla
     if (first.has(s.key)) sink.addAtLine('error', 'top level', s.key, `duplicate key \`${s.key}\``, s.keyLine)
     else first.set(s.key, s)
   }
-  const order = [...READ_ORDER.flatMap((k) => plan.sections.filter((s) => s === first.get(k))), ...plan.sections.filter((s) => first.get(s.key) !== s)]
+  const order = [
+    ...READ_ORDER.flatMap((k) => plan.sections.filter((s) => s === first.get(k))),
+    ...plan.sections.filter((s) => first.get(s.key) !== s),
+  ]
 
   for (const section of order) {
     const read = first.get(section.key) === section
@@ -47,17 +55,30 @@ export function parseChunked(text: string, file: string, lines: LineCounter, pla
       if (syntax.full) break
       const doc = parseDocument(text.slice(start, end), YAML_OPTIONS)
       visit(doc, (_, node) => {
-        if (isNode(node) && node.range) node.range = [node.range[0] + start, node.range[1] + start, node.range[2] + start]
+        if (isNode(node) && node.range)
+          node.range = [node.range[0] + start, node.range[1] + start, node.range[2] + start]
       })
       const seq = doc.contents
       if (doc.errors.length > 0 || !isSeq(seq) || seq.items.length !== 1) {
         if (canFallBack) return FALLBACK
         for (const e of doc.errors) {
           if (isStackOverflow(e.message)) throw nestingError(file, syntax.lineAt(e.pos[0] + start))
-          syntax.addAtLine('error', 'YAML syntax', '', e.message.split('\n')[0] ?? e.message, syntax.lineAt(e.pos[0] + start))
+          syntax.addAtLine(
+            'error',
+            'YAML syntax',
+            '',
+            e.message.split('\n')[0] ?? e.message,
+            syntax.lineAt(e.pos[0] + start),
+          )
         }
         if (doc.errors.length === 0) {
-          syntax.addAtLine('error', 'YAML syntax', '', 'this list item could not be read on its own', syntax.lineAt(start))
+          syntax.addAtLine(
+            'error',
+            'YAML syntax',
+            '',
+            'this list item could not be read on its own',
+            syntax.lineAt(start),
+          )
         }
         continue
       }
@@ -68,6 +89,7 @@ export function parseChunked(text: string, file: string, lines: LineCounter, pla
   }
   sink.useDoc(undefined)
   // As the whole reader: syntax errors alone, since the rest of the file was not read as meant.
-  if (syntax.errorCount > 0) throw new MeshFileError(syntax.errors, { total: syntax.errorCount, totalIsLowerBound: syntax.full })
+  if (syntax.errorCount > 0)
+    throw new MeshFileError(syntax.errors, { total: syntax.errorCount, totalIsLowerBound: syntax.full })
   return builder.finish()
 }

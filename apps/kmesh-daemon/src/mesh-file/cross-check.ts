@@ -174,7 +174,12 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
     }
     return addresses.has(`${d.network}/${d.ip}`)
   }
-  const check = (e: ReadEntry<Workload | Service>, key: string, path: string[], g: GatewayAddress | undefined): void => {
+  const check = (
+    e: ReadEntry<Workload | Service>,
+    key: string,
+    path: string[],
+    g: GatewayAddress | undefined,
+  ): void => {
     if (!g) return
     if (!resolves(g)) {
       const d = g.destination
@@ -182,7 +187,13 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
         d.kind === 'hostname'
           ? `no service or workload with namespace "${d.namespace}" and hostname "${d.hostname}"`
           : `no workload IP or service VIP "${d.ip}" in network "${d.network}"`
-      sink.addAtLine('warning', e.entry, key, `destination "${destinationText(g)}": ${what} in the file`, e.lines.at(...path))
+      sink.addAtLine(
+        'warning',
+        e.entry,
+        key,
+        `destination "${destinationText(g)}": ${what} in the file`,
+        e.lines.at(...path),
+      )
       return
     }
     // A waypoint reached through a service needs hboneMtlsPort among the service's ports, unless the

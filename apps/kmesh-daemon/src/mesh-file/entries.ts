@@ -33,7 +33,13 @@ const EXPLICIT_EMPTY = 'an intentionally empty mesh is written explicitly: `work
 
 /** An empty file, only comments, or a null document. */
 export function blankFile(sink: Sink, line: number): void {
-  sink.addAtLine('error', 'top level', '', `the file holds no mesh (it is empty, only comments, or null); ${EXPLICIT_EMPTY}`, line)
+  sink.addAtLine(
+    'error',
+    'top level',
+    '',
+    `the file holds no mesh (it is empty, only comments, or null); ${EXPLICIT_EMPTY}`,
+    line,
+  )
 }
 
 /** `workloads:` with nothing under it: more likely a lost list than a wish for none. */
@@ -105,14 +111,21 @@ export class ConfigBuilder {
     sink.fallbackLine = undefined
     if (!this.stopped) crossCheck(sink, this.rc)
     if (sink.errorCount > 0) {
-      throw new MeshFileError([...sink.errors].sort(byLine), { total: sink.errorCount, totalIsLowerBound: this.stopped })
+      throw new MeshFileError([...sink.errors].sort(byLine), {
+        total: sink.errorCount,
+        totalIsLowerBound: this.stopped,
+      })
     }
     const config: MeshConfig = {
       workloads: this.rc.workloads.map((e) => e.value),
       services: this.rc.services.map((e) => e.value),
       policies: this.rc.policies.map((e) => e.value),
     }
-    const result: MeshFileResult = { config, warnings: [...sink.warnings].sort(byLine), notEnforced: notEnforced(config) }
+    const result: MeshFileResult = {
+      config,
+      warnings: [...sink.warnings].sort(byLine),
+      notEnforced: notEnforced(config),
+    }
     if (sink.warningCount > sink.warnings.length) result.warningsTotal = sink.warningCount
     return result
   }

@@ -47,7 +47,10 @@ export async function readMeshBytes(path: string, options: ReadBytesOptions = {}
     const st = await handle.stat()
     if (!st.isFile()) {
       const kind = kindOf(st)
-      throw refuse(path, `${kind === 'not a regular file' ? 'it is' : `it is ${kind},`} not a regular file; a mesh file must be one`)
+      throw refuse(
+        path,
+        `${kind === 'not a regular file' ? 'it is' : `it is ${kind},`} not a regular file; a mesh file must be one`,
+      )
     }
     if (st.size > maxBytes) {
       throw refuse(path, `the file is ${sizeText(st.size)}, over the limit of ${sizeText(maxBytes)} (maxBytes)`)
@@ -62,7 +65,8 @@ export async function readMeshBytes(path: string, options: ReadBytesOptions = {}
       if (bytesRead === 0) break
       chunks.push(bytesRead === want ? buf : buf.subarray(0, bytesRead))
       total += bytesRead
-      if (total > maxBytes) throw refuse(path, `the file grew past the limit of ${sizeText(maxBytes)} (maxBytes) while it was read`)
+      if (total > maxBytes)
+        throw refuse(path, `the file grew past the limit of ${sizeText(maxBytes)} (maxBytes) while it was read`)
     }
     if (chunks.length === 1) return chunks[0] as Uint8Array
     const out = new Uint8Array(total)

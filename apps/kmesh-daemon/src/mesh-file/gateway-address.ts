@@ -21,7 +21,10 @@ export function readGatewayAddress(at: At, raw: YNode): GatewayAddress | undefin
     fields: FIELDS,
     required: FIELDS,
     unknown: 'reject',
-    hints: { address: 'write `destination: "<network>/<ip>"`', hostname: 'write `destination: "<namespace>/<hostname>"`' },
+    hints: {
+      address: 'write `destination: "<network>/<ip>"`',
+      hostname: 'write `destination: "<namespace>/<hostname>"`',
+    },
     missingHints: { hboneMtlsPort: 'there is no default (usually 15008)' },
   })
   if (!fields) return undefined

@@ -17,7 +17,13 @@ export {
 } from './bounds.js'
 export type { MeshFileResult } from './entries.js'
 export type { ReadBytesOptions as ReadMeshFileOptions } from './file.js'
-export { readMeshFileIsolated, INLINE_PARSE_BELOW_BYTES, DEFAULT_PARSE_TIMEOUT_MS, DEFAULT_PARSE_HEAP_MB, type IsolatedReadOptions } from './isolated.js'
+export {
+  readMeshFileIsolated,
+  INLINE_PARSE_BELOW_BYTES,
+  DEFAULT_PARSE_TIMEOUT_MS,
+  DEFAULT_PARSE_HEAP_MB,
+  type IsolatedReadOptions,
+} from './isolated.js'
 
 /**
  * Parses a mesh file's text, or its bytes (which must be UTF-8). Throws a {@link MeshFileError} listing

@@ -70,14 +70,19 @@ export async function readMeshFileIsolated(path: string, options: IsolatedReadOp
 }
 
 /** Parses `bytes` in a fresh worker, which is always terminated before this settles. */
-export function parseInWorker(bytes: Uint8Array, file: string, options: IsolatedReadOptions = {}): Promise<MeshFileResult> {
+export function parseInWorker(
+  bytes: Uint8Array,
+  file: string,
+  options: IsolatedReadOptions = {},
+): Promise<MeshFileResult> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_PARSE_TIMEOUT_MS
   const heapMb = options.maxHeapMb ?? DEFAULT_PARSE_HEAP_MB
   return new Promise<MeshFileResult>((resolve, reject) => {
     const request: ParseRequest = { bytes, file }
     const worker = new Worker(workerUrl(), {
       workerData: request,
-      transferList: bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
+      transferList:
+        bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? [bytes.buffer as ArrayBuffer] : [],
       resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: 32, stackSizeMb: 4 },
       stdout: false,
       stderr: false,
@@ -92,7 +97,14 @@ export function parseInWorker(bytes: Uint8Array, file: string, options: Isolated
       fn()
     }
     const timer = setTimeout(() => {
-      finish(() => reject(refuse(file, `parsing took longer than ${timeoutMs} ms (timeoutMs) and was stopped; the file is ${sizeText(bytes.byteLength)}`)))
+      finish(() =>
+        reject(
+          refuse(
+            file,
+            `parsing took longer than ${timeoutMs} ms (timeoutMs) and was stopped; the file is ${sizeText(bytes.byteLength)}`,
+          ),
+        ),
+      )
     }, timeoutMs)
     const onAbort = (): void => finish(() => reject(options.signal?.reason))
     options.signal?.addEventListener('abort', onAbort, { once: true })

@@ -65,7 +65,8 @@ export function findDeepNesting(text: string, max: number): number | undefined {
       const prev = k === i ? SPACE : text.charCodeAt(k - 1)
       const afterSpace = prev === SPACE || prev === TAB
       if (c === 35 /* # */ && afterSpace) break
-      const tokenStart = k === j || afterSpace || (flow > 0 && (prev === 91 || prev === 123 || prev === 44 || prev === 58))
+      const tokenStart =
+        k === j || afterSpace || (flow > 0 && (prev === 91 || prev === 123 || prev === 44 || prev === 58))
       if ((c === 34 || c === 39) && tokenStart) {
         quote = c
       } else if ((c === 91 /* [ */ || c === 123) /* { */ && (flow > 0 || tokenStart)) {

@@ -93,7 +93,10 @@ export function readStringMatch(at: At, raw: YNode): StringMatch | undefined {
     if (node && isScalar(node) && String(node.value ?? '') === '') {
       // libyaml (ztunnel's parser) cannot scan a tag directly followed by `]` in a flow sequence.
       if (tagTouchesBracket(at, node.range)) {
-        at.warn('ztunnel cannot parse `[!Presence]` (libyaml scan error); write `[!Presence ]` or `- !Presence []`', node)
+        at.warn(
+          'ztunnel cannot parse `[!Presence]` (libyaml scan error); write `[!Presence ]` or `- !Presence []`',
+          node,
+        )
       }
       return { kind: 'Presence' }
     }
@@ -246,6 +249,7 @@ export function readPolicy(sink: Sink, index: number, raw: YNode): Policy | unde
   const dryRun = f.has('dryRun') ? readBool(fieldAt('dryRun'), value('dryRun')) : undefined
   const rules = f.has('rules') ? readRules(fieldAt('rules'), value('rules'), action) : undefined
   if (sink.errorCount !== before) return undefined
-  if (name === undefined || namespace === undefined || !scope || !action || dryRun === undefined || !rules) return undefined
+  if (name === undefined || namespace === undefined || !scope || !action || dryRun === undefined || !rules)
+    return undefined
   return { name, namespace, scope, action, dryRun, rules }
 }

@@ -81,7 +81,12 @@ export class Sink {
   }
 
   addAtLine(kind: 'error' | 'warning', entry: string, key: string, message: string, line: number | undefined): void {
-    const p: MeshFileProblem = { file: this.file, entry: clip(entry, 300), key: clip(key, 300), message: clip(message, 2000) }
+    const p: MeshFileProblem = {
+      file: this.file,
+      entry: clip(entry, 300),
+      key: clip(key, 300),
+      message: clip(message, 2000),
+    }
     if (line !== undefined) p.line = line
     if (kind === 'error') {
       this.errorCount++
@@ -145,7 +150,8 @@ interface ScalarView {
 }
 
 function scalarView(node: YNode): ScalarView | undefined {
-  if (node === null || node === undefined) return { text: '', style: 'PLAIN', tag: undefined, content: { kind: 'null' } }
+  if (node === null || node === undefined)
+    return { text: '', style: 'PLAIN', tag: undefined, content: { kind: 'null' } }
   if (!isScalar(node)) return undefined
   const text = node.value === null || node.value === undefined ? '' : String(node.value)
   const tag = node.tag ?? undefined
@@ -170,7 +176,10 @@ export function tagOk(at: At, node: YNode): boolean {
   if (tag === undefined || tag === null || tag === '!' || CORE_TAGS.has(tag)) return true
   const shown = tagText(tag)
   if (MATCHER_TAGS.includes(tag)) {
-    at.error(`the YAML tag ${shown} belongs on policy string matchers (principals, namespaces...); remove it here`, node)
+    at.error(
+      `the YAML tag ${shown} belongs on policy string matchers (principals, namespaces...); remove it here`,
+      node,
+    )
   } else {
     at.error(
       `unknown YAML tag ${clip(shown, 100)}; remove it (a mesh file uses no tags but the core ones such as !!str ` +
@@ -219,7 +228,9 @@ export function isNone(sink: Sink, raw: YNode): boolean {
 /** An empty plain scalar, which serde_yaml reads as an empty list or map outside flattened structs. */
 function isEmptyPlain(node: YNode): boolean {
   if (node === null || node === undefined) return true
-  return isScalar(node) && (node.type === 'PLAIN' || node.type === undefined) && !node.tag && String(node.value ?? '') === ''
+  return (
+    isScalar(node) && (node.type === 'PLAIN' || node.type === undefined) && !node.tag && String(node.value ?? '') === ''
+  )
 }
 
 /**
@@ -416,7 +427,9 @@ export function closest(name: string, known: readonly string[]): string | undefi
   const lower = name.toLowerCase()
   const same = known.find((k) => k.toLowerCase() === lower)
   if (same) return same
-  const stem = known.find((k) => k.length >= 3 && (lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower)))
+  const stem = known.find(
+    (k) => k.length >= 3 && (lower.startsWith(k.toLowerCase()) || k.toLowerCase().startsWith(lower)),
+  )
   if (stem && lower.length >= 3) return stem
   let best: string | undefined
   let bestD = 3
@@ -448,7 +461,8 @@ export function readStruct(at: At, raw: YNode, spec: StructSpec): Fields | undef
       continue
     }
     if (!spec.fields.includes(name)) {
-      const hint = spec.hints?.[name] ?? (closest(name, spec.fields) ? `did you mean \`${closest(name, spec.fields)}\`?` : '')
+      const hint =
+        spec.hints?.[name] ?? (closest(name, spec.fields) ? `did you mean \`${closest(name, spec.fields)}\`?` : '')
       const known = `expected one of ${spec.fields.join(', ')}`
       const upstream =
         spec.unknown === 'ignoredUpstream'

@@ -101,7 +101,11 @@ function readCidrVips(at: At, raw: YNode): CidrVip[] | undefined {
   let good = true
   items.forEach((item, i) => {
     const here = at.index(i, at.sink.deref(item))
-    const f = readStruct(here, item, { fields: ['network', 'cidr'], required: ['network', 'cidr'], unknown: 'ignoredUpstream' })
+    const f = readStruct(here, item, {
+      fields: ['network', 'cidr'],
+      required: ['network', 'cidr'],
+      unknown: 'ignoredUpstream',
+    })
     if (!f) {
       good = false
       return
@@ -159,11 +163,13 @@ function readEndpoints(at: At, raw: YNode): Record<string, Endpoint> | undefined
       continue
     }
     if (workloadUid !== key) {
-      here.field('workloadUid', u?.keyNode).warn(
-        `the key "${key}" and workloadUid "${workloadUid}" differ: ztunnel checks membership by the key and ` +
-          `looks the workload up by workloadUid; keep them identical`,
-        u?.keyNode,
-      )
+      here
+        .field('workloadUid', u?.keyNode)
+        .warn(
+          `the key "${key}" and workloadUid "${workloadUid}" differ: ztunnel checks membership by the key and ` +
+            `looks the workload up by workloadUid; keep them identical`,
+          u?.keyNode,
+        )
     }
     out[key] = { workloadUid, port, status }
   }
@@ -181,7 +187,9 @@ function readWeightedWaypoints(at: At, raw: YNode): WeightedWaypoint[] | undefin
       fields: ['destination', 'weight'],
       required: ['destination', 'weight'],
       unknown: 'reject',
-      hints: { hboneMtlsPort: 'hboneMtlsPort goes inside `destination` (destination.destination is the address string)' },
+      hints: {
+        hboneMtlsPort: 'hboneMtlsPort goes inside `destination` (destination.destination is the address string)',
+      },
     })
     if (!f) {
       good = false

@@ -9,7 +9,12 @@ import { isNullText, TAG_NULL } from './scalars.js'
 import { isStackOverflow, YAML_OPTIONS } from './yaml-options.js'
 
 export function nestingError(file: string, line: number | undefined): MeshFileError {
-  const p = { file, entry: 'YAML syntax', key: '', message: `nesting deeper than ${MAX_NESTING} levels; a mesh file needs about 10` }
+  const p = {
+    file,
+    entry: 'YAML syntax',
+    key: '',
+    message: `nesting deeper than ${MAX_NESTING} levels; a mesh file needs about 10`,
+  }
   return new MeshFileError([line === undefined ? p : { ...p, line }])
 }
 
@@ -63,7 +68,11 @@ export function parseWhole(text: string, file: string, lines: LineCounter): Mesh
   const f = readStruct(top, first.contents ?? null, {
     fields: TOP_LEVEL,
     unknown: 'reject',
-    hints: { authorizationPolicies: 'the top-level key is `policies`', workload: 'write `workloads`', service: 'write `services`' },
+    hints: {
+      authorizationPolicies: 'the top-level key is `policies`',
+      workload: 'write `workloads`',
+      service: 'write `services`',
+    },
   })
   const builder = new ConfigBuilder(sink)
   for (const key of f ? READ_ORDER : []) {

@@ -148,7 +148,10 @@ function readServicesMap(at: At, raw: YNode): Record<string, PortMap> | undefine
       continue
     }
     if (nh.value.namespace.length > MAX_NAME_LENGTH || nh.value.hostname.length > MAX_NAME_LENGTH) {
-      here.error(`the namespace or hostname is longer than ${MAX_NAME_LENGTH} characters (the Kubernetes limit)`, e.keyNode)
+      here.error(
+        `the namespace or hostname is longer than ${MAX_NAME_LENGTH} characters (the Kubernetes limit)`,
+        e.keyNode,
+      )
       good = false
       continue
     }

@@ -57,7 +57,10 @@ export function countChanges(c: ResourceChanges): { services: string; workloads:
   return { services: f(c.services), workloads: f(c.workloads) }
 }
 
-function diffKind<T>(held: ReadonlyMap<string, T>, wanted: ReadonlyMap<string, T>): { upserts: T[]; changes: KindChanges } {
+function diffKind<T>(
+  held: ReadonlyMap<string, T>,
+  wanted: ReadonlyMap<string, T>,
+): { upserts: T[]; changes: KindChanges } {
   const upserts: T[] = []
   const changes: KindChanges = { added: [], changed: [], removed: [] }
   for (const [key, next] of wanted) {

@@ -10,16 +10,49 @@
  * the maps hold.
  */
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
-import { backendKey, backendValue, endpointKey, frontendKey, frontendValue, serviceKey } from '@kmesh-ts/bpf-maps/codecs'
+import {
+  backendKey,
+  backendValue,
+  endpointKey,
+  frontendKey,
+  frontendValue,
+  serviceKey,
+} from '@kmesh-ts/bpf-maps/codecs'
 import type { PeerInfo } from '@kmesh-ts/lb-model'
-import { deltaBetween, serviceIdName, serviceKeyOf, serviceName, workloadName, type MeshConfig, type MeshDelta, type ResourceChanges, type Service, type Workload } from '../model/index.js'
+import {
+  deltaBetween,
+  serviceIdName,
+  serviceKeyOf,
+  serviceName,
+  workloadName,
+  type MeshConfig,
+  type MeshDelta,
+  type ResourceChanges,
+  type Service,
+  type Workload,
+} from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { bucketsOf, emptyImage, putRecord, encodeRecord, type LbMapName, type MapImage, type RecordChanges } from '../dataplane/map-image.js'
+import {
+  bucketsOf,
+  emptyImage,
+  putRecord,
+  encodeRecord,
+  type LbMapName,
+  type MapImage,
+  type RecordChanges,
+} from '../dataplane/map-image.js'
 import { changesTo } from '../dataplane/plan.js'
 import { imageOfSteps, serviceRecords } from './records.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
-  backendOf, gatewayTarget, peerOf, serviceFrontendIps, serviceIntentOf, workloadFrontendIps, type Intent, type IntentContext,
+  backendOf,
+  gatewayTarget,
+  peerOf,
+  serviceFrontendIps,
+  serviceIntentOf,
+  workloadFrontendIps,
+  type Intent,
+  type IntentContext,
 } from './resources.js'
 
 export interface PendingChange {
@@ -31,7 +64,10 @@ export interface PendingChange {
   rollback(): void
 }
 
-interface IpOwners { services: Set<string>; workloads: Set<string> }
+interface IpOwners {
+  services: Set<string>
+  workloads: Set<string>
+}
 
 export class MeshEngine {
   private readonly workloads = new Map<string, Workload>()
@@ -148,10 +184,22 @@ export class MeshEngine {
       else if (prev) this.deleteService(prev)
     }
     let n = 0
-    for (const uid of delta.removeWorkloads ?? []) { workloadEvent(uid, undefined); if (endsSlice(++n)) yield }
-    for (const w of delta.upsertWorkloads ?? []) { workloadEvent(w.uid, w); if (endsSlice(++n)) yield }
-    for (const key of delta.removeServices ?? []) { serviceEvent(key, undefined); if (endsSlice(++n)) yield }
-    for (const s of delta.upsertServices ?? []) { serviceEvent(serviceKeyOf(s), s); if (endsSlice(++n)) yield }
+    for (const uid of delta.removeWorkloads ?? []) {
+      workloadEvent(uid, undefined)
+      if (endsSlice(++n)) yield
+    }
+    for (const w of delta.upsertWorkloads ?? []) {
+      workloadEvent(w.uid, w)
+      if (endsSlice(++n)) yield
+    }
+    for (const key of delta.removeServices ?? []) {
+      serviceEvent(key, undefined)
+      if (endsSlice(++n)) yield
+    }
+    for (const s of delta.upsertServices ?? []) {
+      serviceEvent(serviceKeyOf(s), s)
+      if (endsSlice(++n)) yield
+    }
     // The ranking client changed (or its locality did): every Strict/Failover service may move.
     const clientAfter = this.clientUid()
     if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
@@ -193,7 +241,13 @@ export class MeshEngine {
   private *fullIntentSteps(): Steps<Intent> {
     const ctx = this.context()
     let n = 0
-    const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: this.warnings, names: new Set() }
+    const intent: Intent = {
+      backends: new Map(),
+      services: new Map(),
+      frontends: new Map(),
+      warnings: this.warnings,
+      names: new Set(),
+    }
     for (const w of this.workloads.values()) {
       if (endsSlice(++n)) yield
       const be = backendOf(w, ctx)
@@ -223,7 +277,12 @@ export class MeshEngine {
     return { changes: changesTo(mirror, target), names: intent.names }
   }
 
-  private partialChanges(dirtyW: Set<string>, dirtyS: Set<string>, dirtyIps: Set<string>, mirror: MapImage): RecordChanges {
+  private partialChanges(
+    dirtyW: Set<string>,
+    dirtyS: Set<string>,
+    dirtyIps: Set<string>,
+    mirror: MapImage,
+  ): RecordChanges {
     const ctx = this.context()
     const put = emptyImage()
     const del = emptyImage()
@@ -251,7 +310,8 @@ export class MeshEngine {
       if (records) for (const [map, k, v] of records) keep(map, k, v)
       // Endpoint slots the new layout no longer uses (all of them when the service is gone).
       for (let prio = 0; prio < PRIO_COUNT; prio++) {
-        for (let index = (records?.counts[prio] ?? 0) + 1; index <= (current[prio]?.length ?? 0); index++) drop('endpoint', encodeRecord(endpointKey, { serviceId: sid, prio, backendIndex: index }))
+        for (let index = (records?.counts[prio] ?? 0) + 1; index <= (current[prio]?.length ?? 0); index++)
+          drop('endpoint', encodeRecord(endpointKey, { serviceId: sid, prio, backendIndex: index }))
       }
       if (!s) drop('service', encodeRecord(serviceKey, { serviceId: sid }))
     }
@@ -274,11 +334,16 @@ export class MeshEngine {
     const services = [...owners.services].sort()
     const workloads = [...owners.workloads].sort()
     if (services.length > 0) {
-      if (services.length > 1) this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
-      if (workloads.length > 0) this.warnings.push(`VIP ${ip} of service ${services[0]} is also the address of workload ${workloads[0]}; the service wins`)
+      if (services.length > 1)
+        this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
+      if (workloads.length > 0)
+        this.warnings.push(
+          `VIP ${ip} of service ${services[0]} is also the address of workload ${workloads[0]}; the service wins`,
+        )
       return this.ids.idOf(serviceIdName(services[0]!))
     }
-    if (workloads.length > 1) this.warnings.push(`address ${ip} is claimed by workloads ${workloads.join(', ')}; ${workloads[0]} wins`)
+    if (workloads.length > 1)
+      this.warnings.push(`address ${ip} is claimed by workloads ${workloads.join(', ')}; ${workloads[0]} wins`)
     return workloads.length > 0 ? this.ids.idOf(workloadName({ uid: workloads[0]! })) : undefined
   }
 
@@ -320,14 +385,20 @@ export class MeshEngine {
     this.indexWorkload(w)
     this.undo.push(() => {
       this.unindexWorkload(w)
-      if (prev) { this.workloads.set(w.uid, prev); this.indexWorkload(prev) } else this.workloads.delete(w.uid)
+      if (prev) {
+        this.workloads.set(w.uid, prev)
+        this.indexWorkload(prev)
+      } else this.workloads.delete(w.uid)
     })
   }
 
   private deleteWorkload(w: Workload): void {
     this.unindexWorkload(w)
     this.workloads.delete(w.uid)
-    this.undo.push(() => { this.workloads.set(w.uid, w); this.indexWorkload(w) })
+    this.undo.push(() => {
+      this.workloads.set(w.uid, w)
+      this.indexWorkload(w)
+    })
   }
 
   private setService(s: Service): void {
@@ -338,7 +409,10 @@ export class MeshEngine {
     this.indexService(s)
     this.undo.push(() => {
       this.unindexService(s)
-      if (prev) { this.services.set(key, prev); this.indexService(prev) } else this.services.delete(key)
+      if (prev) {
+        this.services.set(key, prev)
+        this.indexService(prev)
+      } else this.services.delete(key)
     })
   }
 
@@ -346,7 +420,10 @@ export class MeshEngine {
     const key = serviceKeyOf(s)
     this.unindexService(s)
     this.services.delete(key)
-    this.undo.push(() => { this.services.set(key, s); this.indexService(s) })
+    this.undo.push(() => {
+      this.services.set(key, s)
+      this.indexService(s)
+    })
   }
 
   private indexWorkload(w: Workload): void {

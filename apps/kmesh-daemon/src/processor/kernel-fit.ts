@@ -15,13 +15,17 @@ export const KERNEL_LIMITS = {
 /** Why a service with `ports` port mappings does not fit, or undefined. */
 export function servicePortsProblem(ports: number): string | undefined {
   if (ports <= MAX_PORT_COUNT) return undefined
-  return `${ports} ports, but the kernel service record holds at most ${MAX_PORT_COUNT} ` +
+  return (
+    `${ports} ports, but the kernel service record holds at most ${MAX_PORT_COUNT} ` +
     '(kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_PORT_COUNT)'
+  )
 }
 
 /** Why a workload that is an endpoint of `services` services does not fit, or undefined. */
 export function workloadServicesProblem(services: number): string | undefined {
   if (services <= MAX_SERVICE_COUNT) return undefined
-  return `the workload belongs to ${services} services, but the kernel backend record holds at most ${MAX_SERVICE_COUNT} ` +
+  return (
+    `the workload belongs to ${services} services, but the kernel backend record holds at most ${MAX_SERVICE_COUNT} ` +
     '(kmesh-ts data path limit, docs/reference/kmesh-dataplane.md MAX_SERVICE_COUNT)'
+  )
 }

@@ -97,6 +97,13 @@ export class WorkloadProcessor {
     }
     pending.commit()
     this.ids.save()
-    return { warnings: pending.warnings, writes, full: pending.full, syscalls: this.writer.syscalls - syscallsBefore, computeMs, writeMs }
+    return {
+      warnings: pending.warnings,
+      writes,
+      full: pending.full,
+      syscalls: this.writer.syscalls - syscallsBefore,
+      computeMs,
+      writeMs,
+    }
   }
 }

@@ -3,8 +3,24 @@
  * (stable indexes, fewest writes), and the whole image the maps should hold.
  */
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
-import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, serviceKey, serviceValue } from '@kmesh-ts/bpf-maps/codecs'
-import { bucketsOf, emptyImage, encodeRecord, putRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
+import {
+  backendKey,
+  backendValue,
+  endpointKey,
+  endpointValue,
+  frontendKey,
+  frontendValue,
+  serviceKey,
+  serviceValue,
+} from '@kmesh-ts/bpf-maps/codecs'
+import {
+  bucketsOf,
+  emptyImage,
+  encodeRecord,
+  putRecord,
+  type LbMapName,
+  type MapImage,
+} from '../dataplane/map-image.js'
 import type { Intent, ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
@@ -14,7 +30,10 @@ import { drain, endsSlice, type Steps } from '../util/slices.js'
  * new slots are appended in uid order. `wanted` gives each member's number of slots (capacity weights, see
  * @kmesh-ts/lb-model `endpointSlots`); a Set means one slot each.
  */
-export function layoutBucket(current: readonly number[], wanted: ReadonlySet<number> | ReadonlyMap<number, number>): number[] {
+export function layoutBucket(
+  current: readonly number[],
+  wanted: ReadonlySet<number> | ReadonlyMap<number, number>,
+): number[] {
   const left = new Map<number, number>()
   if (wanted instanceof Map) for (const [uid, n] of wanted) left.set(uid, n)
   else for (const uid of wanted as ReadonlySet<number>) left.set(uid, 1)
@@ -22,7 +41,11 @@ export function layoutBucket(current: readonly number[], wanted: ReadonlySet<num
   for (let i = 0; i < bucket.length; ) {
     const uid = bucket[i]!
     const n = left.get(uid) ?? 0
-    if (n > 0) { left.set(uid, n - 1); i++; continue }
+    if (n > 0) {
+      left.set(uid, n - 1)
+      i++
+      continue
+    }
     const last = bucket.pop()!
     if (i < bucket.length) bucket[i] = last
   }
@@ -31,7 +54,11 @@ export function layoutBucket(current: readonly number[], wanted: ReadonlySet<num
 }
 
 /** The service record and its endpoint records, laid out against the buckets the kernel holds now. */
-export function serviceRecords(serviceId: number, svc: ServiceIntent, current: number[][]): ([LbMapName, Buffer, Buffer][] & { counts: number[] }) {
+export function serviceRecords(
+  serviceId: number,
+  svc: ServiceIntent,
+  current: number[][],
+): [LbMapName, Buffer, Buffer][] & { counts: number[] } {
   const out = [] as unknown as [LbMapName, Buffer, Buffer][] & { counts: number[] }
   const prioEndpointCount: number[] = []
   for (let prio = 0; prio < PRIO_COUNT; prio++) {
@@ -40,10 +67,18 @@ export function serviceRecords(serviceId: number, svc: ServiceIntent, current: n
     const bucket = layoutBucket(current[prio] ?? [], wanted)
     prioEndpointCount.push(bucket.length)
     bucket.forEach((backendUid, i) => {
-      out.push(['endpoint', encodeRecord(endpointKey, { serviceId, prio, backendIndex: i + 1 }), encodeRecord(endpointValue, { backendUid })])
+      out.push([
+        'endpoint',
+        encodeRecord(endpointKey, { serviceId, prio, backendIndex: i + 1 }),
+        encodeRecord(endpointValue, { backendUid }),
+      ])
     })
   }
-  out.push(['service', encodeRecord(serviceKey, { serviceId }), encodeRecord(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint })])
+  out.push([
+    'service',
+    encodeRecord(serviceKey, { serviceId }),
+    encodeRecord(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint }),
+  ])
   out.counts = prioEndpointCount
   return out
 }

@@ -7,7 +7,14 @@
 import { LB_POLICY, PRIO_COUNT } from '@kmesh-ts/kernel-abi'
 import { endpointPriority, endpointSlots, lbPolicyOf, type PeerInfo } from '@kmesh-ts/lb-model'
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
-import { serviceKeyOf, serviceName, workloadName, type GatewayAddress, type Service, type Workload } from '../model/index.js'
+import {
+  serviceKeyOf,
+  serviceName,
+  workloadName,
+  type GatewayAddress,
+  type Service,
+  type Workload,
+} from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
 
 export interface ServiceIntent {
@@ -64,9 +71,17 @@ export function serviceFrontendIps(s: Service): string[] {
 export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | undefined {
   const address = w.workloadIps[0]
   if (address === undefined) return undefined
-  if (w.workloadIps.length > 1) ctx.warn(`workload ${w.uid}: connects through a service reach its first address ${address} only`)
-  const services = Object.keys(w.services).map((k) => ctx.service(k)).filter((s): s is Service => !!s)
-  return { name: w.uid, address, services: services.map((s) => ctx.ids.idOf(serviceName(s))), waypoint: waypointOf(w.waypoint, `workload ${w.uid}`, ctx) }
+  if (w.workloadIps.length > 1)
+    ctx.warn(`workload ${w.uid}: connects through a service reach its first address ${address} only`)
+  const services = Object.keys(w.services)
+    .map((k) => ctx.service(k))
+    .filter((s): s is Service => !!s)
+  return {
+    name: w.uid,
+    address,
+    services: services.map((s) => ctx.ids.idOf(serviceName(s))),
+    waypoint: waypointOf(w.waypoint, `workload ${w.uid}`, ctx),
+  }
 }
 
 export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
@@ -97,19 +112,30 @@ export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
 }
 
 /** Endpoint slots per bucket from capacities; warns when a bucket's shares had to be approximated. */
-function slotsOf(members: Map<number, number>, capacity: Map<number, number>, key: string, ctx: IntentContext): Map<number, number> {
+function slotsOf(
+  members: Map<number, number>,
+  capacity: Map<number, number>,
+  key: string,
+  ctx: IntentContext,
+): Map<number, number> {
   const out = new Map<number, number>()
   for (let prio = 0; prio < PRIO_COUNT; prio++) {
     const bucket = new Map([...members].filter(([, p]) => p === prio).map(([uid]) => [uid, capacity.get(uid) ?? 1]))
     if (bucket.size === 0) continue
     const r = endpointSlots(bucket)
     for (const [uid, n] of r.slots) out.set(uid, n)
-    if (!r.exact) ctx.warn(`service ${key}: capacities at priority ${prio} need more than ${[...r.slots.values()].reduce((a, b) => a + b, 0)} endpoint slots; shares are approximated (largest error ${(r.maxError * 100).toFixed(2)} points)`)
+    if (!r.exact)
+      ctx.warn(
+        `service ${key}: capacities at priority ${prio} need more than ${[...r.slots.values()].reduce((a, b) => a + b, 0)} endpoint slots; shares are approximated (largest error ${(r.maxError * 100).toFixed(2)} points)`,
+      )
   }
   return out
 }
 
-interface EndpointSource { workload: Workload; ports: Record<number, number> }
+interface EndpointSource {
+  workload: Workload
+  ports: Record<number, number>
+}
 
 /** A service's endpoints: workloads listing it in their `services` map, plus explicit `endpoints` entries. */
 function endpointsOf(s: Service, key: string, ctx: IntentContext): EndpointSource[] {
@@ -134,9 +160,14 @@ function endpointsOf(s: Service, key: string, ctx: IntentContext): EndpointSourc
 function servicePorts(s: Service, key: string, endpoints: EndpointSource[], ctx: IntentContext): ServicePort[] {
   return Object.entries(s.ports).map(([sp, tp]) => {
     const servicePort = Number(sp)
-    const own = new Set(endpoints.map((e) => e.ports[servicePort]).filter((p): p is number => p !== undefined && p !== 0))
+    const own = new Set(
+      endpoints.map((e) => e.ports[servicePort]).filter((p): p is number => p !== undefined && p !== 0),
+    )
     if (own.size === 1) return { servicePort, targetPort: [...own][0]! }
-    if (own.size > 1) ctx.warn(`service ${key}: endpoints map port ${servicePort} to different target ports (${[...own].join(', ')}); the kernel uses ${tp || servicePort} for all`)
+    if (own.size > 1)
+      ctx.warn(
+        `service ${key}: endpoints map port ${servicePort} to different target ports (${[...own].join(', ')}); the kernel uses ${tp || servicePort} for all`,
+      )
     return { servicePort, targetPort: tp || servicePort }
   })
 }

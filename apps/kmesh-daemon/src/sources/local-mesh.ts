@@ -93,7 +93,15 @@ export class LocalMesh {
       const firstLoad = !this.applied
       this.applied = true
       if (firstLoad) {
-        log.info({ file, services: parsed.config.services.length, workloads: parsed.config.workloads.length, policies: parsed.config.policies.length }, 'mesh file loaded')
+        log.info(
+          {
+            file,
+            services: parsed.config.services.length,
+            workloads: parsed.config.workloads.length,
+            policies: parsed.config.policies.length,
+          },
+          'mesh file loaded',
+        )
         for (const item of parsed.notEnforced) log.warn({ file }, `not enforced yet: ${item}`)
       }
       logCapped(log, parsed.warnings, parsed.warnings.length, 'warn')
@@ -104,7 +112,10 @@ export class LocalMesh {
       return { ok: true, changes }
     } catch (err) {
       this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
-      log.error({ file, err: (err as Error).message }, this.applied ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed')
+      log.error(
+        { file, err: (err as Error).message },
+        this.applied ? 'applying the mesh failed; the last good state stays in force' : 'applying the mesh failed',
+      )
       return { ok: false, error: err as Error }
     }
   }
@@ -116,10 +127,16 @@ export class LocalMesh {
       const total = err.total
       logCapped(log, err.problems, total, 'error')
       this.state.lastRefusal = { at, reason: 'the file has problems', total, problems: err.problems }
-      log.error({ file, problems: total }, this.applied ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied')
+      log.error(
+        { file, problems: total },
+        this.applied ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied',
+      )
     } else {
       this.state.lastRefusal = { at, reason: err.message, total: 0, problems: [] }
-      log.error({ file, err: err.message }, this.applied ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file')
+      log.error(
+        { file, err: err.message },
+        this.applied ? 'cannot read the mesh file; the last good state stays in force' : 'cannot read the mesh file',
+      )
     }
   }
 
@@ -133,7 +150,12 @@ export class LocalMesh {
       if (name !== basename(path) && name !== '..data') return
       this.changed()
     })
-    this.watcher.on('error', (err) => this.options.log.error({ file: path, err: err.message }, 'watching the mesh file failed; edits are no longer applied'))
+    this.watcher.on('error', (err) =>
+      this.options.log.error(
+        { file: path, err: err.message },
+        'watching the mesh file failed; edits are no longer applied',
+      ),
+    )
   }
 
   private changed(): void {
@@ -163,7 +185,11 @@ export class LocalMesh {
     const overdue = now - pending.since >= (this.options.maxWaitMs ?? 5000)
     if (!settled && !overdue) return this.schedulePoll()
     this.pending = undefined
-    if (overdue && !settled) this.options.log.warn({ file: this.options.file, waitedMs: now - pending.since }, 'the mesh file keeps changing; reading it now (--reload-max-wait). Write it with an atomic rename so it is never read half-written')
+    if (overdue && !settled)
+      this.options.log.warn(
+        { file: this.options.file, waitedMs: now - pending.since },
+        'the mesh file keeps changing; reading it now (--reload-max-wait). Write it with an atomic rename so it is never read half-written',
+      )
     await this.reload()
     // A change seen while reading starts its own wait (changed() set pending again); keep polling for it.
     if (this.pending && !this.poll && !this.closed) this.schedulePoll()
@@ -191,8 +217,12 @@ async function signatureOf(file: string): Promise<string> {
 
 /** The first LOGGED_PROBLEMS problems one per line, then one line for the rest. */
 function logCapped(log: Logger, problems: MeshFileProblem[], total: number, level: 'error' | 'warn'): void {
-  for (const p of problems.slice(0, LOGGED_PROBLEMS)) log[level]({ file: p.file, line: p.line, entry: p.entry, key: p.key }, p.message)
+  for (const p of problems.slice(0, LOGGED_PROBLEMS))
+    log[level]({ file: p.file, line: p.line, entry: p.entry, key: p.key }, p.message)
   if (total > LOGGED_PROBLEMS) {
-    log[level]({ file: problems[0]?.file, more: total - LOGGED_PROBLEMS }, `and ${total - LOGGED_PROBLEMS} more ${level === 'error' ? 'problems' : 'warnings'} (the first ${problems.length} are listed at the admin endpoint's /debug/config_dump)`)
+    log[level](
+      { file: problems[0]?.file, more: total - LOGGED_PROBLEMS },
+      `and ${total - LOGGED_PROBLEMS} more ${level === 'error' ? 'problems' : 'warnings'} (the first ${problems.length} are listed at the admin endpoint's /debug/config_dump)`,
+    )
   }
 }

@@ -26,7 +26,8 @@ export function execIn(place: ExecPlace, command: string[]): Promise<string> {
     child.on('error', reject)
     child.on('close', (code) => {
       if (code === 0) resolve(out)
-      else reject(new Error(`${command[0]} in ${place.cgroupPath ?? 'no managed cgroup'} exited ${code}: ${err.trim()}`))
+      else
+        reject(new Error(`${command[0]} in ${place.cgroupPath ?? 'no managed cgroup'} exited ${code}: ${err.trim()}`))
     })
   })
 }

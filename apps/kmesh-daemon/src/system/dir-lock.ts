@@ -8,11 +8,19 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { tryLockExclusive } from '@kmesh-ts/bpf-maps'
 
 export class LockHeldError extends Error {
-  constructor(readonly dir: string, readonly holderPid: number | undefined, waitedMs: number) {
-    const holder = holderPid ? `kmesh-daemon pid ${holderPid}${commandOf(holderPid)}` : 'another process (its pid is not in /proc/locks)'
-    super(`${dir} is in use by ${holder}${waitedMs ? ` (waited ${waitedMs} ms)` : ''}: one daemon at a time owns a pin root and a state dir. ` +
-      (holderPid ? `Stop it (kill -TERM ${holderPid}; with --keep-pinned traffic keeps flowing) ` : 'Stop it ') +
-      `or start this one with --lock-wait DURATION to take over when it exits, or give this daemon its own --pin-root and --state-dir.`)
+  constructor(
+    readonly dir: string,
+    readonly holderPid: number | undefined,
+    waitedMs: number,
+  ) {
+    const holder = holderPid
+      ? `kmesh-daemon pid ${holderPid}${commandOf(holderPid)}`
+      : 'another process (its pid is not in /proc/locks)'
+    super(
+      `${dir} is in use by ${holder}${waitedMs ? ` (waited ${waitedMs} ms)` : ''}: one daemon at a time owns a pin root and a state dir. ` +
+        (holderPid ? `Stop it (kill -TERM ${holderPid}; with --keep-pinned traffic keeps flowing) ` : 'Stop it ') +
+        `or start this one with --lock-wait DURATION to take over when it exits, or give this daemon its own --pin-root and --state-dir.`,
+    )
     this.name = 'LockHeldError'
   }
 }
@@ -42,7 +50,15 @@ export async function lockDir(dir: string, waitMs: number, signal?: AbortSignal)
     }
     if (locked && sameInode(fd, dir)) {
       let released = false
-      return { dir, release: () => { if (!released) { released = true; closeSync(fd) } } }
+      return {
+        dir,
+        release: () => {
+          if (!released) {
+            released = true
+            closeSync(fd)
+          }
+        },
+      }
     }
     closeSync(fd)
     if (locked) continue // the directory was replaced under us: lock the new one
@@ -71,7 +87,11 @@ export function lockHolder(dir: string): number | undefined {
     return undefined
   }
   let table = ''
-  try { table = readFileSync('/proc/locks', 'utf8') } catch { return undefined }
+  try {
+    table = readFileSync('/proc/locks', 'utf8')
+  } catch {
+    return undefined
+  }
   for (const line of table.split('\n')) {
     const f = line.trim().split(/\s+/)
     if (f[1] !== 'FLOCK' || f[3] !== 'WRITE') continue

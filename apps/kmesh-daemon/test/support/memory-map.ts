@@ -4,7 +4,12 @@ import type { RawMap, LbMaps } from '../../src/dataplane/map-writer.js'
 export class MemoryMap implements RawMap {
   readonly data = new Map<string, Buffer>()
   failPutOnKey?: string
-  constructor(readonly spec: { name: string; maxEntries: number }, readonly keySize: number, readonly valueSize: number, readonly log: string[]) {}
+  constructor(
+    readonly spec: { name: string; maxEntries: number },
+    readonly keySize: number,
+    readonly valueSize: number,
+    readonly log: string[],
+  ) {}
   putBatch(keys: Buffer, values: Buffer, count: number): void {
     for (let i = 0; i < count; i++) {
       const k = keys.subarray(i * this.keySize, (i + 1) * this.keySize).toString('hex')
@@ -20,8 +25,12 @@ export class MemoryMap implements RawMap {
       this.log.push(`delete ${this.spec.name}`)
     }
   }
-  get(key: Buffer): Buffer | undefined { return this.data.get(key.toString('hex')) }
-  *entries(): IterableIterator<[Buffer, Buffer]> { for (const [k, v] of this.data) yield [Buffer.from(k, 'hex'), v] }
+  get(key: Buffer): Buffer | undefined {
+    return this.data.get(key.toString('hex'))
+  }
+  *entries(): IterableIterator<[Buffer, Buffer]> {
+    for (const [k, v] of this.data) yield [Buffer.from(k, 'hex'), v]
+  }
 }
 
 export function memoryMaps(max = 1000): LbMaps & { log: string[] } {
@@ -34,4 +43,3 @@ export function memoryMaps(max = 1000): LbMaps & { log: string[] } {
     frontend: new MemoryMap({ name: 'km_frontend', maxEntries: max }, 16, 4, log),
   }
 }
-

@@ -33,28 +33,45 @@ export interface ServiceSpec {
 }
 
 /** A mesh file in ztunnel's local format, namespace "t". */
-export function meshYaml(workloads: WorkloadSpec[], services: ServiceSpec[], client?: { node: string; locality: [string, string] }): string {
+export function meshYaml(
+  workloads: WorkloadSpec[],
+  services: ServiceSpec[],
+  client?: { node: string; locality: [string, string] },
+): string {
   const svcKey = (name: string): string => `t/${name}.t.svc.cluster.local`
-  const ports = (p: Record<number, number>): string => `{${Object.entries(p).map(([a, b]) => `${a}: ${b}`).join(', ')}}`
-  const wl = (w: WorkloadSpec): string => [
-    `- uid: c//v1/Pod/t/${w.name}`,
-    `  name: ${w.name}`,
-    `  namespace: t`,
-    `  node: ${w.node ?? 'node-1'}`,
-    `  workloadIps: [${JSON.stringify(w.ip)}]`,
-    ...(w.locality ? [`  locality: {region: ${w.locality[0]}, zone: ${w.locality[1]}, subzone: ""}`] : []),
-    ...(w.status ? [`  status: ${w.status}`] : []),
-    `  services: {${Object.entries(w.services).map(([s, p]) => `${JSON.stringify(svcKey(s))}: ${ports(p)}`).join(', ')}}`,
-  ].join('\n')
-  const sv = (s: ServiceSpec): string => [
-    `- name: ${s.name}`,
-    `  namespace: t`,
-    `  hostname: ${s.name}.t.svc.cluster.local`,
-    `  vips: [${s.vips.map((v) => JSON.stringify(`/${v}`)).join(', ')}]`,
-    `  ports: ${ports(s.ports)}`,
-    ...(s.mode ? [`  loadBalancer: {routingPreferences: [${(s.prefs ?? []).join(', ')}], mode: ${s.mode}, healthPolicy: OnlyHealthy}`] : []),
-  ].join('\n')
-  const all: WorkloadSpec[] = client ? [{ name: 'client', ip: '127.0.0.99', node: client.node, locality: client.locality, services: {} }, ...workloads] : workloads
+  const ports = (p: Record<number, number>): string =>
+    `{${Object.entries(p)
+      .map(([a, b]) => `${a}: ${b}`)
+      .join(', ')}}`
+  const wl = (w: WorkloadSpec): string =>
+    [
+      `- uid: c//v1/Pod/t/${w.name}`,
+      `  name: ${w.name}`,
+      `  namespace: t`,
+      `  node: ${w.node ?? 'node-1'}`,
+      `  workloadIps: [${JSON.stringify(w.ip)}]`,
+      ...(w.locality ? [`  locality: {region: ${w.locality[0]}, zone: ${w.locality[1]}, subzone: ""}`] : []),
+      ...(w.status ? [`  status: ${w.status}`] : []),
+      `  services: {${Object.entries(w.services)
+        .map(([s, p]) => `${JSON.stringify(svcKey(s))}: ${ports(p)}`)
+        .join(', ')}}`,
+    ].join('\n')
+  const sv = (s: ServiceSpec): string =>
+    [
+      `- name: ${s.name}`,
+      `  namespace: t`,
+      `  hostname: ${s.name}.t.svc.cluster.local`,
+      `  vips: [${s.vips.map((v) => JSON.stringify(`/${v}`)).join(', ')}]`,
+      `  ports: ${ports(s.ports)}`,
+      ...(s.mode
+        ? [
+            `  loadBalancer: {routingPreferences: [${(s.prefs ?? []).join(', ')}], mode: ${s.mode}, healthPolicy: OnlyHealthy}`,
+          ]
+        : []),
+    ].join('\n')
+  const all: WorkloadSpec[] = client
+    ? [{ name: 'client', ip: '127.0.0.99', node: client.node, locality: client.locality, services: {} }, ...workloads]
+    : workloads
   return `workloads:\n${all.map(wl).join('\n')}\nservices:\n${services.map(sv).join('\n')}\npolicies: []\n`
 }
 
@@ -72,7 +89,11 @@ export interface Harness {
   sentinel(host: string, port: number): Promise<EchoServer>
   writeMesh(yaml: string): void
   start(extra?: Partial<DaemonOptions>): Promise<Daemon>
-  probe(targets: (ProbeTarget | string)[], count: number, opts?: { outside?: boolean; netnsPath?: string }): Promise<ProbeResult>
+  probe(
+    targets: (ProbeTarget | string)[],
+    count: number,
+    opts?: { outside?: boolean; netnsPath?: string },
+  ): Promise<ProbeResult>
   close(): Promise<void>
 }
 
@@ -107,16 +128,32 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
       writeFileSync(h.meshFile, yaml)
     },
     async start(extra = {}) {
-      const out = { write: (l: string) => { logs.push(l.trim()); return true } } as unknown as NodeJS.WritableStream
+      const out = {
+        write: (l: string) => {
+          logs.push(l.trim())
+          return true
+        },
+      } as unknown as NodeJS.WritableStream
       const log = createLogger({ format: 'json', out })
       h.daemon = await startDaemon({
-        meshFile: h.meshFile, cgroup: h.cgroup, pinRoot: h.pinRoot, stateDir: h.stateDir, watch: false, adminAddress: '', log, ...extra,
+        meshFile: h.meshFile,
+        cgroup: h.cgroup,
+        pinRoot: h.pinRoot,
+        stateDir: h.stateDir,
+        watch: false,
+        adminAddress: '',
+        log,
+        ...extra,
       })
       if (!(await h.daemon.ready)) throw new Error(`first mesh load failed:\n${logs.join('\n')}`)
       return h.daemon
     },
     probe(targets, count, opts = {}) {
-      return probeFrom({ cgroupPath: opts.outside ? undefined : h.cgroup, netnsPath: opts.netnsPath }, targets.map(toTarget), count)
+      return probeFrom(
+        { cgroupPath: opts.outside ? undefined : h.cgroup, netnsPath: opts.netnsPath },
+        targets.map(toTarget),
+        count,
+      )
     },
     async close() {
       if (closed) return

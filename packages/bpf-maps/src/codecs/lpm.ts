@@ -24,7 +24,9 @@ export const lpmKey: Codec<LpmKey | { prefixLen: number; address: IpInput }> & C
     const bytes = ipBytes(v.address)
     const max = bytes.length * 8
     if (!Number.isInteger(v.prefixLen) || v.prefixLen < 0 || v.prefixLen > max) {
-      throw new RangeError(`lpm_key prefixLen must be an integer in 0..${max} for ${bytes.length === 4 ? 'IPv4' : 'IPv6'}, got ${v.prefixLen}`)
+      throw new RangeError(
+        `lpm_key prefixLen must be an integer in 0..${max} for ${bytes.length === 4 ? 'IPv4' : 'IPv6'}, got ${v.prefixLen}`,
+      )
     }
     writeU32(buf, off, v.prefixLen)
     encodeIpAddr(maskIp(bytes, v.prefixLen), buf, off + 4)

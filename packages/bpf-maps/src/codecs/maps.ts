@@ -3,7 +3,18 @@
  * Names and default capacities are the C declarations' (include/maps.h, through @kmesh-ts/kernel-abi's BPF_MAPS),
  * which follow upstream Kmesh (docs/reference/kmesh-dataplane.md §2.1); userspace sets the capacity at load time.
  */
-import { backendKey, backendValue, endpointKey, endpointValue, frontendKey, frontendValue, managerKey, serviceKey, serviceValue, u32Value } from './records.js'
+import {
+  backendKey,
+  backendValue,
+  endpointKey,
+  endpointValue,
+  frontendKey,
+  frontendValue,
+  managerKey,
+  serviceKey,
+  serviceValue,
+  u32Value,
+} from './records.js'
 import type { Codec } from './codec.js'
 import { BPF_MAPS, type MapName } from '@kmesh-ts/kernel-abi'
 
@@ -22,7 +33,14 @@ export interface RecordMapSpec<K, V> {
 
 /** A NO_PREALLOC hash map; its default capacity is the max_entries its C declaration writes. */
 function hashSpec<K, V>(name: MapName, key: Codec<K>, value: Codec<V>): RecordMapSpec<K, V> {
-  return { name, type: MapType.Hash, key, value, defaultMaxEntries: BPF_MAPS[name].maxEntries, flags: BPF_F_NO_PREALLOC }
+  return {
+    name,
+    type: MapType.Hash,
+    key,
+    value,
+    defaultMaxEntries: BPF_MAPS[name].maxEntries,
+    flags: BPF_F_NO_PREALLOC,
+  }
 }
 
 export const mapSpecs = {

@@ -18,13 +18,19 @@ function u32Codec(cStruct: string): Codec<number> {
   return {
     cStruct,
     size: 4,
-    encode: (v, buf, off = 0) => { checkRange(cStruct, v, 0xffffffff); writeU32(buf, off, v) },
+    encode: (v, buf, off = 0) => {
+      checkRange(cStruct, v, 0xffffffff)
+      writeU32(buf, off, v)
+    },
     decode: (buf, off = 0) => readU32(buf, off),
   }
 }
 
 /** A waypoint: the address and the HBONE port the connect is sent to instead of the backend. */
-export interface Waypoint { address: string; port: number }
+export interface Waypoint {
+  address: string
+  port: number
+}
 type WaypointInput = { address: IpInput; port: number }
 
 function encodeWaypoint(wp: WaypointInput | undefined, buf: Uint8Array, addrOff: number, portOff: number): void {
@@ -45,7 +51,9 @@ function decodeWaypoint(buf: Uint8Array, addrOff: number, portOff: number): Wayp
 
 // --- frontend: VIP or workload IP -> upstream id -------------------------------------------------------------
 
-export interface FrontendKey { address: string }
+export interface FrontendKey {
+  address: string
+}
 export const frontendKey: Codec<FrontendKey | { address: IpInput }> & Codec<FrontendKey> = {
   cStruct: 'frontend_key',
   size: 16,
@@ -53,7 +61,9 @@ export const frontendKey: Codec<FrontendKey | { address: IpInput }> & Codec<Fron
   decode: (buf, off = 0) => ({ address: decodeIpAddr(buf, off) }),
 }
 
-export interface FrontendValue { upstreamId: number }
+export interface FrontendValue {
+  upstreamId: number
+}
 export const frontendValue: Codec<FrontendValue> = {
   cStruct: 'frontend_value',
   size: 4,
@@ -63,7 +73,9 @@ export const frontendValue: Codec<FrontendValue> = {
 
 // --- service ------------------------------------------------------------------------------------------------
 
-export interface ServiceKey { serviceId: number }
+export interface ServiceKey {
+  serviceId: number
+}
 export const serviceKey: Codec<ServiceKey> = {
   cStruct: 'service_key',
   size: 4,
@@ -71,7 +83,10 @@ export const serviceKey: Codec<ServiceKey> = {
   decode: (buf, off = 0) => ({ serviceId: readU32(buf, off) }),
 }
 
-export interface ServicePort { servicePort: number; targetPort: number }
+export interface ServicePort {
+  servicePort: number
+  targetPort: number
+}
 export interface ServiceValue {
   /** Endpoints per priority (length PRIO_COUNT; shorter arrays are zero-filled). */
   prioEndpointCount: number[]
@@ -81,12 +96,17 @@ export interface ServiceValue {
   waypoint?: Waypoint | undefined
 }
 const SVC = { count: 0, lbPolicy: 28, servicePort: 32, targetPort: 72, wpAddr: 112, wpPort: 128 } as const
-export const serviceValue: Codec<ServiceValue | (Omit<ServiceValue, 'waypoint'> & { waypoint?: WaypointInput | undefined })> & Codec<ServiceValue> = {
+export const serviceValue: Codec<
+  ServiceValue | (Omit<ServiceValue, 'waypoint'> & { waypoint?: WaypointInput | undefined })
+> &
+  Codec<ServiceValue> = {
   cStruct: 'service_value',
   size: 132,
   encode(v, buf, off = 0) {
-    if (v.prioEndpointCount.length > PRIO_COUNT) throw new RangeError(`prioEndpointCount has ${v.prioEndpointCount.length} entries, at most ${PRIO_COUNT}`)
-    if (v.ports.length > MAX_PORT_COUNT) throw new RangeError(`a service holds at most ${MAX_PORT_COUNT} ports, got ${v.ports.length}`)
+    if (v.prioEndpointCount.length > PRIO_COUNT)
+      throw new RangeError(`prioEndpointCount has ${v.prioEndpointCount.length} entries, at most ${PRIO_COUNT}`)
+    if (v.ports.length > MAX_PORT_COUNT)
+      throw new RangeError(`a service holds at most ${MAX_PORT_COUNT} ports, got ${v.ports.length}`)
     for (let p = 0; p < PRIO_COUNT; p++) writeU32(buf, off + SVC.count + 4 * p, v.prioEndpointCount[p] ?? 0)
     checkRange('lbPolicy', v.lbPolicy, 0xffffffff)
     writeU32(buf, off + SVC.lbPolicy, v.lbPolicy)
@@ -105,13 +125,22 @@ export const serviceValue: Codec<ServiceValue | (Omit<ServiceValue, 'waypoint'> 
       const targetPort = decodeNetPort(buf, off + SVC.targetPort + 4 * i)
       if (servicePort !== 0 || targetPort !== 0) ports.push({ servicePort, targetPort })
     }
-    return { prioEndpointCount, lbPolicy: readU32(buf, off + SVC.lbPolicy), ports, waypoint: decodeWaypoint(buf, off + SVC.wpAddr, off + SVC.wpPort) }
+    return {
+      prioEndpointCount,
+      lbPolicy: readU32(buf, off + SVC.lbPolicy),
+      ports,
+      waypoint: decodeWaypoint(buf, off + SVC.wpAddr, off + SVC.wpPort),
+    }
   },
 }
 
 // --- endpoint -----------------------------------------------------------------------------------------------
 
-export interface EndpointKey { serviceId: number; prio: number; backendIndex: number }
+export interface EndpointKey {
+  serviceId: number
+  prio: number
+  backendIndex: number
+}
 export const endpointKey: Codec<EndpointKey> = {
   cStruct: 'endpoint_key',
   size: 12,
@@ -121,10 +150,16 @@ export const endpointKey: Codec<EndpointKey> = {
     writeU32(buf, off + 4, v.prio)
     writeU32(buf, off + 8, v.backendIndex)
   },
-  decode: (buf, off = 0) => ({ serviceId: readU32(buf, off), prio: readU32(buf, off + 4), backendIndex: readU32(buf, off + 8) }),
+  decode: (buf, off = 0) => ({
+    serviceId: readU32(buf, off),
+    prio: readU32(buf, off + 4),
+    backendIndex: readU32(buf, off + 8),
+  }),
 }
 
-export interface EndpointValue { backendUid: number }
+export interface EndpointValue {
+  backendUid: number
+}
 export const endpointValue: Codec<EndpointValue> = {
   cStruct: 'endpoint_value',
   size: 4,
@@ -134,7 +169,9 @@ export const endpointValue: Codec<EndpointValue> = {
 
 // --- backend ------------------------------------------------------------------------------------------------
 
-export interface BackendKey { backendUid: number }
+export interface BackendKey {
+  backendUid: number
+}
 export const backendKey: Codec<BackendKey> = {
   cStruct: 'backend_key',
   size: 4,
@@ -149,11 +186,15 @@ export interface BackendValue {
   waypoint?: Waypoint | undefined
 }
 const BE = { addr: 0, serviceCount: 16, service: 20, wpAddr: 60, wpPort: 76 } as const
-export const backendValue: Codec<BackendValue | { address: IpInput; services: number[]; waypoint?: WaypointInput | undefined }> & Codec<BackendValue> = {
+export const backendValue: Codec<
+  BackendValue | { address: IpInput; services: number[]; waypoint?: WaypointInput | undefined }
+> &
+  Codec<BackendValue> = {
   cStruct: 'backend_value',
   size: 80,
   encode(v, buf, off = 0) {
-    if (v.services.length > MAX_SERVICE_COUNT) throw new RangeError(`a backend belongs to at most ${MAX_SERVICE_COUNT} services, got ${v.services.length}`)
+    if (v.services.length > MAX_SERVICE_COUNT)
+      throw new RangeError(`a backend belongs to at most ${MAX_SERVICE_COUNT} services, got ${v.services.length}`)
     encodeIpAddr(v.address, buf, off + BE.addr)
     writeU32(buf, off + BE.serviceCount, v.services.length)
     for (let i = 0; i < MAX_SERVICE_COUNT; i++) writeU32(buf, off + BE.service + 4 * i, v.services[i] ?? 0)
@@ -162,7 +203,11 @@ export const backendValue: Codec<BackendValue | { address: IpInput; services: nu
   decode(buf, off = 0) {
     const count = Math.min(readU32(buf, off + BE.serviceCount), MAX_SERVICE_COUNT)
     const services = Array.from({ length: count }, (_, i) => readU32(buf, off + BE.service + 4 * i))
-    return { address: decodeIpAddr(buf, off + BE.addr), services, waypoint: decodeWaypoint(buf, off + BE.wpAddr, off + BE.wpPort) }
+    return {
+      address: decodeIpAddr(buf, off + BE.addr),
+      services,
+      waypoint: decodeWaypoint(buf, off + BE.wpAddr, off + BE.wpPort),
+    }
   },
 }
 
@@ -238,11 +283,42 @@ export const recordLayouts: Record<string, { codec: Codec<never>; fields: Record
   frontend_key: { codec: frontendKey as Codec<never>, fields: { addr: 0 } },
   frontend_value: { codec: frontendValue as Codec<never>, fields: { upstream_id: 0 } },
   service_key: { codec: serviceKey as Codec<never>, fields: { service_id: 0 } },
-  service_value: { codec: serviceValue as Codec<never>, fields: { prio_endpoint_count: SVC.count, lb_policy: SVC.lbPolicy, service_port: SVC.servicePort, target_port: SVC.targetPort, wp_addr: SVC.wpAddr, waypoint_port: SVC.wpPort } },
+  service_value: {
+    codec: serviceValue as Codec<never>,
+    fields: {
+      prio_endpoint_count: SVC.count,
+      lb_policy: SVC.lbPolicy,
+      service_port: SVC.servicePort,
+      target_port: SVC.targetPort,
+      wp_addr: SVC.wpAddr,
+      waypoint_port: SVC.wpPort,
+    },
+  },
   endpoint_key: { codec: endpointKey as Codec<never>, fields: { service_id: 0, prio: 4, backend_index: 8 } },
   endpoint_value: { codec: endpointValue as Codec<never>, fields: { backend_uid: 0 } },
   backend_key: { codec: backendKey as Codec<never>, fields: { backend_uid: 0 } },
-  backend_value: { codec: backendValue as Codec<never>, fields: { addr: BE.addr, service_count: BE.serviceCount, service: BE.service, wp_addr: BE.wpAddr, waypoint_port: BE.wpPort } },
+  backend_value: {
+    codec: backendValue as Codec<never>,
+    fields: {
+      addr: BE.addr,
+      service_count: BE.serviceCount,
+      service: BE.service,
+      wp_addr: BE.wpAddr,
+      waypoint_port: BE.wpPort,
+    },
+  },
   manager_key: { codec: managerKey as Codec<never>, fields: {} },
-  sock_storage_data: { codec: sockStorage as Codec<never>, fields: { connect_ns: 0, last_report_ns: 8, direction: 16, connect_success: 17, via_waypoint: 18, has_encoded: 19, has_set_ip: 20, sk_tuple: 24 } },
+  sock_storage_data: {
+    codec: sockStorage as Codec<never>,
+    fields: {
+      connect_ns: 0,
+      last_report_ns: 8,
+      direction: 16,
+      connect_success: 17,
+      via_waypoint: 18,
+      has_encoded: 19,
+      has_set_ip: 20,
+      sk_tuple: 24,
+    },
+  },
 }

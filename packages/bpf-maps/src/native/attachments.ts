@@ -30,7 +30,12 @@ export function cgroupPrograms(cgroupPath: string, attachType: number): Attached
       const flags = [0]
       const rc = native.bpf_prog_query(cgroupFd, attachType, 0, flags, ids, count) as number
       if (rc < 0 && -rc === 28 /* ENOSPC: more than room */ && room < 4096) continue
-      if (rc < 0) throw new BpfError({ op: 'bpf_prog_query', errno: rc, message: `listing the programs attached to cgroup ${cgroupPath} failed: ${errnoName(rc)}` })
+      if (rc < 0)
+        throw new BpfError({
+          op: 'bpf_prog_query',
+          errno: rc,
+          message: `listing the programs attached to cgroup ${cgroupPath} failed: ${errnoName(rc)}`,
+        })
       return [...ids.subarray(0, count[0])].map(programById)
     }
   } finally {
@@ -67,7 +72,12 @@ export interface CgroupLinkInfo {
 export function linkInfo(link: BpfLink): CgroupLinkInfo {
   const info = Buffer.alloc(sizes.linkInfo)
   const rc = native.bpf_obj_get_info_by_fd(link.fd, info, [info.length]) as number
-  if (rc < 0) throw new BpfError({ op: 'bpf_obj_get_info_by_fd', errno: rc, message: `reading link ${link.description} failed: ${errnoName(rc)}` })
+  if (rc < 0)
+    throw new BpfError({
+      op: 'bpf_obj_get_info_by_fd',
+      errno: rc,
+      message: `reading link ${link.description} failed: ${errnoName(rc)}`,
+    })
   const BPF_LINK_TYPE_CGROUP = 3
   const isCgroup = info.readUInt32LE(0) === BPF_LINK_TYPE_CGROUP
   return {

@@ -33,12 +33,16 @@ function* iterate(next: (obj: Ptr, prev: Ptr | null) => Ptr | null, obj: Ptr): G
   for (let cur = next(obj, null); cur; cur = next(obj, cur)) yield cur
 }
 
-function validate(opts: CollectionOptions): Required<Omit<CollectionOptions, 'maxEntries'>> & { maxEntries: Record<string, number> } {
+function validate(
+  opts: CollectionOptions,
+): Required<Omit<CollectionOptions, 'maxEntries'>> & { maxEntries: Record<string, number> } {
   if (!opts.objectPath) throw new TypeError('CollectionOptions.objectPath is required')
-  if (!existsSync(opts.objectPath)) throw new TypeError(`CollectionOptions.objectPath: ${opts.objectPath} does not exist`)
+  if (!existsSync(opts.objectPath))
+    throw new TypeError(`CollectionOptions.objectPath: ${opts.objectPath} does not exist`)
   const maxEntries = opts.maxEntries ?? {}
   for (const [name, n] of Object.entries(maxEntries)) {
-    if (!Number.isInteger(n) || n < 1 || n > 0xffffffff) throw new RangeError(`CollectionOptions.maxEntries.${name} must be an integer in 1..2^32-1, got ${n}`)
+    if (!Number.isInteger(n) || n < 1 || n > 0xffffffff)
+      throw new RangeError(`CollectionOptions.maxEntries.${name} must be an integer in 1..2^32-1, got ${n}`)
   }
   return {
     objectPath: opts.objectPath,
@@ -70,15 +74,31 @@ function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean): v
       unlinkSync(pinPath)
     } else {
       const fd = native.bpf_obj_get(pinPath) as number
-      if (fd < 0) throw new BpfError({ op: 'bpf_obj_get', errno: fd, mapName: spec.name, message: `cannot open the existing pin ${pinPath} of map ${spec.name}: ${errnoName(fd)}` })
+      if (fd < 0)
+        throw new BpfError({
+          op: 'bpf_obj_get',
+          errno: fd,
+          mapName: spec.name,
+          message: `cannot open the existing pin ${pinPath} of map ${spec.name}: ${errnoName(fd)}`,
+        })
       try {
         const mismatch = specMismatch(spec, mapInfoOf(fd, pinPath))
         if (mismatch) {
-          throw new SpecMismatchError('Collection.load', `pinned map ${pinPath} cannot be reused for map ${spec.name}: ${mismatch}. ` +
-            `Remove the pin (rm ${pinPath}, which drops its contents) or load with reusePinned: false.`, spec.name)
+          throw new SpecMismatchError(
+            'Collection.load',
+            `pinned map ${pinPath} cannot be reused for map ${spec.name}: ${mismatch}. ` +
+              `Remove the pin (rm ${pinPath}, which drops its contents) or load with reusePinned: false.`,
+            spec.name,
+          )
         }
         const rc = native.bpf_map__reuse_fd(map, fd) as number
-        if (rc < 0) throw new BpfError({ op: 'bpf_map__reuse_fd', errno: rc, mapName: spec.name, message: `reusing pin ${pinPath} for map ${spec.name} failed: ${errnoName(rc)}` })
+        if (rc < 0)
+          throw new BpfError({
+            op: 'bpf_map__reuse_fd',
+            errno: rc,
+            mapName: spec.name,
+            message: `reusing pin ${pinPath} for map ${spec.name} failed: ${errnoName(rc)}`,
+          })
       } finally {
         closeFd(fd) // bpf_map__reuse_fd keeps its own duplicate
       }
@@ -102,7 +122,13 @@ export class Collection implements Disposable {
   readonly pinPaths: ReadonlyMap<string, string>
   #obj: Ptr | null
 
-  private constructor(objectPath: string, obj: Ptr, maps: Map<string, BpfMap>, programs: Map<string, BpfProgram>, pinPaths: Map<string, string>) {
+  private constructor(
+    objectPath: string,
+    obj: Ptr,
+    maps: Map<string, BpfMap>,
+    programs: Map<string, BpfProgram>,
+    pinPaths: Map<string, string>,
+  ) {
     this.objectPath = objectPath
     this.#obj = obj
     this.maps = maps
@@ -116,7 +142,12 @@ export class Collection implements Disposable {
       const obj = native.bpf_object__open_file(opts.objectPath, null) as Ptr | null
       if (!obj) {
         const errno = lastErrno()
-        throw new BpfError({ op: 'bpf_object__open_file', errno, message: `opening BPF object ${opts.objectPath} failed: ${errnoName(errno)}`, hint: log() })
+        throw new BpfError({
+          op: 'bpf_object__open_file',
+          errno,
+          message: `opening BPF object ${opts.objectPath} failed: ${errnoName(errno)}`,
+          hint: log(),
+        })
       }
       try {
         return Collection.#loadOpened(obj, opts, log)
@@ -131,7 +162,10 @@ export class Collection implements Disposable {
     const objMaps = [...iterate(native.bpf_object__next_map, obj)]
     const names = new Set(objMaps.map((m) => native.bpf_map__name(m) as string))
     for (const name of Object.keys(opts.maxEntries)) {
-      if (!names.has(name)) throw new TypeError(`CollectionOptions.maxEntries.${name}: ${opts.objectPath} has no map named ${name} (it has ${[...names].join(', ')})`)
+      if (!names.has(name))
+        throw new TypeError(
+          `CollectionOptions.maxEntries.${name}: ${opts.objectPath} has no map named ${name} (it has ${[...names].join(', ')})`,
+        )
     }
     const mapDir = join(opts.pinRoot, 'maps')
     if (opts.pinMaps) {
@@ -156,8 +190,12 @@ export class Collection implements Disposable {
 
     const rc = native.bpf_object__load(obj) as number
     if (rc < 0) {
-      throw new BpfError({ op: 'bpf_object__load', errno: rc, message: `loading BPF object ${opts.objectPath} failed: ${errnoName(rc)}`,
-        hint: `libbpf log (the verifier log of a rejected program is between BEGIN/END PROG LOAD LOG):\n${clip(log())}` })
+      throw new BpfError({
+        op: 'bpf_object__load',
+        errno: rc,
+        message: `loading BPF object ${opts.objectPath} failed: ${errnoName(rc)}`,
+        hint: `libbpf log (the verifier log of a rejected program is between BEGIN/END PROG LOAD LOG):\n${clip(log())}`,
+      })
     }
 
     const maps = new Map<string, BpfMap>()
@@ -171,12 +209,15 @@ export class Collection implements Disposable {
         const fd = native.bpf_program__fd(prog) as number
         if (fd < 0) continue // autoload disabled
         const name = native.bpf_program__name(prog) as string
-        programs.set(name, new BpfProgram(dupFd(fd), {
+        programs.set(
           name,
-          sectionName: native.bpf_program__section_name(prog) as string,
-          type: native.bpf_program__type(prog) as number,
-          expectedAttachType: native.bpf_program__expected_attach_type(prog) as number,
-        }))
+          new BpfProgram(dupFd(fd), {
+            name,
+            sectionName: native.bpf_program__section_name(prog) as string,
+            type: native.bpf_program__type(prog) as number,
+            expectedAttachType: native.bpf_program__expected_attach_type(prog) as number,
+          }),
+        )
       }
     } catch (err) {
       for (const m of maps.values()) m.close()
@@ -188,13 +229,17 @@ export class Collection implements Disposable {
 
   map(name: string): BpfMap {
     const m = this.maps.get(name)
-    if (!m) throw new TypeError(`${this.objectPath} has no map named ${name} (it has ${[...this.maps.keys()].join(', ')})`)
+    if (!m)
+      throw new TypeError(`${this.objectPath} has no map named ${name} (it has ${[...this.maps.keys()].join(', ')})`)
     return m
   }
 
   program(name: string): BpfProgram {
     const p = this.programs.get(name)
-    if (!p) throw new TypeError(`${this.objectPath} has no program named ${name} (it has ${[...this.programs.keys()].join(', ')})`)
+    if (!p)
+      throw new TypeError(
+        `${this.objectPath} has no program named ${name} (it has ${[...this.programs.keys()].join(', ')})`,
+      )
     return p
   }
 

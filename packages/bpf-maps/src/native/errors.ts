@@ -20,7 +20,16 @@ export function errnoName(errno: number): string {
 }
 
 export const Errno = {
-  EPERM: 1, ENOENT: 2, EINTR: 4, E2BIG: 7, EAGAIN: 11, EEXIST: 17, EINVAL: 22, ENOSPC: 28, EOPNOTSUPP: 95, ENOTSUPP: 524,
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  E2BIG: 7,
+  EAGAIN: 11,
+  EEXIST: 17,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EOPNOTSUPP: 95,
+  ENOTSUPP: 524,
 } as const
 
 export interface BpfErrorDetails {
@@ -67,9 +76,13 @@ export class MapFullError extends BpfError {
   constructor(d: BpfErrorDetails & { maxEntries: number }) {
     super({
       ...d,
-      message: d.message ?? `${d.op}: map ${d.mapName ?? '?'} is full (max_entries ${d.maxEntries}, ${errnoName(d.errno)})` +
-        (d.key ? `; key ${Buffer.isBuffer(d.key) ? d.key.toString('hex') : d.key} was not inserted` : ''),
-      hint: d.hint ?? `Raise its capacity with the maxEntries option of Collection.load ({ maxEntries: { ${d.mapName ?? 'name'}: N } }); a pinned map keeps its size until it is unpinned and recreated.`,
+      message:
+        d.message ??
+        `${d.op}: map ${d.mapName ?? '?'} is full (max_entries ${d.maxEntries}, ${errnoName(d.errno)})` +
+          (d.key ? `; key ${Buffer.isBuffer(d.key) ? d.key.toString('hex') : d.key} was not inserted` : ''),
+      hint:
+        d.hint ??
+        `Raise its capacity with the maxEntries option of Collection.load ({ maxEntries: { ${d.mapName ?? 'name'}: N } }); a pinned map keeps its size until it is unpinned and recreated.`,
     })
     this.maxEntries = d.maxEntries
   }

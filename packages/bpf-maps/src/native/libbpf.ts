@@ -46,24 +46,36 @@ export const sizes = {
 
 export const native = {
   // maps
-  bpf_map_create: lib.func('int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)'),
+  bpf_map_create: lib.func(
+    'int bpf_map_create(int type, const char *name, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const bpf_map_create_opts *opts)',
+  ),
   bpf_map_update_elem: lib.func('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),
   bpf_map_lookup_elem: lib.func('int bpf_map_lookup_elem(int fd, const void *key, _Out_ void *value)'),
   bpf_map_delete_elem: lib.func('int bpf_map_delete_elem(int fd, const void *key)'),
   bpf_map_get_next_key: lib.func('int bpf_map_get_next_key(int fd, const void *key, _Out_ void *next_key)'),
-  bpf_map_update_batch: lib.func('int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
-  bpf_map_delete_batch: lib.func('int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
-  bpf_map_lookup_batch: lib.func('int bpf_map_lookup_batch(int fd, void *in_batch, _Out_ void *out_batch, _Out_ void *keys, _Out_ void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)'),
+  bpf_map_update_batch: lib.func(
+    'int bpf_map_update_batch(int fd, const void *keys, const void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+  ),
+  bpf_map_delete_batch: lib.func(
+    'int bpf_map_delete_batch(int fd, const void *keys, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+  ),
+  bpf_map_lookup_batch: lib.func(
+    'int bpf_map_lookup_batch(int fd, void *in_batch, _Out_ void *out_batch, _Out_ void *keys, _Out_ void *values, _Inout_ uint32_t *count, const bpf_map_batch_opts *opts)',
+  ),
   // objects in bpffs and info
   bpf_obj_pin: lib.func('int bpf_obj_pin(int fd, const char *path)'),
   bpf_obj_get: lib.func('int bpf_obj_get(const char *path)'),
-  bpf_obj_get_info_by_fd: lib.func('int bpf_obj_get_info_by_fd(int fd, _Inout_ void *info, _Inout_ uint32_t *info_len)'),
+  bpf_obj_get_info_by_fd: lib.func(
+    'int bpf_obj_get_info_by_fd(int fd, _Inout_ void *info, _Inout_ uint32_t *info_len)',
+  ),
   // programs and links
   bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
   bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)'),
   bpf_link_detach: lib.func('int bpf_link_detach(int link_fd)'),
   bpf_enable_stats: lib.func('int bpf_enable_stats(int type)'),
-  bpf_prog_query: lib.func('int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)'),
+  bpf_prog_query: lib.func(
+    'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)',
+  ),
   bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
   // bpf_object
   bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
@@ -91,7 +103,9 @@ export const native = {
   fcntl_dupfd: libc.func('int fcntl(int fd, int cmd, int arg)'),
   close: libc.func('int close(int fd)'),
   flock: libc.func('int flock(int fd, int operation)'),
-  mount: libc.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)'),
+  mount: libc.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)',
+  ),
 } as const
 
 /** The errno of the last native call (for libc calls and NULL-returning libbpf calls). */
@@ -105,8 +119,16 @@ export function addressOf(buf: Buffer): bigint {
 
 export function mapCreateOpts(mapFlags: number): Record<string, number | bigint> {
   return {
-    sz: sizes.mapCreateOpts, btf_fd: 0, btf_key_type_id: 0, btf_value_type_id: 0, btf_vmlinux_value_type_id: 0,
-    inner_map_fd: 0, map_flags: mapFlags >>> 0, map_extra: 0n, numa_node: 0, map_ifindex: 0,
+    sz: sizes.mapCreateOpts,
+    btf_fd: 0,
+    btf_key_type_id: 0,
+    btf_value_type_id: 0,
+    btf_vmlinux_value_type_id: 0,
+    inner_map_fd: 0,
+    map_flags: mapFlags >>> 0,
+    map_extra: 0n,
+    numa_node: 0,
+    map_ifindex: 0,
   }
 }
 

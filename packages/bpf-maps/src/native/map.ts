@@ -32,32 +32,51 @@ export type PutMode = 'any' | 'noexist' | 'exist'
 const putFlags: Record<PutMode, number> = { any: 0, noexist: 1, exist: 2 }
 
 /** Map types whose keys are indexes: E2BIG there means "index out of range", never "full". */
-const indexedTypes = new Set([2 /* array */, 3 /* prog_array */, 4 /* perf_event_array */, 6 /* percpu_array */, 8 /* cgroup_array */, 12 /* array_of_maps */])
+const indexedTypes = new Set([
+  2 /* array */, 3 /* prog_array */, 4 /* perf_event_array */, 6 /* percpu_array */, 8 /* cgroup_array */,
+  12 /* array_of_maps */,
+])
 
 function checkSpec(spec: MapSpec): void {
   for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
     const v = spec[field]
-    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`MapSpec ${spec.name}: ${field} must be a u32, got ${v}`)
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new RangeError(`MapSpec ${spec.name}: ${field} must be a u32, got ${v}`)
   }
 }
 
 /** Reads map info from an fd; refuses an fd that is not a map. */
 export function mapInfoOf(fd: number, what: string): MapInfo {
   let kind = ''
-  try { kind = readlinkSync(`/proc/self/fd/${fd}`) } catch { /* no procfs: trust the kernel's answer below */ }
+  try {
+    kind = readlinkSync(`/proc/self/fd/${fd}`)
+  } catch {
+    /* no procfs: trust the kernel's answer below */
+  }
   if (kind && kind !== 'anon_inode:bpf-map') {
     throw new SpecMismatchError('bpf_obj_get_info_by_fd', `${what} is not a BPF map (${kind})`)
   }
   const info = Buffer.alloc(sizes.mapInfo)
   const len = [info.length]
   const rc = native.bpf_obj_get_info_by_fd(fd, info, len) as number
-  if (rc < 0) throw new BpfError({ op: 'bpf_obj_get_info_by_fd', errno: rc, message: `bpf_obj_get_info_by_fd(${what}) failed: ${errnoName(rc)}` })
+  if (rc < 0)
+    throw new BpfError({
+      op: 'bpf_obj_get_info_by_fd',
+      errno: rc,
+      message: `bpf_obj_get_info_by_fd(${what}) failed: ${errnoName(rc)}`,
+    })
   const nameBytes = info.subarray(24, 40)
   const nul = nameBytes.indexOf(0)
   const kernelName = nameBytes.subarray(0, nul < 0 ? 16 : nul).toString('latin1')
   return {
-    type: info.readUInt32LE(0), id: info.readUInt32LE(4), keySize: info.readUInt32LE(8), valueSize: info.readUInt32LE(12),
-    maxEntries: info.readUInt32LE(16), flags: info.readUInt32LE(20), name: kernelName, kernelName,
+    type: info.readUInt32LE(0),
+    id: info.readUInt32LE(4),
+    keySize: info.readUInt32LE(8),
+    valueSize: info.readUInt32LE(12),
+    maxEntries: info.readUInt32LE(16),
+    flags: info.readUInt32LE(20),
+    name: kernelName,
+    kernelName,
   }
 }
 
@@ -75,10 +94,21 @@ export class BpfMap implements Disposable {
   /** Creates an unpinned map (bpf_map_create). */
   static create(spec: MapSpec): BpfMap {
     checkSpec(spec)
-    const fd = native.bpf_map_create(spec.type, spec.name, spec.keySize, spec.valueSize, spec.maxEntries, mapCreateOpts(spec.flags)) as number
+    const fd = native.bpf_map_create(
+      spec.type,
+      spec.name,
+      spec.keySize,
+      spec.valueSize,
+      spec.maxEntries,
+      mapCreateOpts(spec.flags),
+    ) as number
     if (fd < 0) {
-      throw new BpfError({ op: 'bpf_map_create', errno: fd, mapName: spec.name,
-        message: `bpf_map_create ${spec.name} (type ${spec.type}, key ${spec.keySize} B, value ${spec.valueSize} B, max_entries ${spec.maxEntries}, flags 0x${spec.flags.toString(16)}) failed: ${errnoText(fd)}` })
+      throw new BpfError({
+        op: 'bpf_map_create',
+        errno: fd,
+        mapName: spec.name,
+        message: `bpf_map_create ${spec.name} (type ${spec.type}, key ${spec.keySize} B, value ${spec.valueSize} B, max_entries ${spec.maxEntries}, flags 0x${spec.flags.toString(16)}) failed: ${errnoText(fd)}`,
+      })
     }
     return new BpfMap(fd, spec)
   }
@@ -89,14 +119,31 @@ export class BpfMap implements Disposable {
    */
   static openPinned(path: string, expect: Partial<MapSpec> = {}): BpfMap {
     const fd = native.bpf_obj_get(path) as number
-    if (fd < 0) throw new BpfError({ op: 'bpf_obj_get', errno: fd, mapName: expect.name, message: `bpf_obj_get ${path} failed: ${errnoText(fd)}` })
+    if (fd < 0)
+      throw new BpfError({
+        op: 'bpf_obj_get',
+        errno: fd,
+        mapName: expect.name,
+        message: `bpf_obj_get ${path} failed: ${errnoText(fd)}`,
+      })
     try {
       const info = mapInfoOf(fd, path)
       const mismatch = specMismatch(expect, info)
       if (mismatch) {
-        throw new SpecMismatchError('openPinned', `pinned map ${path} does not match the expected spec: ${mismatch}`, expect.name ?? info.name)
+        throw new SpecMismatchError(
+          'openPinned',
+          `pinned map ${path} does not match the expected spec: ${mismatch}`,
+          expect.name ?? info.name,
+        )
       }
-      return new BpfMap(fd, { name: expect.name ?? info.name, type: info.type, keySize: info.keySize, valueSize: info.valueSize, maxEntries: info.maxEntries, flags: info.flags })
+      return new BpfMap(fd, {
+        name: expect.name ?? info.name,
+        type: info.type,
+        keySize: info.keySize,
+        valueSize: info.valueSize,
+        maxEntries: info.maxEntries,
+        flags: info.flags,
+      })
     } catch (err) {
       closeFd(fd)
       throw err
@@ -108,7 +155,9 @@ export class BpfMap implements Disposable {
     return this.#fd
   }
 
-  get closed(): boolean { return this.#fd < 0 }
+  get closed(): boolean {
+    return this.#fd < 0
+  }
 
   /** What the kernel says about this map now (id, sizes, max entries). */
   info(): MapInfo {
@@ -193,9 +242,18 @@ export class BpfMap implements Disposable {
     let done = 0
     while (done < count && !this.#batchUnsupported) {
       const n = [count - done]
-      const rc = native.bpf_map_update_batch(this.fd, keys.subarray(done * ks), values.subarray(done * vs), n, batchOpts(flags)) as number
+      const rc = native.bpf_map_update_batch(
+        this.fd,
+        keys.subarray(done * ks),
+        values.subarray(done * vs),
+        n,
+        batchOpts(flags),
+      ) as number
       if (rc >= 0) return
-      if (isBatchUnsupported(rc)) { this.#batchUnsupported = true; break }
+      if (isBatchUnsupported(rc)) {
+        this.#batchUnsupported = true
+        break
+      }
       done += n[0] ?? 0
       if (rc === -Errno.EINTR || rc === -Errno.EAGAIN) continue
       throw this.#error('bpf_map_update_batch', rc, keys.subarray(done * ks, (done + 1) * ks), mode, done)
@@ -219,7 +277,10 @@ export class BpfMap implements Disposable {
       const n = [count - done]
       const rc = native.bpf_map_delete_batch(this.fd, keys.subarray(done * ks), n, batchOpts(0)) as number
       if (rc >= 0) return
-      if (isBatchUnsupported(rc)) { this.#batchUnsupported = true; break }
+      if (isBatchUnsupported(rc)) {
+        this.#batchUnsupported = true
+        break
+      }
       done += n[0] ?? 0
       if (rc === -Errno.EINTR || rc === -Errno.EAGAIN) continue
       throw this.#error('bpf_map_delete_batch', rc, keys.subarray(done * ks, (done + 1) * ks), undefined, done)
@@ -248,10 +309,21 @@ export class BpfMap implements Disposable {
       const keys = Buffer.alloc(size * ks)
       const values = Buffer.alloc(size * vs)
       const n = [size]
-      const rc = native.bpf_map_lookup_batch(this.fd, first ? null : token[0], token[1], keys, values, n, batchOpts(0)) as number
+      const rc = native.bpf_map_lookup_batch(
+        this.fd,
+        first ? null : token[0],
+        token[1],
+        keys,
+        values,
+        n,
+        batchOpts(0),
+      ) as number
       if (rc < 0 && isBatchUnsupported(rc)) return this.#lookupByWalk()
       // A hash bucket larger than the chunk: retry the same position with room for it.
-      if (rc === -Errno.ENOSPC) { size *= 2; continue }
+      if (rc === -Errno.ENOSPC) {
+        size *= 2
+        continue
+      }
       if (rc < 0 && rc !== -Errno.ENOENT) throw this.#error('bpf_map_lookup_batch', rc)
       const got = n[0] ?? 0
       keyParts.push(keys.subarray(0, got * ks))
@@ -267,15 +339,24 @@ export class BpfMap implements Disposable {
   /** Pins this map at a bpffs path (bpf_obj_pin); the map then outlives this process. */
   pin(path: string): void {
     const rc = native.bpf_obj_pin(this.fd, path) as number
-    if (rc < 0) throw new BpfError({ op: 'bpf_obj_pin', errno: rc, mapName: this.spec.name, message: `bpf_obj_pin map ${this.spec.name} at ${path} failed: ${errnoText(rc)}` })
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_obj_pin',
+        errno: rc,
+        mapName: this.spec.name,
+        message: `bpf_obj_pin map ${this.spec.name} at ${path} failed: ${errnoText(rc)}`,
+      })
   }
 
   /** A handle that encodes and decodes through codecs whose sizes must equal this map's key and value sizes. */
   typed<K, V>(key: Codec<K>, value: Codec<V>): TypedMap<K, V> {
     const problems: string[] = []
-    if (key.size !== this.spec.keySize) problems.push(`key codec ${key.cStruct} is ${key.size} bytes, the map's key is ${this.spec.keySize}`)
-    if (value.size !== this.spec.valueSize) problems.push(`value codec ${value.cStruct} is ${value.size} bytes, the map's value is ${this.spec.valueSize}`)
-    if (problems.length) throw new SpecMismatchError('typed', `map ${this.spec.name}: ${problems.join('; ')}`, this.spec.name)
+    if (key.size !== this.spec.keySize)
+      problems.push(`key codec ${key.cStruct} is ${key.size} bytes, the map's key is ${this.spec.keySize}`)
+    if (value.size !== this.spec.valueSize)
+      problems.push(`value codec ${value.cStruct} is ${value.size} bytes, the map's value is ${this.spec.valueSize}`)
+    if (problems.length)
+      throw new SpecMismatchError('typed', `map ${this.spec.name}: ${problems.join('; ')}`, this.spec.name)
     return new TypedMap(this, key, value)
   }
 
@@ -291,21 +372,34 @@ export class BpfMap implements Disposable {
   #lookupByWalk(): { keys: Buffer; values: Buffer; count: number } {
     const keys: Buffer[] = []
     const values: Buffer[] = []
-    for (const [k, v] of this.entries()) { keys.push(k); values.push(v) }
+    for (const [k, v] of this.entries()) {
+      keys.push(k)
+      values.push(v)
+    }
     return { keys: Buffer.concat(keys), values: Buffer.concat(values), count: keys.length }
   }
 
   #checkKey(key: Buffer, op: string): void {
-    if (key.length !== this.spec.keySize) throw new RangeError(`${op} on map ${this.spec.name}: key is ${key.length} bytes, the map's key is ${this.spec.keySize}`)
+    if (key.length !== this.spec.keySize)
+      throw new RangeError(
+        `${op} on map ${this.spec.name}: key is ${key.length} bytes, the map's key is ${this.spec.keySize}`,
+      )
   }
 
   #checkValue(value: Buffer, count: number, op: string): void {
-    if (value.length !== this.spec.valueSize * count) throw new RangeError(`${op} on map ${this.spec.name}: value is ${value.length} bytes, the map's value is ${this.spec.valueSize}`)
+    if (value.length !== this.spec.valueSize * count)
+      throw new RangeError(
+        `${op} on map ${this.spec.name}: value is ${value.length} bytes, the map's value is ${this.spec.valueSize}`,
+      )
   }
 
   #checkBatch(buf: Buffer, count: number, size: number, what: string, op: string): void {
-    if (!Number.isInteger(count) || count < 0) throw new RangeError(`${op} on map ${this.spec.name}: count must be a non-negative integer, got ${count}`)
-    if (buf.length < count * size) throw new RangeError(`${op} on map ${this.spec.name}: ${what} holds ${buf.length} bytes, ${count} records need ${count * size}`)
+    if (!Number.isInteger(count) || count < 0)
+      throw new RangeError(`${op} on map ${this.spec.name}: count must be a non-negative integer, got ${count}`)
+    if (buf.length < count * size)
+      throw new RangeError(
+        `${op} on map ${this.spec.name}: ${what} holds ${buf.length} bytes, ${count} records need ${count * size}`,
+      )
   }
 
   #error(op: string, rc: number, key?: Buffer, mode?: PutMode, index?: number): BpfError {
@@ -314,10 +408,17 @@ export class BpfMap implements Disposable {
     const d = { op, errno, mapName: this.spec.name, key }
     const isInsert = op.includes('update') && mode !== 'exist'
     if (isInsert && (errno === Errno.E2BIG || errno === Errno.ENOSPC) && !indexedTypes.has(this.spec.type)) {
-      return new MapFullError({ ...d, maxEntries: this.spec.maxEntries, hint: at ? `${at} was the first not written.` : undefined })
+      return new MapFullError({
+        ...d,
+        maxEntries: this.spec.maxEntries,
+        hint: at ? `${at} was the first not written.` : undefined,
+      })
     }
     if (errno === Errno.ENOENT && (mode === 'exist' || op.includes('delete'))) {
-      return new KeyNotFoundError({ ...d, message: `${op}: key ${key?.toString('hex') ?? '?'} not found in map ${this.spec.name}${at ? ` (${at}; earlier records were applied)` : ''}` })
+      return new KeyNotFoundError({
+        ...d,
+        message: `${op}: key ${key?.toString('hex') ?? '?'} not found in map ${this.spec.name}${at ? ` (${at}; earlier records were applied)` : ''}`,
+      })
     }
     return new BpfError({ ...d, hint: at ? `${at} failed; earlier records were applied.` : undefined })
   }
@@ -335,7 +436,8 @@ function specMismatch(expect: Partial<MapSpec>, info: MapInfo): string | undefin
   const diffs: string[] = []
   for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
     const want = expect[field]
-    if (want !== undefined && want !== info[field]) diffs.push(`${field} ${info[field]} in the kernel, ${want} expected`)
+    if (want !== undefined && want !== info[field])
+      diffs.push(`${field} ${info[field]} in the kernel, ${want} expected`)
   }
   return diffs.length ? diffs.join(', ') : undefined
 }

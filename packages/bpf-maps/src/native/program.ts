@@ -60,12 +60,20 @@ export class BpfProgram implements Disposable {
     try {
       cgroupFd = openSync(cgroupPath, 'r')
     } catch (err) {
-      throw new BpfError({ op: 'attachCgroup', errno: (err as NodeJS.ErrnoException).errno ?? 2, message: `attachCgroup ${this.name}: cannot open cgroup ${cgroupPath}: ${(err as Error).message}` })
+      throw new BpfError({
+        op: 'attachCgroup',
+        errno: (err as NodeJS.ErrnoException).errno ?? 2,
+        message: `attachCgroup ${this.name}: cannot open cgroup ${cgroupPath}: ${(err as Error).message}`,
+      })
     }
     try {
       const fd = native.bpf_link_create(this.fd, cgroupFd, this.expectedAttachType, null) as number
       if (fd < 0) {
-        throw new BpfError({ op: 'bpf_link_create', errno: fd, message: `attaching program ${this.name} (${this.sectionName}) to cgroup ${cgroupPath} failed: ${errnoName(fd)}` })
+        throw new BpfError({
+          op: 'bpf_link_create',
+          errno: fd,
+          message: `attaching program ${this.name} (${this.sectionName}) to cgroup ${cgroupPath} failed: ${errnoName(fd)}`,
+        })
       }
       return new BpfLink(fd, `${this.name} → ${cgroupPath}`)
     } finally {
@@ -85,13 +93,30 @@ export class BpfProgram implements Disposable {
     // struct bpf_test_run_opts (bpf.h, libbpf 1.1), 80 bytes; pointers are the Buffers' own memory.
     const o = Buffer.alloc(sizes.testRunOpts)
     o.writeBigUInt64LE(BigInt(sizes.testRunOpts), 0)
-    if (opts.dataIn) { o.writeBigUInt64LE(addressOf(opts.dataIn), 8); o.writeUInt32LE(opts.dataIn.length, 24) }
-    if (dataOut) { o.writeBigUInt64LE(addressOf(dataOut), 16); o.writeUInt32LE(dataOut.length, 28) }
-    if (ctxIn) { o.writeBigUInt64LE(addressOf(ctxIn), 32); o.writeUInt32LE(ctxIn.length, 48) }
-    if (ctxOut) { o.writeBigUInt64LE(addressOf(ctxOut), 40); o.writeUInt32LE(ctxOut.length, 52) }
+    if (opts.dataIn) {
+      o.writeBigUInt64LE(addressOf(opts.dataIn), 8)
+      o.writeUInt32LE(opts.dataIn.length, 24)
+    }
+    if (dataOut) {
+      o.writeBigUInt64LE(addressOf(dataOut), 16)
+      o.writeUInt32LE(dataOut.length, 28)
+    }
+    if (ctxIn) {
+      o.writeBigUInt64LE(addressOf(ctxIn), 32)
+      o.writeUInt32LE(ctxIn.length, 48)
+    }
+    if (ctxOut) {
+      o.writeBigUInt64LE(addressOf(ctxOut), 40)
+      o.writeUInt32LE(ctxOut.length, 52)
+    }
     o.writeInt32LE(opts.repeat ?? 0, 60)
     const rc = native.bpf_prog_test_run_opts(this.fd, o) as number
-    if (rc < 0) throw new BpfError({ op: 'bpf_prog_test_run_opts', errno: rc, message: `test run of program ${this.name} (${this.sectionName}) failed: ${errnoName(rc)}` })
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_prog_test_run_opts',
+        errno: rc,
+        message: `test run of program ${this.name} (${this.sectionName}) failed: ${errnoName(rc)}`,
+      })
     const result: TestRunResult = { retval: o.readUInt32LE(56), durationNs: o.readUInt32LE(64) }
     if (isSyscall && ctxIn) result.ctxOut = ctxIn
     if (ctxOut) result.ctxOut = ctxOut.subarray(0, o.readUInt32LE(52))
@@ -102,7 +127,12 @@ export class BpfProgram implements Disposable {
   /** Pins the program itself (bpf_obj_pin). */
   pin(path: string): void {
     const rc = native.bpf_obj_pin(this.fd, path) as number
-    if (rc < 0) throw new BpfError({ op: 'bpf_obj_pin', errno: rc, message: `bpf_obj_pin program ${this.name} at ${path} failed: ${errnoName(rc)}` })
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_obj_pin',
+        errno: rc,
+        message: `bpf_obj_pin program ${this.name} at ${path} failed: ${errnoName(rc)}`,
+      })
   }
 
   close(): void {
@@ -130,9 +160,14 @@ export class BpfLink implements Disposable {
   /** Opens a link pinned in bpffs, e.g. one a previous daemon left behind. */
   static openPinned(path: string): BpfLink {
     const fd = native.bpf_obj_get(path) as number
-    if (fd < 0) throw new BpfError({ op: 'bpf_obj_get', errno: fd, message: `bpf_obj_get ${path} failed: ${errnoName(fd)}` })
+    if (fd < 0)
+      throw new BpfError({ op: 'bpf_obj_get', errno: fd, message: `bpf_obj_get ${path} failed: ${errnoName(fd)}` })
     let kind = ''
-    try { kind = readlinkSync(`/proc/self/fd/${fd}`) } catch { /* no procfs */ }
+    try {
+      kind = readlinkSync(`/proc/self/fd/${fd}`)
+    } catch {
+      /* no procfs */
+    }
     if (kind && kind !== 'anon_inode:bpf-link' && kind !== 'anon_inode:bpf_link') {
       closeFd(fd)
       throw new SpecMismatchError('BpfLink.openPinned', `${path} is not a BPF link (${kind})`)
@@ -145,12 +180,19 @@ export class BpfLink implements Disposable {
     return this.#fd
   }
 
-  get pinPath(): string | undefined { return this.#pinPath }
+  get pinPath(): string | undefined {
+    return this.#pinPath
+  }
 
   /** Pins the link so the attachment outlives this process. */
   pin(path: string): void {
     const rc = native.bpf_obj_pin(this.fd, path) as number
-    if (rc < 0) throw new BpfError({ op: 'bpf_obj_pin', errno: rc, message: `bpf_obj_pin link ${this.description} at ${path} failed: ${errnoName(rc)}` })
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_obj_pin',
+        errno: rc,
+        message: `bpf_obj_pin link ${this.description} at ${path} failed: ${errnoName(rc)}`,
+      })
     this.#pinPath = path
   }
 
@@ -168,7 +210,12 @@ export class BpfLink implements Disposable {
   /** Detaches the program now, even while the link is pinned or held elsewhere (BPF_LINK_DETACH). */
   detach(): void {
     const rc = native.bpf_link_detach(this.fd) as number
-    if (rc < 0) throw new BpfError({ op: 'bpf_link_detach', errno: rc, message: `detaching link ${this.description} failed: ${errnoName(rc)}` })
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_link_detach',
+        errno: rc,
+        message: `detaching link ${this.description} failed: ${errnoName(rc)}`,
+      })
   }
 
   /** Releases this handle; the program stays attached only if the link is pinned. */
@@ -185,7 +232,11 @@ export class BpfLink implements Disposable {
 /** Installs a tail-call target: prog_array[index] = prog (value is the program fd, key a host-order u32). */
 export function progArraySet(map: BpfMap, index: number, prog: BpfProgram): void {
   if (map.spec.type !== 3 /* BPF_MAP_TYPE_PROG_ARRAY */) {
-    throw new SpecMismatchError('progArraySet', `map ${map.spec.name} is not a program array (type ${map.spec.type})`, map.spec.name)
+    throw new SpecMismatchError(
+      'progArraySet',
+      `map ${map.spec.name} is not a program array (type ${map.spec.type})`,
+      map.spec.name,
+    )
   }
   const key = Buffer.alloc(4)
   key.writeUInt32LE(index)

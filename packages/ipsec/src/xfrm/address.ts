@@ -4,7 +4,16 @@
  * `net.isIP` accepts, zone ids refused (an XFRM address has no scope, so a zone would be dropped silently).
  */
 import {
-  formatIpv4, formatIpv6, isIp, maskIp, maxPrefixLength, parseIp, parsePrefixLength, whyNotIp, writeIp16, ZONE_REFUSED,
+  formatIpv4,
+  formatIpv6,
+  isIp,
+  maskIp,
+  maxPrefixLength,
+  parseIp,
+  parsePrefixLength,
+  whyNotIp,
+  writeIp16,
+  ZONE_REFUSED,
 } from '@kmesh-ts/ip'
 import { AF_INET, AF_INET6 } from '@kmesh-ts/kernel-abi'
 import { XfrmCodecError } from '../errors.js'

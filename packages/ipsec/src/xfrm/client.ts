@@ -57,7 +57,8 @@ export class XfrmClient {
 
   static open(options: XfrmClientOptions = {}): XfrmClient {
     const timeoutMs = options.timeoutMs ?? defaults.timeoutMs
-    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new RangeError(`XfrmClient.open: option timeoutMs must be a positive number, got ${timeoutMs}`)
+    if (!Number.isFinite(timeoutMs) || timeoutMs <= 0)
+      throw new RangeError(`XfrmClient.open: option timeoutMs must be a positive number, got ${timeoutMs}`)
     const c = libc()
     const fd = options.netns === undefined ? openSocket(c) : inNetns(c, options.netns, () => openSocket(c))
     try {
@@ -96,7 +97,9 @@ export class XfrmClient {
     return m && decodeStatePayload(m.payload)
   }
   dumpStates(): XfrmStateInfo[] {
-    return this.#dump('dump states', (seq) => request.dumpStates(seq), XFRM_MSG.NEWSA).map((m) => decodeStatePayload(m.payload))
+    return this.#dump('dump states', (seq) => request.dumpStates(seq), XFRM_MSG.NEWSA).map((m) =>
+      decodeStatePayload(m.payload),
+    )
   }
 
   addPolicy(p: XfrmPolicy): void {
@@ -115,7 +118,9 @@ export class XfrmClient {
     return m && decodePolicyPayload(m.payload)
   }
   dumpPolicies(): XfrmPolicyInfo[] {
-    return this.#dump('dump policies', (seq) => request.dumpPolicies(seq), XFRM_MSG.NEWPOLICY).map((m) => decodePolicyPayload(m.payload))
+    return this.#dump('dump policies', (seq) => request.dumpPolicies(seq), XFRM_MSG.NEWPOLICY).map((m) =>
+      decodePolicyPayload(m.payload),
+    )
   }
 
   close(): void {
@@ -226,7 +231,9 @@ export function inNetns<T>(c: Libc, path: string, fn: () => T): T {
       return fn()
     } finally {
       if (c.setns(home, CLONE_NEWNET) < 0) {
-        process.stderr.write(`kmesh ipsec: cannot return the main thread to its network namespace (${errnoName(c.errno())}); aborting\n`)
+        process.stderr.write(
+          `kmesh ipsec: cannot return the main thread to its network namespace (${errnoName(c.errno())}); aborting\n`,
+        )
         process.abort()
       }
     }
@@ -243,6 +250,7 @@ function check(c: Libc, op: string, rc: number): void {
 function sysError(c: Libc, op: string): XfrmError {
   const errno = c.errno()
   // SO_RCVTIMEO expiry shows up as EAGAIN: report it as the timeout it is.
-  if (errnoName(errno) === 'EAGAIN') return new XfrmError(op, 110, 'ETIMEDOUT', 'no answer from the kernel within the timeout')
+  if (errnoName(errno) === 'EAGAIN')
+    return new XfrmError(op, 110, 'ETIMEDOUT', 'no answer from the kernel within the timeout')
   return new XfrmError(op, errno, errnoName(errno))
 }

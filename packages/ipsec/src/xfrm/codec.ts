@@ -16,7 +16,14 @@ import {
   type XfrmPolicyAction,
   type XfrmPolicyDir,
 } from './constants.js'
-import { cString, decodeAttributes, encodeAttributes, encodeMessage, type NetlinkAttribute, type NetlinkMessage } from './netlink.js'
+import {
+  cString,
+  decodeAttributes,
+  encodeAttributes,
+  encodeMessage,
+  type NetlinkAttribute,
+  type NetlinkMessage,
+} from './netlink.js'
 import type {
   XfrmMark,
   XfrmPolicy,
@@ -167,7 +174,10 @@ export function encodeStatePayload(s: XfrmState): Buffer {
 
 /** Decodes the payload of XFRM_MSG_NEWSA (a get answer or a dump entry). */
 export function decodeStatePayload(p: Buffer): XfrmStateInfo {
-  if (p.length < SIZEOF.usersaInfo) throw new XfrmCodecError(`state payload of ${p.length} bytes is shorter than xfrm_usersa_info (${SIZEOF.usersaInfo})`)
+  if (p.length < SIZEOF.usersaInfo)
+    throw new XfrmCodecError(
+      `state payload of ${p.length} bytes is shorter than xfrm_usersa_info (${SIZEOF.usersaInfo})`,
+    )
   const family = p.readUInt16LE(212)
   const s: XfrmStateInfo = {
     src: decodeAddress(p, 80, family),
@@ -178,7 +188,12 @@ export function decodeStatePayload(p: Buffer): XfrmStateInfo {
     reqid: p.readUInt32LE(208),
     replayWindow: p.readUInt8(215),
     flags: p.readUInt8(216),
-    current: { bytes: p.readBigUInt64LE(160), packets: p.readBigUInt64LE(168), addTime: p.readBigUInt64LE(176), useTime: p.readBigUInt64LE(184) },
+    current: {
+      bytes: p.readBigUInt64LE(160),
+      packets: p.readBigUInt64LE(168),
+      addTime: p.readBigUInt64LE(176),
+      useTime: p.readBigUInt64LE(184),
+    },
     stats: { replayWindow: p.readUInt32LE(192), replay: p.readUInt32LE(196), integrityFailed: p.readUInt32LE(200) },
     otherAlgorithms: [],
   }
@@ -190,17 +205,29 @@ export function decodeStatePayload(p: Buffer): XfrmStateInfo {
     switch (a.type) {
       case XFRMA.ALG_AEAD: {
         const keyBits = a.value.readUInt32LE(64)
-        s.aead = { name: cString(a.value.subarray(0, 64)), key: Buffer.from(a.value.subarray(SIZEOF.algoAead, SIZEOF.algoAead + keyBits / 8)), icvLengthBits: a.value.readUInt32LE(68) }
+        s.aead = {
+          name: cString(a.value.subarray(0, 64)),
+          key: Buffer.from(a.value.subarray(SIZEOF.algoAead, SIZEOF.algoAead + keyBits / 8)),
+          icvLengthBits: a.value.readUInt32LE(68),
+        }
         break
       }
       case XFRMA.ALG_AUTH:
       case XFRMA.ALG_CRYPT:
         s.otherAlgorithms.push(cString(a.value.subarray(0, 64)))
         break
-      case XFRMA.MARK: s.mark = decodeMark(a.value); break
-      case XFRMA.SET_MARK: setMark = a.value.readUInt32LE(0); break
-      case XFRMA.SET_MARK_MASK: setMask = a.value.readUInt32LE(0); break
-      case XFRMA.IF_ID: s.ifId = a.value.readUInt32LE(0); break
+      case XFRMA.MARK:
+        s.mark = decodeMark(a.value)
+        break
+      case XFRMA.SET_MARK:
+        setMark = a.value.readUInt32LE(0)
+        break
+      case XFRMA.SET_MARK_MASK:
+        setMask = a.value.readUInt32LE(0)
+        break
+      case XFRMA.IF_ID:
+        s.ifId = a.value.readUInt32LE(0)
+        break
     }
   }
   // The kernel reads a lone XFRMA_SET_MARK as mask 0xffffffff (net/xfrm/xfrm_user.c, xfrm_smark_init).
@@ -289,7 +316,10 @@ export function encodePolicyPayload(p: XfrmPolicy): Buffer {
 
 /** Decodes the payload of XFRM_MSG_NEWPOLICY (a get answer or a dump entry). */
 export function decodePolicyPayload(p: Buffer): XfrmPolicyInfo {
-  if (p.length < SIZEOF.userpolicyInfo) throw new XfrmCodecError(`policy payload of ${p.length} bytes is shorter than xfrm_userpolicy_info (${SIZEOF.userpolicyInfo})`)
+  if (p.length < SIZEOF.userpolicyInfo)
+    throw new XfrmCodecError(
+      `policy payload of ${p.length} bytes is shorter than xfrm_userpolicy_info (${SIZEOF.userpolicyInfo})`,
+    )
   const selector = decodeSelector(p, 0) ?? { src: '', dst: '' }
   const pol: XfrmPolicyInfo = {
     selector,
@@ -304,7 +334,8 @@ export function decodePolicyPayload(p: Buffer): XfrmPolicyInfo {
   }
   for (const a of decodeAttributes(p.subarray(SIZEOF.userpolicyInfo))) {
     if (a.type === XFRMA.TMPL) {
-      for (let off = 0; off + SIZEOF.userTmpl <= a.value.length; off += SIZEOF.userTmpl) pol.templates.push(decodeTemplate(a.value, off))
+      for (let off = 0; off + SIZEOF.userTmpl <= a.value.length; off += SIZEOF.userTmpl)
+        pol.templates.push(decodeTemplate(a.value, off))
     } else if (a.type === XFRMA.MARK) pol.mark = decodeMark(a.value)
     else if (a.type === XFRMA.IF_ID) pol.ifId = a.value.readUInt32LE(0)
   }
@@ -330,16 +361,26 @@ const REQ_ACK = NLM_F_REQUEST | NLM_F_ACK
 
 /** Requests are framed like iproute2's: add/update/delete ask for an ack, a get gets the object back, a dump is multipart. */
 export const request = {
-  addState: (s: XfrmState, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.NEWSA, flags: REQ_ACK, seq, payload: encodeStatePayload(s) }),
-  updateState: (s: XfrmState, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.UPDSA, flags: REQ_ACK, seq, payload: encodeStatePayload(s) }),
-  deleteState: (id: XfrmStateId, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.DELSA, flags: REQ_ACK, seq, payload: encodeStateIdPayload(id) }),
-  getState: (id: XfrmStateId, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.GETSA, flags: NLM_F_REQUEST, seq, payload: encodeStateIdPayload(id) }),
-  dumpStates: (seq: number): Buffer => encodeMessage({ type: XFRM_MSG.GETSA, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, payload: Buffer.alloc(0) }),
-  addPolicy: (p: XfrmPolicy, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.NEWPOLICY, flags: REQ_ACK, seq, payload: encodePolicyPayload(p) }),
-  updatePolicy: (p: XfrmPolicy, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.UPDPOLICY, flags: REQ_ACK, seq, payload: encodePolicyPayload(p) }),
-  deletePolicy: (id: XfrmPolicyId, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.DELPOLICY, flags: REQ_ACK, seq, payload: encodePolicyIdPayload(id) }),
-  getPolicy: (id: XfrmPolicyId, seq: number): Buffer => encodeMessage({ type: XFRM_MSG.GETPOLICY, flags: NLM_F_REQUEST, seq, payload: encodePolicyIdPayload(id) }),
-  dumpPolicies: (seq: number): Buffer => encodeMessage({ type: XFRM_MSG.GETPOLICY, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, payload: Buffer.alloc(0) }),
+  addState: (s: XfrmState, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.NEWSA, flags: REQ_ACK, seq, payload: encodeStatePayload(s) }),
+  updateState: (s: XfrmState, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.UPDSA, flags: REQ_ACK, seq, payload: encodeStatePayload(s) }),
+  deleteState: (id: XfrmStateId, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.DELSA, flags: REQ_ACK, seq, payload: encodeStateIdPayload(id) }),
+  getState: (id: XfrmStateId, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.GETSA, flags: NLM_F_REQUEST, seq, payload: encodeStateIdPayload(id) }),
+  dumpStates: (seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.GETSA, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, payload: Buffer.alloc(0) }),
+  addPolicy: (p: XfrmPolicy, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.NEWPOLICY, flags: REQ_ACK, seq, payload: encodePolicyPayload(p) }),
+  updatePolicy: (p: XfrmPolicy, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.UPDPOLICY, flags: REQ_ACK, seq, payload: encodePolicyPayload(p) }),
+  deletePolicy: (id: XfrmPolicyId, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.DELPOLICY, flags: REQ_ACK, seq, payload: encodePolicyIdPayload(id) }),
+  getPolicy: (id: XfrmPolicyId, seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.GETPOLICY, flags: NLM_F_REQUEST, seq, payload: encodePolicyIdPayload(id) }),
+  dumpPolicies: (seq: number): Buffer =>
+    encodeMessage({ type: XFRM_MSG.GETPOLICY, flags: NLM_F_REQUEST | NLM_F_DUMP, seq, payload: Buffer.alloc(0) }),
 } as const
 
 /** Decodes any XFRM message this codec knows into a tagged object (for tests, tools and logs). */
@@ -359,10 +400,18 @@ export function decodeXfrmMessage(m: NetlinkMessage): DecodedXfrmMessage {
       return { kind: 'state-id', op: m.type === XFRM_MSG.DELSA ? 'delete' : 'get', id: decodeStateIdPayload(m.payload) }
     case XFRM_MSG.NEWPOLICY:
     case XFRM_MSG.UPDPOLICY:
-      return { kind: 'policy', op: m.type === XFRM_MSG.NEWPOLICY ? 'new' : 'update', policy: decodePolicyPayload(m.payload) }
+      return {
+        kind: 'policy',
+        op: m.type === XFRM_MSG.NEWPOLICY ? 'new' : 'update',
+        policy: decodePolicyPayload(m.payload),
+      }
     case XFRM_MSG.DELPOLICY:
     case XFRM_MSG.GETPOLICY:
-      return { kind: 'policy-id', op: m.type === XFRM_MSG.DELPOLICY ? 'delete' : 'get', id: decodePolicyIdPayload(m.payload) }
+      return {
+        kind: 'policy-id',
+        op: m.type === XFRM_MSG.DELPOLICY ? 'delete' : 'get',
+        id: decodePolicyIdPayload(m.payload),
+      }
     default:
       throw new XfrmCodecError(`XFRM message type ${m.type} is not one this codec knows`)
   }
@@ -384,7 +433,7 @@ function decodePolicyIdPayload(p: Buffer): XfrmPolicyId {
   const id: XfrmPolicyId = { selector: decodeSelector(p, 0) ?? { src: '', dst: '' }, dir: dirName(p.readUInt8(60)) }
   const index = p.readUInt32LE(56)
   if (index) id.index = index
-  for (const a of decodeAttributes(p.subarray(SIZEOF.userpolicyId))) if (a.type === XFRMA.MARK) id.mark = decodeMark(a.value)
+  for (const a of decodeAttributes(p.subarray(SIZEOF.userpolicyId)))
+    if (a.type === XFRMA.MARK) id.mark = decodeMark(a.value)
   return id
 }
-

@@ -21,7 +21,9 @@ export function libc(): Libc {
   const f = {
     socket: lib.func('int socket(int domain, int type, int protocol)'),
     bind: lib.func('int bind(int fd, const void *addr, uint32_t len)'),
-    sendto: lib.func('intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)'),
+    sendto: lib.func(
+      'intptr_t sendto(int fd, const void *buf, size_t len, int flags, const void *addr, uint32_t addrlen)',
+    ),
     recv: lib.func('intptr_t recv(int fd, void *buf, size_t len, int flags)'),
     setsockopt: lib.func('int setsockopt(int fd, int level, int name, const void *value, uint32_t len)'),
     setns: lib.func('int setns(int fd, int nstype)'),

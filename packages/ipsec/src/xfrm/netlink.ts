@@ -1,6 +1,14 @@
 import { XfrmCodecError } from '../errors.js'
 import { errnoName } from '../errno.js'
-import { NLA_HDRLEN, NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSGERR_ATTR_MSG, NLM_F_ACK_TLVS, NLM_F_CAPPED } from './constants.js'
+import {
+  NLA_HDRLEN,
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_HDRLEN,
+  NLMSGERR_ATTR_MSG,
+  NLM_F_ACK_TLVS,
+  NLM_F_CAPPED,
+} from './constants.js'
 
 /** One netlink message: `struct nlmsghdr` fields and the payload after the header. */
 export interface NetlinkMessage {
@@ -40,7 +48,8 @@ export function decodeAttributes(buf: Buffer): NetlinkAttribute[] {
   while (off + NLA_HDRLEN <= buf.length) {
     const len = buf.readUInt16LE(off)
     const type = buf.readUInt16LE(off + 2) & 0x3fff
-    if (len < NLA_HDRLEN || off + len > buf.length) throw new XfrmCodecError(`attribute at offset ${off} has length ${len}, beyond the ${buf.length}-byte buffer`)
+    if (len < NLA_HDRLEN || off + len > buf.length)
+      throw new XfrmCodecError(`attribute at offset ${off} has length ${len}, beyond the ${buf.length}-byte buffer`)
     out.push({ type, value: buf.subarray(off + NLA_HDRLEN, off + len) })
     off += align4(len)
   }
@@ -65,7 +74,10 @@ export function decodeMessages(buf: Buffer): NetlinkMessage[] {
   let off = 0
   while (off + NLMSG_HDRLEN <= buf.length) {
     const len = buf.readUInt32LE(off)
-    if (len < NLMSG_HDRLEN || off + len > buf.length) throw new XfrmCodecError(`netlink message at offset ${off} has length ${len}, beyond the ${buf.length}-byte datagram`)
+    if (len < NLMSG_HDRLEN || off + len > buf.length)
+      throw new XfrmCodecError(
+        `netlink message at offset ${off} has length ${len}, beyond the ${buf.length}-byte datagram`,
+      )
     out.push({
       type: buf.readUInt16LE(off + 4),
       flags: buf.readUInt16LE(off + 6),
@@ -93,7 +105,8 @@ export interface NetlinkError {
 /** Decodes the payload of an NLMSG_ERROR message (`struct nlmsgerr` + optional extended-ack attributes). */
 export function decodeError(m: NetlinkMessage): NetlinkError {
   if (m.type !== NLMSG_ERROR) throw new XfrmCodecError(`message type ${m.type} is not NLMSG_ERROR`)
-  if (m.payload.length < 4 + NLMSG_HDRLEN) throw new XfrmCodecError(`NLMSG_ERROR payload of ${m.payload.length} bytes is too short`)
+  if (m.payload.length < 4 + NLMSG_HDRLEN)
+    throw new XfrmCodecError(`NLMSG_ERROR payload of ${m.payload.length} bytes is too short`)
   const error = m.payload.readInt32LE(0)
   const errno = -error
   const requestLen = m.payload.readUInt32LE(4)

@@ -15,14 +15,22 @@ import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-conv
 import type { Service, Workload } from '../../model/index.js'
 import type { Logger } from '../../log.js'
 
-interface Converted { name: string; kind: 'workload' | 'service'; value: Workload | Service; isNew: boolean }
+interface Converted {
+  name: string
+  kind: 'workload' | 'service'
+  value: Workload | Service
+  isNew: boolean
+}
 
 export class ClusterMesh {
   private readonly workloads = new Set<string>()
   private readonly services = new Set<string>()
   private readonly policies = new Map<string, Authorization>()
 
-  constructor(private readonly processor: WorkloadProcessor, private readonly log: Logger) {}
+  constructor(
+    private readonly processor: WorkloadProcessor,
+    private readonly log: Logger,
+  ) {}
 
   get counts(): { workloads: number; services: number; policies: number } {
     return { workloads: this.workloads.size, services: this.services.size, policies: this.policies.size }
@@ -43,8 +51,20 @@ export class ClusterMesh {
       if (i > 0 && endsSlice(i)) await nextTurn()
       const r = added[i]!
       try {
-        if (r.value.workload) converted.push({ name: r.name, kind: 'workload', value: workloadFromXds(r.value.workload), isNew: !this.workloads.has(r.name) })
-        else converted.push({ name: r.name, kind: 'service', value: serviceFromXds(r.value.service), isNew: !this.services.has(r.name) })
+        if (r.value.workload)
+          converted.push({
+            name: r.name,
+            kind: 'workload',
+            value: workloadFromXds(r.value.workload),
+            isNew: !this.workloads.has(r.name),
+          })
+        else
+          converted.push({
+            name: r.name,
+            kind: 'service',
+            value: serviceFromXds(r.value.service),
+            isNew: !this.services.has(r.name),
+          })
       } catch (err) {
         if (!(err instanceof UnappliableResource)) throw err
         rejections.push({ name: r.name, reason: err.message })
@@ -71,8 +91,15 @@ export class ClusterMesh {
         return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
       } catch (retryErr) {
         const retry = retryErr === err ? undefined : (retryErr as Error).message
-        this.log.error({ nonce: batch.nonce, err: reason, ...(retry ? { retryErr: retry } : {}) }, 'push not applied; the last good state stays in force')
-        return [...rejections, ...converted.map((c) => ({ name: c.name, reason })), ...batch.removed.map((r) => ({ name: r.name, reason }))]
+        this.log.error(
+          { nonce: batch.nonce, err: reason, ...(retry ? { retryErr: retry } : {}) },
+          'push not applied; the last good state stays in force',
+        )
+        return [
+          ...rejections,
+          ...converted.map((c) => ({ name: c.name, reason })),
+          ...batch.removed.map((r) => ({ name: r.name, reason })),
+        ]
       }
     }
   }
@@ -81,21 +108,37 @@ export class ClusterMesh {
     const converted = performance.now()
     // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
     const size = (delta.upsertWorkloads?.length ?? 0) + (delta.upsertServices?.length ?? 0)
-    const { warnings, writes, full, syscalls, computeMs, writeMs } = size > SLICE
-      ? await this.processor.applyDeltaYielding(delta)
-      : this.processor.applyDelta(delta)
+    const { warnings, writes, full, syscalls, computeMs, writeMs } =
+      size > SLICE ? await this.processor.applyDeltaYielding(delta) : this.processor.applyDelta(delta)
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
     for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
     for (const name of delta.removeServices ?? []) this.services.delete(name)
     for (const w of warnings) this.log.warn({ nonce }, w)
-    const ms = { convert: round(converted - started), compute: round(computeMs), write: round(writeMs), total: round(performance.now() - started) }
-    this.log.info({ nonce, workloads: this.workloads.size, services: this.services.size, full, writes: compactWrites(writes), syscalls, ms }, 'push applied')
+    const ms = {
+      convert: round(converted - started),
+      compute: round(computeMs),
+      write: round(writeMs),
+      total: round(performance.now() - started),
+    }
+    this.log.info(
+      {
+        nonce,
+        workloads: this.workloads.size,
+        services: this.services.size,
+        full,
+        writes: compactWrites(writes),
+        syscalls,
+        ms,
+      },
+      'push applied',
+    )
   }
 
   private handlePolicies(added: Added<Authorization>[], removed: { name: string }[]): Rejection[] {
     for (const p of added) this.policies.set(p.name, p.value)
     for (const r of removed) this.policies.delete(r.name)
-    if (added.length) this.log.warn({ policies: this.policies.size }, 'authorization policies received and kept; not enforced yet')
+    if (added.length)
+      this.log.warn({ policies: this.policies.size }, 'authorization policies received and kept; not enforced yet')
     return []
   }
 }

@@ -16,13 +16,28 @@ export function ipText(bytes: Uint8Array): string {
   return formatIp(bytes)
 }
 
-const SCOPES: Record<number, RoutingPreference | undefined> = { 1: 'Region', 2: 'Zone', 3: 'Subzone', 4: 'Node', 5: 'Cluster', 6: 'Network' }
+const SCOPES: Record<number, RoutingPreference | undefined> = {
+  1: 'Region',
+  2: 'Zone',
+  3: 'Subzone',
+  4: 'Node',
+  5: 'Cluster',
+  6: 'Network',
+}
 const MODES = ['Standard', 'Strict', 'Failover', 'Passthrough'] as const
 
 function gateway(g: XdsGateway | undefined): GatewayAddress | undefined {
   if (!g) return undefined
-  if (g.address) return { destination: { kind: 'address', network: g.address.network, ip: ipText(g.address.address) }, hboneMtlsPort: g.hboneMtlsPort }
-  if (g.hostname) return { destination: { kind: 'hostname', namespace: g.hostname.namespace, hostname: g.hostname.hostname }, hboneMtlsPort: g.hboneMtlsPort }
+  if (g.address)
+    return {
+      destination: { kind: 'address', network: g.address.network, ip: ipText(g.address.address) },
+      hboneMtlsPort: g.hboneMtlsPort,
+    }
+  if (g.hostname)
+    return {
+      destination: { kind: 'hostname', namespace: g.hostname.namespace, hostname: g.hostname.hostname },
+      hboneMtlsPort: g.hboneMtlsPort,
+    }
   return undefined
 }
 
@@ -51,14 +66,20 @@ export function workloadFromXds(w: XdsWorkload): Workload {
     capacity: w.capacity ?? 1,
     nativeTunnel: w.nativeTunnel,
     authorizationPolicies: [...w.authorizationPolicies],
-    services: Object.fromEntries(services.map(([key, list]) => [key, Object.fromEntries(list.ports.map((p) => [p.servicePort, p.targetPort]))])),
+    services: Object.fromEntries(
+      services.map(([key, list]) => [key, Object.fromEntries(list.ports.map((p) => [p.servicePort, p.targetPort]))]),
+    ),
   }
   if (w.locality) out.locality = { ...w.locality }
   const wp = gateway(w.waypoint)
   if (wp) out.waypoint = wp
   const gw = gateway(w.networkGateway)
   if (gw) out.networkGateway = gw
-  if (w.applicationTunnel) out.applicationTunnel = { protocol: w.applicationTunnel.protocol === 1 ? 'PROXY' : 'NONE', ...(w.applicationTunnel.port ? { port: w.applicationTunnel.port } : {}) }
+  if (w.applicationTunnel)
+    out.applicationTunnel = {
+      protocol: w.applicationTunnel.protocol === 1 ? 'PROXY' : 'NONE',
+      ...(w.applicationTunnel.port ? { port: w.applicationTunnel.port } : {}),
+    }
   return out
 }
 
@@ -70,7 +91,9 @@ export function serviceFromXds(s: XdsService): Service {
     namespace: s.namespace,
     hostname: s.hostname,
     vips: s.addresses.filter((a) => a.length === undefined).map((a) => ({ network: a.network, ip: ipText(a.address) })),
-    cidrVips: s.addresses.filter((a) => a.length !== undefined).map((a) => ({ network: a.network, cidr: `${ipText(a.address)}/${a.length}` })),
+    cidrVips: s.addresses
+      .filter((a) => a.length !== undefined)
+      .map((a) => ({ network: a.network, cidr: `${ipText(a.address)}/${a.length}` })),
     ports: Object.fromEntries(s.ports.map((p) => [p.servicePort, p.targetPort])),
     endpoints: {},
     subjectAltNames: [...s.subjectAltNames],
@@ -85,7 +108,9 @@ export function serviceFromXds(s: XdsService): Service {
   if (wp) out.waypoint = wp
   if (s.loadBalancing) {
     const lb: LoadBalancer = {
-      routingPreferences: s.loadBalancing.routingPreference.map((p) => SCOPES[p]).filter((p): p is RoutingPreference => !!p),
+      routingPreferences: s.loadBalancing.routingPreference
+        .map((p) => SCOPES[p])
+        .filter((p): p is RoutingPreference => !!p),
       mode: MODES[s.loadBalancing.mode] ?? 'Standard',
       healthPolicy: s.loadBalancing.healthPolicy === 1 ? 'AllowAll' : 'OnlyHealthy',
     }
