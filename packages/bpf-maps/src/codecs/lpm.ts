@@ -5,7 +5,7 @@
  */
 import { readU32, writeU32, type Codec } from './codec.js'
 import { formatIp, maskIp, parseCidr } from '@kmesh-ts/ip'
-import { BPF_MAPS } from '@kmesh-ts/kernel-abi'
+import { BPF_MAPS, mapNames } from '@kmesh-ts/kernel-abi'
 import { decodeIpAddr, encodeIpAddr, formatIpv6, ipBytes, type IpInput } from './ip.js'
 import { MapType, BPF_F_NO_PREALLOC, type RecordMapSpec } from './maps.js'
 import { u32Value } from './records.js'
@@ -52,7 +52,7 @@ export function lpmKeyOfCidr(cidr: string): LpmKey {
 
 /** km_nodeinfo as data: LPM trie, 20-byte key, u32 value, BPF_F_NO_PREALLOC (required for LPM tries). */
 export const nodeInfoMapSpec: RecordMapSpec<LpmKey, number> = {
-  name: 'km_nodeinfo',
+  name: mapNames.nodeInfo,
   type: MapType.LpmTrie,
   key: lpmKey,
   value: u32Value,

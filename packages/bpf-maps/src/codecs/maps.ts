@@ -16,7 +16,7 @@ import {
   u32Value,
 } from './records.js'
 import type { Codec } from './codec.js'
-import { BPF_MAPS, type MapName } from '@kmesh-ts/kernel-abi'
+import { BPF_MAPS, mapNames, type MapName } from '@kmesh-ts/kernel-abi'
 
 /** BPF_MAP_TYPE_* numbers (linux/bpf.h). */
 export const MapType = { Hash: 1, Array: 2, ProgArray: 3, LpmTrie: 11, SkStorage: 24, RingBuf: 27 } as const
@@ -44,11 +44,11 @@ function hashSpec<K, V>(name: MapName, key: Codec<K>, value: Codec<V>): RecordMa
 }
 
 export const mapSpecs = {
-  frontend: hashSpec('km_frontend', frontendKey, frontendValue),
-  service: hashSpec('km_service', serviceKey, serviceValue),
-  endpoint: hashSpec('km_endpoint', endpointKey, endpointValue),
-  backend: hashSpec('km_backend', backendKey, backendValue),
-  manage: hashSpec('km_manage', managerKey, u32Value),
+  frontend: hashSpec(mapNames.frontend, frontendKey, frontendValue),
+  service: hashSpec(mapNames.service, serviceKey, serviceValue),
+  endpoint: hashSpec(mapNames.endpoint, endpointKey, endpointValue),
+  backend: hashSpec(mapNames.backend, backendKey, backendValue),
+  manage: hashSpec(mapNames.manage, managerKey, u32Value),
 } as const
 
 export type CoreMapName = keyof typeof mapSpecs
