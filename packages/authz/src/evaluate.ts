@@ -106,9 +106,8 @@ export function applicablePolicies(
     const known =
       (p.scope === Scope.GLOBAL || p.scope === Scope.NAMESPACE || p.scope === Scope.WORKLOAD_SELECTOR) &&
       (p.action === Action.ALLOW || p.action === Action.DENY)
-    const key = policyKey(p)
-    byKey.delete(key) // a rejected update leaves nothing stale behind in this model
-    if (known) byKey.set(key, p)
+    // A resource ztunnel cannot convert is rejected on arrival: it is not stored, and changes nothing stored.
+    if (known) byKey.set(policyKey(p), p)
   }
   const chosen = new Set<string>()
   for (const [key, p] of byKey) {
@@ -128,11 +127,15 @@ export function applicablePolicies(
 /** The decision of §3.1 for one connection to `workload`. */
 export function evaluate(input: EvaluateInput): Decision {
   const { policies, unknownKeys } = applicablePolicies(input.policies, input.workload, input.rootNamespace)
+  const port = input.destination.port
+  if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+    throw new RangeError(`a destination port is an integer in 0..65535, got ${port}`)
+  }
   const conn: Connection = {
     srcIp: canonicalAddress(input.source.ip),
     identity: input.source.identity,
     dstIp: canonicalAddress(input.destination.ip),
-    dstPort: input.destination.port,
+    dstPort: port,
   }
   const candidates: Candidate[] = policies.map((p) => ({ key: policyKey(p), policy: p, rules: compileRules(p) }))
   const pick = (action: number, dryRun: boolean) =>

@@ -697,7 +697,7 @@ for (const [i, row] of rows.entries()) {
   })
 }
 
-t.test('addresses given as bytes; v4-mapped bytes fold to IPv4; a bad length is refused', (t) => {
+t.test('addresses given as bytes; v4-mapped bytes fold to IPv4; bad lengths, texts and ports are refused', (t) => {
   const policies = [allowOn({ sourceIps: ip('10.2.0.0/16') })]
   const workload = { uid: 'W', namespace: 'app', authorizationPolicies: [] }
   const mapped = new Uint8Array([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 2, 0, 5])
@@ -706,5 +706,7 @@ t.test('addresses given as bytes; v4-mapped bytes fold to IPv4; a bad length is 
   t.equal(evaluate({ policies, workload, source: { ip: new Uint8Array([10, 3, 0, 7]) }, destination }).verdict, 'deny')
   t.throws(() => evaluate({ policies, workload, source: { ip: new Uint8Array(5) }, destination }), RangeError)
   t.throws(() => evaluate({ policies, workload, source: { ip: '10.2.0.500' }, destination }), TypeError)
+  const port = { ip: '10.1.0.10', port: 70000 }
+  t.throws(() => evaluate({ policies, workload, source: { ip: '10.2.0.5' }, destination: port }), RangeError)
   t.end()
 })
