@@ -3,7 +3,15 @@
  * and on any failure puts the previous state back, so a bad change never leaves a half-written service
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
-import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord, type RecordChanges } from './map-image.js'
+import {
+  emptyImage,
+  LB_MAPS,
+  putRecord,
+  type LbMapName,
+  type MapImage,
+  type MapRecord,
+  type RecordChanges,
+} from './map-image.js'
 import { changesTo, planWrites, summarize, type PlanSummary, type WriteStep } from './plan.js'
 import { drain, type Steps } from '../util/slices.js'
 
@@ -70,11 +78,8 @@ export class MapWriter {
 
   /** Reads what the kernel maps hold now (after a restart with kept pins, this is the state in force). */
   static readMirror(maps: LbMaps): MapImage {
-    const image = {} as MapImage
-    for (const name of LB_MAPS) {
-      image[name] = new Map()
-      for (const [key, value] of maps[name].entries()) image[name].set(key.toString('hex'), { key, value })
-    }
+    const image = emptyImage()
+    for (const name of LB_MAPS) for (const [key, value] of maps[name].entries()) putRecord(image, name, key, value)
     return image
   }
 
@@ -113,9 +118,7 @@ export class MapWriter {
     try {
       for (const step of steps) yield* this.runSteps(step)
     } catch (err) {
-      const touched = emptyImage()
-      for (const step of steps) step.records.forEach((r, i) => touched[step.map].set(step.hex[i]!, r))
-      const reverted = this.revertTouched(touched, before)
+      const reverted = this.revertTouched(steps, before)
       throw new ApplyError(
         `writing the maps failed: ${(err as Error).message}; ${reverted ? 'the previous state was restored' : 'restoring the previous state failed too: the maps may be inconsistent, restart the daemon'}`,
         err,
@@ -174,16 +177,24 @@ export class MapWriter {
   private resync(name: LbMapName, records: MapRecord[]): void {
     for (const r of records) {
       const value = this.maps[name].get(r.key)
-      if (value) this.image[name].set(r.key.toString('hex'), { key: r.key, value })
+      if (value) putRecord(this.image, name, r.key, value)
       else this.image[name].delete(r.key.toString('hex'))
     }
   }
 
-  /** Puts the touched keys back to what they held before (keys absent before are deleted), in the safe order. */
-  private revertTouched(touched: MapImage, before: MapImage): boolean {
+  /**
+   * Puts the keys `steps` touched back to what they held before (keys absent before are deleted), through the same
+   * planner, so the revert goes in the safe order too.
+   */
+  private revertTouched(steps: WriteStep[], before: MapImage): boolean {
     try {
       const absentBefore = emptyImage()
-      for (const m of LB_MAPS) for (const [k, r] of touched[m]) if (!before[m].has(k)) absentBefore[m].set(k, r)
+      for (const step of steps) {
+        for (let i = 0; i < step.hex.length; i++) {
+          const k = step.hex[i]!
+          if (!before[step.map].has(k)) absentBefore[step.map].set(k, step.records[i]!)
+        }
+      }
       for (const step of planWrites(this.image, { put: before, delete: absentBefore })) this.run(step)
       return true
     } catch {
