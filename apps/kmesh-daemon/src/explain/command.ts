@@ -4,11 +4,13 @@
  */
 import { parseArgs } from 'node:util'
 import { explain, type Explanation } from '@kmesh-ts/lb-model'
+import { DEFAULTS } from '../options.js'
 import { readPinnedSnapshot } from './snapshot.js'
 import { readIdNames } from './names.js'
 import { formatExplanation } from './format.js'
 
-export const EXPLAIN_DEFAULTS = { pinRoot: '/sys/fs/bpf/kmesh-ts', stateDir: '/var/lib/kmesh-ts' }
+/** The daemon's own defaults: explain reads what a daemon started without --pin-root / --state-dir wrote. */
+export const EXPLAIN_DEFAULTS = { pinRoot: DEFAULTS.pinRoot, stateDir: DEFAULTS.stateDir }
 
 export interface ExplainOptions {
   pinRoot: string

@@ -15,14 +15,15 @@ import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFil
 import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
 import { countChanges, type ResourceChanges } from '../model/index.js'
 import type { Logger } from '../log.js'
+import { DEFAULTS } from '../options.js'
 
 export interface LocalMeshOptions {
   file: string
   processor: WorkloadProcessor
   log: Logger
-  /** Quiet time a changed file must keep before it is read (default 1000 ms). */
+  /** Quiet time a changed file must keep before it is read (default DEFAULTS.reloadSettleMs). */
   settleMs?: number
-  /** Longest time from the first unapplied change to a reload, under continuous edits (default 5000 ms). */
+  /** Longest time from the first unapplied change to a reload, under continuous edits (default DEFAULTS.reloadMaxWaitMs). */
   maxWaitMs?: number
   /** Files larger than this are refused unread. */
   maxBytes?: number
@@ -166,7 +167,7 @@ export class LocalMesh {
   }
 
   private schedulePoll(): void {
-    const settle = this.options.settleMs ?? 1000
+    const settle = this.options.settleMs ?? DEFAULTS.reloadSettleMs
     this.poll = setTimeout(() => void this.check(), Math.max(10, Math.min(100, settle / 4)))
   }
 
@@ -181,8 +182,8 @@ export class LocalMesh {
       pending.signature = signature
       pending.stableSince = now
     }
-    const settled = now - pending.stableSince >= (this.options.settleMs ?? 1000)
-    const overdue = now - pending.since >= (this.options.maxWaitMs ?? 5000)
+    const settled = now - pending.stableSince >= (this.options.settleMs ?? DEFAULTS.reloadSettleMs)
+    const overdue = now - pending.since >= (this.options.maxWaitMs ?? DEFAULTS.reloadMaxWaitMs)
     if (!settled && !overdue) return this.schedulePoll()
     this.pending = undefined
     if (overdue && !settled)
