@@ -9,7 +9,7 @@ step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: the BPF toolchain (clang, llvm, libbpf headers + libbpf1 for koffi, bpftool), the network tools
 # the tests and benchmarks drive (iproute2, nsenter from util-linux, iptables, haproxy, curl, strace).
-APT_PACKAGES=(clang llvm libbpf-dev libbpf1 bpftool iproute2 util-linux iptables haproxy curl strace)
+APT_PACKAGES=(clang llvm libbpf-dev libbpf1 bpftool iproute2 util-linux iptables haproxy curl strace libc6-dev containernetworking-plugins)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
