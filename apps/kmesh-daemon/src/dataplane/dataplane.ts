@@ -23,6 +23,8 @@ export interface DataplaneOptions {
   mapSizes?: Record<string, number>
   /** Network namespace to enrol (default: the daemon's own). */
   netnsPath?: string
+  /** false: enrol no network namespace at start (node mode enrols pods one by one; host processes stay untouched). */
+  enrolAtStart?: boolean
   log: Logger
 }
 
@@ -60,7 +62,7 @@ export class Dataplane {
     const tookOver = existsSync(join(pinRoot, 'links', 'connect4'))
     try {
       dataplane.attach()
-      await dataplane.enrol()
+      if (options.enrolAtStart !== false) await dataplane.enrol()
     } catch (err) {
       dataplane.close({ keepPinned: tookOver })
       throw err
