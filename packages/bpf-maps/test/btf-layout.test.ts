@@ -8,9 +8,10 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { recordLayouts } from '../src/codecs/index.js'
+import { authzRecordLayouts, recordLayouts } from '../src/codecs/index.js'
 
 const objectFile = fileURLToPath(new URL('../../bpf-progs/obj/cgroup_sock.o', import.meta.url))
+const authzObjectFile = fileURLToPath(new URL('../../bpf-progs/obj/xdp_authz.o', import.meta.url))
 
 interface BtfMember {
   name: string
@@ -49,24 +50,38 @@ function memberOffsets(
   return out
 }
 
-t.test('every codec equals its C struct in the BTF of cgroup_sock.o', async (t) => {
-  const types = readBtf(objectFile)
-  const entries = Object.entries(recordLayouts)
-  t.ok(entries.length >= 10, `recordLayouts lists ${entries.length} records`)
+function checkLayouts(
+  t: Tap.Test,
+  file: string,
+  layouts: Record<string, { codec: { cStruct: string; size: number }; fields: Record<string, number> }>,
+  atLeast: number,
+): void {
+  const types = readBtf(file)
+  const entries = Object.entries(layouts)
+  t.ok(entries.length >= atLeast, `${entries.length} records listed`)
   for (const [cStruct, { codec, fields }] of entries) {
     t.test(cStruct, async (t) => {
       const matches = [...types.values()].filter((ty) => ty.kind === 'STRUCT' && ty.name === cStruct)
-      t.equal(matches.length, 1, `struct ${cStruct} appears once in the BTF of ${objectFile}`)
+      t.equal(matches.length, 1, `struct ${cStruct} appears once in the BTF of ${file}`)
       const ty = matches[0]
       if (!ty) return
       t.equal(codec.cStruct, cStruct, 'the codec names its C struct')
       t.equal(ty.size, codec.size, `sizeof(struct ${cStruct}) == codec.size`)
       const offsets = memberOffsets(types, ty)
+      t.same([...offsets.keys()].sort(), Object.keys(fields).sort(), `the codec lists every field of ${cStruct}`)
       for (const [field, offset] of Object.entries(fields)) {
         t.equal(offsets.get(field), offset, `offsetof(struct ${cStruct}, ${field}) == ${offset}`)
       }
     })
   }
+}
+
+t.test('every codec equals its C struct in the BTF of cgroup_sock.o', async (t) => {
+  checkLayouts(t, objectFile, recordLayouts, 10)
+})
+
+t.test('every authorization codec equals its C struct in the BTF of xdp_authz.o', async (t) => {
+  checkLayouts(t, authzObjectFile, authzRecordLayouts, 8)
 })
 
 t.test('the sizes the kernel side agreed on with upstream Kmesh', async (t) => {

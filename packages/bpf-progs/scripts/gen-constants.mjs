@@ -51,6 +51,29 @@ const EXPORTS = [
     what: 'skb marks the tc programs set and the XFRM policies match',
     names: ['IPSEC_MARK_ENCRYPT', 'IPSEC_MARK_DECRYPT'],
   },
+  {
+    header: 'authz.h',
+    what: 'the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits',
+    names: [
+      'AUTHZ_DIM_LEAF',
+      'AUTHZ_DIM_PORT',
+      'AUTHZ_DIM_SRC_IP',
+      'AUTHZ_DIM_IDENTITY',
+      'AUTHZ_MAX_STEPS',
+      'AUTHZ_VERDICT_ALLOW',
+      'AUTHZ_VERDICT_DENY',
+      'AUTHZ_NO_POLICY',
+      'AUTHZ_MAX_POLICIES',
+      'AUTHZ_NO_IDENTITY',
+      'AUTHZ_FAMILY_V4',
+      'AUTHZ_FAMILY_V6',
+      'AUTHZ_MAX_ROOTS',
+      'AUTHZ_MAX_SOURCES',
+      'AUTHZ_MAX_NODES',
+      'AUTHZ_MAX_EDGES',
+      'AUTHZ_SRC_FIXED_BITS',
+    ],
+  },
 ]
 
 const headers = () =>

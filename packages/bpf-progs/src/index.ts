@@ -17,8 +17,8 @@ import {
 export { AF_INET, AF_INET6, LB_LEAVE, LB_REWRITE, mapNames } from '@kmesh-ts/kernel-abi'
 
 /** The compiled objects shipped in obj/ (one per src/*.c). */
-export type ObjectName = 'cgroup_sock' | 'lb_test' | 'tc_mark'
-export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test', 'tc_mark']
+export type ObjectName = 'cgroup_sock' | 'lb_test' | 'tc_mark' | 'xdp_authz'
+export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test', 'tc_mark', 'xdp_authz']
 
 /** Absolute path of a compiled object, e.g. objectPath('cgroup_sock') -> <package>/obj/cgroup_sock.o. */
 export function objectPath(name: ObjectName): string {
@@ -41,15 +41,20 @@ export const programs = {
   tcMarkEncrypt: { object: 'tc_mark', name: 'tc_mark_encrypt', section: 'tc' },
   /** IPsec: on node NIC ingress, keep ESP and mark 0xd0, clear every other mark. */
   tcMarkDecrypt: { object: 'tc_mark', name: 'tc_mark_decrypt', section: 'tc' },
+  /** Authorization (include/authz.h): judges each TCP SYN to a workload address with policies; RST or drop. */
+  xdpAuthz: { object: 'xdp_authz', name: 'xdp_authz', section: 'xdp' },
+  /** The pass-only XDP program bench/authz measures against. */
+  xdpPass: { object: 'xdp_authz', name: 'xdp_pass', section: 'xdp' },
 } as const satisfies Record<string, ProgramInfo>
 
-/** The maps each object declares (include/maps.h for the connect objects, include/ipsec.h for tc_mark). */
+/** The maps each object declares (include/maps.h for the connect objects, ipsec.h for tc_mark, authz.h for XDP). */
 const mapsOf = (header: string): MapName[] =>
   (Object.keys(BPF_MAPS) as MapName[]).filter((m) => BPF_MAPS[m].header === header)
 export const objectMaps: Record<ObjectName, readonly MapName[]> = {
   cgroup_sock: mapsOf('maps.h'),
   lb_test: mapsOf('maps.h'),
   tc_mark: mapsOf('ipsec.h'),
+  xdp_authz: mapsOf('authz.h'),
 }
 
 /** The skb marks of IPsec (include/ipsec.h, docs/reference/kmesh-dataplane.md §4.4). */

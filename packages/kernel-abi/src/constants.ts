@@ -39,9 +39,37 @@ export const TAIL_CALL_SLOTS = 8
 export const IPSEC_MARK_ENCRYPT = 0x00e0
 export const IPSEC_MARK_DECRYPT = 0x00d0
 
+/** include/authz.h: the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits. */
+export const AUTHZ_DIM_LEAF = 0
+export const AUTHZ_DIM_PORT = 1
+export const AUTHZ_DIM_SRC_IP = 2
+export const AUTHZ_DIM_IDENTITY = 3
+export const AUTHZ_MAX_STEPS = 4
+export const AUTHZ_VERDICT_ALLOW = 0
+export const AUTHZ_VERDICT_DENY = 1
+export const AUTHZ_NO_POLICY = 0
+export const AUTHZ_MAX_POLICIES = 65536
+export const AUTHZ_NO_IDENTITY = 0
+export const AUTHZ_FAMILY_V4 = 4
+export const AUTHZ_FAMILY_V6 = 6
+export const AUTHZ_MAX_ROOTS = 65536
+export const AUTHZ_MAX_SOURCES = 262144
+export const AUTHZ_MAX_NODES = 262144
+export const AUTHZ_MAX_EDGES = 262144
+export const AUTHZ_SRC_FIXED_BITS = 40
+
 /** Every map the programs declare (ELF name = pin name), the header declaring it, and the max_entries written
  * there (upstream Kmesh defaults; userspace sets the real capacity at load time; 0 = none, e.g. SK_STORAGE). */
 export const BPF_MAPS = {
+  km_authz_state: { header: 'authz.h', maxEntries: 1 },
+  km_authz_root: { header: 'authz.h', maxEntries: 131072 },
+  km_authz_srcid: { header: 'authz.h', maxEntries: 524288 },
+  km_authz_node: { header: 'authz.h', maxEntries: 524289 },
+  km_authz_port: { header: 'authz.h', maxEntries: 524288 },
+  km_authz_src: { header: 'authz.h', maxEntries: 524288 },
+  km_authz_ident: { header: 'authz.h', maxEntries: 524288 },
+  km_authz_stats: { header: 'authz.h', maxEntries: 65537 },
+  km_authz_totals: { header: 'authz.h', maxEntries: 1 },
   km_nodeinfo: { header: 'ipsec.h', maxEntries: 8192 },
   km_frontend: { header: 'maps.h', maxEntries: 105000 },
   km_service: { header: 'maps.h', maxEntries: 5000 },

@@ -15,4 +15,14 @@ export const mapNames = {
   tailCall6: 'km_cgr_tail6',
   /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h). */
   nodeInfo: 'km_nodeinfo',
+  /** Authorization at XDP (include/authz.h). */
+  authzState: 'km_authz_state',
+  authzRoot: 'km_authz_root',
+  authzSourceIdentity: 'km_authz_srcid',
+  authzNode: 'km_authz_node',
+  authzPort: 'km_authz_port',
+  authzSource: 'km_authz_src',
+  authzIdentity: 'km_authz_ident',
+  authzStats: 'km_authz_stats',
+  authzTotals: 'km_authz_totals',
 } as const satisfies Record<string, MapName>

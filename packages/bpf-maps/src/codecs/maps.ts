@@ -19,7 +19,15 @@ import type { Codec } from './codec.js'
 import { BPF_MAPS, mapNames, type MapName } from '@kmesh-ts/kernel-abi'
 
 /** BPF_MAP_TYPE_* numbers (linux/bpf.h). */
-export const MapType = { Hash: 1, Array: 2, ProgArray: 3, LpmTrie: 11, SkStorage: 24, RingBuf: 27 } as const
+export const MapType = {
+  Hash: 1,
+  Array: 2,
+  ProgArray: 3,
+  PercpuArray: 6,
+  LpmTrie: 11,
+  SkStorage: 24,
+  RingBuf: 27,
+} as const
 export const BPF_F_NO_PREALLOC = 1
 
 export interface RecordMapSpec<K, V> {

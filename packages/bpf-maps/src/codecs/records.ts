@@ -307,7 +307,7 @@ export const recordLayouts: Record<string, { codec: Codec<never>; fields: Record
       waypoint_port: BE.wpPort,
     },
   },
-  manager_key: { codec: managerKey as Codec<never>, fields: {} },
+  manager_key: { codec: managerKey as Codec<never>, fields: { netns_cookie: 0, addr: 0 } },
   sock_storage_data: {
     codec: sockStorage as Codec<never>,
     fields: {

@@ -10,7 +10,7 @@ export {
   errnoName,
   type BpfErrorDetails,
 } from './errors.js'
-export { BpfMap, type MapSpec, type MapInfo, type PutMode } from './map.js'
+export { BpfMap, possibleCpus, type MapSpec, type MapInfo, type PutMode } from './map.js'
 export { TypedMap } from './typed-map.js'
 export { asBuffer, encodeToBuffer } from './buffers.js'
 export {

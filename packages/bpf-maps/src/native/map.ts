@@ -3,7 +3,7 @@
  * key_size / value_size bytes; batch calls take packed records (count × size) so a writer encodes many records
  * into one buffer and makes one syscall.
  */
-import { readlinkSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import type { Codec } from '../codecs/codec.js'
 import { BpfError, Errno, errnoName, KeyNotFoundError, MapFullError, SpecMismatchError } from './errors.js'
 import { batchOpts, closeFd, mapCreateOpts, native, sizes } from './libbpf.js'
@@ -36,6 +36,26 @@ const indexedTypes = new Set([
   2 /* array */, 3 /* prog_array */, 4 /* perf_event_array */, 6 /* percpu_array */, 8 /* cgroup_array */,
   12 /* array_of_maps */,
 ])
+
+/** Per-CPU map types: a lookup returns one value per possible CPU, each padded to 8 bytes. */
+const perCpuTypes = new Set([
+  5 /* percpu_hash */, 6 /* percpu_array */, 10 /* lru_percpu_hash */, 21 /* percpu_cgroup_storage */,
+])
+
+let possibleCpuCount: number | undefined
+/** The kernel's possible CPUs (/sys/devices/system/cpu/possible, e.g. "0-3"): how many values a per-CPU lookup returns. */
+export function possibleCpus(): number {
+  if (possibleCpuCount === undefined) {
+    const text = readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim()
+    let n = 0
+    for (const part of text.split(',')) {
+      const [a, b] = part.split('-').map(Number)
+      n += b === undefined ? 1 : (b as number) - (a as number) + 1
+    }
+    possibleCpuCount = n
+  }
+  return possibleCpuCount
+}
 
 function checkSpec(spec: MapSpec): void {
   for (const field of ['type', 'keySize', 'valueSize', 'maxEntries', 'flags'] as const) {
@@ -166,11 +186,27 @@ export class BpfMap implements Disposable {
 
   get(key: Buffer): Buffer | undefined {
     this.#checkKey(key, 'get')
+    if (perCpuTypes.has(this.spec.type))
+      throw new TypeError(`get on per-CPU map ${this.spec.name}: use getPerCpu (one value per CPU)`)
     const value = Buffer.alloc(this.spec.valueSize)
     const rc = native.bpf_map_lookup_elem(this.fd, key, value) as number
     if (rc === -Errno.ENOENT) return undefined
     if (rc < 0) throw this.#error('bpf_map_lookup_elem', rc, key)
     return value
+  }
+
+  /** A per-CPU map's values for one key: one Buffer of value_size bytes per possible CPU. */
+  getPerCpu(key: Buffer): Buffer[] | undefined {
+    this.#checkKey(key, 'getPerCpu')
+    if (!perCpuTypes.has(this.spec.type)) throw new TypeError(`getPerCpu on map ${this.spec.name}: not a per-CPU map`)
+    const stride = Math.ceil(this.spec.valueSize / 8) * 8
+    const all = Buffer.alloc(stride * possibleCpus())
+    const rc = native.bpf_map_lookup_elem(this.fd, key, all) as number
+    if (rc === -Errno.ENOENT) return undefined
+    if (rc < 0) throw this.#error('bpf_map_lookup_elem', rc, key)
+    return Array.from({ length: possibleCpus() }, (_, cpu) =>
+      all.subarray(cpu * stride, cpu * stride + this.spec.valueSize),
+    )
   }
 
   put(key: Buffer, value: Buffer, mode: PutMode = 'any'): void {
