@@ -42,6 +42,11 @@ export interface DaemonOptions {
   nodeName?: string | undefined
   /** Where nodeName came from, for the start-up log. */
   nodeNameSource?: '--node' | 'NODE_NAME' | undefined
+  /**
+   * This node's network (ztunnel's NETWORK): only service VIPs and workload addresses on it, or on no network
+   * (`''`), become frontends, and endpoints on other networks are not used. Default `''`.
+   */
+  network?: string | undefined
   netnsPath?: string | undefined
   /** Map name -> max entries, for the maps whose size may be chosen. */
   mapSizes?: Record<string, number> | undefined
@@ -88,6 +93,7 @@ const DAEMON_DEFAULTS = {
   watch: true,
   forceCgroup: false,
   allowRootCgroup: false,
+  network: '',
 } satisfies Partial<DaemonOptions>
 
 /** Every default, the nested ones included (what --help prints). */
