@@ -1,0 +1,232 @@
+/**
+ * Policies + the node's workloads → one generation of the authorization maps (include/authz.h), or a refusal
+ * that names the limit. Every limit is the kernel maps' capacity for one generation or a bound on compile work;
+ * nothing is ever truncated: a set that does not fit is refused whole and the last good set stays in force.
+ */
+import {
+  AUTHZ_MAX_EDGES,
+  AUTHZ_MAX_NODES,
+  AUTHZ_MAX_POLICIES,
+  AUTHZ_MAX_ROOTS,
+  AUTHZ_MAX_SOURCES,
+} from '@kmesh-ts/kernel-abi'
+import { isV4Mapped, parseIp, unmapV4 } from '@kmesh-ts/ip'
+import type { Authorization } from '@kmesh-ts/xds-client'
+import { indexPolicies, isDeny, type PolicyTarget, policiesFor, policyStore } from './applicable.js'
+import { type AppliedPolicy, buildDiagram, IdentityUniverse, NodeTable } from './diagram.js'
+import { ingestPolicy, type PolicyTests, type SourceIdentity } from './ingest.js'
+
+/** A workload whose addresses the XDP program protects. */
+export interface ProtectedWorkload extends PolicyTarget {
+  /** Its addresses as text or bytes; v4-mapped IPv6 is folded to IPv4. */
+  addresses: ReadonlyArray<string | Uint8Array>
+}
+
+/** A source address and the identity the mesh gives it (the workload that owns the address). */
+export interface AddressIdentity {
+  address: string | Uint8Array
+  identity: SourceIdentity
+}
+
+export interface AuthzLimits {
+  /** Policies stored on the node (one counter slot each). */
+  policiesPerNode: number
+  /** Policies applying to one workload (bounds the compile work per workload). */
+  policiesPerWorkload: number
+  /** Destination addresses with policies (km_authz_root, per generation). */
+  roots: number
+  /** Source addresses with an identity (km_authz_srcid, per generation). */
+  sources: number
+  /** Decision nodes (km_authz_node, per generation). */
+  nodes: number
+  /** Edges of each kind (km_authz_port, km_authz_src, km_authz_ident, per generation). */
+  edges: number
+}
+
+export const AUTHZ_LIMITS: AuthzLimits = {
+  policiesPerNode: AUTHZ_MAX_POLICIES,
+  policiesPerWorkload: 4096,
+  roots: AUTHZ_MAX_ROOTS,
+  sources: AUTHZ_MAX_SOURCES,
+  nodes: AUTHZ_MAX_NODES,
+  edges: AUTHZ_MAX_EDGES,
+}
+
+export interface CompileInput {
+  policies: Iterable<Authorization>
+  workloads: Iterable<ProtectedWorkload>
+  identities: Iterable<AddressIdentity>
+  /** GLOBAL policies apply only from this namespace when given (istio-l4-authz.md §1.2). */
+  rootNamespace?: string | undefined
+  /** The stable counter slot (1..65536) of a policy key; the caller keeps slots across compiles. */
+  slotOf: (policyKey: string) => number
+  limits?: Partial<AuthzLimits> | undefined
+}
+
+export interface CompiledRoot {
+  address: Uint8Array
+  node: number
+  workload: string
+}
+
+export interface CompiledAuthz {
+  roots: CompiledRoot[]
+  sources: Array<{ address: Uint8Array; identity: number }>
+  /** The distinct identities, by id (0 = no identity). */
+  identities: Array<SourceIdentity | undefined>
+  table: NodeTable
+  /** Policy key → slot, for every stored policy. */
+  slots: Map<string, number>
+  /** Keys workloads list that name no stored policy (skipped, as ztunnel does), per workload uid. */
+  unknownKeys: Map<string, string[]>
+  counts: {
+    policies: number
+    roots: number
+    sources: number
+    nodes: number
+    portEdges: number
+    sourceEdges: number
+    identityEdges: number
+  }
+}
+
+/** A set the kernel maps cannot hold, or a limit passed: refused whole. */
+export class AuthzCompileError extends Error {
+  constructor(
+    readonly limit: keyof AuthzLimits,
+    readonly needed: number,
+    readonly allowed: number,
+    detail: string,
+  ) {
+    super(
+      `authorization policies refused: ${detail} (${needed} > limit ${limit} = ${allowed}); the last good set stays in force`,
+    )
+    this.name = 'AuthzCompileError'
+  }
+}
+
+/** Canonical bytes: IPv4 as 4 bytes, a v4-mapped IPv6 address folded to IPv4 (§4.2). */
+export function canonicalBytes(address: string | Uint8Array): Uint8Array {
+  const bytes = typeof address === 'string' ? parseIp(address) : address
+  if (bytes.length !== 4 && bytes.length !== 16)
+    throw new RangeError(`an address is 4 or 16 bytes, got ${bytes.length}`)
+  return bytes.length === 16 && isV4Mapped(bytes) ? unmapV4(bytes) : bytes
+}
+
+const identityKey = (i: SourceIdentity) => `${i.trustDomain}/ns/${i.namespace}/sa/${i.serviceAccount}`
+
+export function compileAuthz(input: CompileInput): CompiledAuthz {
+  const limits = { ...AUTHZ_LIMITS, ...input.limits }
+  const store = policyStore(input.policies)
+  if (store.size > limits.policiesPerNode) {
+    throw new AuthzCompileError(
+      'policiesPerNode',
+      store.size,
+      limits.policiesPerNode,
+      `${store.size} policies are stored on this node`,
+    )
+  }
+  const index = indexPolicies(store, input.rootNamespace)
+  const slots = new Map<string, number>()
+  const tests = new Map<string, PolicyTests>()
+  for (const key of store.keys()) slots.set(key, input.slotOf(key))
+
+  // Source identities: one id per distinct identity, 0 for none.
+  const identities: Array<SourceIdentity | undefined> = [undefined]
+  const identityIds = new Map<string, number>()
+  const sourceByAddress = new Map<string, { address: Uint8Array; identity: number }>()
+  for (const { address, identity } of input.identities) {
+    const k = identityKey(identity)
+    let id = identityIds.get(k)
+    if (id === undefined) {
+      id = identities.push(identity) - 1
+      identityIds.set(k, id)
+    }
+    const bytes = canonicalBytes(address)
+    sourceByAddress.set(bytes.join('.'), { address: bytes, identity: id })
+  }
+  if (sourceByAddress.size > limits.sources) {
+    throw new AuthzCompileError(
+      'sources',
+      sourceByAddress.size,
+      limits.sources,
+      `${sourceByAddress.size} source addresses carry an identity`,
+    )
+  }
+
+  const table = new NodeTable()
+  const universe = new IdentityUniverse(identities)
+  const roots: CompiledRoot[] = []
+  const unknownKeys = new Map<string, string[]>()
+  // Workloads with the same policies at an address that decides their destination tests the same way share a root.
+  const rootCache = new Map<string, number>()
+  for (const workload of input.workloads) {
+    const { keys, unknown } = policiesFor(index, workload)
+    if (unknown.length > 0) unknownKeys.set(workload.uid, unknown)
+    if (keys.length === 0) continue
+    if (keys.length > limits.policiesPerWorkload) {
+      throw new AuthzCompileError(
+        'policiesPerWorkload',
+        keys.length,
+        limits.policiesPerWorkload,
+        `${keys.length} policies apply to workload ${workload.uid}`,
+      )
+    }
+    const applied: AppliedPolicy[] = keys.map((key) => {
+      const p = store.get(key) as Authorization
+      let t = tests.get(key)
+      if (!t) {
+        t = ingestPolicy(p)
+        tests.set(key, t)
+      }
+      return { key, slot: slots.get(key) as number, deny: isDeny(p), dryRun: p.dryRun, tests: t }
+    })
+    for (const raw of workload.addresses) {
+      const address = canonicalBytes(raw)
+      const cacheKey = `${keys.join('\n')}\n@${address.join('.')}`
+      let node = rootCache.get(cacheKey)
+      if (node === undefined) {
+        node = buildDiagram(table, universe, applied, address)
+        rootCache.set(cacheKey, node)
+      }
+      roots.push({ address, node, workload: workload.uid })
+      if (table.nodeCount > limits.nodes) {
+        throw new AuthzCompileError(
+          'nodes',
+          table.nodeCount,
+          limits.nodes,
+          `the decision diagrams need more nodes than km_authz_node holds (at workload ${workload.uid})`,
+        )
+      }
+    }
+  }
+  if (roots.length > limits.roots) {
+    throw new AuthzCompileError('roots', roots.length, limits.roots, `${roots.length} workload addresses have policies`)
+  }
+  const edgeKinds = [
+    ['km_authz_port', table.portEdges.length],
+    ['km_authz_src', table.sourceEdges.length],
+    ['km_authz_ident', table.identityEdges.length],
+  ] as const
+  for (const [map, n] of edgeKinds) {
+    if (n > limits.edges)
+      throw new AuthzCompileError('edges', n, limits.edges, `the decision diagrams need ${n} entries in ${map}`)
+  }
+  return {
+    roots,
+    sources: [...sourceByAddress.values()],
+    identities,
+    table,
+    slots,
+    unknownKeys,
+    counts: {
+      policies: store.size,
+      roots: roots.length,
+      sources: sourceByAddress.size,
+      nodes: table.nodeCount,
+      portEdges: table.portEdges.length,
+      sourceEdges: table.sourceEdges.length,
+      identityEdges: table.identityEdges.length,
+    },
+  }
+}

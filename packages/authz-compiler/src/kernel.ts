@@ -1,0 +1,146 @@
+/**
+ * @kmesh-ts/authz-compiler/kernel — puts compiled sets into the live maps (needs libbpf through @kmesh-ts/bpf-maps).
+ *
+ * A swap never shows half a set: the new set is written under the generation the program does not read, then the
+ * one value in km_authz_state is flipped (a single 8-byte array update, atomic for the program), then the old
+ * generation's entries are deleted. Until the flip the old set is enforced whole; after it, the new one. A failed
+ * write leaves the old generation active and removes what was written.
+ */
+import type { BpfMap, Collection } from '@kmesh-ts/bpf-maps'
+import {
+  authzAddrKey,
+  authzIdentKey,
+  authzMapSpecs,
+  authzPortKey,
+  authzSrcKey,
+  authzState,
+  authzStats,
+  authzTotals,
+  type AuthzTotals,
+  u32Value,
+} from '@kmesh-ts/bpf-maps/codecs'
+import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
+import type { CompiledAuthz } from './compile.js'
+import { type AuthzMapRole, encodeGeneration, type PackedRecords } from './encode.js'
+
+export type AuthzMapSet = Record<keyof typeof authzMapSpecs, BpfMap>
+
+/** Counters of one policy slot, summed over CPUs. */
+export interface SlotCounters {
+  allow: number
+  deny: number
+  dryRunDeny: number
+}
+
+const KEYED_ROLES = ['root', 'sourceIdentity', 'port', 'source', 'identity'] as const
+const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+/** Which generation a key of a keyed map belongs to (the gen field, or the node id's range). */
+function generationOfKey(role: (typeof KEYED_ROLES)[number], key: Buffer): number {
+  if (role === 'root' || role === 'sourceIdentity') return authzAddrKey.decode(key).gen
+  const node =
+    role === 'port'
+      ? authzPortKey.decode(key).node
+      : role === 'source'
+        ? authzSrcKey.decode(key).node
+        : authzIdentKey.decode(key).node
+  return node > AUTHZ_MAX_NODES ? 1 : 0
+}
+
+export interface InstallResult {
+  gen: number
+  records: number
+  ms: number
+}
+
+export class AuthzMaps {
+  /** Keys written for the active generation (undefined: not known, e.g. left by an earlier process). */
+  #activeKeys: Record<AuthzMapRole, PackedRecords> | undefined
+
+  constructor(readonly maps: AuthzMapSet) {}
+
+  static fromCollection(c: Collection): AuthzMaps {
+    const maps = Object.fromEntries(
+      Object.entries(authzMapSpecs).map(([role, spec]) => [role, c.map(spec.name)]),
+    ) as AuthzMapSet
+    return new AuthzMaps(maps)
+  }
+
+  get activeGeneration(): number {
+    const v = this.maps.state.get(buf(encodeU32(0)))
+    return v ? authzState.decode(v).gen : 0
+  }
+
+  /** Writes `set` under the inactive generation, flips to it, then deletes the previous generation's entries. */
+  install(set: CompiledAuthz): InstallResult {
+    const started = performance.now()
+    const old = this.activeGeneration
+    const gen = 1 - old
+    const packed = encodeGeneration(set, gen)
+    // Anything left in the inactive generation (an interrupted swap, another process) goes first.
+    this.#deleteGeneration(gen, undefined)
+    const written: AuthzMapRole[] = []
+    try {
+      for (const role of ['node', ...KEYED_ROLES] as const) {
+        const r = packed[role]
+        if (r.count > 0) this.maps[role].putBatch(buf(r.keys), buf(r.values), r.count)
+        written.push(role)
+      }
+    } catch (err) {
+      this.#deleteGeneration(gen, packed)
+      throw err
+    }
+    const state = new Uint8Array(authzState.size)
+    authzState.encode({ gen }, state)
+    this.maps.state.put(buf(encodeU32(0)), buf(state))
+    this.#deleteGeneration(old, this.#activeKeys)
+    this.#activeKeys = packed
+    const records = Object.values(packed).reduce((n, r) => n + r.count, 0)
+    return { gen, records, ms: performance.now() - started }
+  }
+
+  /** Deletes generation `gen`'s keyed entries: the known keys in one batch each, or by walking every key. */
+  #deleteGeneration(gen: number, known: Record<AuthzMapRole, PackedRecords> | undefined): void {
+    for (const role of KEYED_ROLES) {
+      const map = this.maps[role]
+      if (known) {
+        const r = known[role]
+        if (r.count > 0) map.deleteBatch(buf(r.keys), r.count)
+        continue
+      }
+      const stale: Buffer[] = []
+      for (const key of map.keys()) if (generationOfKey(role, key) === gen) stale.push(key)
+      for (const key of stale) map.delete(key)
+    }
+  }
+
+  /** A policy slot's counters summed over CPUs. */
+  slotCounters(slot: number): SlotCounters {
+    const perCpu = this.maps.stats.getPerCpu(buf(encodeU32(slot))) ?? []
+    const out = { allow: 0, deny: 0, dryRunDeny: 0 }
+    for (const v of perCpu) {
+      const s = authzStats.decode(v)
+      out.allow += Number(s.allow)
+      out.deny += Number(s.deny)
+      out.dryRunDeny += Number(s.dryRunDeny)
+    }
+    return out
+  }
+
+  /** What the program did with every packet, summed over CPUs. */
+  totals(): Record<keyof AuthzTotals, number> {
+    const perCpu = this.maps.totals.getPerCpu(buf(encodeU32(0))) ?? []
+    const out = { packets: 0, synsChecked: 0, unparsed: 0, deniedRst: 0, deniedDrop: 0, broken: 0 }
+    for (const v of perCpu) {
+      const t = authzTotals.decode(v)
+      for (const k of Object.keys(out) as Array<keyof AuthzTotals>) out[k] += Number(t[k])
+    }
+    return out
+  }
+}
+
+function encodeU32(v: number): Uint8Array {
+  const b = new Uint8Array(4)
+  u32Value.encode(v, b)
+  return b
+}
