@@ -17,6 +17,7 @@ import { WorkloadProcessor } from './processor/processor.js'
 import { KERNEL_LIMITS } from './processor/kernel-fit.js'
 import { startAdmin } from './admin.js'
 import { IpsecController, nodeInfoSourceFor } from './ipsec/index.js'
+import { startNodeMode, type NodeMode } from './node/node-mode.js'
 import { checkCgroup } from './dataplane/cgroup-guard.js'
 import { lockDir } from './system/dir-lock.js'
 import { resolveOptions, type DaemonOptions, type ResolvedOptions } from './options.js'
@@ -36,6 +37,8 @@ export interface Daemon extends AsyncDisposable {
   readonly xds?: XdsClient | undefined
   /** IPsec between nodes (options.ipsec) */
   readonly ipsec?: IpsecController | undefined
+  /** node mode: the pod reconciler and the kmesh-cni socket */
+  readonly node?: NodeMode | undefined
   readonly admin?: (Server & { url: string }) | undefined
   /** Resolves once the first mesh was applied (true) or refused (false). */
   readonly ready: Promise<boolean>
@@ -52,6 +55,7 @@ interface StatusView {
   ready: boolean
   dataplane?: Dataplane
   source?: MeshSource
+  node?: NodeMode
 }
 
 /**
@@ -108,6 +112,7 @@ async function startInOrder(
         maps: view.dataplane?.mirrorCounts() ?? {},
         ...(view.source?.cluster ? { resources: view.source.cluster.counts } : {}),
         ...(view.source?.mesh ? { meshFile: view.source.mesh.status() } : {}),
+        ...(view.node ? { node: view.node.status() } : {}),
       }),
     })
     admin = server
@@ -140,6 +145,8 @@ async function startInOrder(
     pinRoot: options.pinRoot,
     cgroupPath: options.cgroup,
     netnsPath: options.netnsPath,
+    // Node mode enrols pods one by one (src/node); the daemon's own netns (the host's) stays unmanaged.
+    enrolAtStart: !options.nodeMode,
     mapSizes: options.mapSizes,
     log,
   })
@@ -180,6 +187,19 @@ async function startInOrder(
     stack.defer(() => started.close())
   }
 
+  let node: NodeMode | undefined
+  if (options.nodeMode) {
+    const started = await startNodeMode({
+      ...options.nodeMode,
+      nodeName: options.nodeName!,
+      cgroupPath: options.cgroup,
+      log,
+    })
+    node = started
+    view.node = started
+    stack.defer(() => started.close())
+  }
+
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => (closing ??= unwind(stack, log))
   up = true
@@ -188,6 +208,7 @@ async function startInOrder(
     dataplane,
     ids,
     ipsec,
+    node,
     admin,
     mesh: source.mesh,
     cluster: source.cluster,

@@ -30,6 +30,24 @@ export interface IpsecOptions {
   decryptDevices: string[]
 }
 
+/**
+ * Node mode (src/node): the connect programs are attached once at `cgroup` (the node's cgroup v2 root in production,
+ * with allowRootCgroup) and no network namespace is enrolled at start; the pod reconciler enrols the pods of this
+ * node the enrolment rule selects (src/node/enrol-rule.ts), and the kmesh-cni plugin asks it at pod creation.
+ */
+export interface NodeModeOptions {
+  /** A kubeconfig file; without it the pod's service account (in-cluster config). */
+  kubeconfig?: string | undefined
+  /** Take Istio ambient's `istio.io/dataplane-mode=ambient` as ours too (default false). */
+  acceptAmbient?: boolean | undefined
+  /** The host's /proc, where pod network namespaces are looked for (default /proc). */
+  procRoot?: string | undefined
+  /** Every pod is looked at again this often (default 60 s; 0: never). */
+  resyncMs?: number | undefined
+  /** The kmesh-cni socket the plugin asks at pod creation; undefined or '' for none. */
+  cniSocket?: string | undefined
+}
+
 export interface DaemonOptions {
   /** Local mode: the mesh file. Exactly one of meshFile and xds is set. */
   meshFile?: string | undefined
@@ -62,6 +80,8 @@ export interface DaemonOptions {
   adminAddress?: string | undefined
   /** IPsec between nodes. */
   ipsec?: IpsecOptions | undefined
+  /** Node mode: enrol the pods of this node (needs nodeName; no netnsPath). */
+  nodeMode?: NodeModeOptions | undefined
   /** How long to wait for another daemon's lock on the pin root and state dir (0: fail at once). */
   lockWaitMs?: number | undefined
   /** Attach even where another kmesh-ts daemon's connect programs are attached. */
@@ -121,6 +141,12 @@ export function resolveOptions(options: DaemonOptions): ResolvedOptions {
   if (resolved.reloadMaxWaitMs < resolved.reloadSettleMs)
     throw new TypeError(
       `kmesh-daemon: "reloadMaxWaitMs" (${resolved.reloadMaxWaitMs}) must not be shorter than "reloadSettleMs" (${resolved.reloadSettleMs})`,
+    )
+  if (resolved.nodeMode && !resolved.nodeName)
+    throw new TypeError('kmesh-daemon: the option "nodeMode" needs "nodeName": its pods are those of this node')
+  if (resolved.nodeMode && resolved.netnsPath)
+    throw new TypeError(
+      'kmesh-daemon: the options "nodeMode" and "netnsPath" exclude each other: node mode enrols pods, not one netns',
     )
   if (resolved.ipsec && !resolved.nodeName)
     throw new TypeError('kmesh-daemon: the option "ipsec" needs "nodeName": it names this node\'s node info')

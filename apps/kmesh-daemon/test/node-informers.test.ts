@@ -49,7 +49,7 @@ interface Setup {
   state(key: string): ReturnType<PodReconciler['pods']>[number] | undefined
 }
 
-async function setup(t: Tap.Test, seed: (api: FakeKubeApi) => void): Promise<Setup> {
+async function setup(t: { teardown(fn: () => unknown): void }, seed: (api: FakeKubeApi) => void): Promise<Setup> {
   const api = await FakeKubeApi.start()
   t.teardown(() => api.close())
   seed(api)
@@ -91,10 +91,6 @@ async function setup(t: Tap.Test, seed: (api: FakeKubeApi) => void): Promise<Set
   }
 }
 
-type Tap = { Test: import('tap').Test }
-declare namespace Tap {
-  type Test = import('tap').Test
-}
 
 const podsListed = (s: Setup) =>
   s.events.filter((e) => 'informer' in e && e.informer === 'pods' && e.type === 'listed').length

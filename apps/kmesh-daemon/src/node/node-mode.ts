@@ -1,0 +1,82 @@
+/**
+ * Node mode as the daemon starts it: the pod reconciler (node-agent.ts) and the kmesh-cni socket server, whose
+ * decide() is answered from the reconciler's caches and whose outcomes the reconciler records. The daemon attached
+ * its connect programs without enrolling anything: only the pods decided here are redirected.
+ */
+import { startCniServer, type CniPod, type CniServer } from '../cni/index.js'
+import type { Logger } from '../log.js'
+import { startNodeAgent } from './node-agent.js'
+import type { PodReconciler } from './reconciler.js'
+
+export interface NodeModeSettings {
+  nodeName: string
+  cgroupPath: string
+  kubeconfig?: string | undefined
+  acceptAmbient?: boolean | undefined
+  procRoot?: string | undefined
+  resyncMs?: number | undefined
+  /** The kmesh-cni socket; undefined or '' for none. */
+  cniSocket?: string | undefined
+  log: Logger
+}
+
+export interface NodeMode {
+  readonly reconciler: PodReconciler
+  readonly cni?: CniServer | undefined
+  /** For the admin dump. */
+  status(): Record<string, unknown>
+  close(): Promise<void>
+}
+
+/** What the CNI plugin asks at pod ADD: the rule from the caches, waiting briefly for a pod not listed yet. */
+export function cniDecider(reconciler: PodReconciler) {
+  return async (pod: CniPod) => {
+    if (!pod.podNamespace || !pod.podName)
+      return { enrol: false, reason: 'no K8S_POD_NAMESPACE/K8S_POD_NAME in CNI_ARGS: not a Kubernetes pod' }
+    // The plugin gives up after 2 s; answer within 1.5 s whatever the caches hold by then.
+    return reconciler.decideWhenKnown(pod.podNamespace, pod.podName, 1500)
+  }
+}
+
+export async function startNodeMode(s: NodeModeSettings): Promise<NodeMode> {
+  const reconciler = startNodeAgent({
+    nodeName: s.nodeName,
+    cgroupPath: s.cgroupPath,
+    kubeconfigFile: s.kubeconfig,
+    rule: { acceptAmbient: s.acceptAmbient },
+    procRoot: s.procRoot,
+    resyncMs: s.resyncMs,
+    log: s.log,
+  })
+  let cni: CniServer | undefined
+  if (s.cniSocket) {
+    try {
+      cni = await startCniServer({
+        socketPath: s.cniSocket,
+        decide: cniDecider(reconciler),
+        onResult: (pod, enrolled, detail) => {
+          if (pod.command !== 'ADD') return
+          reconciler.recordCni(pod.podNamespace, pod.podName, {
+            op: 'enrol',
+            netnsPath: pod.netns,
+            ok: enrolled,
+            error: detail,
+          })
+        },
+        log: s.log.child({ component: 'cni' }),
+      })
+    } catch (err) {
+      await reconciler.close()
+      throw err
+    }
+  }
+  return {
+    reconciler,
+    cni,
+    status: () => ({ node: s.nodeName, cniSocket: cni?.socketPath ?? null, ...reconciler.status() }),
+    close: async () => {
+      await cni?.close()
+      await reconciler.close()
+    },
+  }
+}
