@@ -161,7 +161,12 @@ async function startInOrder(
       keepPinned ? 'stopped; programs stay attached and maps pinned' : 'stopped; programs detached and maps unpinned',
     )
   })
-  const processor = new WorkloadProcessor({ writer: dataplane.writer, ids, nodeName: options.nodeName })
+  const processor = new WorkloadProcessor({
+    writer: dataplane.writer,
+    ids,
+    nodeName: options.nodeName,
+    network: options.network,
+  })
   const source = options.xds ? startCluster(options, processor, log) : startLocal(options, processor, log)
   view.source = source
   stack.defer(source.close)
@@ -229,6 +234,7 @@ function logIdentity(options: ResolvedOptions, log: Logger): void {
   const fields: Record<string, unknown> = {
     node: options.nodeName ?? null,
     nodeFrom: options.nodeNameSource ?? 'none (no --node, no NODE_NAME): Strict and Failover rank without a locality',
+    network: options.network,
   }
   if (options.xds)
     fields.xdsNodeFrom = downwardApi()
@@ -307,9 +313,22 @@ function downwardApi(): boolean {
   return Boolean(process.env.POD_NAME && process.env.POD_NAMESPACE && process.env.INSTANCE_IP && process.env.NODE_NAME)
 }
 
-/** From the downward API when it is there (a DaemonSet pod), else from --node and the host name. */
+/**
+ * From the downward API when it is there (a DaemonSet pod), else from --node and the host name. The node's network
+ * (--network or NETWORK) is announced as ztunnel announces its own.
+ */
 function nodeIdentity(options: ResolvedOptions): XdsNode {
-  if (downwardApi()) return istioNodeFromEnv()
+  if (downwardApi()) {
+    const node = istioNodeFromEnv()
+    if (options.network) node.metadata = { ...node.metadata, NETWORK: options.network }
+    return node
+  }
   const name = options.nodeName ?? hostname()
-  return istioNode({ podIp: '127.0.0.1', podName: `kmesh-ts-${name}`, podNamespace: 'kmesh-system', nodeName: name })
+  return istioNode({
+    podIp: '127.0.0.1',
+    podName: `kmesh-ts-${name}`,
+    podNamespace: 'kmesh-system',
+    nodeName: name,
+    network: options.network,
+  })
 }

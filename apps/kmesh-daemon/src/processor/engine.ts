@@ -54,6 +54,7 @@ import {
   type Intent,
   type IntentContext,
 } from './resources.js'
+import { vipRank, networkRank } from './network.js'
 
 export interface PendingChange {
   changes: RecordChanges
@@ -88,10 +89,13 @@ export class MeshEngine {
 
   private readonly ids: IdTable
   private readonly nodeName: string | undefined
+  /** This node's network: which VIPs and addresses are frontends, which endpoints are backends (network.ts). */
+  private readonly network: string
 
-  constructor(options: { ids: IdTable; nodeName?: string | undefined }) {
+  constructor(options: { ids: IdTable; nodeName?: string | undefined; network?: string | undefined }) {
     this.ids = options.ids
     this.nodeName = options.nodeName
+    this.network = options.network ?? ''
   }
 
   get size(): { workloads: number; services: number } {
@@ -176,10 +180,11 @@ export class MeshEngine {
         return
       }
       dirtyS.add(key)
-      for (const s of [prev, next]) if (s) for (const ip of serviceFrontendIps(s)) dirtyIps.add(ip)
+      for (const s of [prev, next]) if (s) for (const ip of serviceFrontendIps(s, this.network)) dirtyIps.add(ip)
       // A service coming or going changes the service list in its members' backend records.
       if (!prev !== !next) for (const uid of this.members.get(key)?.keys() ?? []) dirtyW.add(uid)
-      if (touchesWaypoint([key, ...[prev, next].flatMap((s) => (s ? serviceFrontendIps(s) : []))])) full = true
+      if (touchesWaypoint([key, ...[prev, next].flatMap((s) => (s ? serviceFrontendIps(s, this.network) : []))]))
+        full = true
       if (next) this.setService(next)
       else if (prev) this.deleteService(prev)
     }
@@ -325,14 +330,15 @@ export class MeshEngine {
   }
 
   /**
-   * Who an IP leads to: a service VIP wins over a workload address; among several services (or workloads) the
-   * smallest key wins, whatever the order they arrived in.
+   * Who an IP leads to: a service VIP wins over a workload address; then a claim on the node's own network wins
+   * over one on no network (network.ts); among several services (or workloads) left the smallest key wins,
+   * whatever the order they arrived in.
    */
   private frontendOwner(ip: string): number | undefined {
     const owners = this.ipOwners.get(ip)
     if (!owners) return undefined
-    const services = [...owners.services].sort()
-    const workloads = [...owners.workloads].sort()
+    const services = closest(owners.services, (k) => vipRank(this.services.get(k)!, ip, this.network))
+    const workloads = closest(owners.workloads, (uid) => networkRank(this.workloads.get(uid)!.network, this.network))
     if (services.length > 0) {
       if (services.length > 1)
         this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
@@ -351,6 +357,7 @@ export class MeshEngine {
     const client = this.clientPeer()
     return {
       ids: this.ids,
+      network: this.network,
       client,
       service: (k) => this.services.get(k),
       workload: (uid) => this.workloads.get(uid),
@@ -373,7 +380,8 @@ export class MeshEngine {
   private clientPeer(): PeerInfo | undefined {
     if (this.nodeName === undefined) return undefined
     const uid = this.clientUid()
-    return uid !== undefined ? peerOf(this.workloads.get(uid)!) : { node: this.nodeName }
+    // Without a workload of its own the client is on the node's network (ranks the Network scope).
+    return uid !== undefined ? peerOf(this.workloads.get(uid)!) : { node: this.nodeName, network: this.network }
   }
 
   // --- state with indexes, every mutation undoable -----------------------------------------------------------
@@ -429,7 +437,7 @@ export class MeshEngine {
   private indexWorkload(w: Workload): void {
     for (const k of Object.keys(w.services)) getOrAdd(this.members, k, () => new Map()).set(w.uid, w)
     if (w.hostname) getOrAdd(this.byHostname, `${w.namespace}/${w.hostname}`, () => new Set()).add(w.uid)
-    for (const ip of workloadFrontendIps(w)) getOrAdd(this.ipOwners, ip, newOwners).workloads.add(w.uid)
+    for (const ip of workloadFrontendIps(w, this.network)) getOrAdd(this.ipOwners, ip, newOwners).workloads.add(w.uid)
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), +1)
   }
 
@@ -444,14 +452,15 @@ export class MeshEngine {
       uids?.delete(w.uid)
       if (uids?.size === 0) this.byHostname.delete(`${w.namespace}/${w.hostname}`)
     }
-    for (const ip of workloadFrontendIps(w)) dropOwner(this.ipOwners, ip, (o) => o.workloads.delete(w.uid))
+    for (const ip of workloadFrontendIps(w, this.network))
+      dropOwner(this.ipOwners, ip, (o) => o.workloads.delete(w.uid))
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), -1)
   }
 
   private indexService(s: Service): void {
     const key = serviceKeyOf(s)
     for (const ep of Object.values(s.endpoints)) getOrAdd(this.explicitRefs, ep.workloadUid, () => new Set()).add(key)
-    for (const ip of serviceFrontendIps(s)) getOrAdd(this.ipOwners, ip, newOwners).services.add(key)
+    for (const ip of serviceFrontendIps(s, this.network)) getOrAdd(this.ipOwners, ip, newOwners).services.add(key)
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), +1)
   }
 
@@ -462,9 +471,16 @@ export class MeshEngine {
       refs?.delete(key)
       if (refs?.size === 0) this.explicitRefs.delete(ep.workloadUid)
     }
-    for (const ip of serviceFrontendIps(s)) dropOwner(this.ipOwners, ip, (o) => o.services.delete(key))
+    for (const ip of serviceFrontendIps(s, this.network)) dropOwner(this.ipOwners, ip, (o) => o.services.delete(key))
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), -1)
   }
+}
+
+/** The keys with the best (lowest) rank, sorted: the claims on an address that fit this node's network best. */
+function closest(keys: Set<string>, rank: (key: string) => number | undefined): string[] {
+  let best = Number.POSITIVE_INFINITY
+  for (const k of keys) best = Math.min(best, rank(k) ?? Number.POSITIVE_INFINITY)
+  return [...keys].filter((k) => (rank(k) ?? Number.POSITIVE_INFINITY) === best).sort()
 }
 
 function newOwners(): IpOwners {

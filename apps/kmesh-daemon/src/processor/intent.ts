@@ -13,8 +13,10 @@ export type { Intent, ServiceIntent, BackendIntent } from './resources.js'
 export interface IntentOptions {
   /** The node this daemon runs on: its first workload is the client whose locality ranks endpoints. */
   nodeName?: string | undefined
+  /** The node's network (`''`: none): which VIPs are frontends and which endpoints backends (network.ts). */
+  network?: string | undefined
 }
 
 export function computeIntent(config: MeshConfig, ids: IdTable, options: IntentOptions = {}): Intent {
-  return new MeshEngine({ ids, nodeName: options.nodeName }).load(config).fullIntent()
+  return new MeshEngine({ ids, nodeName: options.nodeName, network: options.network }).load(config).fullIntent()
 }

@@ -34,6 +34,8 @@ export interface ProcessorOptions {
   ids: IdTable
   /** The node this daemon runs on: its first workload is the client whose locality ranks endpoints. */
   nodeName?: string | undefined
+  /** The node's network (`''`: none): which VIPs are frontends and which endpoints backends (network.ts). */
+  network?: string | undefined
 }
 
 export class WorkloadProcessor {
@@ -45,7 +47,7 @@ export class WorkloadProcessor {
   constructor(options: ProcessorOptions) {
     this.writer = options.writer
     this.ids = options.ids
-    this.engine = new MeshEngine({ ids: options.ids, nodeName: options.nodeName })
+    this.engine = new MeshEngine({ ids: options.ids, nodeName: options.nodeName, network: options.network })
   }
 
   /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */

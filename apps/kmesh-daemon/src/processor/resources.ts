@@ -16,6 +16,7 @@ import {
   type Workload,
 } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
+import { localVips, onNodeNetwork, remoteEndpointReason } from './network.js'
 
 export interface ServiceIntent {
   key: string
@@ -48,6 +49,8 @@ export interface Intent {
 /** Read access to the mesh that a resource's derivation needs. */
 export interface IntentContext {
   ids: IdTable
+  /** this node's network (`''`: none); network.ts says what it decides */
+  network: string
   /** the client whose locality ranks endpoints (the first workload on this node) */
   client: PeerInfo | undefined
   service(key: string): Service | undefined
@@ -58,17 +61,25 @@ export interface IntentContext {
   warn(message: string): void
 }
 
-/** IPs a workload claims in the frontend map (direct access); host-network workloads are never looked up by IP. */
-export function workloadFrontendIps(w: Workload): string[] {
-  return w.networkMode === 'HostNetwork' ? [] : w.workloadIps
+/**
+ * IPs a workload claims in the frontend map (direct access); host-network workloads are never looked up by IP,
+ * and a workload on another network than the node's is not looked up here at all (network.ts).
+ */
+export function workloadFrontendIps(w: Workload, nodeNetwork: string): string[] {
+  return w.networkMode === 'HostNetwork' || !onNodeNetwork(w.network, nodeNetwork) ? [] : w.workloadIps
 }
 
-export function serviceFrontendIps(s: Service): string[] {
-  return s.vips.map((v) => v.ip)
+/** The VIPs a service claims in the frontend map: those on the node's network or on none (network.ts). */
+export function serviceFrontendIps(s: Service, nodeNetwork: string): string[] {
+  return localVips(s, nodeNetwork).map((v) => v.ip)
 }
 
-/** The backend record of a workload, or undefined when it has no address (hostname-only workloads). */
+/**
+ * The backend record of a workload, or undefined when it has no address (hostname-only workloads) or is on
+ * another network (never a backend here, network.ts).
+ */
 export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | undefined {
+  if (!onNodeNetwork(w.network, ctx.network)) return undefined
   const address = w.workloadIps[0]
   if (address === undefined) return undefined
   if (w.workloadIps.length > 1)
@@ -92,6 +103,10 @@ export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
   const capacity = new Map<number, number>()
   const endpoints = lbPolicy === LB_POLICY.Passthrough ? [] : endpointsOf(s, key, ctx)
   for (const { workload } of endpoints) {
+    if (!onNodeNetwork(workload.network, ctx.network)) {
+      ctx.warn(remoteEndpointReason(key, workload, ctx.network))
+      continue
+    }
     if (workload.workloadIps.length === 0) continue // no backend record
     if (workload.status === 'Unhealthy' && s.loadBalancer?.healthPolicy !== 'AllowAll') continue
     if (workload.capacity === 0) continue // capacity 0 is never chosen
