@@ -47,12 +47,21 @@ t.test('every flag has a variable: a borrowed name where one exists, else KMESH_
   }
 })
 
-/** A value each flag accepts, and what else the command line needs for it to be accepted. */
+/**
+ * A value each flag accepts, and what else the command line needs for it to be accepted (a flag added with
+ * requirements of its own gets its line here; the default is a path in local mode).
+ */
 function sample(f: FlagSpec): { base: string[]; values: string[] } {
   const ipsec = ['--ipsec-key-file', '/k.json', '--node', 'n1', '--ipsec-address', '192.168.0.1']
   const ipsecCidr = ['--ipsec-pod-cidr', '10.244.1.0/24']
   const kube = ['--node-info-source', 'kubernetes']
+  const nodeMode = [...local, '--node', 'n1', '--node-mode']
   const bases: Record<string, string[]> = {
+    'node-mode': [...local, '--node', 'n1'],
+    'node-accept-ambient': nodeMode,
+    'node-resync': nodeMode,
+    'proc-root': nodeMode,
+    'cni-socket': nodeMode,
     'xds-ca-file': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],
     'xds-token-file': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],
     'xds-insecure': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],
@@ -83,6 +92,7 @@ function sample(f: FlagSpec): { base: string[]; values: string[] } {
   }
   const values: Record<string, string[]> = {
     'xds-address': ['istiod.istio-system.svc:15012'],
+    'node-resync': ['30s'],
     'lock-wait': ['30s'],
     'reload-settle': ['2s'],
     'reload-max-wait': ['9s'],
