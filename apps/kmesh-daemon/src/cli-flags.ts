@@ -7,6 +7,7 @@
  * configures us too: XDS_ADDRESS, NODE_NAME, NETWORK, LOCAL_XDS_PATH, XDS_ROOT_CA), `KMESH_<FLAG>` for ours.
  */
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
+import { DEFAULT_CNI_SOCKET } from './cni/install.js'
 import { DEFAULTS, LOG_LEVELS } from './options.js'
 
 export interface FlagSpec {
@@ -92,6 +93,47 @@ export const FLAGS: readonly FlagSpec[] = [
     type: 'boolean',
     env: 'KMESH_ALLOW_ROOT_CGROUP',
     help: ['accept the cgroup v2 root (a node agent attaches there on purpose)'],
+  },
+  {
+    name: 'node-mode',
+    type: 'boolean',
+    env: 'KMESH_NODE_MODE',
+    help: [
+      "node mode: attach at --cgroup (the node's cgroup v2 root, with --allow-root-cgroup)",
+      'without enrolling the host, and enrol the pods of --node whose namespace or pod label',
+      'istio.io/dataplane-mode is Kmesh (any case; none opts out); needs --node',
+    ],
+  },
+  {
+    name: 'node-accept-ambient',
+    type: 'boolean',
+    env: 'KMESH_NODE_ACCEPT_AMBIENT',
+    help: ["node mode: take Istio ambient's istio.io/dataplane-mode=ambient as ours too"],
+  },
+  {
+    name: 'node-resync',
+    type: 'string',
+    value: 'DURATION',
+    env: 'KMESH_NODE_RESYNC',
+    help: ['node mode: look at every pod again this often (default 60s; 0: never)'],
+  },
+  {
+    name: 'proc-root',
+    type: 'string',
+    value: 'DIR',
+    env: 'KMESH_PROC_ROOT',
+    help: ["node mode: the host's /proc, where pod network namespaces are found by pod IP (default /proc)"],
+  },
+  {
+    name: 'cni-socket',
+    type: 'string',
+    value: 'PATH',
+    env: 'KMESH_CNI_SOCKET',
+    emptyIsValue: true,
+    help: [
+      `node mode: the socket the kmesh-cni plugin asks at pod creation (default ${DEFAULT_CNI_SOCKET};`,
+      "'' for none)",
+    ],
   },
   {
     name: 'force-cgroup',
@@ -254,8 +296,9 @@ export const FLAGS: readonly FlagSpec[] = [
     value: 'FILE',
     env: 'KMESH_KUBECONFIG',
     help: [
-      "kubeconfig for the KmeshNodeInfo custom resources (default: the pod's service",
-      'account); this node publishes <namespace>/<--node> and watches all of them',
+      "kubeconfig for the Kubernetes API (default: the pod's service account): node mode's",
+      'pods and namespaces, and the KmeshNodeInfo custom resources (this node publishes',
+      '<namespace>/<--node> and watches all of them)',
     ],
   },
   {

@@ -7,7 +7,15 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import { FLAGS, optionsHelp, valuesFromEnv } from './cli-flags.js'
-import { DEFAULTS, LOG_LEVELS, type DaemonOptions, type IpsecOptions, type NodeInfoSourceOption } from './options.js'
+import { DEFAULT_CNI_SOCKET } from './cni/install.js'
+import {
+  DEFAULTS,
+  LOG_LEVELS,
+  type DaemonOptions,
+  type IpsecOptions,
+  type NodeInfoSourceOption,
+  type NodeModeOptions,
+} from './options.js'
 
 export { DEFAULTS, LOG_LEVELS, type DaemonOptions }
 
@@ -203,6 +211,7 @@ export function parseCli(
     logLevel,
     adminAddress: given.str('admin-address'),
     ipsec: parseIpsec(given),
+    nodeMode: parseNodeMode(given, duration),
     lockWaitMs: duration('lock-wait'),
     forceCgroup: values['force-cgroup'] as boolean | undefined,
     allowRootCgroup: values['allow-root-cgroup'] as boolean | undefined,
@@ -228,7 +237,8 @@ function parseIpsec(given: Given): IpsecOptions | undefined {
     'ipsec-decrypt-dev',
   ]
   if (!given.str('ipsec-key-file')) {
-    const stray = flags.find((f) => v[f] !== undefined)
+    // --kubeconfig serves node mode too.
+    const stray = flags.find((f) => v[f] !== undefined && !(f === 'kubeconfig' && v['node-mode']))
     if (stray) throw new UsageError(`${given.who(stray)} needs --ipsec-key-file; see --help`)
     return undefined
   }
@@ -251,6 +261,30 @@ function parseIpsec(given: Given): IpsecOptions | undefined {
   }
 }
 
+/** --node-mode and its flags (src/node): the pods of --node are enrolled by the rule. */
+function parseNodeMode(given: Given, duration: (flag: string) => number | undefined): NodeModeOptions | undefined {
+  const v = given.values
+  const flags = ['node-accept-ambient', 'node-resync', 'proc-root', 'cni-socket'] as const
+  if (!v['node-mode']) {
+    const stray = flags.find((f) => v[f] !== undefined)
+    if (stray) throw new UsageError(`${given.who(stray)} needs --node-mode; see --help`)
+    return undefined
+  }
+  if (!given.str('node'))
+    throw new UsageError(`${given.who('node-mode')} needs --node NAME (or NODE_NAME): its pods are those of this node`)
+  if (given.str('netns') !== undefined)
+    throw new UsageError(
+      `${given.who('node-mode')} and ${given.who('netns')} exclude each other: node mode enrols pods`,
+    )
+  return {
+    kubeconfig: given.str('kubeconfig'),
+    acceptAmbient: v['node-accept-ambient'] as boolean | undefined,
+    resyncMs: duration('node-resync'),
+    procRoot: given.str('proc-root'),
+    cniSocket: given.str('cni-socket') ?? DEFAULT_CNI_SOCKET,
+  }
+}
+
 /** --node-info-source and the flags of each source; the default follows the mode (see HELP). */
 function parseNodeInfoSource(given: Given): NodeInfoSourceOption {
   const v = given.values
@@ -266,7 +300,7 @@ function parseNodeInfoSource(given: Given): NodeInfoSourceOption {
   const kubeFlags = ['kubeconfig', 'node-info-namespace', 'node-info-delete-on-exit'] as const
   if (source === 'dir') {
     if (dir === undefined) throw new UsageError(`${given.who('node-info-source')} dir needs --node-info-dir DIR`)
-    const stray = kubeFlags.find((f) => v[f] !== undefined)
+    const stray = kubeFlags.find((f) => v[f] !== undefined && !(f === 'kubeconfig' && v['node-mode']))
     if (stray)
       throw new UsageError(
         `${given.who(stray)} needs --node-info-source kubernetes (node info comes from --node-info-dir here)`,
