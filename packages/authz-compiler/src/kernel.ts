@@ -127,6 +127,11 @@ export class AuthzMaps {
     return out
   }
 
+  /** Zeroes a slot's counters on every CPU (a slot handed to another policy starts from zero). */
+  resetSlot(slot: number): void {
+    this.maps.stats.putPerCpu(buf(encodeU32(slot)), Buffer.alloc(authzStats.size))
+  }
+
   /** What the program did with every packet, summed over CPUs. */
   totals(): Record<keyof AuthzTotals, number> {
     const perCpu = this.maps.totals.getPerCpu(buf(encodeU32(0))) ?? []

@@ -209,6 +209,18 @@ export class BpfMap implements Disposable {
     )
   }
 
+  /** Sets a per-CPU map's value for one key on every possible CPU (`value` is value_size bytes, the same on each). */
+  putPerCpu(key: Buffer, value: Buffer): void {
+    this.#checkKey(key, 'putPerCpu')
+    this.#checkValue(value, 1, 'putPerCpu')
+    if (!perCpuTypes.has(this.spec.type)) throw new TypeError(`putPerCpu on map ${this.spec.name}: not a per-CPU map`)
+    const stride = Math.ceil(this.spec.valueSize / 8) * 8
+    const all = Buffer.alloc(stride * possibleCpus())
+    for (let cpu = 0; cpu < possibleCpus(); cpu++) value.copy(all, cpu * stride)
+    const rc = native.bpf_map_update_elem(this.fd, key, all, putFlags.any) as number
+    if (rc < 0) throw this.#error('bpf_map_update_elem', rc, key, 'any')
+  }
+
   put(key: Buffer, value: Buffer, mode: PutMode = 'any'): void {
     this.#checkKey(key, 'put')
     this.#checkValue(value, 1, 'put')
