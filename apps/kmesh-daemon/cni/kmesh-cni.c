@@ -691,6 +691,16 @@ static void report(int fd, bool enrolled, const char *detail)
 	free(line.p);
 }
 
+/* prevResult when present: an object, or null (taken as absent); anything else is a configuration error. */
+static bool has_prev_result(struct span conf, struct span *prev)
+{
+	if (!object_get(conf, "prevResult", prev) || (prev->n == 4 && !memcmp(prev->p, "null", 4)))
+		return false;
+	if (prev->p[0] != '{')
+		fail(ERR_CONFIG, "prevResult is not an object", NULL);
+	return true;
+}
+
 static void require_env(const char *name, const char *value)
 {
 	if (!*value)
@@ -719,7 +729,7 @@ static void cmd_add(struct request *r, struct span conf)
 		close(fd);
 	}
 	/* The result is the previous plugin's, byte for byte; a first plugin in a chain answers an empty result. */
-	if (object_get(conf, "prevResult", &prev)) {
+	if (has_prev_result(conf, &prev)) {
 		fwrite(prev.p, 1, prev.n, stdout);
 		fputc('\n', stdout);
 	} else {
@@ -763,7 +773,7 @@ static void cmd_check(struct request *r, struct span conf)
 	require_env("CNI_IFNAME", r->ifname);
 	if (!strcmp(g_version, "0.3.0") || !strcmp(g_version, "0.3.1"))
 		fail(ERR_VERSION, "CHECK needs cniVersion 0.4.0 or later", g_version);
-	if (!object_get(conf, "prevResult", &prev))
+	if (!has_prev_result(conf, &prev))
 		fail(ERR_CONFIG, "CHECK needs prevResult in the network configuration", NULL);
 	if (access(r->netns, F_OK) != 0)
 		fail(ERR_CONTAINER, "the pod's network namespace does not exist", r->netns);

@@ -25,10 +25,16 @@ import { type Harness, meshHarness, meshYaml } from './support/mesh-harness.js'
 const DEBIAN_CNI = '/usr/lib/cni'
 const skip = privilegedSkip(
   'BPF_PROG_TYPE_CGROUP_SOCK_ADDR connect4 attached by BPF links (kernel >= 5.7), SO_NETNS_COOKIE (kernel >= 5.14), a cgroup v2 mount, bpffs, network namespaces, veth and bridge devices',
-  () =>
-    ['bridge', 'host-local', 'loopback'].every((p) => existsSync(join(DEBIAN_CNI, p)))
-      ? undefined
-      : `no ${DEBIAN_CNI}/{bridge,host-local,loopback}: apt-get install containernetworking-plugins (scripts/setup.sh)`,
+  () => {
+    if (!['bridge', 'host-local', 'loopback'].every((p) => existsSync(join(DEBIAN_CNI, p))))
+      return `no ${DEBIAN_CNI}/{bridge,host-local,loopback}: apt-get install containernetworking-plugins (scripts/setup.sh)`
+    try {
+      execFileSync('python3', ['-c', ''])
+    } catch {
+      return 'no python3 (it reads a namespace cookie with getsockopt SO_NETNS_COOKIE)'
+    }
+    return undefined
+  },
 )
 
 const TAG = `kmesh-test-cni-${process.pid}`

@@ -67,6 +67,13 @@ t.test('VERSION and the CNI error answers', async (t) => {
       /CHECK needs prevResult/,
     ],
     [
+      'a prevResult that is not an object',
+      { command: 'ADD', containerId: 'c', netns: '/x', ifname: 'eth0', path: '' },
+      '{"cniVersion":"1.0.0","name":"n","type":"kmesh-cni","kmeshSocket":"/nowhere.sock","prevResult":[]}',
+      7,
+      /prevResult is not an object/,
+    ],
+    [
       'CHECK at 0.3.1',
       { command: 'CHECK', containerId: 'c', netns: '/proc/self/ns/net', ifname: 'eth0', path: '' },
       '{"cniVersion":"0.3.1","name":"n","type":"kmesh-cni","prevResult":{}}',
@@ -269,4 +276,57 @@ t.test('the server: stale socket replaced, foreign file refused, bad input answe
     message: `CNI socket path ${socketPath} exists and is not a socket; refusing to replace it`,
   })
   t.equal(readFileSync(socketPath, 'utf8'), 'precious')
+})
+
+t.test("the plugin's JSON scanner accepts and refuses what JSON.parse does", async (t) => {
+  const values = [
+    '0',
+    '-0',
+    '01',
+    '1.',
+    '.5',
+    '-',
+    '1e',
+    '1e+5',
+    '2.5E-3',
+    '+1',
+    'tru',
+    'true',
+    'nul',
+    'null',
+    '"a\\x"',
+    '"\\u12"',
+    '"\\u00e9\\ud83d\\ude00"',
+    '"tab\there"',
+    '"\\/\\b\\f\\n\\r\\t"',
+    '[1,]',
+    '[,1]',
+    '{"a":1,}',
+    '{"a" 1}',
+    '{1:2}',
+    '[[[]]]',
+    '{"}":"{","\\"":["]"]}',
+    '"unterminated',
+    '[1 2]',
+    '"\u00e9"',
+  ]
+  let agreed = 0
+  for (const v of values) {
+    const text = `{"cniVersion":"1.0.0","x":${v}}`
+    let valid = true
+    try {
+      JSON.parse(text)
+    } catch {
+      valid = false
+    }
+    const r = await runPlugin(plugin, { command: 'ADD', path: '' }, text)
+    // A valid config gets as far as the missing CNI_CONTAINERID (code 4); an invalid one stops at decoding (code 6).
+    const code = (JSON.parse(r.stdout) as { code: number }).code
+    t.equal(code, valid ? 4 : 6, `${v}: ${valid ? 'accepted' : 'refused'}`)
+    if (code === (valid ? 4 : 6)) agreed++
+  }
+  const deep = (n: number): string => `{"cniVersion":"1.0.0","x":${'['.repeat(n)}${']'.repeat(n)}}`
+  t.equal(JSON.parse((await runPlugin(plugin, { command: 'ADD', path: '' }, deep(63))).stdout).code, 4, '64 levels')
+  t.equal(JSON.parse((await runPlugin(plugin, { command: 'ADD', path: '' }, deep(200))).stdout).code, 6, 'too deep')
+  t.equal(agreed, values.length)
 })
