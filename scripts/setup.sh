@@ -8,7 +8,8 @@ export TURBO_TELEMETRY_DISABLED=1 DEBIAN_FRONTEND=noninteractive
 step() { printf '\n== %s\n' "$*"; }
 
 # Debian packages: the BPF toolchain (clang, llvm, libbpf headers + libbpf1 for koffi, bpftool), the network tools
-# the tests and benchmarks drive (iproute2, nsenter from util-linux, iptables, haproxy, curl, strace).
+# the tests and benchmarks drive (iproute2, nsenter from util-linux, iptables, haproxy, curl, strace), libc6-dev for
+# the static kmesh-cni binary, and the reference CNI plugins its test chains it after (containernetworking-plugins).
 APT_PACKAGES=(clang llvm libbpf-dev libbpf1 bpftool iproute2 util-linux iptables haproxy curl strace libc6-dev containernetworking-plugins)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
