@@ -28,3 +28,16 @@ export { parseMeshFile, readMeshFile, MeshFileError } from './mesh-file/index.js
 export { readMeshFileIsolated } from './mesh-file/index.js'
 export { LockHeldError } from './system/dir-lock.js'
 export { CgroupRefusedError } from './dataplane/cgroup-guard.js'
+export {
+  installCni,
+  uninstallCni,
+  startCniServer,
+  CniConfigError,
+  DEFAULT_CNI_SOCKET,
+  type CniInstallOptions,
+  type CniInstallResult,
+  type CniPod,
+  type CniServer,
+  type CniServerOptions,
+  type EnrolDecision,
+} from './cni/index.js'
