@@ -85,6 +85,11 @@ class Given {
     private readonly fromEnv: Map<string, string>,
   ) {}
 
+  /** `{ '--flag': 'VARIABLE' }` for every value the environment gave, or undefined when it gave none. */
+  environment(): Record<string, string> | undefined {
+    return this.fromEnv.size ? Object.fromEntries([...this.fromEnv].map(([f, env]) => [`--${f}`, env])) : undefined
+  }
+
   /** `--flag`, or the variable that gave it. */
   who(flag: string): string {
     return this.fromEnv.get(flag) ?? `--${flag}`
@@ -202,6 +207,7 @@ export function parseCli(
     stateDir: given.str('state-dir'),
     nodeName,
     nodeNameSource: nodeName === undefined ? undefined : given.who('node') === '--node' ? '--node' : 'NODE_NAME',
+    fromEnvironment: given.environment(),
     network: given.str('network'),
     netnsPath: given.str('netns'),
     mapSizes: parseMapSizes(given),

@@ -40,7 +40,9 @@ export async function main(argv: string[]): Promise<number> {
     return 0
   }
   const log = createLogger({ format: options.logFormat, level: options.logLevel })
-  log.info({ version: version(), pid: process.pid }, 'starting')
+  // Which settings came from the environment: an error naming a flag may be about a DaemonSet's variable.
+  const fromEnvironment = options.fromEnvironment ? { fromEnvironment: options.fromEnvironment } : {}
+  log.info({ version: version(), pid: process.pid, ...fromEnvironment }, 'starting')
   // Signals are handled from the start: SIGTERM during a long start (a lock wait, a first sync) stops cleanly,
   // and SIGHUP never kills the daemon (its default action) or leaves pins behind by accident.
   let stopRequested: (signal: string) => void = () => {}
@@ -76,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
       log.info('stopped before the start completed; nothing was left attached or pinned by this start')
       return 0
     }
-    log.error({ err: (err as Error).message }, 'start failed')
+    log.error({ err: (err as Error).message, ...fromEnvironment }, 'start failed')
     return 1
   } finally {
     await daemon?.close()

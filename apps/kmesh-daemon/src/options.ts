@@ -60,6 +60,8 @@ export interface DaemonOptions {
   nodeName?: string | undefined
   /** Where nodeName came from, for the start-up log. */
   nodeNameSource?: '--node' | 'NODE_NAME' | undefined
+  /** Not read by the daemon: the flags whose values came from environment variables (cli.ts), for the log. */
+  fromEnvironment?: Record<string, string> | undefined
   /**
    * This node's network (ztunnel's NETWORK): only service VIPs and workload addresses on it, or on no network
    * (`''`), become frontends, and endpoints on other networks are not used. Default `''`.

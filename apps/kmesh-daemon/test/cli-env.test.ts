@@ -4,7 +4,9 @@
  * --help lists each variable, and the README's table is the flag table (src/cli-flags.ts), row for row.
  */
 import t, { type Test } from 'tap'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { FLAGS, flagsTableMarkdown, flagUsage, type FlagSpec } from '../src/cli-flags.js'
 import { HELP, parseCli, UsageError } from '../src/cli.js'
 import type { DaemonOptions } from '../src/options.js'
@@ -119,8 +121,14 @@ t.test('each variable gives what its flag gives', async (t) => {
     const envValue = f.type === 'boolean' ? 'true' : values.join(',')
     const fromFlag = opts([...base, ...argv], {})
     const fromEnv = opts(base, { [f.env]: envValue })
-    // Only where the node name came from may differ (the start-up log says which).
-    t.same({ ...fromEnv, nodeNameSource: 0 }, { ...fromFlag, nodeNameSource: 0 }, `${f.env}=${envValue}`)
+    // Only where values came from may differ (the start-up log says which).
+    t.same(
+      { ...fromEnv, nodeNameSource: 0, fromEnvironment: 0 },
+      { ...fromFlag, nodeNameSource: 0, fromEnvironment: 0 },
+      `${f.env}=${envValue}`,
+    )
+    t.same(fromEnv.fromEnvironment, { [`--${f.name}`]: f.env }, `the options say --${f.name} came from ${f.env}`)
+    t.equal(fromFlag.fromEnvironment, undefined)
     let without: DaemonOptions | string
     try {
       without = opts(base, {})
@@ -241,11 +249,44 @@ t.test("the README's table is the flag table", async (t) => {
   for (const r of rows) t.ok(r.meaning.length > 0, `${r.flag} has a meaning`)
 })
 
-t.test('through the real command: a bad variable exits 2 naming it', async (t) => {
-  const d = spawnDaemon(local, undefined, { KMESH_LOG_LEVEL: 'verbose' })
-  t.equal(await d.exited(), 2)
-  t.equal(
-    d.output().trim(),
-    'kmesh-daemon: KMESH_LOG_LEVEL must be one of trace, debug, info, warn, error, got verbose',
-  )
-})
+t.test(
+  'through the real command: a bad variable exits 2 naming it; the start-up log names the variables used',
+  async (t) => {
+    const d = spawnDaemon(local, undefined, { KMESH_LOG_LEVEL: 'verbose' })
+    t.equal(await d.exited(), 2)
+    t.equal(
+      d.output().trim(),
+      'kmesh-daemon: KMESH_LOG_LEVEL must be one of trace, debug, info, warn, error, got verbose',
+    )
+    // A start that fails early (the cgroup does not exist: nothing is loaded or attached) after reading its
+    // settings from the environment. The pin root and state dir are locked (created) first: private temp dirs.
+    const dir = mkdtempSync(join(tmpdir(), 'netcfg-cli-env-'))
+    t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+    const e = spawnDaemon(['--mesh-file', join(dir, 'mesh.yaml')], undefined, {
+      KMESH_CGROUP: join(dir, 'no-such-cgroup'),
+      KMESH_LOG_FORMAT: 'json',
+      KMESH_PIN_ROOT: join(dir, 'pins'),
+      KMESH_STATE_DIR: join(dir, 'state'),
+    })
+    t.equal(await e.exited(), 1)
+    const lines = e
+      .output()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string; fromEnvironment?: Record<string, string> })
+    const env = {
+      '--cgroup': 'KMESH_CGROUP',
+      '--log-format': 'KMESH_LOG_FORMAT',
+      '--pin-root': 'KMESH_PIN_ROOT',
+      '--state-dir': 'KMESH_STATE_DIR',
+    }
+    t.match(
+      lines.find((l) => l.msg === 'starting'),
+      { fromEnvironment: env },
+    )
+    t.match(
+      lines.find((l) => l.msg === 'start failed'),
+      { fromEnvironment: env },
+    )
+  },
+)
