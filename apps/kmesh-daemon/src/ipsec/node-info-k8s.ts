@@ -1,18 +1,28 @@
 /**
  * Cluster mode node info: the `KmeshNodeInfo` custom resources (group kmesh.net, version v1alpha1, plural
  * kmeshnodeinfos, one per node, named after the node, in kmesh-system like upstream Kmesh) through
- * @kubernetes/client-node. A list, then a watch from the list's resourceVersion, kept in a cache that the controller
- * reads synchronously; the watch resumes where it stopped after a clean server close and re-lists after an error or
- * a 410 Gone, with backoff. This node's own object is created (or merge-patched when it exists) with its spi,
- * addresses, bootID and podCIDRS (Kmesh's JSON names), republished if someone deletes or changes it.
+ * @kubernetes/client-node. One informer (src/kube/informer.ts, the same machinery as node mode's pods and
+ * namespaces: the library's list + watch with bookmarks, a re-list after 410 Gone, backoff and a re-list after a
+ * failure) keeps a cache that the controller reads synchronously. This node's own object is created (or
+ * merge-patched when it exists) with its spi, addresses, bootID and podCIDRS (Kmesh's JSON names), republished if
+ * someone deletes or changes it.
  *
  * Shutdown leaves our object in place by default: the other nodes keep their ingress/egress rules for us while we
  * restart (a daemon restart is routine; the kernel's SAs in our namespace are removed by the controller and put back
  * by the next start with the same SPI and boot id, so the peers' keys stay valid). `deleteOnClose` removes it, for a
  * node leaving the cluster for good.
  */
-import { CustomObjectsApi, KubeConfig, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node'
+import {
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node'
 import type { NodeInfo } from '@kmesh-ts/ipsec/pure'
+import { Backoff, describeApiError, httpCode, loadKubeConfig } from '../kube/config.js'
+import { Informer } from '../kube/informer.js'
 import type { Logger } from '../log.js'
 import {
   NODE_INFO_API_VERSION,
@@ -22,6 +32,8 @@ import {
   NodeInfoError,
 } from './node-info.js'
 import type { NodeInfoSource } from './node-info-source.js'
+
+export { describeApiError, loadKubeConfig }
 
 export const KMESH_NODE_INFO = { group: 'kmesh.net', version: 'v1alpha1', plural: 'kmeshnodeinfos' } as const
 
@@ -56,66 +68,9 @@ export const kubernetesNodeInfoDefaults = {
   backoff: { initialMs: 500, maxMs: 30_000 },
 } as const
 
-/** A watch that ran at least this long before a clean close is routine (API servers end watches every few minutes). */
-const HEALTHY_WATCH_MS = 1000
-
-class Backoff {
-  #attempt = 0
-  constructor(
-    readonly initialMs: number,
-    readonly maxMs: number,
-  ) {}
-  next(): number {
-    const base = Math.min(this.maxMs, this.initialMs * 2 ** this.#attempt++)
-    return Math.round(base * (0.8 + Math.random() * 0.4))
-  }
-  reset(): void {
-    this.#attempt = 0
-  }
-}
-
-/** A KubeConfig from a file, or the in-cluster service account. */
-export function loadKubeConfig(file: string | undefined): KubeConfig {
-  const kc = new KubeConfig()
-  if (file !== undefined) {
-    kc.loadFromFile(file)
-    if (!kc.getCurrentCluster()) throw new Error(`kubeconfig ${file}: no current cluster (set current-context)`)
-    return kc
-  }
-  if (!process.env.KUBERNETES_SERVICE_HOST || !process.env.KUBERNETES_SERVICE_PORT) {
-    throw new Error(
-      'no in-cluster service account (KUBERNETES_SERVICE_HOST/KUBERNETES_SERVICE_PORT unset): run in a pod, or give a kubeconfig file (--kubeconfig FILE)',
-    )
-  }
-  kc.loadFromCluster()
-  return kc
-}
-
-/** `HTTP 409 AlreadyExists: …` from an ApiException (whose body is the API's Status), or the error's message. */
-export function describeApiError(err: unknown): string {
-  const e = err as { code?: unknown; statusCode?: unknown; body?: unknown; message?: string }
-  // Watch requests fail with a plain Error carrying statusCode (the response body is not read).
-  if (typeof e.code !== 'number' && typeof e.statusCode === 'number')
-    return `HTTP ${e.statusCode}: ${e.message ?? ''}`.trim()
-  if (typeof e.code !== 'number') return e.message ?? String(err)
-  let status: { reason?: string; message?: string } | undefined
-  try {
-    status = typeof e.body === 'string' ? (JSON.parse(e.body) as typeof status) : (e.body as typeof status)
-  } catch {
-    /* not JSON: the message below */
-  }
-  return `HTTP ${e.code}${status?.reason ? ` ${status.reason}` : ''}: ${status?.message ?? e.message ?? ''}`.trim()
-}
-
-const httpCode = (err: unknown): number | undefined => {
-  const code = (err as { code?: unknown; statusCode?: unknown }).code ?? (err as { statusCode?: unknown }).statusCode
-  return typeof code === 'number' ? code : undefined
-}
-
 const specJson = (n: NodeInfo): string => JSON.stringify((nodeInfoDocument(n) as { spec: unknown }).spec)
 
-interface KubeObject {
-  metadata?: { name?: string; namespace?: string; resourceVersion?: string }
+interface KubeObject extends KubernetesObject {
   spec?: unknown
 }
 
@@ -123,16 +78,13 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
   readonly description: string
   readonly #o: KubernetesNodeInfoSourceOptions & { namespace: string; deleteOnClose: boolean }
   readonly #api: CustomObjectsApi
-  readonly #watch: Watch
+  readonly #informer: Informer<KubeObject>
   readonly #path: string
-  readonly #watchBackoff: Backoff
   readonly #publishBackoff: Backoff
   readonly #cache = new Map<string, NodeInfo>()
   #onChange: () => void = () => {}
-  #resourceVersion: string | undefined
-  #abort: AbortController | undefined
   #closed = false
-  #running: Promise<void> | undefined
+  #started = false
   #sleeps = new Set<{ timer: NodeJS.Timeout; wake: () => void }>()
   // publishing
   #wanted: NodeInfo | undefined
@@ -165,17 +117,17 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
     }
     const kc = kubeConfig ?? loadKubeConfig(options.kubeconfigFile)
     this.#api = kc.makeApiClient(CustomObjectsApi)
-    this.#watch = new Watch(kc)
     this.#path = `/apis/${KMESH_NODE_INFO.group}/${KMESH_NODE_INFO.version}/namespaces/${namespace}/${KMESH_NODE_INFO.plural}`
-    this.#watchBackoff = new Backoff(backoff.initialMs, backoff.maxMs)
+    this.#informer = this.#makeInformer(kc, backoff)
     this.#publishBackoff = new Backoff(backoff.initialMs, backoff.maxMs)
     this.description = `kubernetes ${kc.getCurrentCluster()?.server ?? '?'} ${namespace}/${KMESH_NODE_INFO.plural}`
   }
 
   start(onChange: () => void): void {
-    if (this.#running || this.#closed) return
+    if (this.#started || this.#closed) return
+    this.#started = true
     this.#onChange = onChange
-    this.#running = this.#run()
+    this.#informer.start()
   }
 
   nodes(): ReadonlyMap<string, NodeInfo> {
@@ -192,13 +144,12 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#abort?.abort()
     for (const s of this.#sleeps) {
       clearTimeout(s.timer)
       s.wake()
     }
     try {
-      await this.#running
+      await this.#informer.stop()
       await this.#publishing
     } catch {
       /* both loops catch their own errors */
@@ -221,107 +172,57 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
     }
   }
 
-  // --- list + watch ---
+  // --- list + watch (src/kube/informer.ts) ---
 
-  async #run(): Promise<void> {
+  #makeInformer(kc: KubeConfig, backoff: { initialMs: number; maxMs: number }): Informer<KubeObject> {
     const { log } = this.#o
-    while (!this.#closed) {
-      if (this.#resourceVersion === undefined) {
-        try {
-          await this.#list()
-        } catch (err) {
-          if (this.#closed) return
-          const retryInMs = this.#watchBackoff.next()
-          const error = describeApiError(err)
-          this.#event({ type: 'list-failed', error, retryInMs })
+    const informer = new Informer<KubeObject>({
+      kubeConfig: kc,
+      path: this.#path,
+      list: async () =>
+        (await this.#api.listNamespacedCustomObject({
+          ...KMESH_NODE_INFO,
+          namespace: this.#o.namespace,
+        })) as KubernetesListObject<KubeObject>,
+      backoff,
+      onEvent: (e) => {
+        if (this.#closed) return
+        if (e.type === 'watch-ended') {
+          this.#event(e)
+          if (e.error)
+            log.warn(
+              { path: this.#path, err: e.error, retryInMs: e.retryInMs },
+              'ipsec: KmeshNodeInfo watch failed; the node info in hand stays, re-listing',
+            )
+          else log.debug({ path: this.#path, retryInMs: e.retryInMs }, 'ipsec: KmeshNodeInfo watch closed; resuming')
+        } else if (e.type === 'list-failed') {
+          this.#event(e)
           log.warn(
-            { path: this.#path, err: error, retryInMs },
+            { path: this.#path, err: e.error, retryInMs: e.retryInMs },
             'ipsec: cannot list KmeshNodeInfo; the node info in hand stays, retrying',
           )
-          await this.#sleep(retryInMs)
-          continue
         }
-      }
-      const started = Date.now()
-      const end = await this.#watchOnce()
-      if (this.#closed) return
-      const routine = !end.error && !end.relist && (end.events > 0 || Date.now() - started >= HEALTHY_WATCH_MS)
-      if (end.events > 0) this.#watchBackoff.reset()
-      const retryInMs = routine ? 0 : this.#watchBackoff.next()
-      if (end.relist || end.error) this.#resourceVersion = undefined
-      this.#event({ type: 'watch-ended', error: end.error, relist: this.#resourceVersion === undefined, retryInMs })
-      if (end.error)
-        log.warn(
-          { path: this.#path, err: end.error, retryInMs },
-          'ipsec: KmeshNodeInfo watch failed; the node info in hand stays, re-listing',
-        )
-      else log.debug({ path: this.#path, retryInMs }, 'ipsec: KmeshNodeInfo watch closed; resuming')
-      if (retryInMs > 0) await this.#sleep(retryInMs)
-    }
-  }
-
-  async #list(): Promise<void> {
-    const list = (await this.#api.listNamespacedCustomObject({ ...KMESH_NODE_INFO, namespace: this.#o.namespace })) as {
-      metadata?: { resourceVersion?: string }
-      items?: unknown[]
-    }
-    if (this.#closed) return
-    const items = Array.isArray(list.items) ? list.items : []
-    this.#cache.clear()
-    for (const item of items) this.#apply('ADDED', item as KubeObject)
-    this.#resourceVersion = list.metadata?.resourceVersion ?? ''
-    this.#event({ type: 'listed', nodes: this.#cache.size, resourceVersion: this.#resourceVersion })
-    this.#o.log.info({ namespace: this.#o.namespace, nodes: [...this.#cache.keys()] }, 'ipsec: KmeshNodeInfo listed')
-    this.#onChange()
-  }
-
-  /** One watch request; resolves when it ends. `relist` after a 410 Gone or an ERROR event. */
-  #watchOnce(): Promise<{ error?: string | undefined; relist: boolean; events: number }> {
-    return new Promise((resolve) => {
-      let events = 0
-      let settled = false
-      const finish = (error: string | undefined, relist: boolean): void => {
-        if (settled) return
-        settled = true
-        this.#abort?.abort()
-        this.#abort = undefined
-        resolve({ error, relist, events })
-      }
-      const params = { resourceVersion: this.#resourceVersion || undefined, allowWatchBookmarks: true }
-      this.#watch
-        .watch(
-          this.#path,
-          params,
-          (type: string, obj: unknown) => {
-            if (settled || this.#closed) return
-            const o = obj as KubeObject & { code?: number; message?: string }
-            if (type === 'ERROR') {
-              // A Status object; 410 Gone means our resourceVersion is too old: list again.
-              finish(`watch ERROR event: ${o.code ?? ''} ${o.message ?? ''}`.trim(), true)
-              return
-            }
-            if (o.metadata?.resourceVersion) this.#resourceVersion = o.metadata.resourceVersion
-            if (type === 'BOOKMARK') return
-            if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED') return
-            events++
-            this.#watchBackoff.reset()
-            this.#apply(type, o)
-            this.#event({ type: 'watch-event', event: type, name: o.metadata?.name ?? '' })
-            this.#onChange()
-          },
-          (err: unknown) => {
-            if (err && httpCode(err) === 410) finish('HTTP 410 Gone', true)
-            else finish(err ? describeApiError(err) : undefined, false)
-          },
-        )
-        .then(
-          (abort) => {
-            if (settled || this.#closed) abort.abort()
-            else this.#abort = abort
-          },
-          (err: unknown) => finish(describeApiError(err), true),
-        )
+      },
     })
+    // Each object change updates the cache; outside a list it is an event of its own, a list is one change.
+    const changed = (type: 'ADDED' | 'MODIFIED' | 'DELETED') => (obj: KubeObject) => {
+      if (this.#closed) return
+      this.#apply(type, obj)
+      if (informer.listing) return
+      this.#event({ type: 'watch-event', event: type, name: obj.metadata?.name ?? '' })
+      this.#onChange()
+    }
+    informer.on('add', changed('ADDED'))
+    informer.on('update', changed('MODIFIED'))
+    informer.on('delete', changed('DELETED'))
+    informer.onListed(() => {
+      if (this.#closed) return
+      const resourceVersion = informer.status().resourceVersion
+      this.#event({ type: 'listed', nodes: this.#cache.size, resourceVersion })
+      log.info({ namespace: this.#o.namespace, nodes: [...this.#cache.keys()] }, 'ipsec: KmeshNodeInfo listed')
+      this.#onChange()
+    })
+    return informer
   }
 
   #apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: KubeObject): void {
