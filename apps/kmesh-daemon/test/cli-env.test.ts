@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FLAGS, flagsTableMarkdown, flagUsage, type FlagSpec } from '../src/cli-flags.js'
 import { HELP, parseCli, UsageError } from '../src/cli.js'
+import { EXPLAIN_HELP, parseExplainArgs } from '../src/explain/command.js'
 import type { DaemonOptions } from '../src/options.js'
 import { spawnDaemon } from '../src/demo/daemon-process.js'
 
@@ -208,6 +209,14 @@ t.test('the mode: a mode flag wins over both variables; the other mode ignores i
   refuses(t, ['--cgroup', '/c'], {}, /^give exactly one of --mesh-file \(local mode\) and --xds-address/)
   refuses(t, [...local, '--xds-token-file', '/t'], {}, /^--xds-token-file needs --xds-address/)
   t.match(opts(['--mesh-file', 'm'], { KMESH_CGROUP: '/sys/fs/cgroup/k' }), { cgroup: '/sys/fs/cgroup/k' })
+})
+
+t.test("explain reads the daemon's pin root and state dir from the same variables", async (t) => {
+  const env = { KMESH_PIN_ROOT: '/sys/fs/bpf/netcfg', KMESH_STATE_DIR: '/var/lib/netcfg' }
+  t.match(parseExplainArgs(['127.10.0.1:80'], env), { pinRoot: env.KMESH_PIN_ROOT, stateDir: env.KMESH_STATE_DIR })
+  t.match(parseExplainArgs(['--pin-root', '/p', '127.10.0.1:80'], env), { pinRoot: '/p' }, 'the flag wins')
+  t.match(parseExplainArgs(['127.10.0.1:80'], { KMESH_PIN_ROOT: '' }), { pinRoot: '/sys/fs/bpf/kmesh-ts' })
+  t.match(EXPLAIN_HELP, 'env KMESH_PIN_ROOT')
 })
 
 t.test('--help prints each flag with its variable under it', async (t) => {

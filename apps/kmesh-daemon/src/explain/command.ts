@@ -5,12 +5,22 @@
 import { parseArgs } from 'node:util'
 import { explain, type Explanation } from '@kmesh-ts/lb-model'
 import { DEFAULTS } from '../options.js'
+import { FLAGS } from '../cli-flags.js'
 import { readPinnedSnapshot } from './snapshot.js'
 import { readIdNames } from './names.js'
 import { formatExplanation } from './format.js'
 
 /** The daemon's own defaults: explain reads what a daemon started without --pin-root / --state-dir wrote. */
 export const EXPLAIN_DEFAULTS = { pinRoot: DEFAULTS.pinRoot, stateDir: DEFAULTS.stateDir }
+
+/**
+ * The daemon's variables for the same flags (cli-flags.ts), so that `kubectl exec` into a daemon's pod explains
+ * that daemon's pins without repeating its configuration.
+ */
+const ENV = {
+  pinRoot: FLAGS.find((f) => f.name === 'pin-root')!.env!,
+  stateDir: FLAGS.find((f) => f.name === 'state-dir')!.env!,
+}
 
 export interface ExplainOptions {
   pinRoot: string
@@ -33,13 +43,16 @@ a waypoint, untouched, or the errno; and why each other endpoint of the service 
 come from <state-dir>/ids.json when it is readable.
 
 Options:
-  --pin-root DIR   the daemon's pin root (default ${EXPLAIN_DEFAULTS.pinRoot})
-  --state-dir DIR  the daemon's state dir, for names (default ${EXPLAIN_DEFAULTS.stateDir})
+  --pin-root DIR   the daemon's pin root (default ${EXPLAIN_DEFAULTS.pinRoot}; env ${ENV.pinRoot}, as the daemon's)
+  --state-dir DIR  the daemon's state dir, for names (default ${EXPLAIN_DEFAULTS.stateDir}; env ${ENV.stateDir})
   --json           print the explanation as JSON
   -h, --help       show this help
 `
 
-export function parseExplainArgs(argv: string[]): ExplainOptions | 'help' {
+export function parseExplainArgs(
+  argv: string[],
+  env: Record<string, string | undefined> = process.env,
+): ExplainOptions | 'help' {
   let parsed
   try {
     parsed = parseArgs({
@@ -64,8 +77,8 @@ export function parseExplainArgs(argv: string[]): ExplainOptions | 'help' {
   if (!m || Number(m[2]) > 65535)
     throw new ExplainUsageError(`explain: ${target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`)
   return {
-    pinRoot: parsed.values['pin-root'] ?? EXPLAIN_DEFAULTS.pinRoot,
-    stateDir: parsed.values['state-dir'] ?? EXPLAIN_DEFAULTS.stateDir,
+    pinRoot: parsed.values['pin-root'] ?? (env[ENV.pinRoot] || EXPLAIN_DEFAULTS.pinRoot),
+    stateDir: parsed.values['state-dir'] ?? (env[ENV.stateDir] || EXPLAIN_DEFAULTS.stateDir),
     json: parsed.values.json ?? false,
     host: m[1]!,
     port: Number(m[2]),
