@@ -380,13 +380,27 @@ export function optionsHelp(flags: readonly FlagSpec[] = FLAGS): string {
   const lines: string[] = []
   for (const f of flags) {
     const usage = flagUsage(f)
-    const [first, ...rest] = f.help
+    const [first, ...rest] = f.help.flatMap((l) => wrap(l, 120 - indent.length))
     if (usage.length < 24) lines.push(`  ${usage.padEnd(24)}${first}`)
     else lines.push(`  ${usage}`, `${indent}${first}`)
     for (const l of rest) lines.push(`${indent}${l}`)
     if (f.env) lines.push(`${indent}env ${f.env}${f.multiple ? ' (comma-separated)' : ''}`)
   }
   return lines.join('\n')
+}
+
+/** A help line cut at spaces into lines of at most `width` characters (a longer word stays whole). */
+function wrap(line: string, width: number): string[] {
+  const out: string[] = []
+  let cur = ''
+  for (const word of line.split(' ')) {
+    if (cur && cur.length + 1 + word.length > width) {
+      out.push(cur)
+      cur = word
+    } else cur = cur ? `${cur} ${word}` : word
+  }
+  out.push(cur)
+  return out
 }
 
 /**
