@@ -14,7 +14,7 @@
  * Never returned: the namespace of init (/proc/1) and our own (the host's): enrolling it would manage every host
  * process. Loopback addresses are never matched. When nothing matches, the caller records it and retries later.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { isIPv4, isIPv6 } from 'node:net'
 
@@ -68,6 +68,18 @@ export function procNetnsFinder(options: NetnsFinderOptions = {}): NetnsFinder &
       scan = undefined
     },
   })
+}
+
+/**
+ * The identity of a namespace given by path (a /proc/<pid>/ns/net link or a netns bind mount such as the CNI's
+ * /var/run/netns/cni-…), in the form the /proc links read: `net:[inode]`.
+ */
+export function netnsIdOf(path: string): string | undefined {
+  try {
+    return `net:[${statSync(path).ino}]`
+  } catch {
+    return undefined
+  }
 }
 
 function scanProc(procRoot: string): Scan {

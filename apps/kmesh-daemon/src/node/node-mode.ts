@@ -38,6 +38,24 @@ export function cniDecider(reconciler: PodReconciler) {
   }
 }
 
+/** The kmesh-cni socket server answering from the reconciler and recording the plugin's outcomes on it. */
+export function startCniServerFor(reconciler: PodReconciler, socketPath: string, log: Logger): Promise<CniServer> {
+  return startCniServer({
+    socketPath,
+    decide: cniDecider(reconciler),
+    onResult: (pod, enrolled, detail) => {
+      if (pod.command !== 'ADD' || !pod.podNamespace || !pod.podName) return
+      reconciler.recordCni(pod.podNamespace, pod.podName, {
+        op: 'enrol',
+        netnsPath: pod.netns,
+        ok: enrolled,
+        error: detail,
+      })
+    },
+    log: log.child({ component: 'cni' }),
+  })
+}
+
 export async function startNodeMode(s: NodeModeSettings): Promise<NodeMode> {
   const reconciler = startNodeAgent({
     nodeName: s.nodeName,
@@ -51,20 +69,7 @@ export async function startNodeMode(s: NodeModeSettings): Promise<NodeMode> {
   let cni: CniServer | undefined
   if (s.cniSocket) {
     try {
-      cni = await startCniServer({
-        socketPath: s.cniSocket,
-        decide: cniDecider(reconciler),
-        onResult: (pod, enrolled, detail) => {
-          if (pod.command !== 'ADD') return
-          reconciler.recordCni(pod.podNamespace, pod.podName, {
-            op: 'enrol',
-            netnsPath: pod.netns,
-            ok: enrolled,
-            error: detail,
-          })
-        },
-        log: s.log.child({ component: 'cni' }),
-      })
+      cni = await startCniServerFor(reconciler, s.cniSocket, s.log)
     } catch (err) {
       await reconciler.close()
       throw err

@@ -21,7 +21,7 @@ import type { Informer } from '../kube/informer.js'
 import { Backoff } from '../kube/config.js'
 import type { Logger } from '../log.js'
 import { shouldEnrol, type EnrolDecision, type EnrolRuleOptions } from './enrol-rule.js'
-import type { FoundNetns } from './netns-finder.js'
+import { type FoundNetns, netnsIdOf } from './netns-finder.js'
 
 export type EnrolOp = 'enrol' | 'unenrol'
 /** Enrols or unenrols one netns; throws with a message naming what failed. */
@@ -169,6 +169,8 @@ export class PodReconciler {
       st.enrolled = result.op === 'enrol'
       st.by = 'cni'
       st.netns = result.netnsPath
+      // The same identity the /proc scan gives, so the reconciler sees the pod as done and does not repeat it.
+      st.netnsId = netnsIdOf(result.netnsPath)
       st.lastError = undefined
       this.#event({
         type: result.op === 'enrol' ? 'enrolled' : 'unenrolled',
