@@ -9,9 +9,13 @@
  * namespaces only); host VIP 127.10.12.1:80 (unique to this file).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import t from 'tap'
 import { privilegedSkip, tempNetns } from '@kmesh-ts/testkit'
 import type { Daemon } from '../src/daemon.js'
+import { spawnDaemon } from '../src/demo/daemon-process.js'
 import { FakeKubeApi } from './support/fake-kube-api.js'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
@@ -167,3 +171,41 @@ t.test(
     )
   },
 )
+
+t.test('the real command: node mode from the environment, as a DaemonSet sets it', { skip }, async (t) => {
+  const h = await meshHarness(t)
+  const api = await FakeKubeApi.start()
+  t.teardown(() => api.close())
+  const work = mkdtempSync(join(tmpdir(), 'kmesh-node-cli-'))
+  t.teardown(() => rmSync(work, { recursive: true, force: true }))
+  const a = await startPod(t, 'a', '10.210.1.2')
+  api.namespaces.put({ metadata: { name: 'mesh', labels: { [MODE]: 'kmesh' } } })
+  api.pods.put(podObject('mesh', 'a', a.ip))
+  h.writeMesh(
+    meshYaml(
+      [{ name: 'backend', ip: BACKEND, services: { s: { 80: 18080 } } }],
+      [{ name: 's', vips: [VIP], ports: { 80: 18080 } }],
+    ),
+  )
+  const socket = join(work, 'cni.sock')
+  const d = spawnDaemon(['--pin-root', h.pinRoot, '--state-dir', h.stateDir, '--log-format', 'json'], undefined, {
+    LOCAL_XDS_PATH: h.meshFile,
+    KMESH_CGROUP: h.cgroup,
+    KMESH_NODE_MODE: 'true',
+    NODE_NAME: NODE,
+    KMESH_KUBECONFIG: api.kubeconfig,
+    KMESH_CNI_SOCKET: socket,
+  })
+  t.teardown(() => d.stop())
+  await d.next(/node: pod enrolled/)
+  t.ok(statSync(socket).isSocket(), 'the kmesh-cni socket listens')
+  t.equal(statSync(socket).mode & 0o777, 0o600)
+  t.same(
+    await h.probe([`${VIP}:80`], 2, { netnsPath: a.netnsPath }),
+    { [`${VIP}:80`]: { backend: 2 } },
+    'the labelled pod is redirected',
+  )
+  t.equal(await d.stop(), 0, 'a clean stop')
+  t.notOk(existsSync(socket), 'the socket is removed')
+  t.notOk(existsSync(join(h.pinRoot, 'links')), 'detached and unpinned')
+})
