@@ -49,7 +49,11 @@ interface Setup {
   state(key: string): ReturnType<PodReconciler['pods']>[number] | undefined
 }
 
-async function setup(t: { teardown(fn: () => unknown): void }, seed: (api: FakeKubeApi) => void): Promise<Setup> {
+async function setup(
+  t: { teardown(fn: () => unknown): void },
+  seed: (api: FakeKubeApi) => void,
+  resyncMs = 0,
+): Promise<Setup> {
   const api = await FakeKubeApi.start()
   t.teardown(() => api.close())
   seed(api)
@@ -67,7 +71,7 @@ async function setup(t: { teardown(fn: () => unknown): void }, seed: (api: FakeK
     cgroupPath: '/unused',
     kubeconfigFile: api.kubeconfig,
     backoff: { initialMs: 30, maxMs: 200 },
-    resyncMs: 0,
+    resyncMs,
     act: async (path: string, op: EnrolOp) => {
       if (failAct.next > 0) {
         failAct.next--
@@ -90,7 +94,6 @@ async function setup(t: { teardown(fn: () => unknown): void }, seed: (api: FakeK
     state: (key) => agent.pods().find((p) => `${p.namespace}/${p.name}` === key),
   }
 }
-
 
 const podsListed = (s: Setup) =>
   s.events.filter((e) => 'informer' in e && e.informer === 'pods' && e.type === 'listed').length
@@ -317,4 +320,27 @@ t.test('a netns not found and a failing control connect: retried with backoff, v
   s.api.pods.label('mesh/a', { restarted: 'yes' })
   await until('the new netns is enrolled', () => s.acts.includes('enrol /proc/5000/ns/net'))
   t.match(s.state('mesh/a'), { netnsId: 'net:[5000]', enrolled: true })
+})
+
+t.test('the resync looks at every pod again without any API event', async (t) => {
+  const s = await setup(
+    t,
+    (api) => {
+      api.namespaces.put(ns('mesh', { [MODE]: 'kmesh' }))
+      api.pods.put(pod('mesh', 'a', '10.6.0.1'))
+    },
+    150,
+  )
+  await until('a enrolled', () => s.acts.length === 1)
+  const requests = s.api.requests.length
+  // The pod's sandbox is replaced (same IP, new netns) and nothing reaches the API: the resync finds it.
+  s.netns.set('10.6.0.1', { path: '/proc/6000/ns/net', id: 'net:[6000]', pid: 6000 })
+  await until('the new netns is enrolled', () => s.acts.includes('enrol /proc/6000/ns/net'))
+  t.ok(
+    s.events.some((e) => e.type === 'resync'),
+    'by a resync',
+  )
+  t.equal(s.api.requests.length, requests, 'from the caches: no request to the API')
+  await new Promise((r) => setTimeout(r, 400))
+  t.equal(s.acts.length, 2, 'later resyncs find nothing to do')
 })
