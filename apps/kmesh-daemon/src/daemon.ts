@@ -10,6 +10,8 @@ import { ensureBpffs } from '@kmesh-ts/bpf-maps'
 import type { Server } from 'node:http'
 import { XdsClient, istioNode, istioNodeFromEnv, type XdsNode } from '@kmesh-ts/xds-client'
 import { Dataplane } from './dataplane/dataplane.js'
+import { AuthzDataplane } from './dataplane/authz-dataplane.js'
+import { AuthzProcessor } from './processor/authz.js'
 import { IdTable } from './ids/id-table.js'
 import { LocalMesh } from './sources/local-mesh.js'
 import { ClusterMesh } from './sources/cluster/cluster-mesh.js'
@@ -56,6 +58,8 @@ interface StatusView {
   dataplane?: Dataplane
   source?: MeshSource
   node?: NodeMode
+  authz?: AuthzProcessor
+  authzDataplane?: AuthzDataplane
 }
 
 /**
@@ -113,6 +117,9 @@ async function startInOrder(
         ...(view.source?.cluster ? { resources: view.source.cluster.counts } : {}),
         ...(view.source?.mesh ? { meshFile: view.source.mesh.status() } : {}),
         ...(view.node ? { node: view.node.status() } : {}),
+        ...(view.authz
+          ? { authz: { ...view.authz.status(), attached: view.authzDataplane?.attachments() ?? [] } }
+          : {}),
       }),
     })
     admin = server
@@ -167,7 +174,16 @@ async function startInOrder(
     nodeName: options.nodeName,
     network: options.network,
   })
-  const source = options.xds ? startCluster(options, processor, log) : startLocal(options, processor, log)
+  // Authorization at XDP: compiled policies in their own maps; the program on the managed namespace's interfaces
+  // (local mode with --netns; never on the host's own interfaces).
+  const authzLog = log.child({ component: 'authz' })
+  const authzDataplane = AuthzDataplane.start({ pinRoot: options.pinRoot, mode: options.authzXdpMode, log: authzLog })
+  stack.defer(() => authzDataplane.close())
+  if (options.netnsPath && !options.nodeMode) authzDataplane.attachNetns(options.netnsPath)
+  const authz = new AuthzProcessor(authzDataplane.maps, { nodeName: options.nodeName })
+  view.authz = authz
+  view.authzDataplane = authzDataplane
+  const source = options.xds ? startCluster(options, processor, log, authz) : startLocal(options, processor, log, authz)
   view.source = source
   stack.defer(source.close)
   void source.ready.then((ok) => {
@@ -251,10 +267,16 @@ interface MeshSource {
   close(): Promise<void>
 }
 
-function startLocal(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
+function startLocal(
+  options: ResolvedOptions,
+  processor: WorkloadProcessor,
+  log: Logger,
+  authz: AuthzProcessor,
+): MeshSource {
   const mesh = new LocalMesh({
     file: options.meshFile!,
     processor,
+    authz,
     log,
     settleMs: options.reloadSettleMs,
     maxWaitMs: options.reloadMaxWaitMs,
@@ -270,9 +292,14 @@ function startLocal(options: ResolvedOptions, processor: WorkloadProcessor, log:
   }
 }
 
-function startCluster(options: ResolvedOptions, processor: WorkloadProcessor, log: Logger): MeshSource {
+function startCluster(
+  options: ResolvedOptions,
+  processor: WorkloadProcessor,
+  log: Logger,
+  authz: AuthzProcessor,
+): MeshSource {
   const xds = options.xds!
-  const cluster = new ClusterMesh(processor, log)
+  const cluster = new ClusterMesh(processor, log, authz)
   let firstReady: (ok: boolean) => void = () => {}
   const ready = new Promise<boolean>((resolve) => (firstReady = resolve))
   const client = new XdsClient({

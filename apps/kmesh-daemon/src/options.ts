@@ -90,6 +90,8 @@ export interface DaemonOptions {
   forceCgroup?: boolean | undefined
   /** Accept the cgroup v2 root (node deployments attach there on purpose). */
   allowRootCgroup?: boolean | undefined
+  /** How the authorization XDP program is attached: generic (default; a RST always reaches the client) or native. */
+  authzXdpMode?: 'generic' | 'native' | undefined
   /** A changed mesh file is applied once it stayed the same (size, mtime, inode) this long. */
   reloadSettleMs?: number | undefined
   /** ...or at the latest this long after the first unapplied change, even under continuous edits. */

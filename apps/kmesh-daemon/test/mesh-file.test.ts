@@ -111,7 +111,6 @@ t.test('example B (reference §7.2): locality failover, capacity, ALLOW and DENY
   t.same(deny?.rules[1]?.[1]?.[0]?.notDestinationPorts, [9080])
 
   t.same(notEnforced, [
-    'policies: 2 authorization policies (1 Allow, 1 Deny): not enforced yet',
     'subjectAltNames: 1 service (backend/reviews.backend.svc.cluster.local): not used yet (no identity checks on the data path)',
     'ipFamilies: 1 service (backend/reviews.backend.svc.cluster.local): not used yet; every listed vip is served',
   ])
@@ -175,7 +174,6 @@ t.test('example C (reference §7.3): waypoints, multi-network, dual-stack, CIDR,
   t.same(flag?.rules[0]?.[0]?.[0]?.notSourceIps, ['127.0.0.0/8'])
 
   t.same(notEnforced, [
-    'policies: 2 authorization policies (1 Allow, 1 Deny, 1 dry-run): not enforced yet',
     'weightedWaypoints: 1 service (shop/cart.shop.svc.cluster.local): not used yet',
     'cidrVips: 1 service (shop/api.partner.example.com): not used yet; only exact vips are intercepted',
     'applicationTunnel: 1 workload (cluster1//v1/Pod/shop/waypoint-canary-0): not used yet',

@@ -21,18 +21,8 @@ const sName = (s: Service): string => `${s.namespace}/${s.hostname}`
 
 export function notEnforced(config: MeshConfig): string[] {
   const out: string[] = []
-  const { workloads, services, policies } = config
+  const { workloads, services } = config
 
-  if (policies.length > 0) {
-    const allow = policies.filter((p) => p.action === 'Allow').length
-    const dry = policies.filter((p) => p.dryRun).length
-    const parts = [`${allow} Allow`, `${policies.length - allow} Deny`]
-    if (dry > 0) parts.push(`${dry} dry-run`)
-    out.push(
-      `policies: ${policies.length} authorization ${policies.length === 1 ? 'policy' : 'policies'} ` +
-        `(${parts.join(', ')}): not enforced yet`,
-    )
-  }
   const wl = (field: string, pick: (w: Workload) => boolean, effect: string, label = wName): void => {
     const names = workloads.filter(pick).map(label)
     if (names.length > 0) out.push(line(field, 'workload', names, effect))

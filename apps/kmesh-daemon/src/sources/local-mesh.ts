@@ -13,6 +13,8 @@ import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from '../mesh-file/index.js'
 import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
+import { AuthzCompileError, type AuthzProcessor, type PreparedAuthz } from '../processor/authz.js'
+import { policyToWire } from '../processor/authz-wire.js'
 import { countChanges, type ResourceChanges } from '../model/index.js'
 import type { Logger } from '../log.js'
 import { DEFAULTS } from '../options.js'
@@ -20,6 +22,8 @@ import { DEFAULTS } from '../options.js'
 export interface LocalMeshOptions {
   file: string
   processor: WorkloadProcessor
+  /** Compiles and installs the file's policies (absent: policies are kept in the file only). */
+  authz?: AuthzProcessor | undefined
   log: Logger
   /** Quiet time a changed file must keep before it is read (default DEFAULTS.reloadSettleMs). */
   settleMs?: number
@@ -89,8 +93,31 @@ export class LocalMesh {
       return { ok: false, error: err as Error }
     }
     if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
+    // Policies are compiled before anything is applied: a set the kernel cannot hold refuses the whole file.
+    let authz: PreparedAuthz | undefined
+    try {
+      authz = this.options.authz?.prepare({
+        policies: parsed.config.policies.map(policyToWire),
+        workloads: parsed.config.workloads,
+      })
+    } catch (err) {
+      if (!(err instanceof AuthzCompileError)) throw err
+      this.options.authz?.refused(err.message)
+      this.state.lastRefusal = {
+        at: new Date().toISOString(),
+        reason: err.message,
+        total: 1,
+        problems: [{ file, entry: 'policies', key: '', message: err.message }],
+      }
+      log.error(
+        { file, err: err.message },
+        this.applied ? 'mesh file refused; the last good state stays in force' : 'mesh file refused; nothing applied',
+      )
+      return { ok: false, error: err }
+    }
     try {
       const { warnings, writes, changes } = processor.apply(parsed.config)
+      if (authz) this.options.authz?.commit(authz)
       const firstLoad = !this.applied
       this.applied = true
       if (firstLoad) {

@@ -14,6 +14,7 @@ import { endsSlice, nextTurn, SLICE } from '../../util/slices.js'
 import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-convert.js'
 import type { Service, Workload } from '../../model/index.js'
 import type { Logger } from '../../log.js'
+import { AuthzCompileError, type AuthzProcessor } from '../../processor/authz.js'
 
 interface Converted {
   name: string
@@ -30,6 +31,7 @@ export class ClusterMesh {
   constructor(
     private readonly processor: WorkloadProcessor,
     private readonly log: Logger,
+    private readonly authz?: AuthzProcessor | undefined,
   ) {}
 
   get counts(): { workloads: number; services: number; policies: number } {
@@ -113,6 +115,12 @@ export class ClusterMesh {
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
     for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
     for (const name of delta.removeServices ?? []) this.services.delete(name)
+    const authzProblem = this.authz?.workloadsChanged({
+      upsertWorkloads: delta.upsertWorkloads,
+      removeWorkloads: delta.removeWorkloads,
+    })
+    if (authzProblem)
+      this.log.error({ nonce, err: authzProblem }, 'authorization not recompiled; the last good set stays enforced')
     for (const w of warnings) this.log.warn({ nonce }, w)
     const ms = {
       convert: round(converted - started),
@@ -134,11 +142,32 @@ export class ClusterMesh {
     )
   }
 
+  /**
+   * Policies are compiled with the whole store as it would be: a set the kernel cannot hold is refused whole —
+   * every policy of the push NACKed with the limit it passes — and the last good set stays enforced.
+   */
   private handlePolicies(added: Added<Authorization>[], removed: { name: string }[]): Rejection[] {
+    if (this.authz) {
+      try {
+        const prepared = this.authz.prepare({
+          addPolicies: added.map((p) => p.value),
+          removePolicies: removed.map((r) => r.name),
+        })
+        this.authz.commit(prepared)
+      } catch (err) {
+        if (!(err instanceof AuthzCompileError)) throw err
+        this.authz.refused(err.message)
+        this.log.error({ policies: added.length, err: err.message }, 'authorization policies refused (NACK)')
+        return [...added, ...removed].map((p) => ({ name: p.name, reason: err.message }))
+      }
+    }
     for (const p of added) this.policies.set(p.name, p.value)
     for (const r of removed) this.policies.delete(r.name)
-    if (added.length)
-      this.log.warn({ policies: this.policies.size }, 'authorization policies received and kept; not enforced yet')
+    if (added.length || removed.length)
+      this.log.info(
+        { policies: this.policies.size, enforced: this.authz !== undefined },
+        this.authz ? 'authorization policies applied' : 'authorization policies kept; not enforced (no XDP data path)',
+      )
     return []
   }
 }
