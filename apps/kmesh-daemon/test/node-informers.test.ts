@@ -121,6 +121,8 @@ t.test('initial lists, label flips, a deleted pod', async (t) => {
   const podWatch = s.api.requests.find((r) => r.path === '/api/v1/pods' && r.query.get('watch') === 'true')!
   t.equal(podWatch.query.get('fieldSelector'), 'spec.nodeName=node-1', '... and watched with it')
   t.equal(podWatch.query.get('allowWatchBookmarks'), 'true', 'watches ask for bookmarks')
+  const timeout = Number(podWatch.query.get('timeoutSeconds'))
+  t.ok(timeout >= 300 && timeout < 600, `... and for a server-side end after 5-10 minutes (${timeout} s)`)
   t.equal(podWatch.query.get('resourceVersion'), (await listRv(s)).toString(), "the watch starts at the list's version")
   t.notOk(s.state('mesh/elsewhere'), 'a pod of another node is not seen')
   t.match(s.state('mesh/a'), { shouldEnrol: true, enrolled: true, by: 'reconciler', netns: pathOf('10.1.0.1') })

@@ -4,7 +4,7 @@
  * library leaves to its caller, in a Watch it is given:
  *
  *  - watches ask for bookmarks (`allowWatchBookmarks=true`), so a quiet collection still advances the
- *    resourceVersion a resumed watch starts from;
+ *    resourceVersion a resumed watch starts from, and for a server-side end after 5-10 minutes (`timeoutSeconds`);
  *  - an ERROR event ends the watch at once (a 410 Expired one makes the library re-list);
  *  - a watch that fails (HTTP error, connection refused or reset) or a list that fails is retried after a backoff
  *    (doubling, jittered) and re-lists, as client-go's reflector does: the cache stays meanwhile;
@@ -312,7 +312,10 @@ class PolicyWatch extends Watch {
       informer.watchEvent(type, o)
     }
     try {
-      request = await super.watch(path, { ...queryParams, allowWatchBookmarks: true }, onEvent, finish)
+      // timeoutSeconds: the server ends each watch after 5-10 minutes (as client-go asks), so a connection that
+      // died silently is noticed and replaced; the library itself sets no timeout on a watch.
+      const timeoutSeconds = 300 + Math.floor(Math.random() * 300)
+      request = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, finish)
     } catch (err) {
       finish(err)
     }

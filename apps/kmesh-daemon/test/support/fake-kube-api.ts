@@ -13,6 +13,7 @@
  *    with tellWatches false, go on until they end), and a
  *    watch from an older resourceVersion is refused the same way (or with HTTP 410 when `expiredAs` is 'http'),
  *    which forces the client to list again;
+ *  - `timeoutSeconds` ends a watch cleanly after that long;
  *  - `fieldSelector` (metadata.name, metadata.namespace, spec.nodeName; `=`, `==`, `!=`) and equality
  *    `labelSelector`s filter lists and watches; an unsupported field is refused with 400, as the API server does;
  *  - create (POST), merge patch (PATCH, application/merge-patch+json) and delete (DELETE) on `<collection>/<name>`;
@@ -318,7 +319,13 @@ export class FakeCollection {
     const w: Watcher = { res, filter, bookmarks: q.get('allowWatchBookmarks') === 'true' }
     this.#watches.add(w)
     this.watchesOpened++
-    res.on('close', () => this.#watches.delete(w))
+    // timeoutSeconds: the server ends the watch cleanly then, as the API server does.
+    const timeoutSeconds = Number(q.get('timeoutSeconds') ?? 0)
+    const timer = timeoutSeconds > 0 ? setTimeout(() => res.end(), timeoutSeconds * 1000).unref() : undefined
+    res.on('close', () => {
+      clearTimeout(timer)
+      this.#watches.delete(w)
+    })
     for (const wake of this.#watchWaiters.splice(0)) wake()
   }
 }
