@@ -1,7 +1,8 @@
 /**
  * The admin HTTP endpoint (loopback by default): readiness for probes and a dump of what the daemon holds.
  *   GET /healthz/ready       200 "ready" once the first mesh (file or istiod push) is applied, else 503
- *   GET /debug/config_dump   JSON: mode, readiness, resource counts, map entry counts
+ *   GET /debug/config_dump   JSON: mode, readiness, resource counts, map entry counts; in node mode (`node`) the
+ *                            informers and each pod's enrolment (rule, reason, netns, enrolled, last error)
  */
 import { createServer, type Server } from 'node:http'
 
