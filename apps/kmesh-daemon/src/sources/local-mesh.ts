@@ -117,7 +117,11 @@ export class LocalMesh {
     }
     try {
       const { warnings, writes, changes } = processor.apply(parsed.config)
-      if (authz) this.options.authz?.commit(authz)
+      if (authz) {
+        this.options.authz?.commit(authz)
+        if (authz.set)
+          log.info({ file, policies: authz.policies.size, ...authz.set.counts }, 'authorization policies enforced')
+      }
       const firstLoad = !this.applied
       this.applied = true
       if (firstLoad) {
