@@ -120,7 +120,7 @@ export class LocalMesh {
       if (authz) {
         this.options.authz?.commit(authz)
         if (authz.set)
-          log.info({ file, policies: authz.policies.size, ...authz.set.counts }, 'authorization policies enforced')
+          log.info({ file, ...authz.set.counts }, 'authorization policies enforced')
       }
       const firstLoad = !this.applied
       this.applied = true
