@@ -132,8 +132,12 @@ t.test(
     )
 
     // The namespace label flips: the running pod b is enrolled, then unenrolled.
+    const flipped = Date.now()
     api.namespaces.label('plain', { [MODE]: 'kmesh' })
     await until('b enrolled', () => state('b')?.enrolled === true)
+    t.comment(
+      `namespace label flip -> b enrolled in ${Date.now() - flipped} ms (watch event, /proc scan, control connect)`,
+    )
     t.equal(daemon.dataplane.maps.manage.count(), 2)
     t.same(
       await h.probe([`${VIP}:80`], 3, { netnsPath: b.netnsPath }),
