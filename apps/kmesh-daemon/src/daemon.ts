@@ -152,6 +152,7 @@ async function startInOrder(
     pinRoot: options.pinRoot,
     cgroupPath: options.cgroup,
     netnsPath: options.netnsPath,
+    objectPath: options.connectObjectPath,
     // Node mode enrols pods one by one (src/node); the daemon's own netns (the host's) stays unmanaged.
     enrolAtStart: !options.nodeMode,
     mapSizes: options.mapSizes,

@@ -90,6 +90,8 @@ export interface DaemonOptions {
   forceCgroup?: boolean | undefined
   /** Accept the cgroup v2 root (node deployments attach there on purpose). */
   allowRootCgroup?: boolean | undefined
+  /** The connect object to load instead of @kmesh-ts/bpf-progs' cgroup_sock.o (a custom build; upgrade tests). */
+  connectObjectPath?: string | undefined
   /** How the authorization XDP program is attached: generic (default; a RST always reaches the client) or native. */
   authzXdpMode?: 'generic' | 'native' | undefined
   /** A changed mesh file is applied once it stayed the same (size, mtime, inode) this long. */

@@ -3,17 +3,28 @@
  * connect4/connect6 programs attached to the managed cgroup through pinned bpf_links, the tail-call slots
  * filled, the cgroup's network namespace enrolled, and a MapWriter over the four load-balancing maps.
  *
- * Pins: <pinRoot>/maps/<map name> (reused across restarts when the spec matches) and
- * <pinRoot>/links/connect4|connect6. With keepPinned the daemon exits leaving links and maps in place, so
- * traffic keeps flowing and the next start takes over from the kernel's state.
+ * Pins: <pinRoot>/maps/<map name> (reused across restarts when the spec matches, migrated when it changed),
+ * <pinRoot>/links/connect4|connect6 and <pinRoot>/schema. With keepPinned the daemon exits leaving links and maps
+ * in place, so traffic keeps flowing and the next start takes over from the kernel's state: the pinned links are
+ * switched to its programs with BPF_LINK_UPDATE (takeover.ts).
  */
 import { existsSync, mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { BpfLink, Collection, ensureBpffs, progArraySet, SpecMismatchError, type BpfMap } from '@kmesh-ts/bpf-maps'
+import {
+  BpfLink,
+  Collection,
+  cgroupId,
+  ensureBpffs,
+  linkInfo,
+  progArraySet,
+  SpecMismatchError,
+  type BpfMap,
+} from '@kmesh-ts/bpf-maps'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import { objectPath, programs, tailCalls } from '@kmesh-ts/bpf-progs'
 import { MapWriter, type LbMaps } from './map-writer.js'
 import { controlConnect } from './enrol.js'
+import { checkSchema, copyMigratedMaps, removeSchema, writeSchema } from './takeover.js'
 import type { Logger } from '../log.js'
 
 export interface DataplaneOptions {
@@ -25,6 +36,8 @@ export interface DataplaneOptions {
   netnsPath?: string
   /** false: enrol no network namespace at start (node mode enrols pods one by one; host processes stay untouched). */
   enrolAtStart?: boolean
+  /** The connect object to load (default: @kmesh-ts/bpf-progs' cgroup_sock.o): a custom build, or a test's. */
+  objectPath?: string | undefined
   log: Logger
 }
 
@@ -49,7 +62,15 @@ export class Dataplane {
     const maxEntries: Record<string, number> = {}
     for (const spec of Object.values(mapSpecs))
       maxEntries[spec.name] = options.mapSizes?.[spec.name] ?? spec.defaultMaxEntries
-    const collection = loadConnectObject(pinRoot, maxEntries)
+    // Pins of a newer schema are refused before anything is touched (takeover.ts).
+    const schema = checkSchema(pinRoot)
+    const collection = loadConnectObject(pinRoot, maxEntries, options.objectPath ?? objectPath('cgroup_sock'))
+    try {
+      copyMigratedMaps(collection, log)
+    } catch (err) {
+      collection.close()
+      throw err
+    }
     const maps = {
       frontend: collection.map(mapSpecs.frontend.name),
       service: collection.map(mapSpecs.service.name),
@@ -62,12 +83,18 @@ export class Dataplane {
     const tookOver = existsSync(join(pinRoot, 'links', 'connect4'))
     try {
       dataplane.attach()
+      // The links run the new programs now: the migrated maps take the old pins' paths, the pins get our schema.
+      collection.commitMigrations()
+      writeSchema(pinRoot)
       if (options.enrolAtStart !== false) await dataplane.enrol()
     } catch (err) {
       dataplane.close({ keepPinned: tookOver })
       throw err
     }
-    log.info({ pinRoot, cgroup: cgroupPath, mirror: dataplane.mirrorCounts() }, 'data path ready')
+    log.info(
+      { pinRoot, cgroup: cgroupPath, mirror: dataplane.mirrorCounts(), tookOver, pinnedSchema: schema ?? null },
+      'data path ready',
+    )
     return dataplane
   }
 
@@ -77,9 +104,9 @@ export class Dataplane {
   }
 
   /**
-   * Attaches the freshly loaded programs, then drops links a previous daemon left pinned: both run for an
-   * instant, which is harmless (the second sees an already rewritten destination), and no connect is ever
-   * without a hook.
+   * Attaches the freshly loaded programs. Where a previous daemon left a pinned link on this cgroup, the link is
+   * switched to the new program with BPF_LINK_UPDATE: one atomic swap, no instant without a hook and none with
+   * two. A link pinned for another cgroup is replaced: the new link is attached first, then the old one dropped.
    */
   private attach(): void {
     const { cgroupPath, pinRoot } = this.options
@@ -89,6 +116,11 @@ export class Dataplane {
       progArraySet(this.collection.map(tailCalls[hook].map), tailCalls[hook].index, program)
       const pinPath = join(pinRoot, 'links', hook)
       const previous = existsSync(pinPath) ? BpfLink.openPinned(pinPath) : undefined
+      if (previous && linkInfo(previous).cgroupId === cgroupId(cgroupPath)) {
+        previous.update(program)
+        this.links.push(previous)
+        continue
+      }
       const link = program.attachCgroup(cgroupPath)
       this.links.push(link)
       if (previous) {
@@ -127,7 +159,10 @@ export class Dataplane {
       link.close()
     }
     this.links = []
-    if (!keepPinned) this.collection.unpinMaps()
+    if (!keepPinned) {
+      this.collection.unpinMaps()
+      removeSchema(this.options.pinRoot)
+    }
     this.collection.close()
     if (!keepPinned) removeEmptyPinRoot(this.options.pinRoot)
   }
@@ -142,20 +177,15 @@ function removeEmptyPinRoot(pinRoot: string): void {
 }
 
 /**
- * Loads the connect object over the pins a previous daemon left. A pinned map of another size cannot be reused:
- * say so in the daemon's terms (its flags), not in the library's (reusePinned).
+ * Loads the connect object over the pins a previous daemon left: same-spec pins are reused, pins whose spec changed
+ * (another --map-size, a new version's capacity) are migrated (takeover.ts). Other load errors are said in the
+ * daemon's terms.
  */
-function loadConnectObject(pinRoot: string, maxEntries: Record<string, number>): Collection {
+function loadConnectObject(pinRoot: string, maxEntries: Record<string, number>, path: string): Collection {
   try {
-    return Collection.load({ objectPath: objectPath('cgroup_sock'), pinRoot, maxEntries, reusePinned: true })
+    return Collection.load({ objectPath: path, pinRoot, maxEntries, reusePinned: true, onSpecMismatch: 'migrate' })
   } catch (err) {
     if (!(err instanceof SpecMismatchError)) throw err
-    const what = err.message.replace(/ Remove the pin .*$/s, '')
-    throw new Error(
-      `${what}. The maps under ${pinRoot} were kept by --keep-pinned with other sizes; a new --map-size takes ` +
-        `effect on fresh maps: stop the running daemon without --keep-pinned (it removes its pins), or start with the --map-size ` +
-        `it was started with.`,
-      { cause: err },
-    )
+    throw new Error(`${err.message.replace(/ Remove the pin .*$/s, '')} (pin root ${pinRoot})`, { cause: err })
   }
 }

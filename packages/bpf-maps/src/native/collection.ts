@@ -3,8 +3,8 @@
  * size the maps, point them at their pins (reusing a compatible pin, refusing an incompatible one), load, and
  * hand out fd-owning handles.
  */
-import { existsSync, mkdirSync, unlinkSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, mkdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { BpfError, errnoName, SpecMismatchError } from './errors.js'
 import { DEFAULT_BPFFS, ensureBpffs } from './bpffs.js'
 import { closeFd, dupFd, lastErrno, native, withLibbpfLog, type Ptr } from './libbpf.js'
@@ -25,6 +25,22 @@ export interface CollectionOptions {
    * different spec is an error naming it. false: existing pins are replaced by fresh, empty maps.
    */
   reusePinned?: boolean
+  /**
+   * What a reused pin whose spec differs from the object's (another max_entries, key or value size) does:
+   * 'error' (default) refuses with SpecMismatchError; 'migrate' creates a fresh map pinned at
+   * <pinRoot>/maps-next/<name> instead, listed in `migrations`: the caller copies what it needs from the old pin,
+   * swaps its programs in, then calls commitMigrations(), which renames each new pin over the old one.
+   */
+  onSpecMismatch?: 'error' | 'migrate'
+}
+
+/** A map of a migrating load: the pinned map it replaces and where the new one is pinned until committed. */
+export interface MapMigration {
+  name: string
+  oldPin: string
+  newPin: string
+  /** What differs, in words. */
+  change: string
 }
 
 export const collectionDefaults = { pinRoot: '/sys/fs/bpf/kmesh-ts', pinMaps: true, reusePinned: true } as const
@@ -49,6 +65,7 @@ function validate(
     pinRoot: opts.pinRoot ?? collectionDefaults.pinRoot,
     pinMaps: opts.pinMaps ?? collectionDefaults.pinMaps,
     reusePinned: opts.reusePinned ?? collectionDefaults.reusePinned,
+    onSpecMismatch: opts.onSpecMismatch ?? 'error',
     maxEntries,
   }
 }
@@ -68,7 +85,7 @@ function specOfObjectMap(map: Ptr): MapSpec {
  * Points a map at its pin. A compatible existing pin is reused through bpf_map__reuse_fd (same map, same id,
  * same contents); libbpf creates and pins the others at load.
  */
-function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean): void {
+function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean, migrateTo?: string): string | undefined {
   if (existsSync(pinPath)) {
     if (!reuse) {
       unlinkSync(pinPath)
@@ -83,6 +100,13 @@ function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean): v
         })
       try {
         const mismatch = specMismatch(spec, mapInfoOf(fd, pinPath))
+        if (mismatch && migrateTo) {
+          mkdirSync(dirname(migrateTo), { recursive: true })
+          if (existsSync(migrateTo)) unlinkSync(migrateTo) // a migration that never committed
+          const rc = native.bpf_map__set_pin_path(map, migrateTo) as number
+          if (rc < 0) throw new BpfError({ op: 'bpf_map__set_pin_path', errno: rc, mapName: spec.name })
+          return mismatch
+        }
         if (mismatch) {
           throw new SpecMismatchError(
             'Collection.load',
@@ -106,6 +130,7 @@ function preparePin(map: Ptr, spec: MapSpec, pinPath: string, reuse: boolean): v
   }
   const rc = native.bpf_map__set_pin_path(map, pinPath) as number
   if (rc < 0) throw new BpfError({ op: 'bpf_map__set_pin_path', errno: rc, mapName: spec.name })
+  return undefined
 }
 
 /** A verifier log can run to megabytes; its end says why the program was rejected. */
@@ -120,6 +145,8 @@ export class Collection implements Disposable {
   readonly programs: ReadonlyMap<string, BpfProgram>
   /** Pin path per pinned map name. */
   readonly pinPaths: ReadonlyMap<string, string>
+  /** Maps created fresh because their pin had another spec (onSpecMismatch: 'migrate'), until committed. */
+  migrations: MapMigration[]
   #obj: Ptr | null
 
   private constructor(
@@ -128,7 +155,9 @@ export class Collection implements Disposable {
     maps: Map<string, BpfMap>,
     programs: Map<string, BpfProgram>,
     pinPaths: Map<string, string>,
+    migrations: MapMigration[],
   ) {
+    this.migrations = migrations
     this.objectPath = objectPath
     this.#obj = obj
     this.maps = maps
@@ -173,6 +202,8 @@ export class Collection implements Disposable {
       mkdirSync(mapDir, { recursive: true })
     }
     const pinPaths = new Map<string, string>()
+    const migrations: MapMigration[] = []
+    const nextDir = join(opts.pinRoot, 'maps-next') // bpffs refuses names with a dot
     for (const map of objMaps) {
       const name = native.bpf_map__name(map) as string
       const max = opts.maxEntries[name]
@@ -183,7 +214,9 @@ export class Collection implements Disposable {
       // .rodata/.bss/.data belong to one load of the object: never shared through a pin.
       if (opts.pinMaps && !native.bpf_map__is_internal(map)) {
         const pinPath = join(mapDir, name)
-        preparePin(map, specOfObjectMap(map), pinPath, opts.reusePinned)
+        const migrateTo = opts.onSpecMismatch === 'migrate' ? join(nextDir, name) : undefined
+        const change = preparePin(map, specOfObjectMap(map), pinPath, opts.reusePinned, migrateTo)
+        if (change !== undefined && migrateTo) migrations.push({ name, oldPin: pinPath, newPin: migrateTo, change })
         pinPaths.set(name, pinPath)
       }
     }
@@ -224,7 +257,7 @@ export class Collection implements Disposable {
       for (const p of programs.values()) p.close()
       throw err
     }
-    return new Collection(opts.objectPath, obj, maps, programs, pinPaths)
+    return new Collection(opts.objectPath, obj, maps, programs, pinPaths, migrations)
   }
 
   map(name: string): BpfMap {
@@ -241,6 +274,23 @@ export class Collection implements Disposable {
         `${this.objectPath} has no program named ${name} (it has ${[...this.programs.keys()].join(', ')})`,
       )
     return p
+  }
+
+  /**
+   * Renames each migrated map's pin over the old one (rename(2) in bpffs: the path never disappears) and forgets
+   * the migrations. The old maps live on while a program or fd still uses them.
+   */
+  commitMigrations(): void {
+    for (const m of this.migrations) renameSync(m.newPin, m.oldPin)
+    const dirs = new Set(this.migrations.map((m) => dirname(m.newPin)))
+    this.migrations = []
+    for (const d of dirs) {
+      try {
+        rmdirSync(d)
+      } catch {
+        /* not empty or gone */
+      }
+    }
   }
 
   /** Removes this collection's map pins (the maps live on while a program or fd still uses them). */

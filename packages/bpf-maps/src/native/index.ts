@@ -22,7 +22,7 @@ export {
   type TestRunOptions,
   type TestRunResult,
 } from './program.js'
-export { Collection, collectionDefaults, type CollectionOptions } from './collection.js'
+export { Collection, collectionDefaults, type CollectionOptions, type MapMigration } from './collection.js'
 export { ensureBpffs, isBpffsMounted } from './bpffs.js'
 export {
   AttachType,

@@ -72,6 +72,7 @@ export const native = {
   bpf_prog_test_run_opts: lib.func('int bpf_prog_test_run_opts(int fd, void *opts)'),
   bpf_link_create: lib.func('int bpf_link_create(int prog_fd, int target_fd, int attach_type, void *opts)'),
   bpf_link_detach: lib.func('int bpf_link_detach(int link_fd)'),
+  bpf_link_update: lib.func('int bpf_link_update(int link_fd, int new_prog_fd, void *opts)'),
   bpf_enable_stats: lib.func('int bpf_enable_stats(int type)'),
   bpf_prog_query: lib.func(
     'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)',

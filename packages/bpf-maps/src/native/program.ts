@@ -207,6 +207,20 @@ export class BpfLink implements Disposable {
     this.#pinPath = undefined
   }
 
+  /**
+   * Replaces the link's program in place (BPF_LINK_UPDATE): one atomic swap, no instant without a program and
+   * none with both. The new program must be of the link's type and attach type.
+   */
+  update(program: BpfProgram): void {
+    const rc = native.bpf_link_update(this.fd, program.fd, null) as number
+    if (rc < 0)
+      throw new BpfError({
+        op: 'bpf_link_update',
+        errno: rc,
+        message: `updating link ${this.description} to program ${program.name} failed: ${errnoName(rc)}`,
+      })
+  }
+
   /** Detaches the program now, even while the link is pinned or held elsewhere (BPF_LINK_DETACH). */
   detach(): void {
     const rc = native.bpf_link_detach(this.fd) as number
