@@ -215,6 +215,15 @@ async function startInOrder(
       ...options.nodeMode,
       nodeName: options.nodeName!,
       cgroupPath: options.cgroup,
+      // Authorization follows enrolment: the program on an enrolled pod's interfaces, off when it leaves.
+      onEnrolment: (netns, enrolled, pod) => {
+        try {
+          if (enrolled) authzDataplane.attachNetns(netns)
+          else authzDataplane.detachNetns(netns)
+        } catch (err) {
+          authzLog.warn({ pod, netns, err: (err as Error).message }, 'authorization not attached to the pod')
+        }
+      },
       log,
     })
     node = started

@@ -51,6 +51,10 @@ async function startPod(t: { teardown(fn: () => unknown): void }, name: string, 
   t.teardown(() => ns.close())
   ns.exec(['ip', 'link', 'set', 'lo', 'up'])
   for (const a of [ip, BACKEND, VIP]) ns.exec(['ip', 'addr', 'add', `${a}/32`, 'dev', 'lo'])
+  // The pod's interface, as a CNI would give it (here a veth pair whose both ends stay in the pod's namespace):
+  // where authorization's XDP program goes. The peer end is down, so it is left alone.
+  ns.exec(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer'])
+  ns.exec(['ip', 'link', 'set', 'eth0', 'up'])
   const netnsPath = `/run/netns/${ns.name}`
   const child = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '--input-type=module', '-e', POD_SCRIPT], {
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -156,6 +160,19 @@ t.test(
     t.same(await h.probe([`${VIP}:80`], 3, { netnsPath: a.netnsPath }), untouched, 'a untouched with pod label none')
     api.pods.label('mesh/a', { [MODE]: null })
     await until('a enrolled again', () => state('a')?.enrolled === true)
+
+    // Authorization follows enrolment: XDP on the enrolled pods' interfaces only.
+    const authzAttachments = async () =>
+      (
+        (await (await fetch(`${daemon.admin!.url}/debug/config_dump`)).json()) as {
+          authz: { attached: { netns: string; ifname: string }[] }
+        }
+      ).authz.attached
+    t.same(
+      (await authzAttachments()).map((x) => `${x.netns} ${x.ifname}`).sort(),
+      [`/proc/${a.process.pid}/ns/net eth0`, `/proc/${a.process.pid}/ns/net eth0peer`],
+      'the authorization program is on pod a (enrolled again), not on b',
+    )
 
     // The admin dump shows the enrolment state per pod.
     const dump = (await (await fetch(`${daemon.admin!.url}/debug/config_dump`)).json()) as {

@@ -94,6 +94,9 @@ export class AuthzDataplane {
     if (isHostNetns(netnsPath)) {
       throw new Error(`refusing to attach XDP in ${netnsPath}: it is the host's network namespace`)
     }
+    // Attaching again (a re-enrolment) replaces the program in place (-force): forget the old records first.
+    for (let i = this.attached.length - 1; i >= 0; i--)
+      if (this.attached[i]?.netns === netnsPath) this.attached.splice(i, 1)
     const links = JSON.parse(nsExec(netnsPath, ['ip', '-j', 'link', 'show'])) as Array<{
       ifname: string
       flags?: string[]

@@ -17,6 +17,8 @@ export interface NodeModeSettings {
   resyncMs?: number | undefined
   /** The kmesh-cni socket; undefined or '' for none. */
   cniSocket?: string | undefined
+  /** A pod's network namespace was enrolled or unenrolled (the daemon attaches or detaches authorization there). */
+  onEnrolment?: ((netnsPath: string, enrolled: boolean, pod: string) => void) | undefined
   log: Logger
 }
 
@@ -65,6 +67,10 @@ export async function startNodeMode(s: NodeModeSettings): Promise<NodeMode> {
     procRoot: s.procRoot,
     resyncMs: s.resyncMs,
     log: s.log,
+    onEvent: (e) => {
+      if ('type' in e && (e.type === 'enrolled' || e.type === 'unenrolled'))
+        s.onEnrolment?.(e.netns, e.type === 'enrolled', e.pod)
+    },
   })
   let cni: CniServer | undefined
   if (s.cniSocket) {
