@@ -25,6 +25,12 @@ export const cflags = [
   '-Werror',
   ...(multiarch ? [`-I/usr/include/${multiarch}`] : []),
   `-I${includeDir}`,
+  // Reproducible objects: DWARF and BTF (file names of the line info, include directories, comp_dir) name files
+  // relative to the package ("src/cgroup_sock.c", "include"), never the checkout path, so two builds from two
+  // different checkouts are byte-identical (test/reproducible.test.ts). -ffile-prefix-map also covers __FILE__.
+  // System headers (/usr/include/...) keep their absolute paths: they do not depend on the checkout.
+  `-ffile-prefix-map=${pkg}/=`,
+  '-fdebug-compilation-dir=.',
   ...(process.env.BPF_EXTRA_CFLAGS?.split(' ').filter(Boolean) ?? []),
 ]
 
