@@ -153,6 +153,7 @@ async function startInOrder(
     cgroupPath: options.cgroup,
     netnsPath: options.netnsPath,
     objectPath: options.connectObjectPath,
+    mapSizeMax: options.mapSizeMax,
     // Node mode enrols pods one by one (src/node); the daemon's own netns (the host's) stays unmanaged.
     enrolAtStart: !options.nodeMode,
     mapSizes: options.mapSizes,

@@ -70,6 +70,8 @@ export interface DaemonOptions {
   netnsPath?: string | undefined
   /** Map name -> max entries, for the maps whose size may be chosen. */
   mapSizes?: Record<string, number> | undefined
+  /** Per map: the most entries it may grow to online (the maps grow past mapSizes, which is a floor). */
+  mapSizeMax?: Record<string, number> | undefined
   /** On close, leave programs attached and maps pinned (a restart takes them over). */
   keepPinned?: boolean | undefined
   /** Local mode: re-read the mesh file when it changes. */

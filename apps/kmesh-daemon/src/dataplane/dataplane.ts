@@ -22,7 +22,8 @@ import {
 } from '@kmesh-ts/bpf-maps'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import { objectPath, programs, tailCalls } from '@kmesh-ts/bpf-progs'
-import { MapWriter, type LbMaps } from './map-writer.js'
+import { CapacityError, MapWriter, type LbMaps } from './map-writer.js'
+import type { LbMapName } from './map-image.js'
 import { controlConnect } from './enrol.js'
 import { checkSchema, copyMigratedMaps, removeSchema, writeSchema } from './takeover.js'
 import type { Logger } from '../log.js'
@@ -36,6 +37,8 @@ export interface DataplaneOptions {
   netnsPath?: string
   /** false: enrol no network namespace at start (node mode enrols pods one by one; host processes stay untouched). */
   enrolAtStart?: boolean
+  /** Per map name: the most entries a map may grow to online (default DEFAULT_MAP_CEILING). */
+  mapSizeMax?: Record<string, number> | undefined
   /** The connect object to load (default: @kmesh-ts/bpf-progs' cgroup_sock.o): a custom build, or a test's. */
   objectPath?: string | undefined
   log: Logger
@@ -43,14 +46,78 @@ export interface DataplaneOptions {
 
 export class Dataplane {
   readonly writer: MapWriter
-  private links: BpfLink[] = []
+  /** The attachments, with the program each runs (switched together when the maps grow). */
+  private links: Array<{ program: string; link: BpfLink }> = []
+  private collection: Collection
+  #maps: LbMaps & { manage: BpfMap }
+  /** max_entries per map name now (a floor from --map-size; the maps grow past it up to the ceiling). */
+  private readonly sizes: Record<string, number>
 
   private constructor(
     private readonly options: DataplaneOptions,
-    private readonly collection: Collection,
-    readonly maps: LbMaps & { manage: BpfMap },
+    collection: Collection,
+    sizes: Record<string, number>,
   ) {
-    this.writer = new MapWriter(maps, MapWriter.readMirror(maps))
+    this.collection = collection
+    this.sizes = sizes
+    this.#maps = lbMapsOf(collection)
+    this.writer = new MapWriter(this.#maps, MapWriter.readMirror(this.#maps), (needed) => this.grow(needed))
+  }
+
+  /** The load-balancing maps and km_manage in use now (they change when the maps grow). */
+  get maps(): LbMaps & { manage: BpfMap } {
+    return this.#maps
+  }
+
+  /** Current capacity per map name. */
+  capacities(): Record<string, number> {
+    return { ...this.sizes }
+  }
+
+  /**
+   * Maps that grow online: a change needs more entries than a map holds. Each short map gets a new capacity (twice
+   * what is needed, at most the ceiling), a new collection is loaded whose short maps are fresh (migrated: the
+   * records are copied), the pinned links are switched to its programs with BPF_LINK_UPDATE, the new maps take the
+   * pins' paths, and the old collection is released. No connect is without a program; no program sees a map
+   * half-copied (nothing writes while this runs). Beyond the ceiling: CapacityError naming the flag.
+   */
+  private grow(needed: Partial<Record<LbMapName, number>>): LbMaps {
+    const { log, pinRoot } = this.options
+    const next: Record<string, number> = { ...this.sizes }
+    for (const [role, n] of Object.entries(needed) as Array<[LbMapName, number]>) {
+      const name = mapSpecs[role].name
+      const ceiling = this.options.mapSizeMax?.[name] ?? DEFAULT_MAP_CEILING
+      if (n > ceiling) throw new CapacityError(name, n, ceiling, n, 'ceiling')
+      next[name] = Math.min(ceiling, Math.max(n * 2, (this.sizes[name] ?? 0) * 2))
+    }
+    const started = performance.now()
+    const grown = loadConnectObject(pinRoot, next, this.options.objectPath ?? objectPath('cgroup_sock'))
+    try {
+      copyMigratedMaps(grown, log)
+      for (const hook of ['connect4', 'connect6'] as const)
+        progArraySet(grown.map(tailCalls[hook].map), tailCalls[hook].index, grown.program(programs[hook].name))
+      for (const { program, link } of this.links) link.update(grown.program(program))
+    } catch (err) {
+      // The links may already run some new programs: they keep working (same records); the pins stay the old maps'.
+      grown.close()
+      throw err
+    }
+    grown.commitMigrations()
+    const old = this.collection
+    this.collection = grown
+    this.#maps = lbMapsOf(grown)
+    Object.assign(this.sizes, next)
+    old.close()
+    log.info(
+      {
+        sizes: Object.fromEntries(
+          Object.keys(needed).map((r) => [mapSpecs[r as LbMapName].name, next[mapSpecs[r as LbMapName].name]]),
+        ),
+        ms: Math.round(performance.now() - started),
+      },
+      'maps grown online: records copied, programs switched',
+    )
+    return this.#maps
   }
 
   static async start(options: DataplaneOptions): Promise<Dataplane> {
@@ -71,14 +138,7 @@ export class Dataplane {
       collection.close()
       throw err
     }
-    const maps = {
-      frontend: collection.map(mapSpecs.frontend.name),
-      service: collection.map(mapSpecs.service.name),
-      endpoint: collection.map(mapSpecs.endpoint.name),
-      backend: collection.map(mapSpecs.backend.name),
-      manage: collection.map(mapSpecs.manage.name),
-    }
-    const dataplane = new Dataplane(options, collection, maps)
+    const dataplane = new Dataplane(options, collection, maxEntries)
     // Pins a previous daemon kept (--keep-pinned) carry live traffic: a failed start must leave them in force.
     const tookOver = existsSync(join(pinRoot, 'links', 'connect4'))
     try {
@@ -118,11 +178,11 @@ export class Dataplane {
       const previous = existsSync(pinPath) ? BpfLink.openPinned(pinPath) : undefined
       if (previous && linkInfo(previous).cgroupId === cgroupId(cgroupPath)) {
         previous.update(program)
-        this.links.push(previous)
+        this.links.push({ program: program.name, link: previous })
         continue
       }
       const link = program.attachCgroup(cgroupPath)
-      this.links.push(link)
+      this.links.push({ program: program.name, link })
       if (previous) {
         previous.unpin()
         previous.detach()
@@ -151,7 +211,7 @@ export class Dataplane {
    * Otherwise detach, unpin and remove the pin root.
    */
   close({ keepPinned }: { keepPinned: boolean }): void {
-    for (const link of this.links) {
+    for (const { link } of this.links) {
       if (!keepPinned) {
         link.unpin()
         link.detach()
@@ -165,6 +225,19 @@ export class Dataplane {
     }
     this.collection.close()
     if (!keepPinned) removeEmptyPinRoot(this.options.pinRoot)
+  }
+}
+
+/** The hard ceiling of a map that grows online, unless --map-size-max says otherwise (about 1 GB of records). */
+export const DEFAULT_MAP_CEILING = 8 * 1024 * 1024
+
+function lbMapsOf(collection: Collection): LbMaps & { manage: BpfMap } {
+  return {
+    frontend: collection.map(mapSpecs.frontend.name),
+    service: collection.map(mapSpecs.service.name),
+    endpoint: collection.map(mapSpecs.endpoint.name),
+    backend: collection.map(mapSpecs.backend.name),
+    manage: collection.map(mapSpecs.manage.name),
   }
 }
 

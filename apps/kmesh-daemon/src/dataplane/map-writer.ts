@@ -33,21 +33,24 @@ export class CapacityError extends Error {
   /**
    * `needed` is the peak while the change is written (old and new entries side by side), `after` what the map
    * holds once it is done: when only the peak is over the limit the message says so, and how to split the change.
+   * `limit` says which limit: the map's size (a writer that cannot grow maps) or the ceiling a map may grow to.
    */
   constructor(
     readonly mapName: string,
     readonly needed: number,
     readonly maxEntries: number,
     readonly after = needed,
+    readonly limit: 'size' | 'ceiling' = 'size',
   ) {
     const onlyDuring = after <= maxEntries
+    const flag = limit === 'ceiling' ? '--map-size-max' : '--map-size'
     super(
       `map ${mapName} would need ${needed} entries ${onlyDuring ? `while the change is written (old and new entries side by side; ${after} after it)` : ''}`.trimEnd() +
-        ` but holds at most ${maxEntries}; nothing was written. ` +
+        ` but ${limit === 'ceiling' ? 'may grow to' : 'holds'} at most ${maxEntries}; nothing was written. ` +
         (onlyDuring
           ? 'The mesh fits before and after but not during: apply it as two edits (first remove, then add), or raise the limit with '
           : 'Raise it with ') +
-        `--map-size ${mapName}=N (a new size takes effect when the daemon starts without pins kept by --keep-pinned).`,
+        `${flag} ${mapName}=N.`,
     )
     this.name = 'CapacityError'
   }
@@ -69,9 +72,15 @@ export class MapWriter {
   /** Batch syscalls issued so far (puts and deletes, reverts included): what a change costs the kernel. */
   syscalls = 0
 
+  /**
+   * `grow`, when given, is asked for bigger maps when a change does not fit (the dataplane swaps them in under the
+   * running programs and returns them, or throws CapacityError at its ceiling); without it a change that does not
+   * fit is refused.
+   */
   constructor(
-    private readonly maps: LbMaps,
+    private maps: LbMaps,
     mirror: MapImage,
+    private readonly grow?: (needed: Partial<Record<LbMapName, number>>) => LbMaps,
   ) {
     this.image = mirror
   }
@@ -128,8 +137,13 @@ export class MapWriter {
     return summarize(steps)
   }
 
-  /** While a change is applied the maps briefly hold old and new entries together: both must fit. */
+  /**
+   * While a change is applied the maps briefly hold old and new entries together: both must fit. Maps too small
+   * are grown first when the writer may grow them (the contents are copied, nothing of the change is written yet).
+   */
   private checkCapacity(steps: WriteStep[]): void {
+    const short: Partial<Record<LbMapName, number>> = {}
+    let first: CapacityError | undefined
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
       let deleted = 0
@@ -142,8 +156,14 @@ export class MapWriter {
         else deleted += step.hex.length
       }
       const { maxEntries, name: mapName } = this.maps[name].spec
-      if (needed > maxEntries) throw new CapacityError(mapName, needed, maxEntries, needed - deleted)
+      if (needed > maxEntries) {
+        short[name] = needed
+        first ??= new CapacityError(mapName, needed, maxEntries, needed - deleted)
+      }
     }
+    if (!first) return
+    if (!this.grow) throw first
+    this.maps = this.grow(short)
   }
 
   private run(step: WriteStep): void {
