@@ -52,6 +52,17 @@ const EXPORTS = [
     names: ['IPSEC_MARK_ENCRYPT', 'IPSEC_MARK_DECRYPT'],
   },
   {
+    header: 'telemetry.h',
+    what: 'connection records of the sockops program: events, directions, ring buffer size',
+    names: [
+      'TELEMETRY_EVENT_OPEN',
+      'TELEMETRY_EVENT_CLOSE',
+      'TELEMETRY_DIR_INBOUND',
+      'TELEMETRY_DIR_OUTBOUND',
+      'TELEMETRY_RINGBUF_BYTES',
+    ],
+  },
+  {
     header: 'authz.h',
     what: 'the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits',
     names: [

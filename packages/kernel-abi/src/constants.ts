@@ -39,6 +39,13 @@ export const TAIL_CALL_SLOTS = 8
 export const IPSEC_MARK_ENCRYPT = 0x00e0
 export const IPSEC_MARK_DECRYPT = 0x00d0
 
+/** include/telemetry.h: connection records of the sockops program: events, directions, ring buffer size. */
+export const TELEMETRY_EVENT_OPEN = 1
+export const TELEMETRY_EVENT_CLOSE = 2
+export const TELEMETRY_DIR_INBOUND = 1
+export const TELEMETRY_DIR_OUTBOUND = 2
+export const TELEMETRY_RINGBUF_BYTES = 4194304
+
 /** include/authz.h: the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits. */
 export const AUTHZ_DIM_LEAF = 0
 export const AUTHZ_DIM_PORT = 1
@@ -79,4 +86,6 @@ export const BPF_MAPS = {
   km_sockstorage: { header: 'maps.h', maxEntries: 0 },
   km_cgr_tailcall: { header: 'maps.h', maxEntries: 8 },
   km_cgr_tail6: { header: 'maps.h', maxEntries: 8 },
+  km_telemetry: { header: 'telemetry.h', maxEntries: 4194304 },
+  km_tel_lost: { header: 'telemetry.h', maxEntries: 1 },
 } as const

@@ -13,6 +13,9 @@ export const mapNames = {
   sockStorage: 'km_sockstorage',
   tailCall4: 'km_cgr_tailcall',
   tailCall6: 'km_cgr_tail6',
+  /** Connection telemetry (include/telemetry.h): the ring buffer of records and the per-CPU count of lost ones. */
+  telemetry: 'km_telemetry',
+  telemetryLost: 'km_tel_lost',
   /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h). */
   nodeInfo: 'km_nodeinfo',
   /** Authorization at XDP (include/authz.h). */
