@@ -102,6 +102,11 @@ export class MeshEngine {
     return { workloads: this.workloads.size, services: this.services.size }
   }
 
+  /** The mesh held now, read-only (the admin dump, the live page, telemetry labels): uid and `ns/hostname` keys. */
+  get held(): { workloads: ReadonlyMap<string, Workload>; services: ReadonlyMap<string, Service> } {
+    return { workloads: this.workloads, services: this.services }
+  }
+
   /** The delta that turns the held mesh into `config`, and what it adds, changes and removes (model/delta.ts). */
   deltaTo(config: MeshConfig): { delta: MeshDelta; changes: ResourceChanges } {
     return deltaBetween({ workloads: this.workloads, services: this.services }, config)

@@ -50,6 +50,11 @@ export class WorkloadProcessor {
     this.engine = new MeshEngine({ ids: options.ids, nodeName: options.nodeName, network: options.network })
   }
 
+  /** The mesh held now, read-only: workloads by uid, services by `namespace/hostname`. */
+  get held(): MeshEngine['held'] {
+    return this.engine.held
+  }
+
   /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */
   apply(config: MeshConfig): Applied & { changes: ResourceChanges } {
     const { delta, changes } = this.engine.deltaTo(config)
