@@ -23,7 +23,8 @@ import { spawnDaemon, type DaemonProcess } from './daemon-process.js'
 import { cgroup2Mount } from '../system/cgroup-exec.js'
 import type { ProbeResult } from './probe.js'
 
-const DEFAULT_MESH = fileURLToPath(new URL('../../../../examples/demo-mesh.yaml', import.meta.url))
+// The demo mesh ships in the package (examples/), so the default works from an npm install too.
+const DEFAULT_MESH = fileURLToPath(new URL('../../examples/demo-mesh.yaml', import.meta.url))
 const BACKENDS = [
   ['echo-a', '127.0.0.11'],
   ['echo-b', '127.0.0.12'],
