@@ -27,7 +27,9 @@ export function spawnDaemon(
   const admin = args.includes('--admin-address') || args.includes('--help') ? [] : ['--admin-address', '127.0.0.1:0']
   // The daemon runs from dist/: loaders a test runner puts into NODE_OPTIONS (tap re-adds them to every child it
   // sees spawned) would slow its start and more than double its memory. env(1) drops them just before exec.
-  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, BIN, ...args, ...admin], {
+  // KMESH_DAEMON_NODE_ARGS: node flags for the daemon only (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` in a bench).
+  const nodeArgs = process.env.KMESH_DAEMON_NODE_ARGS?.split(' ').filter(Boolean) ?? []
+  const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeArgs, BIN, ...args, ...admin], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...env },
   })
