@@ -281,7 +281,18 @@ export class XdsClient {
     const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>(
       DELTA_ADS_METHOD,
       (req) => encodeDeltaRequest({ typeUrl: '', ...req }),
-      decodeDeltaResponse,
+      (buf: Buffer) => {
+        const res = decodeDeltaResponse(buf)
+        const { typeUrl, resources, removedResources } = res
+        this.emit({
+          type: 'response',
+          typeUrl,
+          bytes: buf.length,
+          resources: resources.length,
+          removed: removedResources.length,
+        })
+        return res
+      },
       md,
     )
     const s: StreamRun = {

@@ -20,5 +20,7 @@ export type XdsClientEvent =
    * while handling a response (retryInMs undefined)
    */
   | { type: 'error'; error: Error; retryInMs: number | undefined }
+  /** a response arrived (before it is handled): its size on the wire, for metrics */
+  | { type: 'response'; typeUrl: string; bytes: number; resources: number; removed: number }
   /** a response the client did not hand to the handler (unknown type, or its stream already ended) */
   | { type: 'ignored'; typeUrl: string; nonce: string; reason: string }
