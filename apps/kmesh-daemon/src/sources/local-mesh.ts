@@ -33,6 +33,8 @@ export interface LocalMeshOptions {
   maxBytes?: number
   /** Reads and parses the file (default: read on this thread, parsed in a worker with a heap limit and a deadline). */
   read?: (file: string, opts: { maxBytes?: number | undefined; signal: AbortSignal }) => Promise<MeshFileResult>
+  /** Told the outcome of every reload, applied or refused (the metrics count them). */
+  onResult?: ((result: ReloadResult) => void) | undefined
 }
 
 export interface ReloadResult {
@@ -73,7 +75,12 @@ export class LocalMesh {
 
   /** Serialised: a reload triggered while another runs waits for it. */
   reload(): Promise<ReloadResult> {
-    this.reloading = this.reloading.then(() => this.reloadNow())
+    this.reloading = this.reloading
+      .then(() => this.reloadNow())
+      .then((result) => {
+        this.options.onResult?.(result)
+        return result
+      })
     return this.reloading
   }
 
@@ -119,8 +126,7 @@ export class LocalMesh {
       const { warnings, writes, changes } = processor.apply(parsed.config)
       if (authz) {
         this.options.authz?.commit(authz)
-        if (authz.set)
-          log.info({ file, ...authz.set.counts }, 'authorization policies enforced')
+        if (authz.set) log.info({ file, ...authz.set.counts }, 'authorization policies enforced')
       }
       const firstLoad = !this.applied
       this.applied = true
