@@ -107,6 +107,19 @@ export class MeshEngine {
     return { workloads: this.workloads, services: this.services }
   }
 
+  /**
+   * Who claims an address on this node's network (read-only; telemetry labels): the services whose VIP it is and
+   * the workloads whose address it is, smallest key first. `ip` in canonical text.
+   */
+  lookupIp(ip: string): { workloads: Workload[]; services: Service[] } {
+    const owners = this.ipOwners.get(ip)
+    if (!owners) return { workloads: [], services: [] }
+    return {
+      workloads: [...owners.workloads].sort().map((uid) => this.workloads.get(uid)!),
+      services: [...owners.services].sort().map((key) => this.services.get(key)!),
+    }
+  }
+
   /** The delta that turns the held mesh into `config`, and what it adds, changes and removes (model/delta.ts). */
   deltaTo(config: MeshConfig): { delta: MeshDelta; changes: ResourceChanges } {
     return deltaBetween({ workloads: this.workloads, services: this.services }, config)

@@ -55,6 +55,11 @@ export class WorkloadProcessor {
     return this.engine.held
   }
 
+  /** Who claims an address (services by VIP, workloads by address), read-only: telemetry labels. */
+  lookupIp(ip: string): ReturnType<MeshEngine['lookupIp']> {
+    return this.engine.lookupIp(ip)
+  }
+
   /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */
   apply(config: MeshConfig): Applied & { changes: ResourceChanges } {
     const { delta, changes } = this.engine.deltaTo(config)
