@@ -8,10 +8,11 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { authzRecordLayouts, recordLayouts } from '../src/codecs/index.js'
+import { authzRecordLayouts, recordLayouts, telemetryRecordLayouts } from '../src/codecs/index.js'
 
 const objectFile = fileURLToPath(new URL('../../bpf-progs/obj/cgroup_sock.o', import.meta.url))
 const authzObjectFile = fileURLToPath(new URL('../../bpf-progs/obj/xdp_authz.o', import.meta.url))
+const sockopsObjectFile = fileURLToPath(new URL('../../bpf-progs/obj/sockops.o', import.meta.url))
 
 interface BtfMember {
   name: string
@@ -82,6 +83,10 @@ t.test('every codec equals its C struct in the BTF of cgroup_sock.o', async (t) 
 
 t.test('every authorization codec equals its C struct in the BTF of xdp_authz.o', async (t) => {
   checkLayouts(t, authzObjectFile, authzRecordLayouts, 8)
+})
+
+t.test('every telemetry codec equals its C struct in the BTF of sockops.o', async (t) => {
+  checkLayouts(t, sockopsObjectFile, telemetryRecordLayouts, 1)
 })
 
 t.test('the sizes the kernel side agreed on with upstream Kmesh', async (t) => {

@@ -12,6 +12,7 @@ export {
 } from './errors.js'
 export { BpfMap, possibleCpus, type MapSpec, type MapInfo, type PutMode } from './map.js'
 export { TypedMap } from './typed-map.js'
+export { RingBuffer, type RingBufferOptions } from './ring-buffer.js'
 export { asBuffer, encodeToBuffer } from './buffers.js'
 export {
   BpfProgram,

@@ -3,7 +3,7 @@
  * Everything else in src/native calls these typed wrappers. libbpf 1.x returns -errno from int-returning
  * calls and NULL + errno from pointer-returning calls (toolchain.md).
  */
-import koffi from 'koffi'
+import koffi, { type TypeObject } from 'koffi'
 
 /** An opaque libbpf pointer (struct bpf_object *, struct bpf_map *, struct bpf_program *). */
 export type Ptr = bigint
@@ -14,6 +14,10 @@ const libc = koffi.load('libc.so.6')
 koffi.opaque('bpf_object')
 koffi.opaque('bpf_map')
 koffi.opaque('bpf_program')
+koffi.opaque('ring_buffer')
+
+/** libbpf's ring_buffer_sample_fn: called once per record during ring_buffer__consume; < 0 stops the consume. */
+export const RingBufferSampleFn = koffi.proto('int kmesh_ring_buffer_sample_fn(void *ctx, void *data, size_t size)')
 
 /** struct bpf_map_create_opts (bpf.h, libbpf 1.1): 48 bytes, `sz` must be set. */
 const MapCreateOpts = koffi.struct('bpf_map_create_opts', {
@@ -78,6 +82,13 @@ export const native = {
     'int bpf_prog_query(int target_fd, int type, uint32_t query_flags, _Out_ uint32_t *attach_flags, _Out_ uint32_t *prog_ids, _Inout_ uint32_t *prog_cnt)',
   ),
   bpf_prog_get_fd_by_id: lib.func('int bpf_prog_get_fd_by_id(uint32_t id)'),
+  // ring buffers (BPF_MAP_TYPE_RINGBUF): the consumer side, see ring-buffer.ts
+  ring_buffer__new: lib.func(
+    'ring_buffer *ring_buffer__new(int map_fd, kmesh_ring_buffer_sample_fn *sample_cb, void *ctx, void *opts)',
+  ),
+  ring_buffer__consume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
+  ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(ring_buffer *rb)'),
+  ring_buffer__free: lib.func('void ring_buffer__free(ring_buffer *rb)'),
   // bpf_object
   bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
   bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
@@ -112,6 +123,28 @@ export const native = {
 /** The errno of the last native call (for libc calls and NULL-returning libbpf calls). */
 export function lastErrno(): number {
   return koffi.errno()
+}
+
+/** A callback pointer native code can call (koffi.register): keep it registered while native code holds it. */
+export function registerCallback(fn: (...args: never[]) => unknown, proto: TypeObject): unknown {
+  return koffi.register(fn as (...args: unknown[]) => unknown, koffi.pointer(proto))
+}
+
+export function unregisterCallback(cb: unknown): void {
+  koffi.unregister(cb as bigint)
+}
+
+/** The bytes at a native pointer, without a copy: valid only while native code keeps them (e.g. during a callback). */
+export function viewOf(ptr: unknown, length: number): Uint8Array {
+  return new Uint8Array(koffi.view(ptr, length))
+}
+
+/** Watches a file descriptor with the event loop (libuv poll), calling back when it is readable. */
+export function pollReadable(fd: number, onReadable: () => void): { close(): void; unref(): void } {
+  const handle = koffi.node.poll(fd, { readable: true }, (ev) => {
+    if (ev.readable) onReadable()
+  })
+  return { close: () => handle.close(), unref: () => handle.unref() }
 }
 
 export function addressOf(buf: Buffer): bigint {
