@@ -49,7 +49,14 @@ const EXPORTS = [
   {
     header: 'ipsec.h',
     what: 'skb marks the tc programs set and the XFRM policies match',
-    names: ['IPSEC_MARK_ENCRYPT', 'IPSEC_MARK_DECRYPT'],
+    names: [
+      'IPSEC_MARK_ENCRYPT',
+      'IPSEC_MARK_DECRYPT',
+      'IPSEC_MARK_PEER',
+      'IPSEC_MARK_PEER_MASK',
+      'IPSEC_PEER_ID_SHIFT',
+      'IPSEC_MAX_PEERS',
+    ],
   },
   {
     header: 'telemetry.h',

@@ -3,9 +3,10 @@
  * they only set or clear skb->mark, and the XFRM policies that match the mark do the rest.
  *  - tc_mark_encrypt, on the host side of a pod's veth (ingress: traffic leaving the pod): a destination inside a
  *    remote node's pod CIDR (km_nodeinfo hit) gets mark 0xe0, overwriting any mark; a miss leaves the mark alone.
- *  - tc_mark_decrypt, on node NIC ingress: ESP and packets already marked 0xd0 (decrypted by XFRM, re-entering
- *    ingress) are left alone; every other packet's mark is cleared, so a spoofed or stale mark cannot satisfy the
- *    IN/FWD policies. */
+ *  - tc_mark_decrypt, on node NIC ingress: ESP from a known peer (km_ipsec_peer hit on the outer source) gets that
+ *    peer's mark, which selects the peer's own IN state (include/ipsec.h, IPSEC_MARK_PEER); other ESP and packets
+ *    already marked 0xd0 (decrypted by XFRM, re-entering ingress) are left alone; every other packet's mark is
+ *    cleared, so a spoofed or stale mark cannot satisfy the IN/FWD policies. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -74,6 +75,21 @@ static __always_inline int is_esp(const struct l3 *l3)
 	return 0;
 }
 
+/* The mark for ESP from this outer source, or NULL when the source is no known peer. */
+static __always_inline __u32 *peer_mark(const struct l3 *l3)
+{
+	struct lpm_key key = {};
+
+	if (l3->family == 4) {
+		key.prefixlen = 32;
+		key.ip.ip4 = l3->ip4->saddr;
+	} else {
+		key.prefixlen = 128;
+		__builtin_memcpy(key.ip.ip6, &l3->ip6->saddr, sizeof(key.ip.ip6));
+	}
+	return bpf_map_lookup_elem(&km_ipsec_peer, &key);
+}
+
 SEC("tc")
 int tc_mark_encrypt(struct __sk_buff *skb)
 {
@@ -88,10 +104,21 @@ SEC("tc")
 int tc_mark_decrypt(struct __sk_buff *skb)
 {
 	struct l3 l3 = parse_l3(skb);
+	__u32 mark = 0;
 
-	if (l3.family == 0 || is_esp(&l3) || skb->mark == IPSEC_MARK_DECRYPT)
+	if (l3.family == 0 || skb->mark == IPSEC_MARK_DECRYPT)
 		return TC_ACT_OK;
-	skb->mark = 0;
+	if (is_esp(&l3)) {
+		__u32 *peer = peer_mark(&l3);
+
+		if (!peer)
+			return TC_ACT_OK;
+		mark = *peer;
+	}
+	/* The empty asm makes skb opaque here, so clang cannot reuse the &skb->mark it computed for the read above: a
+	 * store through a moved ctx pointer is refused by the verifier ("dereference of modified ctx ptr"). */
+	asm volatile("" : "+r"(skb));
+	skb->mark = mark;
 	return TC_ACT_OK;
 }
 

@@ -38,6 +38,10 @@ export const TAIL_CALL_SLOTS = 8
 /** include/ipsec.h: skb marks the tc programs set and the XFRM policies match. */
 export const IPSEC_MARK_ENCRYPT = 0x00e0
 export const IPSEC_MARK_DECRYPT = 0x00d0
+export const IPSEC_MARK_PEER = 0x00c0
+export const IPSEC_MARK_PEER_MASK = 0xffff00ff
+export const IPSEC_PEER_ID_SHIFT = 16
+export const IPSEC_MAX_PEERS = 65535
 
 /** include/telemetry.h: connection records of the sockops program: events, directions, ring buffer size. */
 export const TELEMETRY_EVENT_OPEN = 1
@@ -78,6 +82,7 @@ export const BPF_MAPS = {
   km_authz_stats: { header: 'authz.h', maxEntries: 65537 },
   km_authz_totals: { header: 'authz.h', maxEntries: 1 },
   km_nodeinfo: { header: 'ipsec.h', maxEntries: 8192 },
+  km_ipsec_peer: { header: 'ipsec.h', maxEntries: 8192 },
   km_frontend: { header: 'maps.h', maxEntries: 105000 },
   km_service: { header: 'maps.h', maxEntries: 5000 },
   km_endpoint: { header: 'maps.h', maxEntries: 105000 },

@@ -18,6 +18,8 @@ export const mapNames = {
   telemetryLost: 'km_tel_lost',
   /** LPM trie of remote nodes' pod CIDRs (include/ipsec.h). */
   nodeInfo: 'km_nodeinfo',
+  /** Remote node address -> the mark its inbound ESP gets before the XFRM lookup (include/ipsec.h). */
+  ipsecPeer: 'km_ipsec_peer',
   /** Authorization at XDP (include/authz.h). */
   authzState: 'km_authz_state',
   authzRoot: 'km_authz_root',
