@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util'
 import { explain, type Explanation } from '@kmesh-ts/lb-model'
 import { DEFAULTS } from '../options.js'
 import { FLAGS } from '../cli-flags.js'
-import { readPinnedSnapshot } from './snapshot.js'
+import { readReachableSnapshot } from './snapshot.js'
 import { readIdNames } from './names.js'
 import { formatExplanation } from './format.js'
 
@@ -87,7 +87,10 @@ export function parseExplainArgs(
 
 /** The explanation of the live state (throws BpfError naming the pin when a map cannot be opened). */
 export function explainLive(options: Pick<ExplainOptions, 'pinRoot' | 'host' | 'port'>): Explanation {
-  return explain(readPinnedSnapshot(options.pinRoot), undefined, { address: options.host, port: options.port })
+  return explain(readReachableSnapshot(options.pinRoot, options.host), undefined, {
+    address: options.host,
+    port: options.port,
+  })
 }
 
 /** Runs the subcommand; returns the exit code. */
