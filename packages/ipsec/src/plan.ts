@@ -1,4 +1,11 @@
-import { IPSEC_MARK_DECRYPT, IPSEC_MARK_ENCRYPT } from '@kmesh-ts/kernel-abi'
+import {
+  IPSEC_MARK_DECRYPT,
+  IPSEC_MARK_ENCRYPT,
+  IPSEC_MARK_PEER,
+  IPSEC_MARK_PEER_MASK,
+  IPSEC_MAX_PEERS,
+  IPSEC_PEER_ID_SHIFT,
+} from '@kmesh-ts/kernel-abi'
 import { derivePairKey } from './derive.js'
 import { DerivationError, PlanError, XfrmCodecError } from './errors.js'
 import type { IpsecKey } from './keyfile.js'
@@ -59,10 +66,28 @@ export interface PlanOptions {
    * node's pods is dropped instead of delivered. `false` plans exactly Kmesh's rules.
    */
   rejectPlaintext?: boolean
+  /**
+   * kmesh-ts bookkeeping for three nodes and more (README "Three nodes and more"): this remote's small id. Its IN
+   * states carry `peerMark(peerId)` (ESP from it gets that mark in tc_mark_decrypt), and the IN/FWD 0xd0 policies'
+   * template takes any source, so one policy per local pod CIDR serves every peer. Keys, SPIs and ESP on the wire
+   * are unchanged. Absent: Kmesh's layout, which holds one remote peer only.
+   */
+  peerId?: number | undefined
+}
+
+/**
+ * The mark the IN states of remote peer `id` carry, and tc_mark_decrypt sets on ESP from that peer's addresses
+ * (include/ipsec.h: `(id << 16) | 0xc0` under mask 0xffff00ff, ids 1..65535). Local bookkeeping only: the mark never
+ * leaves the node and the IN state's output mark replaces it with 0xd0 after decryption.
+ */
+export function peerMark(id: number): XfrmMark {
+  if (!Number.isInteger(id) || id < 1 || id > IPSEC_MAX_PEERS)
+    throw new RangeError(`peer id must be an integer from 1 to ${IPSEC_MAX_PEERS}, got ${id}`)
+  return { value: ((id << IPSEC_PEER_ID_SHIFT) | IPSEC_MARK_PEER) >>> 0, mask: IPSEC_MARK_PEER_MASK }
 }
 
 /** The planner's option defaults, in one place. */
-export const planDefaults = { rejectPlaintext: true } as const satisfies Required<PlanOptions>
+export const planDefaults = { rejectPlaintext: true } as const satisfies Required<Omit<PlanOptions, 'peerId'>>
 
 /** Mark value of a packet that tc_mark_decrypt left unmarked (it clears every mark but 0xd0 on a node NIC). */
 export const KMESH_MARK_NONE = 0
@@ -101,6 +126,7 @@ export function planNodeRules(
   options: PlanOptions = {},
 ): NodeRules {
   const { rejectPlaintext } = { ...planDefaults, ...options }
+  const ingressMark = options.peerId === undefined ? undefined : peerMark(options.peerId)
   if (typeof rejectPlaintext !== 'boolean')
     throw new TypeError(
       `planNodeRules: option rejectPlaintext must be a boolean, got ${JSON.stringify(rejectPlaintext)}`,
@@ -118,11 +144,24 @@ export function planNodeRules(
   }
 
   for (const [ra, la] of pairs(remote.addresses, local.addresses)) {
-    states.push(tunnelState(ra, la, local.spi, localKey, derive(remote, localKey, ra, la, remote.bootID, local.bootID)))
-    const ingress = (): XfrmTemplate[] => [{ src: ra, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' }]
+    const inState = tunnelState(
+      ra,
+      la,
+      local.spi,
+      localKey,
+      derive(remote, localKey, ra, la, remote.bootID, local.bootID),
+    )
+    if (ingressMark) inState.mark = ingressMark
+    states.push(inState)
+    const ingress = (src = ra): XfrmTemplate[] => [
+      { src, dst: la, proto: IPPROTO_ESP, reqid: KMESH_REQID, mode: 'tunnel' },
+    ]
+    // With per-peer marks every peer's packets meet the same 0xd0 policy, so its template must accept any peer: a
+    // template source of 0.0.0.0 (::) is a wildcard in the kernel's template check (xfrm_state_addr_cmp).
+    const decrypted = ingressMark ? ingress(addressFamily(la) === AF_INET ? '0.0.0.0' : '::') : ingress()
     for (const cidr of local.podCIDRs) {
       for (const dir of ['in', 'fwd'] as const)
-        putPolicy({ selector: anySourceTo(cidr), dir, mark: mark(KMESH_MARK_DECRYPT), templates: ingress() })
+        putPolicy({ selector: anySourceTo(cidr), dir, mark: mark(KMESH_MARK_DECRYPT), templates: decrypted })
     }
     if (rejectPlaintext) {
       for (const [remoteCidr, localCidr] of cidrPairs(remote.podCIDRs, local.podCIDRs)) {

@@ -10,6 +10,7 @@ export {
   KMESH_MARK_MASK,
   KMESH_MARK_NONE,
   KMESH_REQID,
+  peerMark,
   planDefaults,
   planNodeRules,
   policyIdOf,

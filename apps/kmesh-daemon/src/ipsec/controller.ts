@@ -12,9 +12,11 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { Collection, lpmKey, lpmKeyOfCidr, u32Value, type TypedMap, type LpmKey } from '@kmesh-ts/bpf-maps'
 import { objectPath, programs } from '@kmesh-ts/bpf-progs'
-import { watchKeyFile, XfrmClient, type KeyWatcher, type NodeInfo } from '@kmesh-ts/ipsec'
+import { KMESH_REQID, watchKeyFile, XfrmClient, type KeyWatcher, type NodeInfo } from '@kmesh-ts/ipsec'
+import { IPSEC_MARK_PEER, IPSEC_MARK_PEER_MASK } from '@kmesh-ts/kernel-abi'
 import type { Logger } from '../log.js'
 import { DirNodeInfoSource, type NodeInfoSource } from './node-info-source.js'
+import { PeerIds } from './peer-ids.js'
 import { desiredRules, describeStep, planSteps, type DesiredRules, type RuleSet, type Step } from './rules.js'
 import { attachIngress, detachIngress, type TcAttachment } from './tc.js'
 
@@ -62,8 +64,10 @@ export class IpsecController {
   readonly #xfrm: XfrmClient
   readonly #collection: Collection
   readonly #nodeInfo: TypedMap<LpmKey, number>
+  readonly #peers: TypedMap<LpmKey, number>
+  readonly #peerIds = new PeerIds()
   readonly #tc: TcAttachment[] = []
-  readonly #installed: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set() }
+  readonly #installed: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set(), peers: new Map() }
   readonly #bootID: string
   readonly #source: NodeInfoSource
   #published = ''
@@ -86,6 +90,7 @@ export class IpsecController {
     this.#xfrm = xfrm
     this.#collection = collection
     this.#nodeInfo = collection.map(mapNames.nodeInfo).typed(lpmKey, u32Value) as TypedMap<LpmKey, number>
+    this.#peers = collection.map(mapNames.ipsecPeer).typed(lpmKey, u32Value) as TypedMap<LpmKey, number>
     this.#bootID = o.node.bootID ?? readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
   }
 
@@ -131,6 +136,7 @@ export class IpsecController {
         reusePinned: false,
       })
       controller = new IpsecController(o, source, keys, xfrm, collection)
+      controller.#removeLeftoverPeerStates()
       controller.#attachTc()
       o.log.info(
         { rejectPlaintext: o.rejectPlaintext },
@@ -212,7 +218,11 @@ export class IpsecController {
     }
     const nodes = this.#source.nodes()
     const remotes = [...nodes.values()].filter((n) => n.name !== local.name)
-    const desired = desiredRules(local, remotes, this.#keys.history, { rejectPlaintext: this.#o.rejectPlaintext })
+    const { ids: peerIds } = this.#peerIds.assign(remotes.map((r) => r.name))
+    const desired = desiredRules(local, remotes, this.#keys.history, {
+      rejectPlaintext: this.#o.rejectPlaintext,
+      peerIds,
+    })
     for (const [node, why] of desired.errors) log.error({ node }, `ipsec: cannot plan rules for node ${node}: ${why}`)
     for (const [node, egress] of desired.egress) {
       if (egress !== 'planned' && this.#last?.egress.get(node) !== egress)
@@ -243,6 +253,7 @@ export class IpsecController {
           states: this.#installed.states.size,
           policies: this.#installed.policies.size,
           cidrs: this.#installed.cidrs.size,
+          peers: this.#installed.peers?.size ?? 0,
         },
         'ipsec reconciled',
       )
@@ -261,7 +272,8 @@ export class IpsecController {
     clearInterval(this.#resync)
     this.#keys.close()
     const { log, netns } = this.#o
-    for (const step of planSteps(this.#installed, { states: new Map(), policies: new Map(), cidrs: new Set() })) {
+    const nothing: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set(), peers: new Map() }
+    for (const step of planSteps(this.#installed, nothing)) {
       try {
         this.#apply(step)
       } catch (err) {
@@ -304,6 +316,14 @@ export class IpsecController {
         this.#nodeInfo.put(lpmKeyOfCidr(step.cidr), 1)
         set.cidrs.add(step.cidr)
         return
+      case 'delete-peer':
+        this.#peers.delete(peerKey(step.address))
+        set.peers?.delete(step.address)
+        return
+      case 'put-peer':
+        this.#peers.put(peerKey(step.address), step.mark)
+        set.peers?.set(step.address, step.mark)
+        return
       case 'delete-policy':
         deleteIgnoringMissing(() => this.#xfrm.deletePolicy(step.id))
         set.policies.delete(step.key)
@@ -327,6 +347,24 @@ export class IpsecController {
         }
         set.states.set(step.key, step.state)
         return
+    }
+  }
+
+  /**
+   * Per-peer IN states an earlier run left behind (it did not shut down): peer ids are this process's own, so a
+   * leftover would never collide with a new state (EEXIST) and could linger with a stale key. Ours are recognisable:
+   * reqid 1 and a mark of the peer form under the peer mask.
+   */
+  #removeLeftoverPeerStates(): void {
+    for (const s of this.#xfrm.dumpStates()) {
+      const m = s.mark
+      if (s.reqid !== KMESH_REQID || !m || m.mask !== IPSEC_MARK_PEER_MASK) continue
+      if ((m.value & 0xff) >>> 0 !== IPSEC_MARK_PEER) continue
+      deleteIgnoringMissing(() => this.#xfrm.deleteState(s))
+      this.#o.log.info(
+        { rule: `${s.src} -> ${s.dst} spi ${s.spi}` },
+        'ipsec: removed a peer state left by an earlier run',
+      )
     }
   }
 
@@ -371,6 +409,11 @@ export class IpsecController {
       this.#o.log.error({ err: (err as Error).message }, 'ipsec reconcile failed')
     }
   }
+}
+
+/** km_ipsec_peer key: `struct lpm_key` with the full prefix length of the address's family (32 or 128). */
+function peerKey(address: string): LpmKey {
+  return { prefixLen: address.includes(':') ? 128 : 32, address }
 }
 
 function deleteIgnoringMissing(fn: () => void): void {
