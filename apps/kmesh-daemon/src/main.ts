@@ -1,19 +1,12 @@
-import { readFileSync } from 'node:fs'
 import { HELP, parseCli, UsageError } from './cli.js'
 import type { Daemon } from './daemon.js'
 import { createLogger } from './log.js'
+import { version } from './version.js'
 
 // The daemon (libbpf, gRPC, the Kubernetes client) and explain (libbpf) are imported only when they run, so
 // --help, --version and a usage error answer in a fraction of the time a full load takes.
 
-/** The version of this package (package.json ships beside dist/). */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    name: string
-    version: string
-  }
-  return `${pkg.name} ${pkg.version}`
-}
+export { version }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'explain') return (await import('./explain/command.js')).runExplain(argv.slice(1))
