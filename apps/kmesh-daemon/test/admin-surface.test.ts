@@ -7,6 +7,15 @@ import { createLogger, logLevels } from '../src/log.js'
 import { AccessLog } from '../src/metrics/access-log.js'
 import type { ConnectionRecord } from '../src/telemetry/types.js'
 
+interface PageJson {
+  total: number
+  offset: number
+  limit: number
+  items: unknown[]
+  next?: string
+}
+type DumpJson = { mode?: string; note?: string; workloads: PageJson; services: PageJson }
+
 async function fixture(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
   const logLines: string[] = []
   const log = createLogger({ format: 'json', out: { write: (s: string) => logLines.push(s) } as never })
@@ -51,14 +60,16 @@ t.test('readiness: 503 with the reason, then 200; /debug/ready is the same', asy
 
 t.test('config dump: summary and paginated lists, bounded by default', async (t) => {
   const f = await fixture(t)
-  const dump = (await (await fetch(`${f.url}/config_dump`)).json()) as Record<string, any>
+  const dump = (await (await fetch(`${f.url}/config_dump`)).json()) as DumpJson
   t.equal(dump.mode, 'local')
   t.equal(dump.workloads.total, 2500)
   t.equal(dump.workloads.items.length, DEFAULT_LIMIT)
   t.equal(dump.workloads.next, `?only=workloads&offset=${DEFAULT_LIMIT}&limit=${DEFAULT_LIMIT}`)
   t.same(dump.services, { total: 0, offset: 0, limit: DEFAULT_LIMIT, items: [] })
   t.match(dump.note, /at most 1000 items/)
-  const last = (await (await fetch(`${f.url}/debug/config_dump?only=workloads&offset=2400&limit=500`)).json()) as any
+  const last = (await (
+    await fetch(`${f.url}/debug/config_dump?only=workloads&offset=2400&limit=500`)
+  ).json()) as DumpJson
   t.notOk('mode' in last, 'only the list asked for')
   t.equal(last.workloads.items.length, 100)
   t.same(last.workloads.items[99], { uid: 'w2499', name: 'pod-2499' })
