@@ -11,6 +11,7 @@ import type { Server } from 'node:http'
 import { XdsClient, istioNode, istioNodeFromEnv, type XdsNode } from '@kmesh-ts/xds-client'
 import { Dataplane } from './dataplane/dataplane.js'
 import { AuthzDataplane } from './dataplane/authz-dataplane.js'
+import { type DataPathPart, requireKernelFeatures } from './dataplane/kernel-features.js'
 import { AuthzProcessor } from './processor/authz.js'
 import { IdTable } from './ids/id-table.js'
 import { LocalMesh } from './sources/local-mesh.js'
@@ -24,6 +25,7 @@ import { checkCgroup } from './dataplane/cgroup-guard.js'
 import { lockDir } from './system/dir-lock.js'
 import { resolveOptions, type DaemonOptions, type ResolvedOptions } from './options.js'
 import { DisposalStack } from './util/disposal-stack.js'
+import { Telemetry } from './telemetry/index.js'
 import { createLogger, type Logger } from './log.js'
 
 /** A running daemon: started by startDaemon(), released by close() or `await using`. */
@@ -37,6 +39,8 @@ export interface Daemon extends AsyncDisposable {
   /** cluster mode */
   readonly cluster?: ClusterMesh | undefined
   readonly xds?: XdsClient | undefined
+  /** Connection telemetry (options.telemetry); undefined when off or when it could not attach (logged). */
+  readonly telemetry?: Telemetry | undefined
   /** IPsec between nodes (options.ipsec) */
   readonly ipsec?: IpsecController | undefined
   /** node mode: the pod reconciler and the kmesh-cni socket */
@@ -146,6 +150,15 @@ async function startInOrder(
       "--force-cgroup: attaching beside another kmesh-ts daemon's connect programs; the first attached decides each connect",
     )
 
+  // Before anything is loaded: a kernel that lacks a feature is refused naming it (docs/kernel-support.md).
+  requireKernelFeatures(
+    new Set<DataPathPart>([
+      'connect',
+      'authz',
+      ...(options.telemetry ? (['telemetry'] as const) : []),
+      ...(options.ipsec ? (['ipsec'] as const) : []),
+    ]),
+  )
   const tookOver = existsSync(join(options.pinRoot, 'links', 'connect4'))
   const ids = new IdTable(join(options.stateDir, 'ids.json'))
   const dataplane = await Dataplane.start({
@@ -176,6 +189,8 @@ async function startInOrder(
     nodeName: options.nodeName,
     network: options.network,
   })
+  const telemetry = startTelemetry(options, dataplane, processor, log)
+  if (telemetry) stack.defer(() => telemetry.close({ keepPinned: options.keepPinned || (!up && tookOver) }))
   // Authorization at XDP: compiled policies in their own maps; the program on the managed namespace's interfaces
   // (local mode with --netns; never on the host's own interfaces).
   const authzLog = log.child({ component: 'authz' })
@@ -239,6 +254,7 @@ async function startInOrder(
     options,
     dataplane,
     ids,
+    telemetry,
     ipsec,
     node,
     admin,
@@ -253,6 +269,38 @@ async function startInOrder(
     },
     close,
     [Symbol.asyncDispose]: close,
+  }
+}
+
+/**
+ * Connection telemetry on the managed cgroup, after the data path (it shares its km_manage and km_sockstorage pins).
+ * Observability only: a kernel that refuses the sockops program leaves the data path up, said in the log.
+ */
+function startTelemetry(
+  options: ResolvedOptions,
+  dataplane: Dataplane,
+  processor: WorkloadProcessor,
+  log: Logger,
+): Telemetry | undefined {
+  const telemetryLog = log.child({ component: 'telemetry' })
+  if (!options.telemetry) {
+    Telemetry.removeLeftover(options.pinRoot, telemetryLog)
+    return undefined
+  }
+  try {
+    return Telemetry.start({
+      pinRoot: options.pinRoot,
+      cgroupPath: options.cgroup,
+      mapSizes: dataplane.capacities(),
+      mesh: processor,
+      log: telemetryLog,
+    })
+  } catch (err) {
+    telemetryLog.error(
+      { err: (err as Error).message },
+      'connection telemetry could not start; the data path runs without it',
+    )
+    return undefined
   }
 }
 

@@ -102,6 +102,8 @@ export interface DaemonOptions {
   reloadMaxWaitMs?: number | undefined
   /** Mesh files larger than this are refused before they are parsed. */
   meshFileMaxBytes?: number | undefined
+  /** Connection telemetry from the kernel (sockops, src/telemetry); default true. */
+  telemetry?: boolean | undefined
   /** Not a flag: the directories treated as cgroup v2 roots (default: the cgroup2 mounts). Tests name a child. */
   cgroup2Roots?: string[] | undefined
 }
@@ -122,6 +124,7 @@ const DAEMON_DEFAULTS = {
   forceCgroup: false,
   allowRootCgroup: false,
   network: '',
+  telemetry: true,
 } satisfies Partial<DaemonOptions>
 
 /** Every default, the nested ones included (what --help prints). */

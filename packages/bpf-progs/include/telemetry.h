@@ -24,8 +24,8 @@
 struct conn_record {
 	__u64 at_ns;          /* bpf_ktime_get_ns() at the event (CLOCK_MONOTONIC) */
 	__u64 duration_ns;    /* close: since the connection was established; open: 0 */
-	__u64 bytes_sent;     /* tcp_sock.bytes_acked: bytes the peer acknowledged */
-	__u64 bytes_received; /* tcp_sock.bytes_received */
+	__u64 bytes_sent;     /* payload the peer acknowledged: tcp_sock.bytes_acked less our SYN and FIN */
+	__u64 bytes_received; /* payload received: tcp_sock.bytes_received less the peer's FIN */
 	__u32 srtt_us;        /* smoothed RTT in µs (tcp_sock.srtt_us >> 3) */
 	__u32 min_rtt_us;     /* tcp_sock.rtt_min in µs */
 	__u32 total_retrans;  /* tcp_sock.total_retrans: segments retransmitted over the connection's life */

@@ -10,7 +10,13 @@
 #include "maps.h"
 #include "telemetry.h"
 
-#define TCP_CLOSE 7 /* include/net/tcp_states.h */
+/* include/net/tcp_states.h */
+#define TCP_FIN_WAIT1 4
+#define TCP_FIN_WAIT2 5
+#define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
+#define TCP_LAST_ACK 9
+#define TCP_CLOSING 11
 
 static __always_inline int sockops_netns_is_managed(struct bpf_sock_ops *ctx)
 {
@@ -46,9 +52,10 @@ static __always_inline void read_addresses(const struct bpf_sock_ops *ctx, struc
 		r->dst.ip6[2] = ctx->remote_ip6[2];
 		r->dst.ip6[3] = ctx->remote_ip6[3];
 	}
-	/* local_port is host order; remote_port is the network-order u16 in the low half */
+	/* local_port is host order; remote_port is the network-order port in the upper 16 bits on little-endian (the
+	 * kernel shifts it there) and the lower on big-endian: ntohl gives the port on both */
 	r->src_port = (__u16)ctx->local_port;
-	r->dst_port = bpf_ntohs((__u16)ctx->remote_port);
+	r->dst_port = (__u16)bpf_ntohl(ctx->remote_port);
 }
 
 /* The connect hook kept the application's destination when it rewrote the connect (include/connect.h). */
@@ -70,8 +77,34 @@ static __always_inline void read_original(const struct bpf_sock_ops *ctx, const 
 	}
 }
 
+/*
+ * Payload bytes: the kernel's bytes_acked and bytes_received count sequence space, so they include our SYN (outbound:
+ * the SYN-ACK acknowledges it), our FIN once acknowledged and the peer's FIN once received. Those are taken off here
+ * by the state the socket closed from (`old`): our FIN was sent and acknowledged when it closes from FIN_WAIT1/2,
+ * CLOSING or LAST_ACK with nothing unacknowledged; the peer's FIN was received when it closes from CLOSE_WAIT,
+ * LAST_ACK, CLOSING or FIN_WAIT2. One approximation: a FIN_WAIT2 that timed out without the peer's FIN
+ * (tcp_fin_timeout) reports one byte more received than arrived.
+ */
+static __always_inline void payload_bytes(const struct bpf_sock_ops *ctx, const struct sock_storage_data *storage,
+					  __u32 old, struct conn_record *r)
+{
+	__u64 sent = ctx->bytes_acked;
+	__u64 received = ctx->bytes_received;
+
+	if (storage->direction == TELEMETRY_DIR_OUTBOUND && sent > 0)
+		sent -= 1;
+	if ((old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2 || old == TCP_CLOSING || old == TCP_LAST_ACK) &&
+	    ctx->snd_una == ctx->snd_nxt && sent > 0)
+		sent -= 1;
+	if ((old == TCP_CLOSE_WAIT || old == TCP_LAST_ACK || old == TCP_CLOSING || old == TCP_FIN_WAIT2) && received > 0)
+		received -= 1;
+	r->bytes_sent = sent;
+	r->bytes_received = received;
+}
+
+/* old: the state a closing socket leaves (0 for an open record). */
 static __always_inline void report(struct bpf_sock_ops *ctx, const struct sock_storage_data *storage, __u8 event,
-				   __u64 now)
+				   __u64 now, __u32 old)
 {
 	struct conn_record *r = bpf_ringbuf_reserve(&km_telemetry, sizeof(*r), 0);
 
@@ -85,8 +118,7 @@ static __always_inline void report(struct bpf_sock_ops *ctx, const struct sock_s
 	r->direction = storage->direction;
 	if (event == TELEMETRY_EVENT_CLOSE)
 		r->duration_ns = now - storage->connect_ns;
-	r->bytes_sent = ctx->bytes_acked;
-	r->bytes_received = ctx->bytes_received;
+	payload_bytes(ctx, storage, old, r);
 	r->srtt_us = ctx->srtt_us >> 3;
 	r->min_rtt_us = ctx->rtt_min;
 	r->total_retrans = ctx->total_retrans;
@@ -112,7 +144,7 @@ static __always_inline void on_established(struct bpf_sock_ops *ctx, __u8 direct
 	storage->direction = direction;
 	storage->connect_success = 1;
 	bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
-	report(ctx, storage, TELEMETRY_EVENT_OPEN, now);
+	report(ctx, storage, TELEMETRY_EVENT_OPEN, now, 0);
 }
 
 static __always_inline void on_state_change(struct bpf_sock_ops *ctx)
@@ -126,7 +158,7 @@ static __always_inline void on_state_change(struct bpf_sock_ops *ctx)
 	if (!storage || !storage->connect_success)
 		return; /* not opened under telemetry (established before the program, or unmanaged) */
 	storage->connect_success = 0; /* one close record per connection */
-	report(ctx, storage, TELEMETRY_EVENT_CLOSE, bpf_ktime_get_ns());
+	report(ctx, storage, TELEMETRY_EVENT_CLOSE, bpf_ktime_get_ns(), ctx->args[0]);
 }
 
 SEC("sockops")

@@ -1,0 +1,132 @@
+/**
+ * Connection telemetry on the real kernel: connects from the managed cgroup produce open and close records with the
+ * byte counts the client sent and received, the VIP it dialled as originalDst and the workload and service from the
+ * mesh; processes outside the cgroup produce none; an inbound connection to a listener inside the cgroup is reported
+ * as inbound; the lost counter is exposed.
+ * Addresses: VIP 127.10.41.1, backend 127.0.41.11, a listener inside the cgroup on 127.0.41.21.
+ */
+import t from 'tap'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { spawn } from 'node:child_process'
+import { privilegedSkip } from '@kmesh-ts/testkit'
+import { TELEMETRY_RINGBUF_BYTES } from '@kmesh-ts/kernel-abi'
+import { meshHarness, meshYaml } from './support/mesh-harness.js'
+import { exchangeFrom, exchangeServer } from './support/tcp-exchange.js'
+import type { ConnectionRecord } from '../src/telemetry/index.js'
+
+const skip = privilegedSkip(
+  'BPF_PROG_TYPE_SOCK_OPS and cgroup connect4 attached by BPF links, a BPF ring buffer (kernel >= 5.15), cgroup v2 and bpffs',
+)
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 5000): Promise<T> {
+  const end = Date.now() + ms
+  for (;;) {
+    const v = fn()
+    if (v !== undefined) return v
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await sleep(20)
+  }
+}
+
+t.test('open and close records of managed connections, none for unmanaged ones', { skip }, async (t) => {
+  const h = await meshHarness(t)
+  const server = await exchangeServer('127.0.41.11', 18041, 5000)
+  t.teardown(() => server.close())
+  h.writeMesh(
+    meshYaml(
+      [{ name: 'tel-backend', ip: '127.0.41.11', services: { 'tel-svc': { 80: 18041 } } }],
+      [{ name: 'tel-svc', vips: ['127.10.41.1'], ports: { 80: 18041 } }],
+    ),
+  )
+  const daemon = await h.start()
+  t.ok(daemon.telemetry, 'telemetry is on by default')
+  const records: ConnectionRecord[] = []
+  let lostReported = 0
+  daemon.telemetry!.addSink({ record: (r) => records.push(r), lost: (n) => (lostReported += n) })
+  const byPort = (port: number, event: 'open' | 'close') =>
+    records.find((r) => r.src.port === port && r.event === event)
+
+  const c = await exchangeFrom({ cgroupPath: h.cgroup }, '127.10.41.1', 80, 3000)
+  t.equal(c.received, 5000, 'the client got the reply')
+  const open = await until('the open record', () => byPort(c.localPort, 'open'))
+  const close = await until('the close record', () => byPort(c.localPort, 'close'))
+  for (const r of [open, close]) {
+    t.equal(r.direction, 'outbound', `${r.event}: outbound`)
+    t.same(r.src, { ip: '127.0.0.1', port: c.localPort }, `${r.event}: src is the client's socket`)
+    t.same(r.dst, { ip: '127.0.41.11', port: 18041 }, `${r.event}: dst is the backend actually connected`)
+    t.same(r.originalDst, { ip: '127.10.41.1', port: 80 }, `${r.event}: originalDst is the VIP dialled`)
+    t.same(
+      r.dstWorkload,
+      { uid: 'c//v1/Pod/t/tel-backend', name: 'tel-backend', namespace: 't' },
+      `${r.event}: dst workload`,
+    )
+    t.same(
+      r.dstService,
+      { name: 'tel-svc', namespace: 't', hostname: 'tel-svc.t.svc.cluster.local' },
+      `${r.event}: dst service`,
+    )
+    t.equal(r.srcWorkload, undefined, `${r.event}: 127.0.0.1 is no workload`)
+    t.ok(Math.abs(r.at - Date.now()) < 10_000, `${r.event}: at is wall-clock ms`)
+  }
+  t.equal(open.bytesSent, 0, 'open: nothing sent yet')
+  t.equal(open.bytesReceived, 0, 'open: nothing received yet')
+  t.equal(open.durationMs, 0, 'open: no duration')
+  t.equal(close.bytesSent, c.sent, `close: bytesSent = what the client sent (${c.sent})`)
+  t.equal(close.bytesReceived, c.received, `close: bytesReceived = what the client received (${c.received})`)
+  t.ok(close.durationMs > 0 && close.durationMs < 10_000, `close: duration ${close.durationMs} ms`)
+  t.ok(close.srttUs > 0, `close: srtt ${close.srttUs} µs`)
+  t.ok(close.minRttUs > 0 && close.minRttUs <= close.srttUs * 8, `close: min_rtt ${close.minRttUs} µs`)
+  t.equal(close.retransmits, 0, 'close: no retransmissions on loopback')
+  t.equal(close.packetLoss, 0, 'close: no loss on loopback')
+  t.equal(records.filter((r) => r.src.port === c.localPort).length, 2, 'exactly one open and one close')
+
+  // Outside the cgroup: the connect is not rewritten and nothing is reported.
+  const before = records.length
+  const outside = await exchangeFrom({}, '127.0.41.11', 18041, 100)
+  t.equal(outside.received, 5000, 'the unmanaged client reached the backend')
+  await sleep(300)
+  daemon.telemetry!.drain()
+  t.equal(records.length, before, 'an unmanaged process produces no record')
+  t.notOk(
+    records.some((r) => r.src.port === outside.localPort || r.dst.port === outside.localPort),
+    'none for its port',
+  )
+
+  // Inbound: a listener inside the cgroup accepts a connection from outside.
+  const listener = spawn(
+    'sh',
+    [
+      '-c',
+      'echo $$ > "$0/cgroup.procs" && exec "$@"',
+      h.cgroup,
+      process.execPath,
+      '-e',
+      `require('node:net').createServer((s) => { s.on('data', () => {}); s.on('end', () => s.end(Buffer.alloc(700))) }).listen(18042, '127.0.41.21', () => console.log('listening'))`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  const listenerExit = new Promise((resolve) => listener.once('exit', resolve))
+  // Before the harness removes the cgroup (a cgroup with a process in it cannot be removed).
+  const stopListener = async () => {
+    listener.kill()
+    await listenerExit
+  }
+  t.teardown(stopListener)
+  await new Promise((resolve) => listener.stdout.once('data', resolve))
+  const inbound = await exchangeFrom({}, '127.0.41.21', 18042, 1234)
+  const inClose = await until('the inbound close record', () =>
+    records.find((r) => r.event === 'close' && r.direction === 'inbound' && r.dst.port === inbound.localPort),
+  )
+  t.same(inClose.src, { ip: '127.0.41.21', port: 18042 }, 'inbound: src is the listener side')
+  t.equal(inClose.bytesReceived, 1234, 'inbound: bytesReceived = what the outside client sent')
+  t.equal(inClose.bytesSent, 700, 'inbound: bytesSent = what the listener answered')
+  t.equal(inClose.originalDst, undefined, 'inbound: no rewrite')
+
+  await stopListener()
+
+  const stats = daemon.telemetry!.stats()
+  t.equal(stats.ringBufferBytes, TELEMETRY_RINGBUF_BYTES, 'the ring buffer size is exposed')
+  t.equal(stats.lost, 0, 'nothing lost at this rate')
+  t.equal(lostReported, 0, 'the sinks were told of no loss')
+  t.equal(stats.records, 4, 'every record counted: two connections, open and close each')
+})
