@@ -34,3 +34,4 @@ export {
   type AttachedProgram,
   type CgroupLinkInfo,
 } from './attachments.js'
+export { probeHelper, probeMapType, probeProgType, type ProbeResult } from './probe.js'

@@ -89,6 +89,10 @@ export const native = {
   ring_buffer__consume: lib.func('int ring_buffer__consume(ring_buffer *rb)'),
   ring_buffer__epoll_fd: lib.func('int ring_buffer__epoll_fd(ring_buffer *rb)'),
   ring_buffer__free: lib.func('void ring_buffer__free(ring_buffer *rb)'),
+  // feature probes (libbpf >= 1.0): 1 supported, 0 not, < 0 the probe itself failed
+  libbpf_probe_bpf_prog_type: lib.func('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
+  libbpf_probe_bpf_map_type: lib.func('int libbpf_probe_bpf_map_type(int map_type, const void *opts)'),
+  libbpf_probe_bpf_helper: lib.func('int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)'),
   // bpf_object
   bpf_object__open_file: lib.func('bpf_object *bpf_object__open_file(const char *path, void *opts)'),
   bpf_object__load: lib.func('int bpf_object__load(bpf_object *obj)'),
