@@ -202,7 +202,28 @@ export const FLAGS: readonly FlagSpec[] = [
     multiple: true,
     value: 'NAME=N',
     env: 'KMESH_MAP_SIZE',
-    help: [`capacity of a map, repeatable; maps: ${SIZABLE_MAPS.join(', ')}`],
+    help: [
+      `starting capacity of a map, repeatable (a floor: a map grows online when the mesh outgrows it);`,
+      `maps: ${SIZABLE_MAPS.join(', ')}`,
+    ],
+  },
+  {
+    name: 'map-size-max',
+    type: 'string',
+    multiple: true,
+    value: 'NAME=N',
+    env: 'KMESH_MAP_SIZE_MAX',
+    help: ['the most entries a map may grow to, repeatable (default 8388608); past it a change is refused'],
+  },
+  {
+    name: 'authz-xdp-mode',
+    type: 'string',
+    value: 'MODE',
+    env: 'KMESH_AUTHZ_XDP_MODE',
+    help: [
+      'how authorization is attached: generic (default: a denied client gets a RST whatever the peer)',
+      'or native (the driver hook; on a veth the RST is delivered only if the host side has NAPI)',
+    ],
   },
   {
     name: 'keep-pinned',

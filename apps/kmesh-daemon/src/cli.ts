@@ -26,6 +26,11 @@ Usage:
   kmesh-daemon --xds-address HOST:PORT --cgroup DIR [options] cluster mode (istiod)
   kmesh-daemon explain [--pin-root DIR] [--state-dir DIR] [--json] HOST:PORT   explain a connect
   kmesh-daemon help explain | explain --help                 help of the explain command
+  kmesh-daemon dump [--only LIST] [--bpf [--pin-root DIR]]   a running daemon's config dump or decoded maps
+  kmesh-daemon log-level [LEVEL | LOGGER:LEVEL,…]            print or set a running daemon's log levels
+  kmesh-daemon accesslog [off|text|json]                     print or switch a running daemon's access log
+  kmesh-daemon version                                       this version and the running daemon's
+  kmesh-daemon help dump                                     help of dump, log-level, accesslog, version
   kmesh-daemon --version                                     print the version
 
 Local mode: reads FILE (ztunnel's local config format: workloads, services, policies), loads the BPF
@@ -210,7 +215,9 @@ export function parseCli(
     fromEnvironment: given.environment(),
     network: given.str('network'),
     netnsPath: given.str('netns'),
-    mapSizes: parseMapSizes(given),
+    mapSizes: parseMapSizes(given, 'map-size'),
+    mapSizeMax: parseMapSizes(given, 'map-size-max'),
+    authzXdpMode: parseXdpMode(given),
     keepPinned: values['keep-pinned'] as boolean | undefined,
     watch: values['no-watch'] ? false : undefined,
     logFormat,
@@ -347,11 +354,17 @@ function durationOf(subject: string, text: string): number {
   return Math.round(ms)
 }
 
-function parseMapSizes(given: Given): Record<string, number> {
+function parseXdpMode(given: Given): 'generic' | 'native' | undefined {
+  const mode = given.str('authz-xdp-mode')
+  if (mode === undefined || mode === 'generic' || mode === 'native') return mode
+  throw new UsageError(`${given.whoValue('authz-xdp-mode', mode)}: expected generic or native`)
+}
+
+function parseMapSizes(given: Given, flag: 'map-size' | 'map-size-max'): Record<string, number> {
   const known = new Set(Object.values(mapSpecs).map((s) => s.name))
   const out: Record<string, number> = {}
-  for (const item of given.list('map-size')) {
-    const subject = given.whoValue('map-size', item)
+  for (const item of given.list(flag)) {
+    const subject = given.whoValue(flag, item)
     const m = /^([a-z0-9_]+)=(\d+)$/.exec(item)
     if (!m) throw new UsageError(`${subject}: expected NAME=N, e.g. km_backend=200000`)
     const [, name, n] = m as unknown as [string, string, string]

@@ -104,6 +104,8 @@ function sample(f: FlagSpec): { base: string[]; values: string[] } {
     'log-level': ['debug'],
     'admin-address': ['127.0.0.1:15999'],
     'map-size': ['km_backend=7', 'km_service=9'],
+    'map-size-max': ['km_backend=700', 'km_service=900'],
+    'authz-xdp-mode': ['native'],
     'node-info-source': ['kubernetes'],
     'node-info-namespace': ['mesh'],
     'ipsec-address': ['192.168.0.1', 'fd00::1'],
