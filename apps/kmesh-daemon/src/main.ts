@@ -1,3 +1,4 @@
+import { ADMIN_CLI_HELP, isAdminCommand, runAdminCommand } from './admin-cli.js'
 import { HELP, parseCli, UsageError } from './cli.js'
 import type { Daemon } from './daemon.js'
 import { createLogger } from './log.js'
@@ -10,6 +11,12 @@ export { version }
 
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'explain') return (await import('./explain/command.js')).runExplain(argv.slice(1))
+  // kmeshctl's everyday commands over a running daemon's admin endpoint (admin-cli.ts): no kernel library loaded.
+  if (argv[0] && isAdminCommand(argv[0])) return runAdminCommand(argv[0], argv.slice(1))
+  if (argv[0] === 'help' && isAdminCommand(argv[1])) {
+    process.stdout.write(ADMIN_CLI_HELP)
+    return 0
+  }
   if (argv[0] === 'help' && argv[1] === 'explain') {
     process.stdout.write((await import('./explain/command.js')).EXPLAIN_HELP)
     return 0
