@@ -145,9 +145,9 @@ export function viewOf(ptr: unknown, length: number): Uint8Array {
 
 /** Watches a file descriptor with the event loop (libuv poll), calling back when it is readable. */
 export function pollReadable(fd: number, onReadable: () => void): { close(): void; unref(): void } {
-  const handle = koffi.node.poll(fd, { readable: true }, (ev) => {
-    if (ev.readable) onReadable()
-  })
+  // Watched for readability only, so every call means readable (koffi 3.3 calls back with (status, events), not
+  // the (events) its typings say; neither is needed).
+  const handle = koffi.node.poll(fd, { readable: true }, () => onReadable())
   return { close: () => handle.close(), unref: () => handle.unref() }
 }
 
