@@ -214,6 +214,8 @@ async function startInOrder(
     const node = { name: options.nodeName!, addresses: options.ipsec.addresses, podCIDRs: options.ipsec.podCIDRs }
     const started = IpsecController.start({
       ...ipsecOptions,
+      // Without --ipsec-decrypt-dev the node NICs are found: the devices of this node's addresses and default routes.
+      discoverNics: ipsecOptions.decryptDevices.length === 0,
       nodeInfoSource: nodeInfoSourceFor(nodeInfo, node.name, ipsecLog),
       node,
       pinRoot: options.pinRoot,
@@ -238,6 +240,13 @@ async function startInOrder(
           else authzDataplane.detachNetns(netns)
         } catch (err) {
           authzLog.warn({ pod, netns, err: (err as Error).message }, 'authorization not attached to the pod')
+        }
+        // IPsec follows enrolment too: tc_mark_encrypt on the host end of the pod's veth.
+        try {
+          if (enrolled) ipsec?.attachPod(netns)
+          else ipsec?.detachPod(netns)
+        } catch (err) {
+          log.warn({ pod, netns, err: (err as Error).message }, 'ipsec: tc_mark_encrypt not attached to the pod veth')
         }
       },
       log,

@@ -18,6 +18,7 @@ import type { Logger } from '../log.js'
 import { DirNodeInfoSource, type NodeInfoSource } from './node-info-source.js'
 import { PeerIds } from './peer-ids.js'
 import { desiredRules, describeStep, planSteps, type DesiredRules, type RuleSet, type Step } from './rules.js'
+import { discoverNodeNics, discoverPodVeths } from './interfaces.js'
 import { attachIngress, detachIngress, type TcAttachment } from './tc.js'
 
 export interface IpsecControllerOptions {
@@ -37,6 +38,11 @@ export interface IpsecControllerOptions {
   encryptDevices?: string[]
   /** Node NICs: tc_mark_decrypt on their ingress. */
   decryptDevices?: string[]
+  /**
+   * Find the node NICs (interfaces.ts: the devices carrying this node's addresses, and those of default routes) and
+   * put tc_mark_decrypt on them too. The daemon turns it on when no decrypt device is configured.
+   */
+  discoverNics?: boolean | undefined
   /** Re-read everything this often even without a file event (missed events, clock of last resort). */
   resyncMs?: number
   /** Quiet time after a file event before reconciling. */
@@ -67,6 +73,9 @@ export class IpsecController {
   readonly #peers: TypedMap<LpmKey, number>
   readonly #peerIds = new PeerIds()
   readonly #tc: TcAttachment[] = []
+  /** tc_mark_encrypt attachments of enrolled pods, by pod network namespace path. */
+  readonly #pods = new Map<string, TcAttachment[]>()
+  #encryptPin = ''
   readonly #installed: RuleSet = { states: new Map(), policies: new Map(), cidrs: new Set(), peers: new Map() }
   readonly #bootID: string
   readonly #source: NodeInfoSource
@@ -162,6 +171,43 @@ export class IpsecController {
   /** Re-reads the key file now (SIGHUP), as an edit of the file would; a bad file is refused and logged. */
   reloadKey(): void {
     if (!this.#closed) this.#keys.reload()
+  }
+
+  /**
+   * An enrolled pod: tc_mark_encrypt on the host side of its veth(s), found from the pod's network namespace (a path
+   * such as /proc/PID/ns/net). Returns the devices; none found is logged, not an error (a pod without a veth).
+   */
+  attachPod(podNetns: string): string[] {
+    if (this.#closed) return []
+    const devs = discoverPodVeths(this.#o.netns, podNetns)
+    const list = devs.map((dev) => ({ dev, pin: this.#encryptPin }))
+    this.detachPod(podNetns)
+    if (!list.length) {
+      this.#o.log.warn({ pod: podNetns }, 'ipsec: no host-side veth found for the pod; its traffic is not encrypted')
+      return []
+    }
+    this.#pods.set(podNetns, list)
+    this.#tc.push(...list)
+    attachIngress(this.#o.netns, list)
+    this.#o.log.info({ pod: podNetns, devs }, 'ipsec: tc_mark_encrypt attached to the pod veth')
+    return devs
+  }
+
+  /** A pod that left: our filters off its veth(s) (a vanished device is fine). */
+  detachPod(podNetns: string): void {
+    const list = this.#pods.get(podNetns)
+    if (!list) return
+    this.#pods.delete(podNetns)
+    for (const a of list) {
+      const i = this.#tc.indexOf(a)
+      if (i >= 0) this.#tc.splice(i, 1)
+    }
+    detachIngress(this.#o.netns, list)
+  }
+
+  /** Devices our tc programs are on now (admin, tests). */
+  get tcAttachments(): readonly TcAttachment[] {
+    return this.#tc
   }
 
   /** This node as published. */
@@ -379,16 +425,31 @@ export class IpsecController {
     }
     const enc = pin(programs.tcMarkEncrypt.name)
     const dec = pin(programs.tcMarkDecrypt.name)
+    this.#encryptPin = enc
+    const decrypt = [...(this.#o.decryptDevices ?? [])]
+    if (this.#o.discoverNics) {
+      const found = discoverNodeNics(this.#o.netns, this.#o.node.addresses)
+      this.#o.log.info(
+        { byAddress: found.byAddress, byDefaultRoute: found.byDefaultRoute, netns: this.#o.netns },
+        'ipsec: node NICs discovered for tc_mark_decrypt',
+      )
+      if (!found.all.length)
+        this.#o.log.warn(
+          { addresses: this.#o.node.addresses, netns: this.#o.netns },
+          "ipsec: no NIC carries this node's addresses and there is no default route: inbound ESP gets no peer mark",
+        )
+      for (const dev of found.all) if (!decrypt.includes(dev)) decrypt.push(dev)
+    }
     const wanted = [
       ...(this.#o.encryptDevices ?? []).map((dev) => ({ dev, pin: enc })),
-      ...(this.#o.decryptDevices ?? []).map((dev) => ({ dev, pin: dec })),
+      ...decrypt.map((dev) => ({ dev, pin: dec })),
     ]
     // Recorded first: if the batch fails halfway, close() still detaches what did attach (a missing filter is fine).
     this.#tc.push(...wanted)
     attachIngress(this.#o.netns, wanted)
     if (this.#tc.length)
       this.#o.log.info(
-        { encrypt: this.#o.encryptDevices ?? [], decrypt: this.#o.decryptDevices ?? [], netns: this.#o.netns },
+        { encrypt: this.#o.encryptDevices ?? [], decrypt, netns: this.#o.netns },
         'ipsec tc programs attached',
       )
   }

@@ -40,3 +40,14 @@ export {
   type KubernetesNodeInfoSourceOptions,
 } from './node-info-k8s.js'
 export { nodeInfoSourceFor } from './source-from-cli.js'
+export {
+  discoverNodeNics,
+  discoverPodVeths,
+  hostPeersFrom,
+  nodeNicsFrom,
+  InterfaceDiscoveryError,
+  type IpLink,
+  type IpRoute,
+  type NodeNics,
+} from './interfaces.js'
+export { PeerIds } from './peer-ids.js'
