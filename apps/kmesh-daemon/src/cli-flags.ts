@@ -288,6 +288,27 @@ export const FLAGS: readonly FlagSpec[] = [
     ],
   },
   {
+    name: 'metrics-address',
+    type: 'string',
+    value: 'H:P',
+    env: 'KMESH_METRICS_ADDRESS',
+    emptyIsValue: true,
+    help: [
+      `Prometheus metrics: /metrics, /stats/prometheus, /status/metric (default ${DEFAULTS.metricsAddress};`,
+      "'' disables it)",
+    ],
+  },
+  {
+    name: 'access-log',
+    type: 'string',
+    value: 'off|text|json',
+    env: 'KMESH_ACCESS_LOG',
+    help: [
+      `one line per closed connection on stdout, Kmesh's fields (default ${DEFAULTS.accessLog});`,
+      'switch at runtime with POST /accesslog or `kmesh-daemon accesslog`',
+    ],
+  },
+  {
     name: 'ipsec-key-file',
     type: 'string',
     value: 'FILE',

@@ -223,6 +223,8 @@ export function parseCli(
     logFormat,
     logLevel,
     adminAddress: given.str('admin-address'),
+    metricsAddress: given.str('metrics-address'),
+    accessLog: accessLogMode(given.str('access-log'), () => given.who('access-log')),
     ipsec: parseIpsec(given),
     nodeMode: parseNodeMode(given, duration),
     lockWaitMs: duration('lock-wait'),
@@ -375,4 +377,10 @@ function parseMapSizes(given: Given, flag: 'map-size' | 'map-size-max'): Record<
     out[name] = size
   }
   return out
+}
+
+/** --access-log: off, text or json. */
+function accessLogMode(value: string | undefined, who: () => string): 'off' | 'text' | 'json' | undefined {
+  if (value === undefined || value === 'off' || value === 'text' || value === 'json') return value
+  throw new UsageError(`${who()} must be one of off, text, json, got ${value}`)
 }

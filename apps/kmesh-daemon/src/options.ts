@@ -104,6 +104,12 @@ export interface DaemonOptions {
   meshFileMaxBytes?: number | undefined
   /** Connection telemetry from the kernel (sockops, src/telemetry); default true. */
   telemetry?: boolean | undefined
+  /** HOST:PORT of the metrics listener (/metrics, /stats/prometheus, /status/metric), or '' for none. */
+  metricsAddress?: string | undefined
+  /** The access log at start: off, text (Kmesh's `accesslog:` line) or json; switchable at runtime. */
+  accessLog?: 'off' | 'text' | 'json' | undefined
+  /** Not a flag: where access-log lines go (default stdout, as Kmesh prints them). */
+  accessLogOut?: { write(s: string): unknown } | undefined
   /** Not a flag: the directories treated as cgroup v2 roots (default: the cgroup2 mounts). Tests name a child. */
   cgroup2Roots?: string[] | undefined
 }
@@ -125,6 +131,8 @@ const DAEMON_DEFAULTS = {
   allowRootCgroup: false,
   network: '',
   telemetry: true,
+  metricsAddress: '127.0.0.1:15020',
+  accessLog: 'off' as 'off' | 'text' | 'json',
 } satisfies Partial<DaemonOptions>
 
 /** Every default, the nested ones included (what --help prints). */

@@ -103,6 +103,8 @@ function sample(f: FlagSpec): { base: string[]; values: string[] } {
     'log-format': ['json'],
     'log-level': ['debug'],
     'admin-address': ['127.0.0.1:15999'],
+    'metrics-address': ['127.0.0.1:15998'],
+    'access-log': ['json'],
     'map-size': ['km_backend=7', 'km_service=9'],
     'map-size-max': ['km_backend=700', 'km_service=900'],
     'authz-xdp-mode': ['native'],
