@@ -83,6 +83,18 @@ static __always_inline void record_original_destination(struct bpf_sock_addr *ct
 	storage->has_set_ip = 1;
 }
 
+/* The storage of a socket whose connect was rewritten (its original destination is set), or NULL. */
+static __always_inline struct sock_storage_data *dialled_destination(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct sock_storage_data *storage;
+
+	if (!sk)
+		return NULL;
+	storage = bpf_sk_storage_get(&km_sockstorage, sk, 0, 0);
+	return storage && storage->has_set_ip ? storage : NULL;
+}
+
 static __always_inline void read_destination4(const struct bpf_sock_addr *ctx, struct lb_input *in)
 {
 	in->family = AF_INET;

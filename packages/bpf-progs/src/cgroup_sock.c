@@ -67,4 +67,36 @@ int cgroup_connect6_prog(struct bpf_sock_addr *ctx)
 	return handle_connect(ctx, &in);
 }
 
+/* getpeername(2) on a socket whose connect was rewritten answers the address the application dialled (the VIP and
+ * its port, kept in km_sockstorage by the connect hook), not the backend or waypoint the socket is connected to: an
+ * application that checks or logs its peer sees what it asked for (Cilium does the same; Kmesh does not). Other
+ * sockets, and accepted ones, are left alone. A getpeername hook cannot refuse: it always returns 1. */
+SEC("cgroup/getpeername4")
+int cgroup_getpeername4_prog(struct bpf_sock_addr *ctx)
+{
+	struct sock_storage_data *storage = dialled_destination(ctx);
+
+	if (storage) {
+		ctx->user_ip4 = storage->sk_tuple.ipv4.daddr;
+		ctx->user_port = storage->sk_tuple.ipv4.dport;
+	}
+	return 1;
+}
+
+/* An AF_INET6 socket: an IPv6 VIP, or an IPv4 VIP dialled as ::ffff:a.b.c.d (kept so by connect6). */
+SEC("cgroup/getpeername6")
+int cgroup_getpeername6_prog(struct bpf_sock_addr *ctx)
+{
+	struct sock_storage_data *storage = dialled_destination(ctx);
+
+	if (storage) {
+		ctx->user_ip6[0] = storage->sk_tuple.ipv6.daddr[0];
+		ctx->user_ip6[1] = storage->sk_tuple.ipv6.daddr[1];
+		ctx->user_ip6[2] = storage->sk_tuple.ipv6.daddr[2];
+		ctx->user_ip6[3] = storage->sk_tuple.ipv6.daddr[3];
+		ctx->user_port = storage->sk_tuple.ipv6.dport;
+	}
+	return 1;
+}
+
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -35,6 +35,9 @@ export interface ProgramInfo {
 export const programs = {
   connect4: { object: 'cgroup_sock', name: 'cgroup_connect4_prog', section: 'cgroup/connect4' },
   connect6: { object: 'cgroup_sock', name: 'cgroup_connect6_prog', section: 'cgroup/connect6' },
+  /** getpeername(2) of a rewritten connect answers the VIP dialled (km_sockstorage), not the backend. */
+  getpeername4: { object: 'cgroup_sock', name: 'cgroup_getpeername4_prog', section: 'cgroup/getpeername4' },
+  getpeername6: { object: 'cgroup_sock', name: 'cgroup_getpeername6_prog', section: 'cgroup/getpeername6' },
   /** Test-only: lb_resolve() on a `struct lb_test_ctx` given through BPF_PROG_TEST_RUN (see lbTestCtx). */
   lbTest: { object: 'lb_test', name: 'lb_test_prog', section: 'syscall' },
   /** Connection telemetry (include/telemetry.h): open/close records of managed TCP connections to km_telemetry. */

@@ -170,10 +170,13 @@ export class Dataplane {
    */
   private attach(): void {
     const { cgroupPath, pinRoot } = this.options
-    for (const hook of ['connect4', 'connect6'] as const) {
+    for (const hook of ['connect4', 'connect6', 'getpeername4', 'getpeername6'] as const) {
+      // getpeername answers the VIP dialled, not the backend; a custom or older connect object may not have it.
+      if (!this.collection.programs.has(programs[hook].name)) continue
       const program = this.collection.program(programs[hook].name)
       // The program is its own tail-call target: a waypoint VIP is load-balanced on a second pass (reference §1.2).
-      progArraySet(this.collection.map(tailCalls[hook].map), tailCalls[hook].index, program)
+      if (hook === 'connect4' || hook === 'connect6')
+        progArraySet(this.collection.map(tailCalls[hook].map), tailCalls[hook].index, program)
       const pinPath = join(pinRoot, 'links', hook)
       const previous = existsSync(pinPath) ? BpfLink.openPinned(pinPath) : undefined
       if (previous && linkInfo(previous).cgroupId === cgroupId(cgroupPath)) {
