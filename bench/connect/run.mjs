@@ -7,6 +7,7 @@
  *   (c) the same with 100k services in the maps
  *   (d) through kube-proxy-style iptables DNAT rules for 10k services, in a network namespace of our own
  *   (e) through HAProxy in TCP mode on a loopback address: a userspace proxy, the sidecar stand-in
+ *   (f) as (b), with connection telemetry on (the sockops program and its ring buffer; (b) and (c) run without)
  *
  * plus the hook's own run time per connect from the kernel's BPF statistics at 10 and at 100k services.
  * Variants are interleaved over rounds (rotating the order) and medians reported, because these machines are
@@ -146,11 +147,15 @@ async function main() {
   const meshes = [
     { key: 'large', services: opts['large-services'], workloads: opts['large-workloads'] },
     { key: 'small', services: 10, workloads: Infinity },
+    { key: 'telemetry', services: 10, workloads: Infinity, telemetry: true },
   ]
   // Two daemons run side by side: neither may claim the default admin port (the option is newer than the
   // rest of the CLI, so it is passed only when this build knows it).
   const help = await run([process.execPath, new URL('apps/kmesh-daemon/bin/kmesh-daemon.js', ROOT).pathname, '--help'])
   const noAdmin = help.includes('--admin-address') ? ['--admin-address', ''] : []
+  // (b) and (c) measure the connect hook alone: telemetry off, by flag when this build has one, else by detaching
+  // the daemon's sockops link once it is up (the daemon keeps draining an idle ring buffer).
+  const noTelemetryFlag = help.includes('--no-telemetry')
   for (const m of meshes) {
     m.cgroup = join(cgroupRoot, `${tag}-${m.key}`)
     m.pinRoot = `/sys/fs/bpf/${tag}-${m.key}`
@@ -173,12 +178,18 @@ async function main() {
       'bench-node',
       '--no-watch',
       ...noAdmin,
+      ...(!m.telemetry && noTelemetryFlag ? ['--no-telemetry'] : []),
       ...mapSizeArgs(m.services, m.workloads),
     ])
     onCleanup(`stop kmesh-daemon (${m.key})`, () => stopDaemon(d))
     const started = Date.now()
-    m.applied = d.next(/mesh applied|refused|failed/, 900000).then((line) => {
+    m.applied = d.next(/mesh applied|refused|failed/, 900000).then(async (line) => {
       if (!/mesh applied/.test(line)) throw new Error(`kmesh-daemon (${m.services} services): ${line}\n${d.output()}`)
+      const sockops = join(m.pinRoot, 'links', 'sockops')
+      if (!m.telemetry && !noTelemetryFlag && existsSync(sockops))
+        await run(['bpftool', 'link', 'detach', 'pinned', sockops])
+      if (m.telemetry && !existsSync(sockops))
+        throw new Error(`kmesh-daemon (${m.key}): no telemetry link at ${sockops}`)
       const writes = /writes="([^"]*)"/.exec(line)?.[1] ?? line
       console.log(
         `kmesh-daemon: ${m.services} services applied in ${((Date.now() - started) / 1000).toFixed(1)} s (map records: ${writes})`,
@@ -221,7 +232,7 @@ async function main() {
   await netnsBackends.ready
 
   await Promise.all(meshes.map((m) => m.applied))
-  const [large, small] = meshes
+  const [large, small, withTelemetry] = meshes
 
   const variants = [
     {
@@ -260,6 +271,13 @@ async function main() {
       port: PROXY_PORT,
       diag: () => `haproxy said: ${haproxy.output()}`,
     },
+    {
+      id: 'f',
+      what: `VIP ${TARGET_VIP}:${SERVICE_PORT}, kmesh hook + telemetry, 10 services`,
+      place: { cgroup: withTelemetry.cgroup },
+      ip: TARGET_VIP,
+      port: SERVICE_PORT,
+    },
   ]
   for (const v of variants) {
     await waitReachable(client, v.place, v.ip, v.port).catch((err) => {
@@ -281,14 +299,18 @@ async function main() {
     )
   }
 
-  const hooks = await hookCosts(
-    [small, large].map((m) => ({
-      label: `${m.services} services`,
-      linkPin: join(m.pinRoot, 'links', 'connect4'),
-      connect: () =>
-        measure(client, { cgroup: m.cgroup }, TARGET_VIP, SERVICE_PORT, Math.ceil(opts['stats-connects'] / 5), 0),
-    })),
-  )
+  const perBatch = Math.ceil(opts['stats-connects'] / 5)
+  const hookCase = (m, label, link) => ({
+    label,
+    linkPin: join(m.pinRoot, 'links', link),
+    connect: () => measure(client, { cgroup: m.cgroup }, TARGET_VIP, SERVICE_PORT, perBatch, 0),
+  })
+  const hooks = await hookCosts([
+    hookCase(small, `${small.services} services`, 'connect4'),
+    hookCase(large, `${large.services} services`, 'connect4'),
+    hookCase(withTelemetry, 'telemetry: connect4', 'connect4'),
+    hookCase(withTelemetry, 'telemetry: sockops', 'sockops'),
+  ])
 
   const stat = {}
   for (const v of variants)
@@ -323,6 +345,7 @@ async function main() {
     ['(c) ≤ 1.05 × (b)', 'c', 'b', 1.05],
     ['(b) ≤ 0.5 × (e)', 'b', 'e', 0.5],
     ['(b) well under (d), taken as ≤ 0.8 × (d)', 'b', 'd', 0.8],
+    ['(f) telemetry on ≤ 1.08 × (a)', 'f', 'a', 1.08],
   ]
   console.log('\ntargets (median over rounds of the per-round ratio; judged on p50, the mean verdict beside it):')
   for (const [label, x, y, limit] of targets) {
@@ -337,8 +360,17 @@ async function main() {
   console.log("\nthe connect hook's own cost (kernel BPF statistics, run_time_ns / run_cnt):")
   for (const h of hooks)
     console.log(
-      `  ${h.label.padEnd(18)} ${h.medianNs.toFixed(0).padStart(6)} ns per connect (median of ${h.batches} batches; lowest ${h.minNs.toFixed(0)} ns)   ${h.runs} runs of ${h.program}`,
+      `  ${h.label.padEnd(18)} ${h.medianNs.toFixed(0).padStart(6)} ns per run (median of ${h.batches} batches; lowest ${h.minNs.toFixed(0)} ns)   ${h.runs} runs of ${h.program}`,
     )
+  // sockops runs several times per connection (connect, established, each state change with STATE_CB on).
+  const [telConnect, telSockops] = hooks.slice(2)
+  const perConnect = (h) => (h.medianNs * h.runs) / (h.batches * perBatch)
+  console.log(
+    `  telemetry: connect4 ${perConnect(telConnect).toFixed(0)} ns + sockops ${perConnect(telSockops).toFixed(0)} ns ` +
+      `(${(telSockops.runs / (telSockops.batches * perBatch)).toFixed(1)} runs per connection) = ` +
+      `${(perConnect(telConnect) + perConnect(telSockops)).toFixed(0)} ns of BPF per connection; ` +
+      `(f)/(b) p50 ratio ${pairedRatio('f', 'b', 'p50Ns').toFixed(3)}`,
+  )
   console.log(
     `\nload average at the end: ${loadavg()
       .map((l) => l.toFixed(1))
