@@ -50,6 +50,8 @@ export interface KubernetesNodeInfoSourceOptions {
   backoff?: { initialMs?: number; maxMs?: number }
   /** Observes the source (tests, metrics); called synchronously, must not throw. */
   onEvent?: (event: KubernetesNodeInfoEvent) => void
+  /** Watch timeouts (src/kube/informer.ts): the server's end after minSeconds..2×minSeconds, a hang after graceMs more. */
+  watchTimeout?: { minSeconds?: number; graceMs?: number }
   log: Logger
 }
 
@@ -185,6 +187,7 @@ export class KubernetesNodeInfoSource implements NodeInfoSource {
           namespace: this.#o.namespace,
         })) as KubernetesListObject<KubeObject>,
       backoff,
+      watchTimeout: this.#o.watchTimeout,
       onEvent: (e) => {
         if (this.#closed) return
         if (e.type === 'watch-ended') {

@@ -5,6 +5,8 @@
  *
  *  - watches ask for bookmarks (`allowWatchBookmarks=true`), so a quiet collection still advances the
  *    resourceVersion a resumed watch starts from, and for a server-side end after 5-10 minutes (`timeoutSeconds`);
+ *  - a watch the server has not ended 30 s after its timeoutSeconds is taken for silently dead (the connection
+ *    vanished without a FIN: the server's end can never arrive) and aborted here, then re-listed after a backoff;
  *  - an ERROR event ends the watch at once (a 410 Expired one makes the library re-list);
  *  - a watch that fails (HTTP error, connection refused or reset) or a list that fails is retried after a backoff
  *    (doubling, jittered) and re-lists, as client-go's reflector does: the cache stays meanwhile;
@@ -40,9 +42,17 @@ export interface InformerOptions<T extends KubernetesObject> {
   backoff?: { initialMs?: number | undefined; maxMs?: number | undefined } | undefined
   /** Observes the informer (logs, status, tests); called synchronously, must not throw. */
   onEvent?: ((event: InformerEvent) => void) | undefined
+  /**
+   * Each watch asks the server to end it after a random time from minSeconds to 2 × minSeconds (timeoutSeconds);
+   * one still open graceMs after that is aborted here as silently dead.
+   */
+  watchTimeout?: { minSeconds?: number | undefined; graceMs?: number | undefined } | undefined
 }
 
-export const informerDefaults = { backoff: { initialMs: 500, maxMs: 30_000 } } as const
+export const informerDefaults = {
+  backoff: { initialMs: 500, maxMs: 30_000 },
+  watchTimeout: { minSeconds: 300, graceMs: 30_000 },
+} as const
 
 /** A watch that ran at least this long before a clean close is routine. */
 const HEALTHY_WATCH_MS = 1000
@@ -71,9 +81,18 @@ export class Informer<T extends KubernetesObject> {
   #lists = 0
   #watches = 0
   #lastError: string | undefined
+  readonly watchTimeout: { minSeconds: number; graceMs: number }
 
   constructor(options: InformerOptions<T>) {
     this.#o = options
+    this.watchTimeout = {
+      minSeconds: options.watchTimeout?.minSeconds ?? informerDefaults.watchTimeout.minSeconds,
+      graceMs: options.watchTimeout?.graceMs ?? informerDefaults.watchTimeout.graceMs,
+    }
+    if (!Number.isInteger(this.watchTimeout.minSeconds) || this.watchTimeout.minSeconds < 1)
+      throw new RangeError(
+        `Informer: watchTimeout.minSeconds must be a positive integer, got ${this.watchTimeout.minSeconds}`,
+      )
     const b = { ...informerDefaults.backoff, ...options.backoff }
     this.#backoff = new Backoff(
       b.initialMs ?? informerDefaults.backoff.initialMs,
@@ -238,6 +257,7 @@ export class Informer<T extends KubernetesObject> {
 /** What PolicyWatch reports to and asks of its informer. */
 interface WatchPolicyHost {
   readonly stopped: boolean
+  readonly watchTimeout: { minSeconds: number; graceMs: number }
   watchStarting(): void
   watchEvent(type: string, obj: KubernetesObject): void
   watchEnded(end: { error?: string | undefined; gone: boolean; events: number; ranMs: number }): number
@@ -276,9 +296,11 @@ class PolicyWatch extends Watch {
     let failure: string | undefined
     let finished = false
     let request: AbortController | undefined
+    let deadline: NodeJS.Timeout | undefined
     const finish = (err: unknown): void => {
       if (finished) return
       finished = true
+      clearTimeout(deadline)
       request?.abort()
       if (informer.stopped) return
       if (err && httpCode(err) === 410) gone ??= describeApiError(err)
@@ -312,9 +334,19 @@ class PolicyWatch extends Watch {
       informer.watchEvent(type, o)
     }
     try {
-      // timeoutSeconds: the server ends each watch after 5-10 minutes (as client-go asks), so a connection that
-      // died silently is noticed and replaced; the library itself sets no timeout on a watch.
-      const timeoutSeconds = 300 + Math.floor(Math.random() * 300)
+      // timeoutSeconds: the server ends each watch after 5-10 minutes (as client-go asks). The library sets no
+      // timeout of its own, so a connection that died silently (no FIN) would wait for that end forever: a watch
+      // still open graceMs after its timeoutSeconds is aborted here and counts as a failure (backoff, re-list).
+      const { minSeconds, graceMs } = informer.watchTimeout
+      const timeoutSeconds = minSeconds + Math.floor(Math.random() * minSeconds)
+      deadline = setTimeout(
+        () => {
+          failure ??= `watch hung: the server did not end it ${graceMs} ms after its timeoutSeconds=${timeoutSeconds}`
+          finish(null)
+        },
+        timeoutSeconds * 1000 + graceMs,
+      )
+      deadline.unref()
       request = await super.watch(path, { ...queryParams, allowWatchBookmarks: true, timeoutSeconds }, onEvent, finish)
     } catch (err) {
       finish(err)

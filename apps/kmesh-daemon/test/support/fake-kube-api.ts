@@ -108,6 +108,10 @@ export class FakeCollection {
   expiredAs: 'event' | 'http' = 'event'
   /** Watch requests answered 200 so far. */
   watchesOpened = 0
+  /** While true, a new watch is answered 200 and then left silent for ever (a dead connection); see #watch. */
+  hangWatches = false
+  /** Watches left hanging so far. */
+  watchesHung = 0
   readonly #history: { rv: number; type: EventType; object: KubeObj }[] = []
   #compactedRv = 0
   readonly #watches = new Set<Watcher>()
@@ -301,6 +305,14 @@ export class FakeCollection {
   #watch(q: URLSearchParams, filter: (o: KubeObj) => boolean, res: ServerResponse) {
     const fail = this.failNext.watch.shift()
     if (fail) return status(res, fail, 'InternalError', 'injected watch failure')
+    if (this.hangWatches) {
+      // A silently dead connection: the answer starts, then nothing ever comes (no event, no end, timeoutSeconds
+      // ignored); only the client can end it.
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' })
+      res.flushHeaders()
+      this.watchesHung++
+      return
+    }
     const from = q.get('resourceVersion')
     const fresh = !from || from === '0'
     const fromRv = Number(from)
