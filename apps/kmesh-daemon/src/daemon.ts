@@ -26,6 +26,7 @@ import { lockDir } from './system/dir-lock.js'
 import { resolveOptions, type DaemonOptions, type ResolvedOptions } from './options.js'
 import { DisposalStack } from './util/disposal-stack.js'
 import { Telemetry } from './telemetry/index.js'
+import { WaypointTlv } from './waypoint/waypoint-tlv.js'
 import { createLogger, type Logger } from './log.js'
 
 /** A running daemon: started by startDaemon(), released by close() or `await using`. */
@@ -191,6 +192,8 @@ async function startInOrder(
   })
   const telemetry = startTelemetry(options, dataplane, processor, log)
   if (telemetry) stack.defer(() => telemetry.close({ keepPinned: options.keepPinned || (!up && tookOver) }))
+  const waypointTlv = startWaypointTlv(options, dataplane, log)
+  if (waypointTlv) stack.defer(() => waypointTlv.close({ keepPinned: options.keepPinned || (!up && tookOver) }))
   // Authorization at XDP: compiled policies in their own maps; the program on the managed namespace's interfaces
   // (local mode with --netns; never on the host's own interfaces).
   const authzLog = log.child({ component: 'authz' })
@@ -308,6 +311,27 @@ function startTelemetry(
     telemetryLog.error(
       { err: (err as Error).message },
       'connection telemetry could not start; the data path runs without it',
+    )
+    return undefined
+  }
+}
+
+/**
+ * The waypoint TLV (src/waypoint): connections redirected to a waypoint tell it the destination dialled. A kernel
+ * that refuses it (sockmap links need >= 6.10) leaves the data path up without it, said in the log.
+ */
+function startWaypointTlv(options: ResolvedOptions, dataplane: Dataplane, log: Logger): WaypointTlv | undefined {
+  try {
+    return WaypointTlv.start({
+      pinRoot: options.pinRoot,
+      cgroupPath: options.cgroup,
+      mapSizes: dataplane.capacities(),
+      log,
+    })
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      'the waypoint TLV could not attach; connections to waypoints carry no original destination',
     )
     return undefined
   }

@@ -70,6 +70,11 @@ const EXPORTS = [
     ],
   },
   {
+    header: 'sendmsg.h',
+    what: "the original-destination TLV prefix a waypoint receives (Kmesh's)",
+    names: ['TLV_ORG_DST_ADDR', 'TLV_PAYLOAD', 'TLV_HEADER_SIZE', 'TLV_PREFIX_SIZE4', 'TLV_PREFIX_SIZE6'],
+  },
+  {
     header: 'authz.h',
     what: 'the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits',
     names: [

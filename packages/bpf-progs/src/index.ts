@@ -17,8 +17,15 @@ import {
 export { AF_INET, AF_INET6, LB_LEAVE, LB_REWRITE, mapNames } from '@kmesh-ts/kernel-abi'
 
 /** The compiled objects shipped in obj/ (one per src/*.c). */
-export type ObjectName = 'cgroup_sock' | 'lb_test' | 'sockops' | 'tc_mark' | 'xdp_authz'
-export const objectNames: readonly ObjectName[] = ['cgroup_sock', 'lb_test', 'sockops', 'tc_mark', 'xdp_authz']
+export type ObjectName = 'cgroup_sock' | 'lb_test' | 'sendmsg' | 'sockops' | 'tc_mark' | 'xdp_authz'
+export const objectNames: readonly ObjectName[] = [
+  'cgroup_sock',
+  'lb_test',
+  'sendmsg',
+  'sockops',
+  'tc_mark',
+  'xdp_authz',
+]
 
 /** Absolute path of a compiled object, e.g. objectPath('cgroup_sock') -> <package>/obj/cgroup_sock.o. */
 export function objectPath(name: ObjectName): string {
@@ -42,6 +49,10 @@ export const programs = {
   lbTest: { object: 'lb_test', name: 'lb_test_prog', section: 'syscall' },
   /** Connection telemetry (include/telemetry.h): open/close records of managed TCP connections to km_telemetry. */
   sockopsTelemetry: { object: 'sockops', name: 'sockops_telemetry_prog', section: 'sockops' },
+  /** Waypoint TLV (include/sendmsg.h): puts established sockets redirected to a waypoint into km_socket. */
+  sockopsWaypoint: { object: 'sendmsg', name: 'sockops_waypoint_prog', section: 'sockops' },
+  /** Waypoint TLV: on km_socket (BPF_SK_MSG_VERDICT), prepends the original destination to the first send. */
+  sendmsg: { object: 'sendmsg', name: 'sendmsg_prog', section: 'sk_msg' },
   /** IPsec (include/ipsec.h): mark 0xe0 on a pod veth's ingress when the destination is a remote node's pod. */
   tcMarkEncrypt: { object: 'tc_mark', name: 'tc_mark_encrypt', section: 'tc' },
   /** IPsec: on node NIC ingress, keep ESP and mark 0xd0, clear every other mark. */
@@ -58,6 +69,7 @@ const mapsOf = (header: string): MapName[] =>
 export const objectMaps: Record<ObjectName, readonly MapName[]> = {
   cgroup_sock: mapsOf('maps.h'),
   lb_test: mapsOf('maps.h'),
+  sendmsg: [...mapsOf('maps.h'), ...mapsOf('sendmsg.h')],
   sockops: [...mapsOf('maps.h'), ...mapsOf('telemetry.h')],
   tc_mark: mapsOf('ipsec.h'),
   xdp_authz: mapsOf('authz.h'),

@@ -50,6 +50,13 @@ export const TELEMETRY_DIR_INBOUND = 1
 export const TELEMETRY_DIR_OUTBOUND = 2
 export const TELEMETRY_RINGBUF_BYTES = 4194304
 
+/** include/sendmsg.h: the original-destination TLV prefix a waypoint receives (Kmesh's). */
+export const TLV_ORG_DST_ADDR = 0x01
+export const TLV_PAYLOAD = 0xfe
+export const TLV_HEADER_SIZE = 5
+export const TLV_PREFIX_SIZE4 = 16
+export const TLV_PREFIX_SIZE6 = 28
+
 /** include/authz.h: the authorization decision diagram: node kinds, verdicts, slots, key tags and per-generation limits. */
 export const AUTHZ_DIM_LEAF = 0
 export const AUTHZ_DIM_PORT = 1
@@ -91,6 +98,7 @@ export const BPF_MAPS = {
   km_sockstorage: { header: 'maps.h', maxEntries: 0 },
   km_cgr_tailcall: { header: 'maps.h', maxEntries: 8 },
   km_cgr_tail6: { header: 'maps.h', maxEntries: 8 },
+  km_socket: { header: 'sendmsg.h', maxEntries: 8192 },
   km_telemetry: { header: 'telemetry.h', maxEntries: 4194304 },
   km_tel_lost: { header: 'telemetry.h', maxEntries: 1 },
 } as const

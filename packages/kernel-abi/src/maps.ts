@@ -13,6 +13,8 @@ export const mapNames = {
   sockStorage: 'km_sockstorage',
   tailCall4: 'km_cgr_tailcall',
   tailCall6: 'km_cgr_tail6',
+  /** Sockets redirected to a waypoint, for the TLV sk_msg program (include/sendmsg.h). */
+  socket: 'km_socket',
   /** Connection telemetry (include/telemetry.h): the ring buffer of records and the per-CPU count of lost ones. */
   telemetry: 'km_telemetry',
   telemetryLost: 'km_tel_lost',

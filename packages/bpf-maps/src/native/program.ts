@@ -82,6 +82,23 @@ export class BpfProgram implements Disposable {
   }
 
   /**
+   * Attaches to a map through a BPF link (bpf_link_create with the map as target and the program's expected attach
+   * type): an sk_msg or sk_skb program on a sockmap/sockhash (links on sockmaps: kernel >= 6.10).
+   */
+  attachMap(map: BpfMap): BpfLink {
+    const fd = native.bpf_link_create(this.fd, map.fd, this.expectedAttachType, null) as number
+    if (fd < 0) {
+      throw new BpfError({
+        op: 'bpf_link_create',
+        errno: fd,
+        mapName: map.spec.name,
+        message: `attaching program ${this.name} (${this.sectionName}) to map ${map.spec.name} failed: ${errnoName(fd)}`,
+      })
+    }
+    return new BpfLink(fd, `${this.name} → ${map.spec.name}`)
+  }
+
+  /**
    * Runs the program once (or `repeat` times) on inputs the caller builds (BPF_PROG_TEST_RUN). For a syscall
    * program the kernel writes the context back over ctx_in: ctxOut is then that context after the run.
    */
