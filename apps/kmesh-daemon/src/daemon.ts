@@ -8,17 +8,19 @@ import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { ensureBpffs } from '@kmesh-ts/bpf-maps'
 import type { Server } from 'node:http'
-import { XdsClient, istioNode, istioNodeFromEnv, type XdsNode } from '@kmesh-ts/xds-client'
+import { XdsClient, istioNode, istioNodeFromEnv, type XdsClientEvent, type XdsNode } from '@kmesh-ts/xds-client'
 import { Dataplane } from './dataplane/dataplane.js'
 import { AuthzDataplane } from './dataplane/authz-dataplane.js'
 import { type DataPathPart, requireKernelFeatures } from './dataplane/kernel-features.js'
 import { AuthzProcessor } from './processor/authz.js'
 import { IdTable } from './ids/id-table.js'
-import { LocalMesh } from './sources/local-mesh.js'
+import { LocalMesh, type ReloadResult } from './sources/local-mesh.js'
 import { ClusterMesh } from './sources/cluster/cluster-mesh.js'
 import { WorkloadProcessor } from './processor/processor.js'
 import { KERNEL_LIMITS } from './processor/kernel-fit.js'
-import { startAdmin } from './admin.js'
+import { startAdmin, XdsStatusRecorder } from './admin.js'
+import { adminSourceOf, isReady, metricsSourceOf, type DaemonView } from './admin/daemon-source.js'
+import { createObservability, startMetricsServer, type Observability } from './metrics/index.js'
 import { IpsecController, nodeInfoSourceFor } from './ipsec/index.js'
 import { startNodeMode, type NodeMode } from './node/node-mode.js'
 import { checkCgroup } from './dataplane/cgroup-guard.js'
@@ -47,6 +49,10 @@ export interface Daemon extends AsyncDisposable {
   /** node mode: the pod reconciler and the kmesh-cni socket */
   readonly node?: NodeMode | undefined
   readonly admin?: (Server & { url: string }) | undefined
+  /** The metrics listener (options.metricsAddress), when it started. */
+  readonly metrics?: (Server & { url: string }) | undefined
+  /** The metrics registry, the telemetry sinks and the access log. */
+  readonly observability: Observability
   /** Resolves once the first mesh was applied (true) or refused (false). */
   readonly ready: Promise<boolean>
   isReady(): boolean
@@ -56,16 +62,8 @@ export interface Daemon extends AsyncDisposable {
   close(): Promise<void>
 }
 
-/** What the admin endpoint reads while the parts start one after another. */
-interface StatusView {
-  mode: 'local' | 'cluster'
-  ready: boolean
-  dataplane?: Dataplane
-  source?: MeshSource
-  node?: NodeMode
-  authz?: AuthzProcessor
-  authzDataplane?: AuthzDataplane
-}
+/** What the admin endpoint and the metrics read while the parts start one after another (admin/daemon-source.ts). */
+type StatusView = DaemonView & { source?: MeshSource }
 
 /**
  * Starts a daemon; resolves once the data path is attached and the mesh source started (`ready` tells when the
@@ -110,27 +108,31 @@ async function startInOrder(
   log.info({ pinRoot: options.pinRoot, stateDir: options.stateDir }, 'holding the pin root and state dir')
   logIdentity(options, log)
 
-  const view: StatusView = { mode: options.xds ? 'cluster' : 'local', ready: false }
+  const view: StatusView = {
+    mode: options.xds ? 'cluster' : 'local',
+    ready: false,
+    nodeName: options.nodeName,
+    pinRoot: options.pinRoot,
+    xds: options.xds ? new XdsStatusRecorder() : undefined,
+  }
+  // Metrics and the access log (src/metrics): sinks for the telemetry records, read by the admin endpoint too.
+  const observability = createObservability({
+    source: metricsSourceOf(view),
+    workload: (uid) => view.processor?.held.workloads.get(uid),
+    accessLog: options.accessLog,
+    accessLogOut: options.accessLogOut,
+  })
+  view.observability = observability
+  stack.defer(() => observability.close())
   let admin: (Server & { url: string }) | undefined
   if (options.adminAddress) {
-    const server = await startAdmin(options.adminAddress, {
-      ready: () => view.ready,
-      dump: () => ({
-        mode: view.mode,
-        ready: view.ready,
-        maps: view.dataplane?.mirrorCounts() ?? {},
-        ...(view.source?.cluster ? { resources: view.source.cluster.counts } : {}),
-        ...(view.source?.mesh ? { meshFile: view.source.mesh.status() } : {}),
-        ...(view.node ? { node: view.node.status() } : {}),
-        ...(view.authz
-          ? { authz: { ...view.authz.status(), attached: view.authzDataplane?.attachments() ?? [] } }
-          : {}),
-      }),
-    })
+    const server = await startAdmin(options.adminAddress, adminSourceOf(view, log))
     admin = server
     stack.defer(() => new Promise((resolve) => server.close(resolve)))
     log.info({ url: server.url }, 'admin endpoint listening')
   }
+  const metricsServer = await startMetrics(options, observability, log)
+  if (metricsServer) stack.defer(() => new Promise((resolve) => metricsServer.close(resolve)))
 
   signal?.throwIfAborted()
   const check = checkCgroup({
@@ -190,7 +192,11 @@ async function startInOrder(
     nodeName: options.nodeName,
     network: options.network,
   })
+  view.processor = processor
+  view.ids = ids
   const telemetry = startTelemetry(options, dataplane, processor, log)
+  telemetry?.addSink(observability.sink)
+  view.telemetry = telemetry
   if (telemetry) stack.defer(() => telemetry.close({ keepPinned: options.keepPinned || (!up && tookOver) }))
   const waypointTlv = startWaypointTlv(options, dataplane, log)
   if (waypointTlv) stack.defer(() => waypointTlv.close({ keepPinned: options.keepPinned || (!up && tookOver) }))
@@ -203,7 +209,17 @@ async function startInOrder(
   const authz = new AuthzProcessor(authzDataplane.maps, { nodeName: options.nodeName })
   view.authz = authz
   view.authzDataplane = authzDataplane
-  const source = options.xds ? startCluster(options, processor, log, authz) : startLocal(options, processor, log, authz)
+  const observe: SourceObservers = {
+    meshFileResult: (r) => observability.daemon.meshFileResult(r),
+    xdsEvent: (e) => {
+      view.xds?.onEvent(e)
+      observability.daemon.xdsEvent(e)
+    },
+    timed: (h) => observability.daemon.timedHandler(h),
+  }
+  const source = options.xds
+    ? startCluster(options, processor, log, authz, observe)
+    : startLocal(options, processor, log, authz, observe)
   view.source = source
   stack.defer(source.close)
   void source.ready.then((ok) => {
@@ -225,6 +241,7 @@ async function startInOrder(
       log: ipsecLog,
     })
     ipsec = started
+    view.ipsec = started
     // IPsec rules are removed on every stop, --keep-pinned included: they are not part of the pinned data path.
     // The KmeshNodeInfo object stays unless --node-info-delete-on-exit (node-info-k8s.ts says why).
     stack.defer(() => started.close())
@@ -270,11 +287,13 @@ async function startInOrder(
     ipsec,
     node,
     admin,
+    metrics: metricsServer,
+    observability,
     mesh: source.mesh,
     cluster: source.cluster,
     xds: source.xds,
     ready: source.ready,
-    isReady: () => view.ready,
+    isReady: () => isReady(view),
     reload: async () => {
       ipsec?.reloadKey()
       if (source.mesh) await source.mesh.reload()
@@ -351,6 +370,33 @@ function logIdentity(options: ResolvedOptions, log: Logger): void {
   log.info(fields, 'node identity')
 }
 
+/** Where the mesh sources report to the metrics and the admin endpoint. */
+interface SourceObservers {
+  meshFileResult(r: ReloadResult): void
+  xdsEvent(e: XdsClientEvent): void
+  timed<B extends { typeUrl: string }, R>(handler: (batch: B) => Promise<R>): (batch: B) => Promise<R>
+}
+
+/**
+ * The metrics listener. A busy port is logged, not fatal (as Kmesh): metrics are observability, and a second
+ * daemon on a test machine must not fail on the default port.
+ */
+async function startMetrics(
+  options: ResolvedOptions,
+  observability: Observability,
+  log: Logger,
+): Promise<(Server & { url: string }) | undefined> {
+  if (!options.metricsAddress) return undefined
+  try {
+    const server = await startMetricsServer(options.metricsAddress, observability.registry)
+    log.info({ url: server.url, paths: ['/metrics', '/stats/prometheus', '/status/metric'] }, 'metrics listening')
+    return server
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'metrics listener not started; the daemon runs without it')
+    return undefined
+  }
+}
+
 interface MeshSource {
   mesh?: LocalMesh | undefined
   cluster?: ClusterMesh | undefined
@@ -364,8 +410,10 @@ function startLocal(
   processor: WorkloadProcessor,
   log: Logger,
   authz: AuthzProcessor,
+  observe: SourceObservers,
 ): MeshSource {
   const mesh = new LocalMesh({
+    onResult: observe.meshFileResult,
     file: options.meshFile!,
     processor,
     authz,
@@ -389,6 +437,7 @@ function startCluster(
   processor: WorkloadProcessor,
   log: Logger,
   authz: AuthzProcessor,
+  observe: SourceObservers,
 ): MeshSource {
   const xds = options.xds!
   const cluster = new ClusterMesh(processor, log, authz)
@@ -397,12 +446,13 @@ function startCluster(
   const client = new XdsClient({
     address: xds.address,
     node: nodeIdentity(options),
-    handler: cluster.handle,
+    handler: observe.timed(cluster.handle),
     tls: xds.insecure ? 'insecure' : xds.caFile ? { caFile: xds.caFile } : undefined,
     tokenFile: xds.tokenFile,
     // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.
     limits: { maxPortsPerService: KERNEL_LIMITS.portsPerService },
     onEvent: (e) => {
+      observe.xdsEvent(e)
       if (e.type === 'ready') {
         firstReady(true)
         log.info({ address: xds.address }, 'synced with istiod')
