@@ -283,7 +283,7 @@ export const FLAGS: readonly FlagSpec[] = [
     env: 'KMESH_ADMIN_ADDRESS',
     emptyIsValue: true,
     help: [
-      `admin endpoint: /healthz/ready, /debug/config_dump (default ${DEFAULTS.adminAddress};`,
+      `admin endpoint: readiness, config dump, decoded maps, log levels, profiles, /ui (default ${DEFAULTS.adminAddress};`,
       "'' disables it, also as an empty KMESH_ADMIN_ADDRESS)",
     ],
   },
