@@ -7,7 +7,9 @@
  */
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import { privilegedSkip } from '@kmesh-ts/testkit'
 import { TELEMETRY_RINGBUF_BYTES } from '@kmesh-ts/kernel-abi'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
@@ -130,3 +132,45 @@ t.test('open and close records of managed connections, none for unmanaged ones',
   t.equal(lostReported, 0, 'the sinks were told of no loss')
   t.equal(stats.records, 4, 'every record counted: two connections, open and close each')
 })
+
+t.test(
+  'a restart with --keep-pinned takes the sockops link over and delivers what queued meanwhile',
+  { skip },
+  async (t) => {
+    const h = await meshHarness(t)
+    const server = await exchangeServer('127.0.41.12', 18045, 300)
+    t.teardown(() => server.close())
+    h.writeMesh(
+      meshYaml(
+        [{ name: 'tel-b2', ip: '127.0.41.12', services: { 'tel-svc2': { 80: 18045 } } }],
+        [{ name: 'tel-svc2', vips: ['127.10.41.2'], ports: { 80: 18045 } }],
+      ),
+    )
+    const first = await h.start({ keepPinned: true })
+    const linkPin = join(h.pinRoot, 'links', 'sockops')
+    t.ok(existsSync(linkPin), 'the sockops link is pinned')
+    const linkId = JSON.parse(
+      execFileSync('bpftool', ['-j', 'link', 'show', 'pinned', linkPin], { encoding: 'utf8' }),
+    ).id
+    await first.close()
+    t.ok(existsSync(linkPin), 'kept pinned after the daemon stopped')
+
+    // No daemon runs: the program keeps reporting into the pinned ring buffer.
+    const gap = await exchangeFrom({ cgroupPath: h.cgroup }, '127.10.41.2', 80, 200)
+    t.equal(gap.received, 300, 'traffic flows with no daemon')
+
+    const second = await h.start()
+    const records: ConnectionRecord[] = []
+    second.telemetry!.addSink({ record: (r) => records.push(r), lost: () => {} })
+    const after = JSON.parse(execFileSync('bpftool', ['-j', 'link', 'show', 'pinned', linkPin], { encoding: 'utf8' }))
+    t.equal(after.id, linkId, 'the same link, switched to the new program (BPF_LINK_UPDATE)')
+    await until('the records queued while no daemon ran', () =>
+      second.telemetry!.stats().records >= 2 ? true : undefined,
+    )
+    t.equal(second.telemetry!.stats().records, 2, "the gap connection's open and close reached the new daemon")
+    t.equal(second.telemetry!.stats().lost, 0, 'nothing lost')
+    await second.close()
+    t.notOk(existsSync(linkPin), 'a plain stop detaches and unpins')
+    t.notOk(existsSync(join(h.pinRoot, 'maps', 'km_telemetry')), 'and unpins the ring buffer')
+  },
+)
