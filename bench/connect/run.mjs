@@ -310,6 +310,7 @@ async function main() {
     hookCase(large, `${large.services} services`, 'connect4'),
     hookCase(withTelemetry, 'telemetry: connect4', 'connect4'),
     hookCase(withTelemetry, 'telemetry: sockops', 'sockops'),
+    hookCase(withTelemetry, 'waypoint TLV: sockops', 'sockops-waypoint'),
   ])
 
   const stat = {}
@@ -363,12 +364,15 @@ async function main() {
       `  ${h.label.padEnd(18)} ${h.medianNs.toFixed(0).padStart(6)} ns per run (median of ${h.batches} batches; lowest ${h.minNs.toFixed(0)} ns)   ${h.runs} runs of ${h.program}`,
     )
   // sockops runs several times per connection (connect, established, each state change with STATE_CB on).
-  const [telConnect, telSockops] = hooks.slice(2)
+  // The waypoint TLV's sockops program runs in every daemon ((b), (c) and (f)); telemetry's only in (f).
+  const [telConnect, telSockops, waypointSockops] = hooks.slice(2)
   const perConnect = (h) => (h.medianNs * h.runs) / (h.batches * perBatch)
+  const runsPer = (h) => (h.runs / (h.batches * perBatch)).toFixed(1)
   console.log(
-    `  telemetry: connect4 ${perConnect(telConnect).toFixed(0)} ns + sockops ${perConnect(telSockops).toFixed(0)} ns ` +
-      `(${(telSockops.runs / (telSockops.batches * perBatch)).toFixed(1)} runs per connection) = ` +
-      `${(perConnect(telConnect) + perConnect(telSockops)).toFixed(0)} ns of BPF per connection; ` +
+    `  per connection in (f): connect4 ${perConnect(telConnect).toFixed(0)} ns + telemetry sockops ` +
+      `${perConnect(telSockops).toFixed(0)} ns (${runsPer(telSockops)} runs) + waypoint-TLV sockops ` +
+      `${perConnect(waypointSockops).toFixed(0)} ns (${runsPer(waypointSockops)} runs) = ` +
+      `${(perConnect(telConnect) + perConnect(telSockops) + perConnect(waypointSockops)).toFixed(0)} ns of BPF; ` +
       `(f)/(b) p50 ratio ${pairedRatio('f', 'b', 'p50Ns').toFixed(3)}`,
   )
   console.log(
