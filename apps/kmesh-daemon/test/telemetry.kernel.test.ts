@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
-import { privilegedSkip } from '@kmesh-ts/testkit'
+import { privilegedSkip, tempNetns } from '@kmesh-ts/testkit'
 import { TELEMETRY_RINGBUF_BYTES } from '@kmesh-ts/kernel-abi'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 import { exchangeFrom, exchangeServer } from './support/tcp-exchange.js'
@@ -174,3 +174,70 @@ t.test(
     t.notOk(existsSync(join(h.pinRoot, 'maps', 'km_telemetry')), 'and unpins the ring buffer')
   },
 )
+
+const NS_SERVER = `
+const net = require('node:net')
+net.createServer((s) => { s.on('data', () => {}); s.on('end', () => s.end(Buffer.alloc(900))) })
+  .listen({ port: 18046, host: '::', ipv6Only: false }, () => console.log('listening'))
+`
+
+t.test('IPv6 and v4-mapped connections, in a network namespace', { skip }, async (t) => {
+  const ns = tempNetns()
+  t.teardown(() => ns.close())
+  ns.exec(['ip', 'link', 'set', 'lo', 'up'])
+  const netnsPath = `/run/netns/${ns.name}`
+  const server = spawn('nsenter', [`--net=${netnsPath}`, process.execPath, '-e', NS_SERVER], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const serverGone = new Promise((resolve) => server.once('exit', resolve))
+  t.teardown(async () => {
+    server.kill()
+    await serverGone
+  })
+  await new Promise((resolve) => server.stdout.once('data', resolve))
+  const h = await meshHarness(t)
+  h.writeMesh(
+    meshYaml(
+      [
+        { name: 'tel-v6', ip: '::1', services: { 'tel-svc6': { 80: 18046 } } },
+        { name: 'tel-v4', ip: '127.0.0.1', services: { 'tel-svc4': { 80: 18046 } } },
+      ],
+      [
+        { name: 'tel-svc6', vips: ['fd00:41::1'], ports: { 80: 18046 } },
+        { name: 'tel-svc4', vips: ['127.10.41.3'], ports: { 80: 18046 } },
+      ],
+    ),
+  )
+  const daemon = await h.start({ netnsPath })
+  const records: ConnectionRecord[] = []
+  daemon.telemetry!.addSink({ record: (r) => records.push(r), lost: () => {} })
+  const place = { cgroupPath: h.cgroup, netnsPath }
+
+  const v6 = await exchangeFrom(place, 'fd00:41::1', 80, 321)
+  const close6 = await until('the IPv6 close record', () =>
+    records.find((r) => r.event === 'close' && r.src.port === v6.localPort),
+  )
+  t.same(close6.src, { ip: '::1', port: v6.localPort }, 'IPv6 src')
+  t.same(close6.dst, { ip: '::1', port: 18046 }, 'IPv6 dst: the backend')
+  t.same(close6.originalDst, { ip: 'fd00:41::1', port: 80 }, 'IPv6 originalDst: the VIP')
+  t.equal(close6.dstWorkload?.name, 'tel-v6', 'IPv6 dst workload')
+  t.equal(close6.dstService?.name, 'tel-svc6', 'IPv6 dst service')
+  t.equal(close6.srcWorkload?.name, 'tel-v6', 'the client shares ::1 with the workload: src workload too')
+  t.same([close6.bytesSent, close6.bytesReceived], [321, 900], 'IPv6 payload bytes')
+
+  const mapped = await exchangeFrom(place, '::ffff:127.10.41.3', 80, 123)
+  const closeM = await until('the v4-mapped close record', () =>
+    records.find((r) => r.event === 'close' && r.src.port === mapped.localPort),
+  )
+  t.same(closeM.dst, { ip: '127.0.0.1', port: 18046 }, 'v4-mapped dst shown as IPv4')
+  t.same(closeM.originalDst, { ip: '127.10.41.3', port: 80 }, 'v4-mapped originalDst shown as IPv4')
+  t.equal(closeM.dstService?.name, 'tel-svc4', 'v4-mapped: the IPv4 service')
+  t.same([closeM.bytesSent, closeM.bytesReceived], [123, 900], 'v4-mapped payload bytes')
+
+  // The cgroup's processes in the host netns (not enrolled) are not reported.
+  const before = records.length
+  await exchangeFrom({ cgroupPath: h.cgroup }, '127.0.0.1', 1, 0).catch(() => undefined)
+  await sleep(200)
+  daemon.telemetry!.drain()
+  t.equal(records.length, before, 'a process of the cgroup in a netns that is not enrolled: no record')
+})
