@@ -22,6 +22,7 @@ import { version, versionInfo } from '../version.js'
 import { listOf, type DumpList } from './config-dump.js'
 import type { AdminSource, Route } from './server.js'
 import type { XdsStatusRecorder } from './xds-status.js'
+import { uiRoutes } from './ui.js'
 
 /** The daemon's status view, as far as these readers need it. */
 export interface DaemonView {
@@ -118,7 +119,8 @@ export function metricsSourceOf(v: DaemonView): DaemonMetricsSource {
   }
 }
 
-export function adminSourceOf(v: DaemonView, log: Logger, routes: Route[] = []): AdminSource {
+/** The admin endpoint's view of the daemon; `routes` default to the live page's (ui.ts). */
+export function adminSourceOf(v: DaemonView, log: Logger, routes: Route[] = uiRoutes(v)): AdminSource {
   return {
     ready: () => isReady(v),
     notReadyReason: () => notReadyReason(v),
