@@ -54,13 +54,14 @@ export function tarballName(name, version) {
 }
 
 /**
- * `pnpm pack` of one package into `destination` (its prepack script builds it first), then what the tarball
- * holds. Throws with pnpm's output when packing fails.
+ * `pnpm pack` of one package into `destination`, then what the tarball holds. Its prepack script builds it first,
+ * unless `ignoreScripts` (a caller that built the workspace already, like the test suite). Throws with pnpm's
+ * output when packing fails.
  * @returns {{ name: string, version: string, file: string, size: number, files: string[], manifest: any }}
  */
-export function pack(pkg, destination) {
+export function pack(pkg, destination, { ignoreScripts = false } = {}) {
   try {
-    execFileSync('pnpm', ['pack', '--pack-destination', destination], {
+    execFileSync('pnpm', ['pack', ...(ignoreScripts ? ['--ignore-scripts'] : []), '--pack-destination', destination], {
       cwd: pkg.dir,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
