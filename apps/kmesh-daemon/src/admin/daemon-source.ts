@@ -3,6 +3,7 @@
  * parts as they start one after another: each is undefined until it started). Kept here so daemon.ts only hands
  * its view over.
  */
+import { basename } from 'node:path'
 import type { Authorization } from '@kmesh-ts/xds-client'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import type { Dataplane } from '../dataplane/dataplane.js'
@@ -150,6 +151,11 @@ export function adminSourceOf(v: DaemonView, log: Logger, routes: Route[] = uiRo
                 source: ipsec.nodeInfoSource.description,
                 ...ipsecGauges(v),
                 planErrors: Object.fromEntries(ipsec.lastPlan?.errors ?? []),
+                // Remote address -> the mark its inbound ESP gets (per-peer IN states), and where tc runs.
+                peerMarks: Object.fromEntries(
+                  [...(ipsec.installed.peers ?? [])].map(([a, m]) => [a, `0x${m.toString(16)}`]),
+                ),
+                tc: ipsec.tcAttachments.map((a) => ({ dev: a.dev, program: basename(a.pin) })),
               },
             }
           : {}),
