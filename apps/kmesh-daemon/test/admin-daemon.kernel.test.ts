@@ -162,3 +162,66 @@ t.test('a refused first mesh file: not ready, with the reason, until a good file
   t.equal((await fetch(`${daemon.admin!.url}/healthz/ready`)).status, 200, 'ready once a good file is applied')
   t.equal(daemon.isReady(), true)
 })
+
+t.test('cluster mode: xDS metrics and the last NACK in the dump', { skip }, async (t) => {
+  const { startTestXdsServer, ADDRESS_TYPE_URL } = await import('@kmesh-ts/xds-client/testing')
+  const server = await startTestXdsServer()
+  t.teardown(() => server.close())
+  const h = await meshHarness(t)
+  const ip = (s: string): Uint8Array => Uint8Array.from(s.split('.').map(Number))
+  const svc = 't/adm-x.t.svc.cluster.local'
+  const workload = (name: string, addr: string, services: string[]) => ({
+    workload: {
+      uid: `c//v1/Pod/t/${name}`,
+      name,
+      namespace: 't',
+      addresses: [ip(addr)],
+      services: Object.fromEntries(services.map((s) => [s, { ports: [{ servicePort: 80, targetPort: 18045 }] }])),
+    },
+  })
+  server.setQuietly(ADDRESS_TYPE_URL, [
+    {
+      service: {
+        name: 'adm-x',
+        namespace: 't',
+        hostname: 'adm-x.t.svc.cluster.local',
+        addresses: [{ network: '', address: ip('127.10.43.3') }],
+        ports: [{ servicePort: 80, targetPort: 18045 }],
+      },
+    },
+    workload('x1', '127.0.43.31', [svc]),
+  ])
+  const daemon = await h.start({
+    meshFile: undefined,
+    xds: { address: server.address, insecure: true },
+    adminAddress: '127.0.0.1:0',
+    metricsAddress: '127.0.0.1:0',
+  })
+  const tooMany = Array.from({ length: 11 }, (_, i) => `t/s${i}.t.svc.cluster.local`)
+  const [push] = server.upsertAddresses(workload('wide', '127.0.43.39', tooMany))
+  t.notOk((await server.reply(push!)).ack, 'the push is NACKed')
+
+  const text = await (await fetch(`${daemon.metrics!.url}/metrics`)).text()
+  const fams = new Map((parsePrometheusTextFormat(text) as Family[]).map((f) => [f.name, f]))
+  const one = (name: string) => fams.get(name)?.metrics.find((m) => m.labels?.type === 'istio.workload.Address')
+  t.equal(fams.get('kmesh_ts_xds_connected')!.metrics[0]!.value, '1', 'connected')
+  t.equal(fams.get('kmesh_ts_xds_connects_total')!.metrics[0]!.value, '1', 'one stream opened')
+  t.equal(one('kmesh_ts_xds_messages_total')?.value, '2', 'two responses: the first push and the NACKed one')
+  t.ok(Number(one('kmesh_ts_xds_received_bytes_total')?.value) > 100, 'their bytes')
+  t.equal(one('kmesh_ts_xds_acks_total')?.value, '1')
+  t.match(one('kmesh_ts_xds_nacks_total'), {
+    value: '1',
+    labels: { reason: 'the workload belongs to N services, but the kernel backend record holds at most N' },
+  })
+  t.ok(fams.get('kmesh_ts_xds_apply_seconds'), 'apply times')
+
+  const dump = (await (await fetch(`${daemon.admin!.url}/config_dump?only=summary`)).json()) as {
+    xds: { connected: boolean; lastNack: { rejected: number; rejections: Array<{ name: string; reason: string }> } }
+  }
+  t.equal(dump.xds.connected, true)
+  t.match(dump.xds.lastNack, {
+    rejected: 1,
+    rejections: [{ name: 'c//v1/Pod/t/wide', reason: /belongs to 11 services/ }],
+  })
+  t.equal((await fetch(`${daemon.admin!.url}/healthz/ready`)).status, 200, 'ready: the first push was applied')
+})
