@@ -136,6 +136,23 @@ export const FLAGS: readonly FlagSpec[] = [
     ],
   },
   {
+    name: 'cni-bin-dir',
+    type: 'string',
+    value: 'DIR',
+    env: 'KMESH_CNI_BIN_DIR',
+    help: ["node mode: install kmesh-cni into the node's CNI binary dir (e.g. /opt/cni/bin); needs --cni-conf-dir"],
+  },
+  {
+    name: 'cni-conf-dir',
+    type: 'string',
+    value: 'DIR',
+    env: 'KMESH_CNI_CONF_DIR',
+    help: [
+      "node mode: chain kmesh-cni at the end of the node's primary network configuration there (e.g.",
+      '/etc/cni/net.d); removed again on a plain stop, kept with --keep-pinned (an upgrade)',
+    ],
+  },
+  {
     name: 'force-cgroup',
     type: 'boolean',
     env: 'KMESH_FORCE_CGROUP',

@@ -279,7 +279,14 @@ function parseIpsec(given: Given): IpsecOptions | undefined {
 /** --node-mode and its flags (src/node): the pods of --node are enrolled by the rule. */
 function parseNodeMode(given: Given, duration: (flag: string) => number | undefined): NodeModeOptions | undefined {
   const v = given.values
-  const flags = ['node-accept-ambient', 'node-resync', 'proc-root', 'cni-socket'] as const
+  const flags = [
+    'node-accept-ambient',
+    'node-resync',
+    'proc-root',
+    'cni-socket',
+    'cni-bin-dir',
+    'cni-conf-dir',
+  ] as const
   if (!v['node-mode']) {
     const stray = flags.find((f) => v[f] !== undefined)
     if (stray) throw new UsageError(`${given.who(stray)} needs --node-mode; see --help`)
@@ -291,12 +298,20 @@ function parseNodeMode(given: Given, duration: (flag: string) => number | undefi
     throw new UsageError(
       `${given.who('node-mode')} and ${given.who('netns')} exclude each other: node mode enrols pods`,
     )
+  const cniBinDir = given.str('cni-bin-dir')
+  const cniConfDir = given.str('cni-conf-dir')
+  if ((cniBinDir === undefined) !== (cniConfDir === undefined))
+    throw new UsageError(
+      `${given.who(cniBinDir === undefined ? 'cni-conf-dir' : 'cni-bin-dir')} needs ${cniBinDir === undefined ? '--cni-bin-dir' : '--cni-conf-dir'} too: the plugin is installed into both or neither`,
+    )
   return {
     kubeconfig: given.str('kubeconfig'),
     acceptAmbient: v['node-accept-ambient'] as boolean | undefined,
     resyncMs: duration('node-resync'),
     procRoot: given.str('proc-root'),
     cniSocket: given.str('cni-socket') ?? DEFAULT_CNI_SOCKET,
+    cniBinDir,
+    cniConfDir,
   }
 }
 

@@ -273,7 +273,7 @@ async function startInOrder(
     })
     node = started
     view.node = started
-    stack.defer(() => started.close())
+    stack.defer(() => started.close({ uninstall: !options.keepPinned }))
   }
 
   let closing: Promise<void> | undefined

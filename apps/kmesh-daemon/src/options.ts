@@ -46,6 +46,10 @@ export interface NodeModeOptions {
   resyncMs?: number | undefined
   /** The kmesh-cni socket the plugin asks at pod creation; undefined or '' for none. */
   cniSocket?: string | undefined
+  /** The node's CNI binary dir (e.g. /opt/cni/bin): with cniConfDir, kmesh-cni is installed there and chained. */
+  cniBinDir?: string | undefined
+  /** The node's CNI configuration dir (e.g. /etc/cni/net.d). */
+  cniConfDir?: string | undefined
 }
 
 export interface DaemonOptions {

@@ -65,6 +65,8 @@ function sample(f: FlagSpec): { base: string[]; values: string[] } {
     'node-resync': nodeMode,
     'proc-root': nodeMode,
     'cni-socket': nodeMode,
+    'cni-bin-dir': [...nodeMode, '--cni-conf-dir', '/etc/cni/net.d'],
+    'cni-conf-dir': [...nodeMode, '--cni-bin-dir', '/opt/cni/bin'],
     'xds-ca-file': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],
     'xds-token-file': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],
     'xds-insecure': ['--xds-address', 'istiod:15012', '--cgroup', '/c'],

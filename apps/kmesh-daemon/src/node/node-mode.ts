@@ -7,6 +7,7 @@ import { startCniServer, type CniPod, type CniServer } from '../cni/index.js'
 import type { Logger } from '../log.js'
 import { startNodeAgent } from './node-agent.js'
 import type { PodReconciler } from './reconciler.js'
+import { startCniInstall } from './cni-install.js'
 
 export interface NodeModeSettings {
   nodeName: string
@@ -17,6 +18,9 @@ export interface NodeModeSettings {
   resyncMs?: number | undefined
   /** The kmesh-cni socket; undefined or '' for none. */
   cniSocket?: string | undefined
+  /** Install kmesh-cni into the node's CNI bin and configuration dirs (both, with a socket), or not at all. */
+  cniBinDir?: string | undefined
+  cniConfDir?: string | undefined
   /** A pod's network namespace was enrolled or unenrolled (the daemon attaches or detaches authorization there). */
   onEnrolment?: ((netnsPath: string, enrolled: boolean, pod: string) => void) | undefined
   log: Logger
@@ -27,7 +31,8 @@ export interface NodeMode {
   readonly cni?: CniServer | undefined
   /** For the admin dump. */
   status(): Record<string, unknown>
-  close(): Promise<void>
+  /** uninstall: also remove kmesh-cni from the node (a plain stop; an upgrade keeps it). */
+  close(options?: { uninstall: boolean }): Promise<void>
 }
 
 /** What the CNI plugin asks at pod ADD: the rule from the caches, waiting briefly for a pod not listed yet. */
@@ -81,11 +86,22 @@ export async function startNodeMode(s: NodeModeSettings): Promise<NodeMode> {
       throw err
     }
   }
+  // The plugin is chained only once the socket answers (a pod created before that is enrolled by the reconciler).
+  const install =
+    cni && s.cniBinDir && s.cniConfDir
+      ? startCniInstall({ binDir: s.cniBinDir, confDir: s.cniConfDir, socketPath: cni.socketPath, log: s.log })
+      : undefined
   return {
     reconciler,
     cni,
-    status: () => ({ node: s.nodeName, cniSocket: cni?.socketPath ?? null, ...reconciler.status() }),
-    close: async () => {
+    status: () => ({
+      node: s.nodeName,
+      cniSocket: cni?.socketPath ?? null,
+      cniInstall: install?.status() ?? null,
+      ...reconciler.status(),
+    }),
+    close: async (options = { uninstall: false }) => {
+      install?.close(options)
       await cni?.close()
       await reconciler.close()
     },
