@@ -13,6 +13,11 @@ const expectedType: Record<string, string> = {
   'cgroup/connect6': 'cgroup_sock_addr',
   syscall: 'syscall',
   tc: 'sched_cls',
+  xdp: 'xdp',
+  'cgroup/getpeername4': 'cgroup_sock_addr',
+  'cgroup/getpeername6': 'cgroup_sock_addr',
+  sockops: 'sock_ops',
+  sk_msg: 'sk_msg',
 }
 
 for (const name of objectNames) {
