@@ -7,7 +7,9 @@
  */
 import t from 'tap'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { BpfMap } from '@kmesh-ts/bpf-maps'
 import parsePrometheusTextFormat from 'parse-prometheus-text-format'
 import { privilegedSkip } from '@kmesh-ts/testkit'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
@@ -132,6 +134,20 @@ t.test('metrics, access log, config dump and decoded maps of a running daemon', 
     await fetch(`${daemon.admin!.url}/debug/bpf?pinRoot=${encodeURIComponent(join(h.pinRoot, 'maps'))}`)
   ).json()) as BpfDump
   t.same(vips(other), vips(bpf), 'another pin root given as a directory of pins reads the same')
+  // Kmesh's layout: <root>/map/<name> (/sys/fs/bpf/bpf_kmesh_workload/map/km_frontend); the same maps pinned there.
+  const kmeshRoot = join(h.pinRoot, '..', 'adm-kmesh-layout')
+  mkdirSync(join(kmeshRoot, 'map'), { recursive: true })
+  t.teardown(() => rmSync(kmeshRoot, { recursive: true, force: true }))
+  for (const name of ['km_frontend', 'km_service', 'km_endpoint', 'km_backend']) {
+    const m = BpfMap.openPinned(join(h.pinRoot, 'maps', name))
+    m.pin(join(kmeshRoot, 'map', name))
+    m.close()
+  }
+  const kmesh = (await (
+    await fetch(`${daemon.admin!.url}/debug/bpf?pinRoot=${encodeURIComponent(kmeshRoot)}`)
+  ).json()) as BpfDump & { mapDir: string }
+  t.equal(kmesh.mapDir, join(kmeshRoot, 'map'), "Kmesh's map/ directory is found")
+  t.same(vips(kmesh), vips(bpf), 'a Kmesh-layout pin root decodes the same records')
   t.equal((await fetch(`${daemon.admin!.url}/debug/bpf?pinRoot=/nonexistent-adm`)).status, 400)
 
   // A refused file: the last good state stays (ready), the dump and the metrics say so.

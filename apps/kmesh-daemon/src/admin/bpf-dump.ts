@@ -58,10 +58,14 @@ export interface MapDump {
   error?: string
 }
 
-/** Where the maps of a pin root are: `<root>/maps` (kmesh-ts), else the root itself (a directory of pins). */
+/**
+ * Where the maps of a pin root are: `<root>/maps` (kmesh-ts), `<root>/map` (Kmesh: /sys/fs/bpf/bpf_kmesh_workload/map,
+ * docs/reference/kmesh-dataplane.md §2.5), else the root itself (a directory of pins).
+ */
 export function mapDirOf(pinRoot: string): string {
-  const sub = join(pinRoot, 'maps')
-  return existsSync(sub) && statSync(sub).isDirectory() ? sub : pinRoot
+  for (const sub of [join(pinRoot, 'maps'), join(pinRoot, 'map')])
+    if (existsSync(sub) && statSync(sub).isDirectory()) return sub
+  return pinRoot
 }
 
 export function dumpPinnedMaps(pinRoot: string, limit = 1000): { pinRoot: string; mapDir: string; maps: MapDump[] } {
