@@ -414,7 +414,10 @@ export const FLAGS: readonly FlagSpec[] = [
     multiple: true,
     value: 'DEV',
     env: 'KMESH_IPSEC_ENCRYPT_DEV',
-    help: ['host-side pod veth: tc_mark_encrypt on its ingress, repeatable'],
+    help: [
+      'host-side pod veth: tc_mark_encrypt on its ingress, repeatable (node mode: each enrolled',
+      "pod's veth gets it anyway, found from the pod's network namespace)",
+    ],
   },
   {
     name: 'ipsec-decrypt-dev',
@@ -422,7 +425,10 @@ export const FLAGS: readonly FlagSpec[] = [
     multiple: true,
     value: 'DEV',
     env: 'KMESH_IPSEC_DECRYPT_DEV',
-    help: ['node NIC: tc_mark_decrypt on its ingress, repeatable'],
+    help: [
+      'node NIC: tc_mark_decrypt on its ingress, repeatable (default: discovered, the devices',
+      'carrying the --ipsec-address addresses and those of default routes)',
+    ],
   },
   { name: 'version', type: 'boolean', short: 'V', env: null, help: ['print the version and exit'] },
   { name: 'help', type: 'boolean', short: 'h', env: null, help: ['show this help'] },
