@@ -55,7 +55,7 @@ t.test('three and five nodes, every pair its own SAs (in the VM)', { skip, timeo
       t.equal(new Set(inbound.map((s) => s.mark)).size, Number(n) - 1, `node ${node}: each IN SA with its own mark`)
       t.ok(
         sas.every((s) => s.packets > 0),
-        `node ${node}: every SA counted packets (${sas.map((s) => `${s.dir} ${s.peer} ${s.packets}`).join(', ')})`,
+        `node ${node}: every SA counted packets (${sas.map((s) => `${s.dir} ${s.peer}${s.mark ? ` mark ${s.mark}` : ''} ${s.packets}`).join(', ')})`,
       )
     }
     t.comment(
