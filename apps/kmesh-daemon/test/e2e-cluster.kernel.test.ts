@@ -119,17 +119,26 @@ t.test('istiod pushes drive the maps; removals, NACKs and order', { skip }, asyn
   }
 })
 
-t.test('a push that does not fit the maps is NACKed whole and changes nothing', { skip }, async (t) => {
+t.test('a push past the maps ceiling is NACKed whole and changes nothing', { skip }, async (t) => {
   const server = await startTestXdsServer()
   t.teardown(() => server.close())
   const h = await meshHarness(t)
   await h.backend('w1', '127.0.6.21', 18080)
   server.setQuietly(ADDRESS_TYPE_URL, [service('127.10.6.2'), workload('w1', '127.0.6.21')])
-  await h.start({ meshFile: undefined, xds: { address: server.address, insecure: true }, mapSizes: { km_backend: 2 } })
+  // --map-size is a floor (maps grow online); --map-size-max is the ceiling a push must fit under.
+  await h.start({
+    meshFile: undefined,
+    xds: { address: server.address, insecure: true },
+    mapSizes: { km_backend: 2 },
+    mapSizeMax: { km_backend: 2 },
+  })
   const [push] = server.upsertAddresses(workload('w2', '127.0.6.22'), workload('w3', '127.0.6.23'))
   const reply = await server.reply(push!)
   t.notOk(reply.ack)
-  t.match(reply.errorDetail?.message ?? '', /w2.*km_backend would need 3 entries but holds at most 2/s)
+  t.match(
+    reply.errorDetail?.message ?? '',
+    /w2.*km_backend would need 3 entries but may grow to at most 2.*--map-size-max/s,
+  )
   t.match(reply.errorDetail?.message ?? '', /w3/)
   t.same((await h.probe(['127.10.6.2:80'], 10))['127.10.6.2:80'], { w1: 10 }, 'the last good state stays in force')
 })
