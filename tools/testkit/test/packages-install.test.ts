@@ -16,9 +16,10 @@
  */
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 
 interface Workspace {
@@ -223,6 +224,18 @@ for (const pkg of packages) {
       writeFileSync(join(folder, 'example.mjs'), block ?? '')
       t.equal(await run(process.execPath, ['example.mjs'], folder), 'ok\n')
     })
+
+    if (pkg.name === '@kmesh-ts/kmesh-daemon')
+      t.test('the command and the demo run from the install', async (t) => {
+        const help = await run(join(folder, 'node_modules', '.bin', 'kmesh-daemon'), ['--help'], folder)
+        t.match(help, /--mesh-file/, 'node_modules/.bin/kmesh-daemon --help')
+        // The demo (root only, so not run here) defaults to the mesh file next to it in the package.
+        const demo = join(folder, 'node_modules', '@kmesh-ts', 'kmesh-daemon', 'dist', 'demo', 'main.js')
+        const reference = /new URL\('([^']+demo-mesh\.yaml)', import\.meta\.url\)/.exec(readFileSync(demo, 'utf8'))?.[1]
+        t.ok(reference, "the demo's default mesh file is found relative to the demo")
+        const meshFile = fileURLToPath(new URL(reference ?? 'missing', pathToFileURL(demo)))
+        t.ok(meshFile.startsWith(folder) && existsSync(meshFile), `${meshFile} is installed`)
+      })
 
     const specifiers = release.exportedSpecifiers(manifest)
     t.test('every subpath loads with import() and with require()', async (t) => {
