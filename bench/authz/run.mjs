@@ -14,9 +14,9 @@
  * Policies: each has one rule with one Match: a source /24 (random in 10.0.0.0/8), a port (one of 100) and a
  * principal (one of 50 service accounts) — every property the program tests. Other workloads hold the rest.
  */
+import { positiveIntOptions } from '../lib/options.mjs'
 import { cpus, loadavg, release } from 'node:os'
 import { existsSync } from 'node:fs'
-import { parseArgs } from 'node:util'
 
 const ROOT = new URL('../../', import.meta.url)
 const DIST = {
@@ -32,28 +32,7 @@ const OPTIONS = {
   repeat: { env: 'KMESH_BENCH_REPEAT', default: 200000, help: 'BPF_PROG_TEST_RUN repetitions per measurement' },
 }
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
-    },
-  })
-  if (values.help) {
-    console.log('usage: node bench/authz/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS))
-      console.log(`  --${k} N`.padEnd(20) + `${o.env.padEnd(22)} ${o.help} (default ${o.default})`)
-    process.exit(0)
-  }
-  const out = {}
-  for (const [k, o] of Object.entries(OPTIONS)) {
-    const raw = values[k] ?? process.env[o.env]
-    const n = raw === undefined ? o.default : Number(raw)
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${k} (${o.env}): expected a positive integer, got ${raw}`)
-    out[k] = n
-  }
-  return out
-}
+const options = () => positiveIntOptions('node bench/authz/run.mjs [options]   (root; after `pnpm build`)', OPTIONS)
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)

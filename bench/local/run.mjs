@@ -10,11 +10,11 @@
  *   - the daemon's RSS after the load.
  * Needs root and the built workspace. Options: --services N --workloads N (or KMESH_BENCH_*), --help.
  */
+import { positiveIntOptions } from '../lib/options.mjs'
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync, readFileSync } from 'node:fs'
 import { cpus, loadavg, release, tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parseArgs } from 'node:util'
 import { cleanup, interruptedBy, onCleanup } from '../lib/cleanup.mjs'
 import { removeCgroup } from '../lib/cgroup.mjs'
 
@@ -30,28 +30,7 @@ const OPTIONS = {
   workloads: { env: 'KMESH_BENCH_WORKLOADS', default: 10000, help: 'workloads in the file (each in 10 services)' },
 }
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
-    },
-  })
-  if (values.help) {
-    console.log('usage: node bench/local/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS))
-      console.log(`  --${k} N`.padEnd(20) + `${o.env.padEnd(24)} ${o.help} (default ${o.default})`)
-    process.exit(0)
-  }
-  const out = {}
-  for (const [k, o] of Object.entries(OPTIONS)) {
-    const raw = values[k] ?? process.env[o.env]
-    const n = raw === undefined ? o.default : Number(raw)
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${k} (${o.env}): expected a positive integer, got ${raw}`)
-    out[k] = n
-  }
-  return out
-}
+const options = () => positiveIntOptions('node bench/local/run.mjs [options]   (root; after `pnpm build`)', OPTIONS)
 
 const ip = (a, i) => `127.${a + (i >>> 16)}.${(i >>> 8) & 255}.${i & 255}`
 const host = (j) => `svc-${j}.bench.svc.cluster.local`

@@ -14,9 +14,9 @@
  * encoded before the clock starts: only the syscalls (and the binding's call overhead) are timed.
  * Moved here from packages/bpf-maps/test/native-throughput.test.ts, which printed these figures inside the tests.
  */
+import { positiveIntOptions } from '../lib/options.mjs'
 import { cpus, loadavg, release } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { parseArgs } from 'node:util'
 import { existsSync } from 'node:fs'
 
 const ROOT = new URL('../../', import.meta.url)
@@ -28,28 +28,7 @@ const OPTIONS = {
   rounds: { env: 'KMESH_BENCH_ROUNDS', default: 7, help: 'rounds over all variants (medians are taken over rounds)' },
 }
 
-function options() {
-  const { values } = parseArgs({
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      ...Object.fromEntries(Object.keys(OPTIONS).map((k) => [k, { type: 'string' }])),
-    },
-  })
-  if (values.help) {
-    console.log('usage: node bench/maps/run.mjs [options]   (root; after `pnpm build`)\n')
-    for (const [k, o] of Object.entries(OPTIONS))
-      console.log(`  --${k} N`.padEnd(20) + `${o.env.padEnd(22)} ${o.help} (default ${o.default})`)
-    process.exit(0)
-  }
-  const out = {}
-  for (const [k, o] of Object.entries(OPTIONS)) {
-    const raw = values[k] ?? process.env[o.env]
-    const n = raw === undefined ? o.default : Number(raw)
-    if (!Number.isInteger(n) || n < 1) throw new Error(`--${k} (${o.env}): expected a positive integer, got ${raw}`)
-    out[k] = n
-  }
-  return out
-}
+const options = () => positiveIntOptions('node bench/maps/run.mjs [options]   (root; after `pnpm build`)', OPTIONS)
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)

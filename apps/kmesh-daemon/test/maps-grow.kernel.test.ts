@@ -6,10 +6,10 @@
  * and the last good state stays.
  */
 import t from 'tap'
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { BpfMap } from '@kmesh-ts/bpf-maps'
 import { privilegedSkip } from '@kmesh-ts/testkit'
+import { startConnectLoop } from './support/connect-loop.js'
 import { meshHarness, meshYaml, type ServiceSpec, type WorkloadSpec } from './support/mesh-harness.js'
 
 const skip = privilegedSkip(
@@ -31,33 +31,6 @@ function mesh(extra: number): string {
   return meshYaml(workloads, services)
 }
 
-const LOOP = `
-import { request } from 'node:http'
-import { createInterface } from 'node:readline'
-let stop = false
-createInterface({ input: process.stdin }).on('close', () => { stop = true })
-const tally = {}
-let total = 0
-const started = performance.now()
-const once = () => new Promise((resolve) => {
-  const req = request({ host: process.argv[1], port: 80, agent: false, timeout: 2000 }, (res) => {
-    let body = ''
-    res.on('data', (d) => (body += d))
-    res.on('end', () => resolve(body))
-  })
-  req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })))
-  req.on('error', (e) => resolve('error:' + (e.code ?? e.message)))
-  req.end()
-})
-console.log('started')
-while (!stop) {
-  const who = await once()
-  tally[who] = (tally[who] ?? 0) + 1
-  total++
-}
-console.log(JSON.stringify({ total, seconds: (performance.now() - started) / 1000, tally }))
-`
-
 t.test('the mesh grows past three map sizes under a connect loop: no failed connect', { skip }, async (t) => {
   const h = await meshHarness(t)
   for (const [i, ip] of BACKENDS.entries()) await h.backend(`backend-${i}`, ip, PORT)
@@ -70,25 +43,7 @@ t.test('the mesh grows past three map sizes under a connect loop: no failed conn
   }
   t.equal(backendSize(), 4, 'km_backend starts at its floor')
 
-  const loop = spawn('sh', [
-    '-c',
-    'echo $$ > "$0/cgroup.procs" && exec "$@"',
-    h.cgroup,
-    process.execPath,
-    '--input-type=module',
-    '-e',
-    LOOP,
-    VIP,
-  ])
-  t.teardown(async () => {
-    if (loop.exitCode === null) {
-      loop.kill()
-      await new Promise((resolve) => loop.once('close', resolve))
-    }
-  })
-  let out = ''
-  loop.stdout.on('data', (d) => (out += d))
-  await new Promise<void>((resolve) => loop.stdout.once('data', () => resolve()))
+  const loop = await startConnectLoop(t, h.cgroup, VIP)
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
   const sizes = [backendSize()]
@@ -118,13 +73,7 @@ t.test('the mesh grows past three map sizes under a connect loop: no failed conn
   )
   await pause(300)
 
-  loop.stdin.end()
-  await new Promise((resolve) => loop.once('close', resolve))
-  const summary = JSON.parse(out.trim().split('\n').pop() as string) as {
-    total: number
-    seconds: number
-    tally: Record<string, number>
-  }
+  const summary = await loop.stop()
   t.comment(`${summary.total} connects in ${summary.seconds.toFixed(1)} s: ${JSON.stringify(summary.tally)}`)
   t.ok(summary.total / summary.seconds >= 100, 'at least 100 connects/s')
   t.same(

@@ -6,7 +6,7 @@
  * carrying a newer schema is refused with a message, and nothing of it is touched.
  */
 import t from 'tap'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,7 @@ import { BpfMap } from '@kmesh-ts/bpf-maps'
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
 import { privilegedSkip } from '@kmesh-ts/testkit'
 import { PIN_SCHEMA_VERSION, pinnedSchema } from '../src/dataplane/takeover.js'
+import { startConnectLoop } from './support/connect-loop.js'
 import { meshHarness, meshYaml } from './support/mesh-harness.js'
 
 const skip = privilegedSkip(
@@ -24,35 +25,6 @@ const skip = privilegedSkip(
 const VIP = '127.30.0.1'
 const BACKENDS = ['127.0.0.31', '127.0.0.32']
 const PORT = 18130
-
-/** Connects to the VIP as fast as it can until stdin closes, then prints a JSON summary. */
-const LOOP = `
-import { request } from 'node:http'
-import { createInterface } from 'node:readline'
-let stop = false
-createInterface({ input: process.stdin }).on('close', () => { stop = true })
-const tally = {}
-let total = 0
-const started = performance.now()
-const once = () => new Promise((resolve) => {
-  const req = request({ host: process.argv[1], port: 80, agent: false, timeout: 2000 }, (res) => {
-    let body = ''
-    res.on('data', (d) => (body += d))
-    res.on('end', () => resolve(body))
-  })
-  req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })))
-  req.on('error', (e) => resolve('error:' + (e.code ?? e.message)))
-  req.end()
-})
-console.log('started')
-while (!stop) {
-  const who = await once()
-  tally[who] = (tally[who] ?? 0) + 1
-  total++
-}
-const seconds = (performance.now() - started) / 1000
-console.log(JSON.stringify({ total, seconds, perSecond: total / seconds, tally }))
-`
 
 /** The connect object with one more map: what a new version that adds a map looks like to the loader. */
 function buildObjectWithAddedMap(dir: string): string {
@@ -103,25 +75,7 @@ t.test('restart, bigger maps, an added map: no failed connect; a newer schema is
   const plusObject = buildObjectWithAddedMap(work)
 
   let daemon = await h.start({ keepPinned: true })
-  const loop = spawn('sh', [
-    '-c',
-    'echo $$ > "$0/cgroup.procs" && exec "$@"',
-    h.cgroup,
-    process.execPath,
-    '--input-type=module',
-    '-e',
-    LOOP,
-    VIP,
-  ])
-  t.teardown(async () => {
-    if (loop.exitCode === null) {
-      loop.kill()
-      await new Promise((resolve) => loop.once('close', resolve))
-    }
-  })
-  let out = ''
-  loop.stdout.on('data', (d) => (out += d))
-  await new Promise<void>((resolve) => loop.stdout.once('data', () => resolve()))
+  const loop = await startConnectLoop(t, h.cgroup, VIP)
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms))
   await pause(500)
 
@@ -158,14 +112,7 @@ t.test('restart, bigger maps, an added map: no failed connect; a newer schema is
   )
   await pause(500)
 
-  loop.stdin.end()
-  await new Promise((resolve) => loop.once('close', resolve))
-  const summary = JSON.parse(out.trim().split('\n').pop() as string) as {
-    total: number
-    seconds: number
-    perSecond: number
-    tally: Record<string, number>
-  }
+  const summary = await loop.stop()
   t.comment(
     `${summary.total} connects in ${summary.seconds.toFixed(1)} s (${summary.perSecond.toFixed(0)}/s): ${JSON.stringify(summary.tally)}`,
   )
