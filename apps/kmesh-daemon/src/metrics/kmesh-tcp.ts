@@ -100,184 +100,294 @@ export interface KmeshTcpMetricsOptions {
 /** A record as the sink reads it: the contract, and a failed connect when the kernel reports one. */
 type Rec = ConnectionRecord & { failed?: boolean }
 
-function counter<T extends readonly string[]>(registry: Registry, name: string, help: string, labels: T) {
-  return new Counter<T[number]>({ name, help, labelNames: labels, registers: [registry] })
-}
-function gauge<T extends readonly string[]>(registry: Registry, name: string, help: string, labels: T) {
-  return new Gauge<T[number]>({ name, help, labelNames: labels, registers: [registry] })
+/** Totals of one workload or service series; its labels are made when first scraped, from the first record. */
+interface Aggregate {
+  rec: Rec
+  labels?: Record<string, string>
+  opened: number
+  closed: number
+  failed: number
+  sent: number
+  received: number
+  retrans: number
+  loss: number
 }
 
+/** One connection's series: its totals once closed. */
+interface Connection {
+  rec: Rec
+  startMs: number
+  labels?: Record<string, string>
+  sent: number
+  received: number
+  loss: number
+  retrans: number
+  closedAt?: number
+}
+
+/**
+ * Records are added to plain totals (a string key and a few additions: a few microseconds, so the sink keeps up
+ * with the ring buffer at tens of thousands of connections a second); the Prometheus families are filled from the
+ * totals when scraped (prom-client `collect`), where the 20-odd labels of each series are made once.
+ */
 export class KmeshTcpMetrics implements TelemetrySink {
-  private readonly w
-  private readonly s
-  private readonly c
-  private readonly lostRecords: Counter
-  private readonly skipped: Counter
-  private readonly records: Counter<'event'>
-  /** Connection series by connection key: their labels, and the timer that drops a closed one. */
-  private readonly connections = new Map<string, { labels: Labels<typeof CONNECTION_LABELS>; drop?: NodeJS.Timeout }>()
+  private readonly workloads = new Map<string, Aggregate>()
+  private readonly services = new Map<string, Aggregate>()
+  private readonly connections = new Map<string, Connection>()
+  private readonly counts = { open: 0, close: 0, lost: 0, skipped: 0 }
   private readonly maxConnections: number
+  private readonly maxSeries: number
   private readonly closedTtlMs: number
+  private lastSweep = 0
 
   constructor(
     registry: Registry,
-    private readonly options: KmeshTcpMetricsOptions = {},
+    private readonly options: KmeshTcpMetricsOptions & { maxSeries?: number | undefined } = {},
   ) {
     this.maxConnections = options.maxConnections ?? 10_000
+    this.maxSeries = options.maxSeries ?? 50_000
     this.closedTtlMs = options.closedTtlMs ?? 60_000
-    const [wl, sl, cl] = [WORKLOAD_LABELS, SERVICE_LABELS, CONNECTION_LABELS]
-    this.w = {
-      opened: counter(
-        registry,
-        'kmesh_tcp_workload_connections_opened_total',
-        'TCP connections opened to a workload',
-        wl,
-      ),
-      closed: counter(
-        registry,
-        'kmesh_tcp_workload_connections_closed_total',
-        'TCP connections closed to a workload',
-        wl,
-      ),
-      received: counter(
-        registry,
-        'kmesh_tcp_workload_received_bytes_total',
-        'Bytes received over TCP connections with a workload',
-        wl,
-      ),
-      sent: counter(
-        registry,
-        'kmesh_tcp_workload_sent_bytes_total',
-        'Bytes sent over TCP connections with a workload',
-        wl,
-      ),
-      failed: counter(
-        registry,
-        'kmesh_tcp_workload_conntections_failed_total',
-        "TCP connections to a workload that failed (Kmesh's spelling)",
-        wl,
-      ),
-      retrans: counter(registry, 'kmesh_tcp_retrans_total', 'Retransmissions over TCP connections with a workload', wl),
-      loss: counter(registry, 'kmesh_tcp_packet_loss_total', 'TCP packets lost between source and destination', wl),
+    const reg = [registry]
+    const family = (
+      name: string,
+      help: string,
+      labelNames: readonly string[],
+      aggregates: Map<string, Aggregate>,
+      labelsOf: (a: Aggregate) => Record<string, string>,
+      value: (a: Aggregate) => number,
+    ): void => {
+      new Counter({
+        name,
+        help,
+        labelNames,
+        registers: reg,
+        collect() {
+          this.reset()
+          for (const a of aggregates.values()) this.inc(labelsOf(a), value(a))
+        },
+      })
     }
-    this.s = {
-      opened: counter(registry, 'kmesh_tcp_connections_opened_total', 'TCP connections opened to a service', sl),
-      closed: counter(registry, 'kmesh_tcp_connections_closed_total', 'TCP connections closed to a service', sl),
-      received: counter(
-        registry,
-        'kmesh_tcp_received_bytes_total',
-        'Bytes received over TCP connections to a service',
-        sl,
-      ),
-      sent: counter(registry, 'kmesh_tcp_sent_bytes_total', 'Bytes sent over TCP connections to a service', sl),
-      failed: counter(
-        registry,
-        'kmesh_tcp_conntections_failed_total',
-        "TCP connections to a service that failed (Kmesh's spelling)",
-        sl,
-      ),
+    const w = this.workloads
+    const wl = (a: Aggregate) => (a.labels ??= this.workloadLabels(a.rec))
+    const W = WORKLOAD_LABELS
+    family(
+      'kmesh_tcp_workload_connections_opened_total',
+      'TCP connections opened to a workload',
+      W,
+      w,
+      wl,
+      (a) => a.opened,
+    )
+    family(
+      'kmesh_tcp_workload_connections_closed_total',
+      'TCP connections closed to a workload',
+      W,
+      w,
+      wl,
+      (a) => a.closed,
+    )
+    family(
+      'kmesh_tcp_workload_received_bytes_total',
+      'Bytes received over TCP connections with a workload',
+      W,
+      w,
+      wl,
+      (a) => a.received,
+    )
+    family(
+      'kmesh_tcp_workload_sent_bytes_total',
+      'Bytes sent over TCP connections with a workload',
+      W,
+      w,
+      wl,
+      (a) => a.sent,
+    )
+    family(
+      'kmesh_tcp_workload_conntections_failed_total',
+      "TCP connections to a workload that failed (Kmesh's spelling)",
+      W,
+      w,
+      wl,
+      (a) => a.failed,
+    )
+    family(
+      'kmesh_tcp_retrans_total',
+      'Retransmissions over TCP connections with a workload',
+      W,
+      w,
+      wl,
+      (a) => a.retrans,
+    )
+    family('kmesh_tcp_packet_loss_total', 'TCP packets lost between source and destination', W, w, wl, (a) => a.loss)
+    const sv = this.services
+    const sl = (a: Aggregate) => (a.labels ??= this.serviceLabels(a.rec))
+    const S = SERVICE_LABELS
+    family('kmesh_tcp_connections_opened_total', 'TCP connections opened to a service', S, sv, sl, (a) => a.opened)
+    family('kmesh_tcp_connections_closed_total', 'TCP connections closed to a service', S, sv, sl, (a) => a.closed)
+    family(
+      'kmesh_tcp_received_bytes_total',
+      'Bytes received over TCP connections to a service',
+      S,
+      sv,
+      sl,
+      (a) => a.received,
+    )
+    family('kmesh_tcp_sent_bytes_total', 'Bytes sent over TCP connections to a service', S, sv, sl, (a) => a.sent)
+    family(
+      'kmesh_tcp_conntections_failed_total',
+      "TCP connections to a service that failed (Kmesh's spelling)",
+      S,
+      sv,
+      sl,
+      (a) => a.failed,
+    )
+
+    const self = this
+    const connection = (name: string, help: string, value: (c: Connection) => number): void => {
+      new Gauge({
+        name,
+        help,
+        labelNames: CONNECTION_LABELS,
+        registers: reg,
+        collect() {
+          self.dropExpired(true)
+          this.reset()
+          for (const c of self.connections.values())
+            this.set((c.labels ??= self.connectionLabels(c.rec, c.startMs)), value(c))
+        },
+      })
     }
-    this.c = {
-      sent: gauge(registry, 'kmesh_tcp_connection_sent_bytes_total', 'Bytes sent over this TCP connection', cl),
-      received: gauge(
-        registry,
-        'kmesh_tcp_connection_received_bytes_total',
-        'Bytes received over this TCP connection',
-        cl,
-      ),
-      loss: gauge(registry, 'kmesh_tcp_connection_packet_lost_total', 'Packets lost on this TCP connection', cl),
-      retrans: gauge(registry, 'kmesh_tcp_connection_retrans_total', 'Retransmissions on this TCP connection', cl),
-    }
-    this.records = new Counter({
+    connection('kmesh_tcp_connection_sent_bytes_total', 'Bytes sent over this TCP connection', (c) => c.sent)
+    connection(
+      'kmesh_tcp_connection_received_bytes_total',
+      'Bytes received over this TCP connection',
+      (c) => c.received,
+    )
+    connection('kmesh_tcp_connection_packet_lost_total', 'Packets lost on this TCP connection', (c) => c.loss)
+    connection('kmesh_tcp_connection_retrans_total', 'Retransmissions on this TCP connection', (c) => c.retrans)
+
+    const counts = this.counts
+    new Counter({
       name: 'kmesh_ts_telemetry_records_total',
       help: 'Connection records received from the kernel, by event (open, close)',
       labelNames: ['event'],
-      registers: [registry],
+      registers: reg,
+      collect() {
+        this.reset()
+        this.inc({ event: 'open' }, counts.open)
+        this.inc({ event: 'close' }, counts.close)
+      },
     })
-    this.lostRecords = new Counter({
+    new Counter({
       name: 'kmesh_ts_telemetry_lost_records_total',
       help: 'Connection records the kernel could not deliver (ring buffer full)',
-      registers: [registry],
+      registers: reg,
+      collect() {
+        this.reset()
+        this.inc(counts.lost)
+      },
     })
-    this.skipped = new Counter({
+    new Counter({
       name: 'kmesh_ts_connection_series_skipped_total',
-      help: 'Connections not given kmesh_tcp_connection_* series because maxConnections series exist',
-      registers: [registry],
+      help: 'Connections (or workload/service pairs) not given a series because the most series exist',
+      registers: reg,
+      collect() {
+        this.reset()
+        this.inc(counts.skipped)
+      },
     })
   }
 
   record(r: Rec): void {
-    this.records.inc({ event: r.event })
-    const wl = this.workloadLabels(r)
-    const sl = this.serviceLabels(r)
-    if (r.event === 'open') {
-      if (r.failed) {
-        this.w.failed.inc(wl)
-        this.s.failed.inc(sl)
-        return
+    if (r.event === 'open') this.counts.open++
+    else this.counts.close++
+    const src = r.srcWorkload?.uid ?? ''
+    const dst = r.dstWorkload?.uid ?? ''
+    const svc = r.dstService ? `${r.dstService.namespace}/${r.dstService.hostname}` : (r.originalDst ?? r.dst).ip
+    for (const a of [
+      this.aggregate(this.workloads, `${r.direction}|${src}|${dst}|${r.dst.ip}`, r),
+      this.aggregate(this.services, `${r.direction}|${src}|${dst}|${svc}`, r),
+    ]) {
+      if (!a) continue
+      if (r.failed) a.failed++
+      if (r.event === 'open') {
+        if (!r.failed) a.opened++
+        continue
       }
-      this.w.opened.inc(wl)
-      this.s.opened.inc(sl)
-      this.connectionOpened(r)
-      return
+      a.closed++
+      a.sent += r.bytesSent
+      a.received += r.bytesReceived
+      a.retrans += r.retransmits
+      a.loss += r.packetLoss
     }
-    this.w.closed.inc(wl)
-    this.s.closed.inc(sl)
-    if (r.failed) {
-      this.w.failed.inc(wl)
-      this.s.failed.inc(sl)
-    }
-    this.w.sent.inc(wl, r.bytesSent)
-    this.w.received.inc(wl, r.bytesReceived)
-    this.w.retrans.inc(wl, r.retransmits)
-    this.w.loss.inc(wl, r.packetLoss)
-    this.s.sent.inc(sl, r.bytesSent)
-    this.s.received.inc(sl, r.bytesReceived)
-    this.connectionClosed(r)
+    if (!r.failed || r.event === 'close') this.connection(r)
   }
 
   lost(n: number): void {
-    this.lostRecords.inc(n)
+    this.counts.lost += n
   }
 
-  /** Drops the timers of closed connections' series (the daemon is stopping). */
+  /** Nothing runs between scrapes; kept for the daemon's disposal stack. */
   close(): void {
-    for (const c of this.connections.values()) clearTimeout(c.drop)
     this.connections.clear()
   }
 
-  private connectionOpened(r: Rec): void {
-    const key = connectionKey(r)
-    if (this.connections.has(key)) return
-    if (this.connections.size >= this.maxConnections) {
-      this.skipped.inc()
-      return
+  private aggregate(map: Map<string, Aggregate>, key: string, r: Rec): Aggregate | undefined {
+    let a = map.get(key)
+    if (!a) {
+      if (map.size >= this.maxSeries) {
+        this.counts.skipped++
+        return undefined
+      }
+      a = { rec: r, opened: 0, closed: 0, failed: 0, sent: 0, received: 0, retrans: 0, loss: 0 }
+      map.set(key, a)
     }
-    const labels = this.connectionLabels(r, r.at)
-    this.connections.set(key, { labels })
-    for (const g of Object.values(this.c)) g.set(labels, 0)
+    return a
   }
 
-  private connectionClosed(r: Rec): void {
-    const key = connectionKey(r)
-    let entry = this.connections.get(key)
-    if (!entry) {
-      // Opened before the daemon started, or its open record was lost: a series for its totals all the same.
-      if (this.connections.size >= this.maxConnections) return void this.skipped.inc()
-      entry = { labels: this.connectionLabels(r, r.at - r.durationMs) }
-      this.connections.set(key, entry)
+  private connection(r: Rec): void {
+    const key = `${r.direction} ${hostPort(r.src)} ${hostPort(r.dst)}`
+    let c = this.connections.get(key)
+    if (!c) {
+      if (this.connections.size >= this.maxConnections) this.dropExpired()
+      if (this.connections.size >= this.maxConnections) {
+        this.counts.skipped++
+        return
+      }
+      // A close without its open (opened before the daemon started, or the open record was lost) gets one too.
+      c = {
+        rec: r,
+        startMs: r.event === 'open' ? r.at : r.at - r.durationMs,
+        sent: 0,
+        received: 0,
+        loss: 0,
+        retrans: 0,
+      }
+      this.connections.set(key, c)
     }
-    const { labels } = entry
-    this.c.sent.set(labels, r.bytesSent)
-    this.c.received.set(labels, r.bytesReceived)
-    this.c.loss.set(labels, r.packetLoss)
-    this.c.retrans.set(labels, r.retransmits)
-    clearTimeout(entry.drop)
-    entry.drop = setTimeout(() => {
-      for (const g of Object.values(this.c)) g.remove(labels)
-      this.connections.delete(key)
-    }, this.closedTtlMs)
-    entry.drop.unref()
+    if (r.event === 'close') {
+      c.sent = r.bytesSent
+      c.received = r.bytesReceived
+      c.loss = r.packetLoss
+      c.retrans = r.retransmits
+      c.closedAt = Date.now()
+    } else if (c.closedAt !== undefined) {
+      // The same 4-tuple opened again: a new connection.
+      this.connections.set(key, { rec: r, startMs: r.at, sent: 0, received: 0, loss: 0, retrans: 0 })
+    }
+  }
+
+  /**
+   * Closed connections' series live closedTtlMs after the close. Swept at every scrape, and from the record path
+   * (when the map is full) at most once a second: a sweep walks the whole map.
+   */
+  private dropExpired(force = false): void {
+    const now = Date.now()
+    if (!force && now - this.lastSweep < 1000) return
+    this.lastSweep = now
+    const before = now - this.closedTtlMs
+    for (const [key, c] of this.connections)
+      if (c.closedAt !== undefined && c.closedAt <= before) this.connections.delete(key)
   }
 
   private source(r: Rec): Labels<typeof SOURCE_LABELS> {
@@ -360,8 +470,4 @@ function principal(w: Workload): string {
 
 function hostPort(e: { ip: string; port: number }): string {
   return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`
-}
-
-function connectionKey(r: ConnectionRecord): string {
-  return `${r.direction} ${hostPort(r.src)} ${hostPort(r.dst)}`
 }
