@@ -119,6 +119,7 @@ async function startInOrder(
   const observability = createObservability({
     source: metricsSourceOf(view),
     workload: (uid) => view.processor?.held.workloads.get(uid),
+    service: (key) => view.processor?.held.services.has(key) ?? true,
     accessLog: options.accessLog,
     accessLogOut: options.accessLogOut,
   })

@@ -283,3 +283,30 @@ t.test('the sinks keep up with the ring buffer: 50,000 connections (open and clo
   t.equal(fams.get('kmesh_tcp_sent_bytes_total')!.metrics[0]!.value, String(n))
   t.equal(fams.get('kmesh_tcp_connection_sent_bytes_total')!.metrics.length, 10_000, 'connection series capped')
 })
+
+t.test('series of workloads and services that left the mesh are dropped at the next scrape (as Kmesh)', async (t) => {
+  const workloads = new Map([
+    ['c1', client as Workload],
+    ['s1', server as Workload],
+  ])
+  const services = new Set(['default/echo.default.svc.cluster.local'])
+  const o = createObservability({
+    source: source(),
+    processMetrics: false,
+    workload: (uid) => workloads.get(uid),
+    service: (key) => services.has(key),
+  })
+  t.teardown(() => o.close())
+  o.sink.record(base)
+  let fams = parse(await o.registry.metrics())
+  t.equal(fams.get('kmesh_tcp_connections_opened_total')?.metrics.length, 1)
+  services.clear()
+  await new Promise((r) => setTimeout(r, 150))
+  fams = parse(await o.registry.metrics())
+  t.notOk(fams.get('kmesh_tcp_connections_opened_total')?.metrics.length, 'the service left: its series is gone')
+  t.equal(fams.get('kmesh_tcp_workload_connections_opened_total')?.metrics.length, 1, 'the workloads stay')
+  workloads.delete('s1')
+  await new Promise((r) => setTimeout(r, 150))
+  fams = parse(await o.registry.metrics())
+  t.notOk(fams.get('kmesh_tcp_workload_connections_opened_total')?.metrics.length, 'the destination workload left')
+})

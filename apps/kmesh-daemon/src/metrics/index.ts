@@ -35,6 +35,8 @@ export interface ObservabilityOptions {
   source: DaemonMetricsSource
   /** The mesh's workload by uid, for the Kmesh labels (canonical names, principal, cluster). */
   workload?: ((uid: string) => Workload | undefined) | undefined
+  /** Whether a service (`namespace/hostname`) is in the mesh: series of departed services are dropped. */
+  service?: ((key: string) => boolean) | undefined
   accessLog?: AccessLogMode | undefined
   /** Where access-log lines go (default stdout, as Kmesh prints them). */
   accessLogOut?: { write(s: string): unknown } | undefined
@@ -46,7 +48,7 @@ export function createObservability(options: ObservabilityOptions): Observabilit
   const registry = new Registry()
   if (options.processMetrics !== false) collectDefaultMetrics({ register: registry })
   const daemon = new DaemonMetrics(registry, options.source)
-  const tcp = new KmeshTcpMetrics(registry, { workload: options.workload })
+  const tcp = new KmeshTcpMetrics(registry, { workload: options.workload, service: options.service })
   const accessLog = new AccessLog(options.accessLog ?? 'off', options.accessLogOut)
   const totals = new ConnectionTotals()
   const sink = createTelemetrySinks([tcp, totals, accessLog])

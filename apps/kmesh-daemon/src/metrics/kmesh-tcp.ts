@@ -91,6 +91,11 @@ export const KMESH_TCP_FAMILIES = {
 export interface KmeshTcpMetricsOptions {
   /** The mesh's workload by uid (canonical names, service account, cluster for the labels). */
   workload?: ((uid: string) => Workload | undefined) | undefined
+  /**
+   * Whether a service (`namespace/hostname`) is still in the mesh. With it (and `workload`), the series of
+   * workloads and services that left the mesh are dropped at the next scrape, as Kmesh drops them.
+   */
+  service?: ((key: string) => boolean) | undefined
   /** Most connection series kept at once (default 10,000). */
   maxConnections?: number | undefined
   /** How long a closed connection's series stays (default 60 s: a few scrapes see its totals). */
@@ -139,6 +144,7 @@ export class KmeshTcpMetrics implements TelemetrySink {
   private readonly maxSeries: number
   private readonly closedTtlMs: number
   private lastSweep = 0
+  private lastDepartedSweep = 0
 
   constructor(
     registry: Registry,
@@ -162,11 +168,13 @@ export class KmeshTcpMetrics implements TelemetrySink {
         labelNames,
         registers: reg,
         collect() {
+          self.dropDeparted()
           this.reset()
           for (const a of aggregates.values()) this.inc(labelsOf(a), value(a))
         },
       })
     }
+    const self = this
     const w = this.workloads
     const wl = (a: Aggregate) => (a.labels ??= this.workloadLabels(a.rec))
     const W = WORKLOAD_LABELS
@@ -242,7 +250,6 @@ export class KmeshTcpMetrics implements TelemetrySink {
       (a) => a.failed,
     )
 
-    const self = this
     const connection = (name: string, help: string, value: (c: Connection) => number): void => {
       new Gauge({
         name,
@@ -375,6 +382,23 @@ export class KmeshTcpMetrics implements TelemetrySink {
       // The same 4-tuple opened again: a new connection.
       this.connections.set(key, { rec: r, startMs: r.at, sent: 0, received: 0, loss: 0, retrans: 0 })
     }
+  }
+
+  /** Drops the workload and service series of workloads and services no longer in the mesh (once per scrape). */
+  private dropDeparted(): void {
+    const { workload, service } = this.options
+    const now = Date.now()
+    if (now - this.lastDepartedSweep < 100) return
+    this.lastDepartedSweep = now
+    const workloadGone = (r: Rec): boolean =>
+      Boolean(
+        workload &&
+          ((r.srcWorkload && !workload(r.srcWorkload.uid)) || (r.dstWorkload && !workload(r.dstWorkload.uid))),
+      )
+    const serviceGone = (r: Rec): boolean =>
+      Boolean(service && r.dstService && !service(`${r.dstService.namespace}/${r.dstService.hostname}`))
+    for (const [key, a] of this.workloads) if (workloadGone(a.rec)) this.workloads.delete(key)
+    for (const [key, a] of this.services) if (workloadGone(a.rec) || serviceGone(a.rec)) this.services.delete(key)
   }
 
   /**
