@@ -1,6 +1,7 @@
 /**
  * deploy/: the Helm chart renders, with several value sets, to objects that the Kubernetes OpenAPI schemas accept
- * (kubernetes-models' validators: apps/v1 DaemonSet, rbac/v1, v1 ServiceAccount, apiextensions/v1 CRD), with RBAC of
+ * (kubernetes-models' validators: apps/v1 DaemonSet, rbac/v1, v1 ServiceAccount, apiextensions/v1 CRD) and have no
+ * field those APIs do not know (TypeScript against kubernetes-models' types), with RBAC of
  * exactly the verbs the daemon uses, probes and scrape annotations on the daemon's documented ports and paths, and
  * only environment variables the daemon's flag table knows. deploy/manifests/ is the chart rendered with its
  * defaults (and with IPsec), byte for byte. The renderer (deploy/render.mjs, helm's template language as far as the
@@ -8,7 +9,9 @@
  * applied anywhere.
  */
 import t from 'tap'
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Ajv from 'ajv'
 import YAML from 'yaml'
@@ -184,6 +187,42 @@ for (const [name, values] of Object.entries(VALUE_SETS)) {
     t.equal(ipsec, env.has('KMESH_IPSEC_KEY_FILE'), 'the IPsec key file only with ipsec.enabled')
   })
 }
+
+t.test(
+  'no field the Kubernetes API does not know (excess-property check against kubernetes-models types)',
+  async (t) => {
+    // The OpenAPI validators accept unknown fields (the schemas do not close objects), while the API server's strict
+    // field validation refuses them; TypeScript's excess-property check on object literals, typed with
+    // kubernetes-models' interfaces, finds a misspelt or misplaced field anywhere in an object.
+    const dir = t.testdir({ 'package.json': '{ "type": "module" }' })
+    const imports = new Map<string, string>()
+    const lines: string[] = []
+    let n = 0
+    for (const values of Object.values(VALUE_SETS))
+      for (const { object } of render.renderChart({ values }).documents) {
+        imports.set(`I${object.kind}`, `kubernetes-models/${object.apiVersion}/${object.kind}`)
+        lines.push(`export const o${n++}: I${object.kind} = ${JSON.stringify(object)}`)
+      }
+    imports.set('IServiceAccount', 'kubernetes-models/v1/ServiceAccount')
+    lines.push(
+      "export const typo: IServiceAccount = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'x', lables: {} } }",
+    )
+    const source = [...[...imports].map(([type, mod]) => `import type { ${type} } from '${mod}'`), ...lines].join('\n')
+    writeFileSync(join(dir, 'objects.ts'), `${source}\n`)
+    const compilerOptions = { strict: true, module: 'nodenext', moduleResolution: 'nodenext', noEmit: true, types: [] }
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['objects.ts'] }))
+    const tsc = fileURLToPath(new URL('../../../node_modules/typescript/bin/tsc', import.meta.url))
+    let output = ''
+    try {
+      execFileSync(process.execPath, [tsc, '-p', dir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+    } catch (err) {
+      output = String((err as { stdout?: string }).stdout ?? err)
+    }
+    const errors = output.split('\n').filter((l) => l.includes('error TS'))
+    t.equal(errors.length, 1, `${n} rendered objects have no unknown field: ${errors.join(' | ')}`)
+    t.match(errors[0] ?? '', /'lables' does not exist in type 'IObjectMeta'/, 'and the check does find one')
+  },
+)
 
 t.test('the validators refuse what the API server would', async (t) => {
   const { documents } = render.renderChart()
