@@ -81,13 +81,9 @@ export function mapStats(v: DaemonView): Record<string, { entries: number; capac
   return out
 }
 
-/**
- * The policies the daemon holds. AuthzProcessor keeps them private and exposes counts only; the dump needs the
- * list, read here without changing its owner's class (one place to change when it gains an accessor).
- */
+/** The policies the daemon holds (the policy store's read-only view). */
 function policies(v: DaemonView): ReadonlyMap<string, Authorization> {
-  const held = (v.authz as unknown as { policies?: unknown } | undefined)?.policies
-  return held instanceof Map ? (held as Map<string, Authorization>) : new Map()
+  return v.authz?.policyList() ?? new Map()
 }
 
 function ipsecGauges(v: DaemonView): IpsecGauges | undefined {

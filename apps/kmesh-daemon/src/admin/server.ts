@@ -17,7 +17,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from '../log.js'
 import { DEFAULT_LOGGER, isSettableLevel, logLevels, loggerNames, setLogLevel, SETTABLE_LEVELS } from '../log.js'
 import type { AccessLog } from '../metrics/access-log.js'
-import { parseHostPort } from './address.js'
+import { parseHostPort } from '../util/host-port.js'
 import { dumpPinnedMaps } from './bpf-dump.js'
 import { configDump, QueryError, type DumpList } from './config-dump.js'
 import { cpuProfile, heapSamplingProfile, heapSnapshot, ProfileBusyError } from './profile.js'

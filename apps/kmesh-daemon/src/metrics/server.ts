@@ -5,7 +5,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
-import { parseHostPort } from '../admin/address.js'
+import { parseHostPort } from '../util/host-port.js'
 
 export const METRICS_PATHS = ['/metrics', '/stats/prometheus', '/status/metric'] as const
 

@@ -86,6 +86,11 @@ export class AuthzProcessor {
     return this.policies.size
   }
 
+  /** The policies in force, by key `<namespace>/<name>` (read-only: changes go through prepare/commit). */
+  policyList(): ReadonlyMap<string, Authorization> {
+    return this.policies
+  }
+
   /**
    * Compiles the whole store as it would be after the change, without touching anything: throws
    * AuthzCompileError when the set does not fit. `commit` then installs it.
