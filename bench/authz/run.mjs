@@ -66,7 +66,7 @@ const EMPTY = {
 const TARGET = { uid: 'bench//Pod/app/target', namespace: 'app', address: '10.200.0.1' }
 const CLIENT = { address: '10.77.1.9', sa: 'sa-7' } // matched by policy 0: walks port, prefix and identity
 
-function policy(i, { name, sourceNet, port, sa }) {
+function policy({ name, sourceNet, port, sa }) {
   return {
     name,
     namespace: 'app',
@@ -100,8 +100,8 @@ function buildSet(n, w) {
   for (let i = 0; i < n; i++) {
     const p =
       i === 0
-        ? policy(i, { name: 'p0', sourceNet: [10, 77, 1, 0], port: 8080, sa: CLIENT.sa })
-        : policy(i, {
+        ? policy({ name: 'p0', sourceNet: [10, 77, 1, 0], port: 8080, sa: CLIENT.sa })
+        : policy({
             name: `p${i}`,
             sourceNet: [10, int(256), int(256), 0],
             port: 8000 + int(100),
