@@ -41,7 +41,7 @@ async function bundle(options: { entry?: string; stdin?: string }): Promise<stri
 }
 
 /** What must not be in a browser bundle. */
-const NODE_ONLY = /require\(|\bBuffer\b|node:|\bprocess\./
+const NODE_ONLY = /require\(|\bBuffer\b|['"`]node:|\bprocess\./
 
 interface Record {
   map: string

@@ -1,8 +1,8 @@
 /**
  * A package's README opens with a `js` example that prints `ok`: this runs it against the package's src/ (the
- * import of the package name rewritten to src/index.ts), so the example can never drift from the code.
+ * imports of the package and its subpaths rewritten to src/), so the example can never drift from the code.
  */
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
 interface Tap {
@@ -18,8 +18,16 @@ export async function runReadmeExample(t: Tap, packageRoot: URL, packageName: st
   const block = /```js\n([\s\S]*?)```/.exec(readme)?.[1]
   t.ok(block, 'README has a js block')
   t.ok(readme.indexOf('```js') < readme.indexOf('## '), 'the example opens the README')
-  const src = pathToFileURL(fileURLToPath(new URL('src/index.ts', packageRoot))).href
-  const code = (block ?? '').replace(`from '${packageName}'`, `from '${src}'`)
+  // The package and its subpaths ('pkg/testing', in imports and import.meta.resolve) run from src/, so the example needs no build and no install.
+  const srcOf = (sub: string): string => {
+    const dir = fileURLToPath(new URL(`src/${sub}`, packageRoot))
+    const file = sub === '' || existsSync(`${dir}/index.ts`) ? `${dir}/index.ts` : `${dir}.ts`
+    return pathToFileURL(file).href
+  }
+  const code = (block ?? '').replace(
+    new RegExp(`'${packageName}(?:/([\\w./-]+))?'`, 'g'),
+    (_m, sub: string | undefined) => `'${srcOf(sub ?? '')}'`,
+  )
   t.not(code, block, 'package import rewritten to src/')
   const file = `${t.testdir({})}/example.mjs`
   writeFileSync(file, code)
