@@ -11,7 +11,7 @@ step() { printf '\n== %s\n' "$*"; }
 # the tests and benchmarks drive (iproute2, nsenter from util-linux, iptables, haproxy, curl, strace), libc6-dev for
 # the static kmesh-cni binary, the reference CNI plugins its test chains it after (containernetworking-plugins), and
 # Chromium for the admin page's browser test (test/ui-browser.kernel.test.ts, driven by puppeteer-core).
-APT_PACKAGES=(clang llvm libbpf-dev libbpf1 bpftool iproute2 util-linux iptables haproxy curl strace libc6-dev containernetworking-plugins chromium)
+APT_PACKAGES=(clang llvm libbpf-dev libbpf1 bpftool iproute2 util-linux iptables haproxy curl strace libc6-dev containernetworking-plugins chromium debootstrap buildah podman runc)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

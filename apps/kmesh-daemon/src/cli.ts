@@ -47,7 +47,8 @@ file and the IPsec key file.
 
 Cluster mode: subscribes to istiod's workload API (Address and Authorization, delta xDS) and feeds the same
 processor; resources that cannot be applied (a full map, too many services for one workload) are NACKed
-with the reason while the rest of the push is applied. Authorization policies are kept, not enforced yet.
+with the reason while the rest of the push is applied. Authorization policies (from the mesh file or
+istiod) are enforced at XDP on the managed namespace (--netns) or, in node mode, on every enrolled pod.
 
 Options (each with its environment variable, for a DaemonSet's env; a flag given on the command line wins
 over its variable; an empty variable counts as unset; booleans take true/false/1/0, lists are comma-separated;
