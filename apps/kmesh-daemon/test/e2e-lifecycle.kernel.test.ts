@@ -64,33 +64,39 @@ t.test('a bad edit is refused and the last good state stays in force', { skip },
   t.equal(await d.stop(), 0)
 })
 
-t.test('a map too small for the mesh is refused whole, naming the map', { skip }, async (t) => {
-  const h = await meshHarness(t)
-  await h.sentinel('127.10.5.2', 80)
-  h.writeMesh(
-    meshYaml([w('a', '127.0.5.21'), w('b', '127.0.5.22'), w('c', '127.0.5.23')], [{ ...web, vips: ['127.10.5.2'] }]),
-  )
-  const d = spawnDaemon([
-    '--mesh-file',
-    h.meshFile,
-    '--cgroup',
-    h.cgroup,
-    '--pin-root',
-    h.pinRoot,
-    '--state-dir',
-    h.stateDir,
-    '--map-size',
-    'km_backend=2',
-  ])
-  t.teardown(() => d.stop())
-  const line = await d.next(/applying the mesh failed/)
-  t.match(line, /km_backend would need 3 entries but holds at most 2.*--map-size km_backend=N/)
-  t.same(
-    (await h.probe(['127.10.5.2:80'], 5))['127.10.5.2:80'],
-    { untouched: 5 },
-    'nothing was written: the VIP is not in the maps',
-  )
-})
+t.test(
+  'a mesh past the map ceiling (--map-size-max) is refused whole, naming the map and the flag',
+  { skip },
+  async (t) => {
+    const h = await meshHarness(t)
+    await h.sentinel('127.10.5.2', 80)
+    h.writeMesh(
+      meshYaml([w('a', '127.0.5.21'), w('b', '127.0.5.22'), w('c', '127.0.5.23')], [{ ...web, vips: ['127.10.5.2'] }]),
+    )
+    const d = spawnDaemon([
+      '--mesh-file',
+      h.meshFile,
+      '--cgroup',
+      h.cgroup,
+      '--pin-root',
+      h.pinRoot,
+      '--state-dir',
+      h.stateDir,
+      '--map-size',
+      'km_backend=2',
+      '--map-size-max',
+      'km_backend=2',
+    ])
+    t.teardown(() => d.stop())
+    const line = await d.next(/applying the mesh failed/)
+    t.match(line, /km_backend would need 3 entries but may grow to at most 2.*--map-size-max km_backend=N/)
+    t.same(
+      (await h.probe(['127.10.5.2:80'], 5))['127.10.5.2:80'],
+      { untouched: 5 },
+      'nothing was written: the VIP is not in the maps',
+    )
+  },
+)
 
 t.test(
   '--keep-pinned keeps traffic flowing without a daemon; the next daemon takes over; a plain stop unpins',

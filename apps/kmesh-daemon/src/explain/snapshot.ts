@@ -42,8 +42,8 @@ export function readPinnedSnapshot(pinRoot: string): MapSnapshot {
 /**
  * Only what a connect to `host` can reach, by key lookups: its frontend, the service or backend it names, that
  * service's endpoints by priority and their backends, and the same again for every waypoint address met on the
- * way. A handful of lookups instead of decoding every map: `explain` stays fast at 100k workloads, and gives
- * what the whole snapshot gives (test/explain-reachable.kernel.test.ts compares them).
+ * way, plus one read of km_backend for the service's members without endpoints. No other map is decoded:
+ * `explain` stays fast at 100k workloads, and gives what the whole snapshot gives (test/explain-reachable.kernel.test.ts compares them).
  */
 export function readReachableSnapshot(pinRoot: string, host: string): MapSnapshot {
   const opened = {
@@ -99,6 +99,13 @@ export function readReachableSnapshot(pinRoot: string, host: string): MapSnapsho
         }
       }
     }
+    // Members of a reached service that have no endpoint entry (unhealthy, capacity 0, a Strict locality
+    // mismatch) are found only by their backend record's service list: one batch read of km_backend, so explain
+    // can say why each is not a candidate.
+    if (out.services.size > 0)
+      for (const [k, v] of readAll(pinRoot, mapSpecs.backend))
+        if (!out.backends.has(k.backendUid) && (v.services ?? []).some((id) => out.services.has(id)))
+          out.backends.set(k.backendUid, { ...k, ...v })
     return {
       frontends: out.frontends,
       services: [...out.services.values()],
