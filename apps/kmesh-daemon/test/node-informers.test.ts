@@ -334,6 +334,8 @@ t.test('the resync looks at every pod again without any API event', async (t) =>
     150,
   )
   await until('a enrolled', () => s.acts.length === 1)
+  // The informers' first watches may open after the first decision: count requests only once both are open.
+  await Promise.all([s.api.pods.waitForWatch(1), s.api.namespaces.waitForWatch(1)])
   const requests = s.api.requests.length
   // The pod's sandbox is replaced (same IP, new netns) and nothing reaches the API: the resync finds it.
   s.netns.set('10.6.0.1', { path: '/proc/6000/ns/net', id: 'net:[6000]', pid: 6000 })
