@@ -232,40 +232,6 @@ async function runScale(ctx, workloads) {
       `floor ${f1(floor.ms)} ms; admin worst ${f1(worstLatency)} ms over ${during.length} probes; RSS ${f1(rss.rssMb)} MB (peak ${f1(rss.peakMb)})`,
   )
 
-  // Single changes: each kind on different workloads, timed, then a few more counted under strace.
-  const kinds = {
-    'move to a new IP': (i) => workload(i, services, { moved: true }),
-    'turn unhealthy': (i) => workload(i, services, { unhealthy: true }),
-    'new workload': (i) => workload(workloads + i, services),
-  }
-  const changes = {}
-  let next = 1
-  const pick = () => (next++ * 7919) % workloads
-  const one = async (make) => {
-    const [n] = server.upsertAddresses(make(pick()))
-    const res = server.responses.find((r) => r.nonce === n)
-    const rep = await server.reply(n, 10000)
-    if (!rep.ack) throw new Error(`change NACKed: ${rep.errorDetail?.message}`)
-    const line = applied.get(n) ?? JSON.parse(await daemon.next(new RegExp(`"nonce":"${n}"`), 5000))
-    return { ackMs: rep.at - res.at, daemonMs: line.ms.total, syscalls: line.syscalls, full: line.full }
-  }
-  for (const [kind, make] of Object.entries(kinds)) {
-    const runs = []
-    for (let k = 0; k < opts.changes; k++) runs.push(await one(make))
-    let straced = 0
-    const bpfCalls = await countBpfSyscalls(daemon.child.pid, work, async () => {
-      for (let k = 0; k < opts.straceChanges; k++, straced++) await one(make)
-    })
-    changes[kind] = {
-      daemonMs: median(runs.map((r) => r.daemonMs)),
-      daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
-      ackMs: median(runs.map((r) => r.ackMs)),
-      ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
-      syscalls: Math.max(...runs.map((r) => r.syscalls)),
-      straceSyscalls: bpfCalls / straced,
-      fullRecomputes: runs.filter((r) => r.full).length,
-    }
-  }
   // Resume: the stream ends (as when istiod restarts) and the daemon reconnects with every resource's version in
   // initial_resource_versions; istiod answers with a full push of the same resources. Timed from the first request
   // of the new stream to the ACK of that push, beside the first full push above; map writes counted from the
@@ -301,6 +267,40 @@ async function runScale(ctx, workloads) {
   )
   sync.resume = resume
 
+  // Single changes: each kind on different workloads, timed, then a few more counted under strace.
+  const kinds = {
+    'move to a new IP': (i) => workload(i, services, { moved: true }),
+    'turn unhealthy': (i) => workload(i, services, { unhealthy: true }),
+    'new workload': (i) => workload(workloads + i, services),
+  }
+  const changes = {}
+  let next = 1
+  const pick = () => (next++ * 7919) % workloads
+  const one = async (make) => {
+    const [n] = server.upsertAddresses(make(pick()))
+    const res = server.responses.find((r) => r.nonce === n)
+    const rep = await server.reply(n, 10000)
+    if (!rep.ack) throw new Error(`change NACKed: ${rep.errorDetail?.message}`)
+    const line = applied.get(n) ?? JSON.parse(await daemon.next(new RegExp(`"nonce":"${n}"`), 5000))
+    return { ackMs: rep.at - res.at, daemonMs: line.ms.total, syscalls: line.syscalls, full: line.full }
+  }
+  for (const [kind, make] of Object.entries(kinds)) {
+    const runs = []
+    for (let k = 0; k < opts.changes; k++) runs.push(await one(make))
+    let straced = 0
+    const bpfCalls = await countBpfSyscalls(daemon.child.pid, work, async () => {
+      for (let k = 0; k < opts.straceChanges; k++, straced++) await one(make)
+    })
+    changes[kind] = {
+      daemonMs: median(runs.map((r) => r.daemonMs)),
+      daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
+      ackMs: median(runs.map((r) => r.ackMs)),
+      ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
+      syscalls: Math.max(...runs.map((r) => r.syscalls)),
+      straceSyscalls: bpfCalls / straced,
+      fullRecomputes: runs.filter((r) => r.full).length,
+    }
+  }
   // explain VIP:PORT on the live pins, as an operator runs it (a process), beside `--version` (node's start) as
   // the baseline measured in the same run.
   const timedRun = (args) => {

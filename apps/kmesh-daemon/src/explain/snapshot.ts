@@ -4,7 +4,14 @@
  */
 import { join } from 'node:path'
 import { BpfMap } from '@kmesh-ts/bpf-maps'
-import { mapSpecs, type Codec, type RecordMapSpec } from '@kmesh-ts/bpf-maps/codecs'
+import {
+  MAX_SERVICE_COUNT,
+  mapSpecs,
+  readU32,
+  recordLayouts,
+  type Codec,
+  type RecordMapSpec,
+} from '@kmesh-ts/bpf-maps/codecs'
 import { isV4Mapped, parseIp, formatIp, unmapV4 } from '@kmesh-ts/ip'
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
 import type { MapSnapshot } from '@kmesh-ts/lb-model'
@@ -100,12 +107,9 @@ export function readReachableSnapshot(pinRoot: string, host: string): MapSnapsho
       }
     }
     // Members of a reached service that have no endpoint entry (unhealthy, capacity 0, a Strict locality
-    // mismatch) are found only by their backend record's service list: one batch read of km_backend, so explain
-    // can say why each is not a candidate.
-    if (out.services.size > 0)
-      for (const [k, v] of readAll(pinRoot, mapSpecs.backend))
-        if (!out.backends.has(k.backendUid) && (v.services ?? []).some((id) => out.services.has(id)))
-          out.backends.set(k.backendUid, { ...k, ...v })
+    // mismatch) are found only by their backend record's service list: one batch read of km_backend (only the
+    // service ids are looked at), so explain can say why each is not a candidate.
+    if (out.services.size > 0) addMembersWithoutEndpoints(opened.backend, out.services, out.backends)
     return {
       frontends: out.frontends,
       services: [...out.services.values()],
@@ -114,5 +118,27 @@ export function readReachableSnapshot(pinRoot: string, host: string): MapSnapsho
     }
   } finally {
     for (const m of Object.values(opened)) m.close()
+  }
+}
+
+/** Adds every backend whose service list names one of `services`; only those records are decoded. */
+function addMembersWithoutEndpoints(
+  map: BpfMap,
+  services: ReadonlyMap<number, unknown>,
+  backends: Map<number, MapSnapshot['backends'][number]>,
+): void {
+  const layout = recordLayouts.backend_value!.fields
+  const countAt = layout.service_count!
+  const firstAt = layout.service!
+  const { key: k, value: v } = mapSpecs.backend
+  const { keys, values, count } = map.lookupBatch()
+  for (let i = 0; i < count; i++) {
+    const off = i * v.size
+    const n = Math.min(readU32(values, off + countAt), MAX_SERVICE_COUNT)
+    let member = false
+    for (let j = 0; j < n && !member; j++) member = services.has(readU32(values, off + firstAt + 4 * j))
+    if (!member) continue
+    const key = k.decode(keys, i * k.size)
+    if (!backends.has(key.backendUid)) backends.set(key.backendUid, { ...key, ...v.decode(values, off) })
   }
 }
