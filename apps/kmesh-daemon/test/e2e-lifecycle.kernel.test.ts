@@ -23,16 +23,7 @@ t.test('a bad edit is refused and the last good state stays in force', { skip },
   await h.backend('b', '127.0.5.12', 18080)
   await h.sentinel('127.10.5.1', 80)
   h.writeMesh(meshYaml([w('a', '127.0.5.11')], [web]))
-  const d = spawnDaemon([
-    '--mesh-file',
-    h.meshFile,
-    '--cgroup',
-    h.cgroup,
-    '--pin-root',
-    h.pinRoot,
-    '--state-dir',
-    h.stateDir,
-  ])
+  const d = spawnDaemon([...h.cliArgs()])
   t.teardown(() => d.stop())
   await d.next(/mesh applied/)
   t.same((await h.probe(['127.10.5.1:80'], 10))['127.10.5.1:80'], { a: 10 })
@@ -73,20 +64,7 @@ t.test(
     h.writeMesh(
       meshYaml([w('a', '127.0.5.21'), w('b', '127.0.5.22'), w('c', '127.0.5.23')], [{ ...web, vips: ['127.10.5.2'] }]),
     )
-    const d = spawnDaemon([
-      '--mesh-file',
-      h.meshFile,
-      '--cgroup',
-      h.cgroup,
-      '--pin-root',
-      h.pinRoot,
-      '--state-dir',
-      h.stateDir,
-      '--map-size',
-      'km_backend=2',
-      '--map-size-max',
-      'km_backend=2',
-    ])
+    const d = spawnDaemon([...h.cliArgs(), '--map-size', 'km_backend=2', '--map-size-max', 'km_backend=2'])
     t.teardown(() => d.stop())
     const line = await d.next(/applying the mesh failed/)
     t.match(line, /km_backend would need 3 entries but may grow to at most 2.*--map-size-max km_backend=N/)

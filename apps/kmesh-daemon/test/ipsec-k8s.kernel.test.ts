@@ -489,14 +489,7 @@ t.test(
       { mode: 0o600 },
     )
     const d = spawnDaemon([
-      '--mesh-file',
-      h.meshFile,
-      '--cgroup',
-      h.cgroup,
-      '--pin-root',
-      h.pinRoot,
-      '--state-dir',
-      h.stateDir,
+      ...h.cliArgs(),
       '--node',
       'node-a',
       '--ipsec-key-file',

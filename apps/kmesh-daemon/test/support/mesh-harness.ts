@@ -89,6 +89,8 @@ export interface Harness {
   sentinel(host: string, port: number): Promise<EchoServer>
   writeMesh(yaml: string): void
   start(extra?: Partial<DaemonOptions>): Promise<Daemon>
+  /** The command-line flags of this harness's mesh file, cgroup, pin root and state dir (for a daemon process). */
+  cliArgs(): string[]
   probe(
     targets: (ProbeTarget | string)[],
     count: number,
@@ -147,6 +149,9 @@ export async function meshHarness(t: { teardown(fn: () => unknown): void }): Pro
       })
       if (!(await h.daemon.ready)) throw new Error(`first mesh load failed:\n${logs.join('\n')}`)
       return h.daemon
+    },
+    cliArgs() {
+      return ['--mesh-file', h.meshFile, '--cgroup', h.cgroup, '--pin-root', h.pinRoot, '--state-dir', h.stateDir]
     },
     probe(targets, count, opts = {}) {
       return probeFrom(
