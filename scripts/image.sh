@@ -3,7 +3,7 @@
 #   - a minimal Debian bookworm root (debootstrap --variant=minbase with libbpf1, iproute2, ca-certificates; apt,
 #     dpkg's perl, login and e2fsprogs purged; docs, locales, man pages, apt lists and the package cache removed,
 #     each package's copyright kept), cached in
-#     .cache/image/ by its package list so a rebuild only redoes the app;
+#     .cache/image/ by its recipe so a rebuild only redoes the app;
 #   - node 20 (this machine's, stripped: Debian bookworm's nodejs is 18);
 #   - the daemon with its production dependencies (pnpm deploy --prod; type declarations, source maps and
 #     TypeScript sources dropped), the kmesh-cni binary in its bin/ for the node-mode installer;
@@ -37,9 +37,7 @@ step() { printf '== image: %s (at %s s)\n' "$1" "$(ratio "$(ms_since_start)" 100
 
 # --- tools --------------------------------------------------------------------------------------------------------
 missing=()
-for tool in debootstrap:debootstrap buildah:buildah; do
-  command -v "${tool%%:*}" >/dev/null || missing+=("${tool##*:}")
-done
+for tool in debootstrap buildah; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "image.sh: needs ${missing[*]} (apt-get install as root)" >&2; exit 1; fi
   step "apt-get install ${missing[*]}"
@@ -49,11 +47,13 @@ NODE_BIN=$(readlink -f "$(command -v node)")
 node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
   { echo "image.sh: node >= 20.19 is needed for the image (found $(node --version))" >&2; exit 1; }
 
-# --- the base root file system (cached by suite and package list) --------------------------------------------------
+# --- the base root file system (cached by its recipe: this section) --------------------------------------------
 SUITE=bookworm
 MIRROR=${KMESH_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 PACKAGES=libbpf1,iproute2,ca-certificates
-BASE="$OUT/base-$SUITE-$(printf '%s' "$SUITE $PACKAGES" | sha256sum | cut -c1-12).tar"
+# Keyed by this section's own text: any change to the suite, the packages or the slimming builds a new base.
+RECIPE=$(sed -n '/^# --- the base root file system/,/^# --- the build context/p' "$0" | sha256sum | cut -c1-12)
+BASE="$OUT/base-$SUITE-$RECIPE.tar"
 if [ ! -s "$BASE" ]; then
   step "debootstrap $SUITE ($PACKAGES) from $MIRROR"
   rootfs=$(mktemp -d /var/tmp/kmesh-image-rootfs.XXXXXX)

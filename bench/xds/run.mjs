@@ -92,6 +92,13 @@ const median = (xs) => {
 }
 const f1 = (x) => x.toFixed(1)
 const epoch = (at) => performance.timeOrigin + at
+/** The daemon's `writes` log field ("backend +3/-0, endpoint +3/-0, …"), one entry per map. */
+const parseWrites = (text) =>
+  String(text ?? '')
+    .split(', ')
+    .map((w) => /^(\w+) \+(\d+)\/-(\d+)$/.exec(w))
+    .filter(Boolean)
+    .map((m) => ({ map: m[1], put: Number(m[2]), deleted: Number(m[3]) }))
 
 function rssOf(pid) {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
@@ -202,12 +209,7 @@ async function runScale(ctx, workloads) {
   const failed = during.filter(([, , answered]) => !answered).length
   const worstLatency = Math.max(0, ...during.map(([, lat]) => lat))
   const rss = rssOf(daemon.child.pid)
-  const writes = Object.fromEntries(
-    full.writes
-      .split(', ')
-      .map((w) => /^(\w+) \+(\d+)/.exec(w))
-      .map((m) => [m[1], Number(m[2])]),
-  )
+  const writes = Object.fromEntries(parseWrites(full.writes).map(({ map, put }) => [map, put]))
   const floor = await batchWriteFloor(bpfMaps, writes)
   const sync = {
     workloads,
@@ -255,11 +257,7 @@ async function runScale(ctx, workloads) {
     reconnectMs: reRequest.at - endedAt,
     toAckMs: rReply.at - rSent.at,
     versionsSent,
-    records: String(rLine.writes ?? '')
-      .split(', ')
-      .map((w) => /\+(\d+)\/-(\d+)/.exec(w))
-      .map((m) => (m ? Number(m[1]) + Number(m[2]) : 0))
-      .reduce((a, b) => a + b, 0),
+    records: parseWrites(rLine.writes).reduce((sum, w) => sum + w.put + w.deleted, 0),
     syscalls: rLine.syscalls,
   }
   console.log(

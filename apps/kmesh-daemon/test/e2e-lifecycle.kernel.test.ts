@@ -23,7 +23,7 @@ t.test('a bad edit is refused and the last good state stays in force', { skip },
   await h.backend('b', '127.0.5.12', 18080)
   await h.sentinel('127.10.5.1', 80)
   h.writeMesh(meshYaml([w('a', '127.0.5.11')], [web]))
-  const d = spawnDaemon([...h.cliArgs()])
+  const d = spawnDaemon(h.cliArgs())
   t.teardown(() => d.stop())
   await d.next(/mesh applied/)
   t.same((await h.probe(['127.10.5.1:80'], 10))['127.10.5.1:80'], { a: 10 })

@@ -11,7 +11,7 @@
 import { execFile } from 'node:child_process'
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { basename, join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t from 'tap'
@@ -143,7 +143,7 @@ t.test('the image builds, loads from its OCI archive and serves a VIP from a chi
   const adminPort = await freePort()
   const name = uniqueName('image-run')
   const cgroupRoot = cgroup2Mount() as string
-  const work = h.meshFile.slice(0, h.meshFile.lastIndexOf('/'))
+  const work = dirname(h.meshFile)
   const stop = () => run('podman', ['rm', '-f', '-t', '5', name]).catch(() => undefined)
   t.teardown(stop)
   await run('podman', [

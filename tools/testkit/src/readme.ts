@@ -18,11 +18,12 @@ export async function runReadmeExample(t: Tap, packageRoot: URL, packageName: st
   const block = /```js\n([\s\S]*?)```/.exec(readme)?.[1]
   t.ok(block, 'README has a js block')
   t.ok(readme.indexOf('```js') < readme.indexOf('## '), 'the example opens the README')
-  // The package and its subpaths ('pkg/testing', in imports and import.meta.resolve) run from src/, so the example needs no build and no install.
+  // The package and its subpaths ('pkg/testing', in imports and import.meta.resolve) run from src/: the example
+  // needs no build and no install. A subpath is src/<sub>/index.ts or src/<sub>.ts.
   const srcOf = (sub: string): string => {
-    const dir = fileURLToPath(new URL(`src/${sub}`, packageRoot))
-    const file = sub === '' || existsSync(`${dir}/index.ts`) ? `${dir}/index.ts` : `${dir}.ts`
-    return pathToFileURL(file).href
+    const candidates = sub ? [`src/${sub}/index.ts`, `src/${sub}.ts`] : ['src/index.ts']
+    const files = candidates.map((c) => fileURLToPath(new URL(c, packageRoot)))
+    return pathToFileURL(files.find((f) => existsSync(f)) ?? (files[0] as string)).href
   }
   const code = (block ?? '').replace(
     new RegExp(`'${packageName}(?:/([\\w./-]+))?'`, 'g'),

@@ -50,7 +50,8 @@ export function readPinnedSnapshot(pinRoot: string): MapSnapshot {
  * Only what a connect to `host` can reach, by key lookups: its frontend, the service or backend it names, that
  * service's endpoints by priority and their backends, and the same again for every waypoint address met on the
  * way, plus one read of km_backend for the service's members without endpoints. No other map is decoded:
- * `explain` stays fast at 100k workloads, and gives what the whole snapshot gives (test/explain-reachable.kernel.test.ts compares them).
+ * `explain` stays fast at 100k workloads, and gives what the whole snapshot gives
+ * (test/explain-reachable.kernel.test.ts compares them).
  */
 export function readReachableSnapshot(pinRoot: string, host: string): MapSnapshot {
   const opened = {
