@@ -452,6 +452,8 @@ function startCluster(
     tokenFile: xds.tokenFile,
     // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.
     limits: { maxPortsPerService: KERNEL_LIMITS.portsPerService },
+    // istiod resends everything on a reconnect: what the maps already hold is neither decoded nor recomputed.
+    skipUnchanged: true,
     onEvent: (e) => {
       observe.xdsEvent(e)
       if (e.type === 'ready') {

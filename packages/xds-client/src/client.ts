@@ -9,12 +9,15 @@ import { Backoff } from './backoff.js'
 import type { XdsClientEvent } from './events.js'
 import { resolveOptions } from './options.js'
 import type { ResolvedOptions, XdsClientOptions } from './options.js'
-import { isWatchedType, nackMessage, processResponseInSlices } from './response.js'
+import { buildBatchInSlices, isWatchedType, nackMessage } from './response.js'
 import type { ChangeBatch, Rejection, ResourceKind } from './response.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { TypeUrl } from './types.js'
 import { DELTA_ADS_METHOD, decodeDeltaResponse, encodeDeltaRequest } from './wire.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
+
+/** HTTP/2 stream and connection receive window of the client's channel (overridable in channelOptions). */
+const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of our NACKs. */
 const INVALID_ARGUMENT = 3
@@ -22,6 +25,8 @@ const INVALID_ARGUMENT = 3
 interface Held {
   version: string
   kind: ResourceKind
+  /** payload digest of the copy the consumer applied (with skipUnchanged; undefined: unknown, decode again) */
+  digest?: number | undefined
 }
 
 /** Per-type subscription and the names the consumer holds. */
@@ -273,6 +278,9 @@ export class XdsClient {
     if (this.closed) return { code: grpc.status.CANCELLED, details: 'closed', healthy: false }
     const chOpts: Record<string, string | number> = {
       'grpc.max_receive_message_length': this.opts.maxReceiveMessageBytes,
+      // A full push of a big mesh is one message of tens of megabytes: with HTTP/2's default 64 KiB window the
+      // server waits for a WINDOW_UPDATE every 64 KiB. 16 MiB lets it stream such a push without stopping.
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
       ...this.opts.channelOptions,
     }
     const tls = this.opts.tls
@@ -378,9 +386,13 @@ export class XdsClient {
       this.send(s, { typeUrl, responseNonce: res.nonce })
       return
     }
-    const batch: ChangeBatch = await processResponseInSlices(
+    const { batch, digests } = await buildBatchInSlices(
       { ...res, typeUrl },
-      { limits: this.opts.limits, heldKind: (n) => st.held.get(n)?.kind },
+      {
+        limits: this.opts.limits,
+        heldKind: (n) => st.held.get(n)?.kind,
+        ...(this.opts.skipUnchanged ? { heldDigest: (n: string) => st.held.get(n)?.digest } : {}),
+      },
     )
     let consumerRejections: Rejection[] = []
     try {
@@ -395,7 +407,7 @@ export class XdsClient {
         reason,
       }))
     }
-    this.commit(st, batch, consumerRejections)
+    this.commit(st, batch, digests, consumerRejections)
     const rejections = [...batch.rejected, ...consumerRejections]
     if (s.ended || this.closed) {
       // The nonce died with its stream (reference §2.2); the state is committed, the next stream restates it.
@@ -421,7 +433,12 @@ export class XdsClient {
    * resume does not list it and the server sends it again (reference §3.2). A rejected update of a held name keeps
    * the name (the consumer still holds the older copy, and must hear if it is deleted) but forgets its version.
    */
-  private commit(st: TypeState, batch: ChangeBatch, consumerRejections: readonly Rejection[]): void {
+  private commit(
+    st: TypeState,
+    batch: ChangeBatch,
+    digests: ReadonlyMap<string, number>,
+    consumerRejections: readonly Rejection[],
+  ): void {
     const rejected = new Set<string>(consumerRejections.map((r) => r.name))
     for (const r of batch.rejected) rejected.add(r.name)
     for (const a of batch.added) {
@@ -432,12 +449,15 @@ export class XdsClient {
           : 'workload' in a.value && a.value.workload
             ? 'workload'
             : 'service'
-      st.held.set(a.name, { version: a.version, kind })
+      st.held.set(a.name, { version: a.version, kind, digest: digests.get(a.name) })
     }
     for (const r of batch.removed) if (!rejected.has(r.name)) st.held.delete(r.name)
     for (const name of rejected) {
       const h = st.held.get(name)
-      if (h) h.version = ''
+      if (h) {
+        h.version = ''
+        h.digest = undefined
+      }
     }
   }
 }

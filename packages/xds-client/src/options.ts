@@ -45,6 +45,12 @@ export interface XdsClientOptions {
   addresses?: SubscriptionOptions | false
   /** Authorization subscription, or false to not watch policies */
   authorizations?: SubscriptionOptions | false
+  /**
+   * Leave out of the batches every resource whose payload bytes equal those of the copy the consumer applied
+   * (istiod resends every resource on a reconnect, and unchanged ones on many pushes): they are not decoded nor
+   * handed over, only counted in the batch's `unchanged`. Default false: every resource is handed over.
+   */
+  skipUnchanged?: boolean
   /** limits applied while validating resources */
   limits?: Partial<DecodeLimits>
   backoff?: Partial<BackoffOptions>
@@ -71,6 +77,7 @@ export interface ResolvedOptions {
   headers: Readonly<Record<string, string>>
   addresses: Required<SubscriptionOptions> | false
   authorizations: Required<SubscriptionOptions> | false
+  skipUnchanged: boolean
   limits: DecodeLimits
   backoff: BackoffOptions
   maxReceiveMessageBytes: number
@@ -124,6 +131,7 @@ export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
     headers: o.headers ?? {},
     addresses,
     authorizations,
+    skipUnchanged: o.skipUnchanged === true,
     limits,
     backoff,
     maxReceiveMessageBytes: o.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_BYTES,

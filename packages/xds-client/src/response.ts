@@ -4,6 +4,7 @@
 import { DEFAULT_DECODE_LIMITS, InvalidResourceError, decodeAddress, decodeAuthorization } from './decode.js'
 import type { DecodeLimits } from './decode.js'
 import { addressKindByShape } from './names.js'
+import { payloadDigest } from './digest.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, Authorization, TypeUrl } from './types.js'
 import type { DeltaDiscoveryResponse } from './wire.js'
@@ -42,6 +43,11 @@ interface BatchBase {
   removed: Removal[]
   /** resources the client itself rejected (decode/validation); they will be in the NACK */
   rejected: Rejection[]
+  /**
+   * resources left out because their payload bytes equal those of the copy the consumer holds (only with the
+   * client's `skipUnchanged`; 0 otherwise)
+   */
+  unchanged: number
 }
 export interface AddressBatch extends BatchBase {
   typeUrl: typeof ADDRESS_TYPE_URL
@@ -58,6 +64,12 @@ export interface ProcessOptions {
   limits?: DecodeLimits
   /** What the client already holds under a name, used to classify removals before falling back to shape. */
   heldKind?: (name: string) => ResourceKind | undefined
+  /**
+   * The payload digest (digest.ts) of the copy held under a name. When given, a resource whose payload has the
+   * same digest is not decoded nor added (counted in `unchanged`), and the digest of every other payload is
+   * recorded for the caller (buildBatchInSlices).
+   */
+  heldDigest?: (name: string) => number | undefined
 }
 
 export function isWatchedType(typeUrl: string): typeUrl is TypeUrl {
@@ -85,6 +97,9 @@ class BatchBuilder {
   private readonly removedNames = new Set<string>()
   private readonly addedAddr: Added<Address>[] = []
   private readonly addedAuthz: Added<Authorization>[] = []
+  /** payload digests of the resources decoded, by name (only with heldDigest) */
+  readonly digests = new Map<string, number>()
+  private unchanged = 0
   private next = 0
 
   constructor(
@@ -145,6 +160,14 @@ class BatchBuilder {
         reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`)
         continue
       }
+      if (this.opts.heldDigest) {
+        const digest = payloadDigest(r.resource.value)
+        if (this.opts.heldDigest(name) === digest) {
+          this.unchanged++
+          continue
+        }
+        this.digests.set(name, digest)
+      }
       try {
         if (typeUrl === ADDRESS_TYPE_URL) {
           const value = decodeAddress(r.resource.value, name, limits)
@@ -174,7 +197,13 @@ class BatchBuilder {
       }
       removed.push({ kind, name })
     }
-    const base = { nonce: res.nonce, systemVersionInfo: res.systemVersionInfo, removed, rejected: this.rejected }
+    const base = {
+      nonce: res.nonce,
+      systemVersionInfo: res.systemVersionInfo,
+      removed,
+      rejected: this.rejected,
+      unchanged: this.unchanged,
+    }
     return typeUrl === ADDRESS_TYPE_URL
       ? { ...base, typeUrl, added: this.addedAddr }
       : { ...base, typeUrl, added: this.addedAuthz }
@@ -209,13 +238,22 @@ export async function processResponseInSlices(
   opts: ProcessOptions = {},
   sliceSize = 2000,
 ): Promise<ChangeBatch> {
+  return (await buildBatchInSlices(res, opts, sliceSize)).batch
+}
+
+/** processResponseInSlices, with the payload digests of the resources it decoded (with `opts.heldDigest`). */
+export async function buildBatchInSlices(
+  res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
+  opts: ProcessOptions = {},
+  sliceSize = 2000,
+): Promise<{ batch: ChangeBatch; digests: ReadonlyMap<string, number> }> {
   const b = new BatchBuilder(res, opts)
   b.step(sliceSize)
   while (!b.done) {
     await new Promise<void>((resolve) => setImmediate(resolve))
     b.step(sliceSize)
   }
-  return b.finish()
+  return { batch: b.finish(), digests: b.digests }
 }
 
 /**

@@ -332,3 +332,69 @@ t.test('close() before ready rejects ready; an aborted signal closes', async (t)
     true,
   )
 })
+
+t.test(
+  'skipUnchanged: a resource sent again with the same bytes is not handed over; changed, rejected and failed ones are',
+  async (t) => {
+    const r = await rig(t, {}, { skipUnchanged: true })
+    await r.client.ready
+    let [n] = r.server.upsertAddresses(wl(W1, 1), wl(W2, 2), svc())
+    t.equal((await r.server.reply(n!)).ack, true)
+    t.equal((r.batches.at(-1) as AddressBatch).added.length, 3)
+    // the same three again, W2 changed: only W2 is decoded and handed over
+    ;[n] = r.server.upsertAddresses(wl(W1, 1), wl(W2, 22), svc())
+    t.equal((await r.server.reply(n!)).ack, true)
+    let b = r.batches.at(-1) as AddressBatch
+    t.same(
+      b.added.map((a) => a.name),
+      [W2],
+    )
+    t.equal(b.unchanged, 2)
+    // a reconnect's full push of the same world: nothing to hand over, and it is ACKed
+    r.server.setQuietly(A, [wl(W1, 1), wl(W2, 22), svc()])
+    const mark = r.batches.length
+    r.server.endStreams(GrpcStatus.UNAVAILABLE, 'istiod restarting')
+    b = (await r.batch((x) => isA(x), mark)) as AddressBatch
+    t.same([b.added.length, b.unchanged, b.removed.length], [0, 3, 0], 'resume: 3 unchanged, none handed over')
+    // the consumer rejects W1's update: the next copy of W1 is handed over again even if its bytes are the old ones
+    r.reject = (x) =>
+      isA(x) ? x.added.filter((a) => a.name === W1).map((a) => ({ name: a.name, reason: 'no room' })) : []
+    ;[n] = r.server.upsertAddresses(wl(W1, 11))
+    t.equal((await r.server.reply(n!)).ack, false)
+    r.reject = () => undefined
+    ;[n] = r.server.upsertAddresses(wl(W1, 1))
+    t.equal((await r.server.reply(n!)).ack, true)
+    t.same(
+      (r.batches.at(-1) as AddressBatch).added.map((a) => a.name),
+      [W1],
+      'the rejected name is decoded again',
+    )
+    // a throwing handler forgets every digest of its batch
+    r.reject = () => {
+      throw new Error('disk on fire')
+    }
+    ;[n] = r.server.upsertAddresses(wl(W2, 22))
+    t.equal((await r.server.reply(n!)).ack, true, 'W2 unchanged: nothing handed over, so nothing to fail')
+    ;[n] = r.server.upsertAddresses(wl(W2, 23))
+    t.equal((await r.server.reply(n!)).ack, false)
+    r.reject = () => undefined
+    ;[n] = r.server.upsertAddresses(wl(W2, 22))
+    t.equal((await r.server.reply(n!)).ack, true)
+    t.same(
+      (r.batches.at(-1) as AddressBatch).added.map((a) => a.name),
+      [W2],
+      'after a failed handler the old bytes are handed over again',
+    )
+  },
+)
+
+t.test('without skipUnchanged every resource is handed over, and unchanged is 0', async (t) => {
+  const r = await rig(t)
+  await r.client.ready
+  for (let i = 0; i < 2; i++) {
+    const [n] = r.server.upsertAddresses(wl(W1, 1))
+    t.equal((await r.server.reply(n!)).ack, true)
+    const b = r.batches.at(-1) as AddressBatch
+    t.same([b.added.length, b.unchanged], [1, 0])
+  }
+})

@@ -81,7 +81,7 @@ export class ClusterMesh {
       removeServices: removedServices,
     })
     try {
-      await this.commit(deltaOf(converted), converted, batch.nonce, started)
+      await this.commit(deltaOf(converted), converted, batch, started)
       return rejections
     } catch (err) {
       const reason = (err as Error).message
@@ -89,7 +89,7 @@ export class ClusterMesh {
       const kept = converted.filter((c) => !c.isNew)
       try {
         if (kept.length === converted.length) throw err
-        await this.commit(deltaOf(kept), kept, batch.nonce, started)
+        await this.commit(deltaOf(kept), kept, batch, started)
         return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
       } catch (retryErr) {
         const retry = retryErr === err ? undefined : (retryErr as Error).message
@@ -106,7 +106,8 @@ export class ClusterMesh {
     }
   }
 
-  private async commit(delta: MeshDelta, applied: Converted[], nonce: string, started: number): Promise<void> {
+  private async commit(delta: MeshDelta, applied: Converted[], batch: ChangeBatch, started: number): Promise<void> {
+    const nonce = batch.nonce
     const converted = performance.now()
     // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
     const size = (delta.upsertWorkloads?.length ?? 0) + (delta.upsertServices?.length ?? 0)
@@ -133,6 +134,8 @@ export class ClusterMesh {
         nonce,
         workloads: this.workloads.size,
         services: this.services.size,
+        // resources istiod sent again with the bytes the maps already reflect (not decoded, not recomputed)
+        unchanged: batch.unchanged,
         full,
         writes: compactWrites(writes),
         syscalls,
