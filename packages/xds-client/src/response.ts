@@ -100,6 +100,7 @@ class BatchBuilder {
   /** payload digests of the resources decoded, by name (only with heldDigest) */
   readonly digests = new Map<string, number>()
   private unchanged = 0
+  private counted = 0
   private next = 0
 
   constructor(
@@ -108,11 +109,6 @@ class BatchBuilder {
   ) {
     this.limits = opts.limits ?? DEFAULT_DECODE_LIMITS
     this.total = res.resources.length
-    // Delta forbids the same name twice in one response; every copy is rejected (reference §2.2).
-    for (const r of res.resources) {
-      const n = resourceName(r)
-      this.counts.set(n, (this.counts.get(n) ?? 0) + 1)
-    }
     for (const n of res.removedResources) this.removedNames.add(n)
     for (const rn of res.removedResourceNames) this.removedNames.add(rn.name)
     for (const e of res.resourceErrors) {
@@ -122,11 +118,23 @@ class BatchBuilder {
   }
 
   get done(): boolean {
-    return this.next >= this.total
+    return this.counted >= this.total && this.next >= this.total
   }
 
-  /** Decode and validate up to `count` more resources. */
+  /**
+   * Decode and validate up to `count` more resources. The names are counted first (also `count` at a time):
+   * delta forbids the same name twice in one response, and every copy is rejected (reference §2.2).
+   */
   step(count: number): void {
+    if (this.counted < this.total) {
+      const end = Math.min(this.total, this.counted + count)
+      for (let i = this.counted; i < end; i++) {
+        const n = resourceName(this.res.resources[i]!)
+        this.counts.set(n, (this.counts.get(n) ?? 0) + 1)
+      }
+      this.counted = end
+      return
+    }
     const { res, limits } = this
     const typeUrl = res.typeUrl
     const end = Math.min(this.total, this.next + count)
@@ -225,7 +233,7 @@ export function processResponse(
   opts: ProcessOptions = {},
 ): ChangeBatch {
   const b = new BatchBuilder(res, opts)
-  b.step(b.total)
+  while (!b.done) b.step(b.total)
   return b.finish()
 }
 

@@ -112,6 +112,7 @@ function randomResponse(): Uint8Array {
 
 /** protobufjs's reading of the same bytes, in the shape decodeDeltaResponse returns. */
 function reference(buf: Uint8Array): unknown {
+  // biome-ignore lint/suspicious/noExplicitAny: protobufjs gives the decoded message untyped
   type O = Record<string, any>
   const m = types.deltaResponse.decode(buf) as unknown as O
   const anyOf = (a: O | null | undefined) =>

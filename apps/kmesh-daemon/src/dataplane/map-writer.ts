@@ -12,8 +12,8 @@ import {
   type MapRecord,
   type RecordChanges,
 } from './map-image.js'
-import { changesTo, planWrites, summarize, type PlanSummary, type WriteStep } from './plan.js'
-import { drain, type Steps } from '../util/slices.js'
+import { changesTo, planWrites, planWritesSteps, summarize, type PlanSummary, type WriteStep } from './plan.js'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 /** The part of a loaded BPF map the writer needs (BpfMap from @kmesh-ts/bpf-maps has it). */
 export interface RawMap {
@@ -111,15 +111,17 @@ export class MapWriter {
 
   /** applyChanges(), yielding between batch syscalls (the maps stay consistent at every yield: writes are ordered). */
   *applyChangesSteps(changes: RecordChanges): Steps<PlanSummary> {
-    const steps = planWrites(this.image, changes)
-    this.checkCapacity(steps)
+    const steps = yield* planWritesSteps(this.image, changes)
+    yield* this.checkCapacitySteps(steps)
     // What the touched keys held before, to put back if the kernel refuses a write half way (keys the mirror
     // did not hold are deleted on revert: the steps name them).
     const before = emptyImage()
+    let n = 0
     for (const step of steps) {
       const mirror = this.image[step.map]
       if (mirror.size === 0) continue
       for (const k of step.hex) {
+        if (endsSlice(++n)) yield
         const old = mirror.get(k)
         if (old) before[step.map].set(k, old)
       }
@@ -141,9 +143,10 @@ export class MapWriter {
    * While a change is applied the maps briefly hold old and new entries together: both must fit. Maps too small
    * are grown first when the writer may grow them (the contents are copied, nothing of the change is written yet).
    */
-  private checkCapacity(steps: WriteStep[]): void {
+  private *checkCapacitySteps(steps: WriteStep[]): Steps<void> {
     const short: Partial<Record<LbMapName, number>> = {}
     let first: CapacityError | undefined
+    let n = 0
     for (const name of LB_MAPS) {
       let needed = this.image[name].size
       let deleted = 0
@@ -151,6 +154,7 @@ export class MapWriter {
         if (step.map !== name) continue
         if (step.op === 'put')
           for (const k of step.hex) {
+            if (endsSlice(++n)) yield
             if (!this.image[name].has(k)) needed++
           }
         else deleted += step.hex.length

@@ -7,6 +7,7 @@
  * reverts are both planned here; the writer only executes plans.
  */
 import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord, type RecordChanges } from './map-image.js'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 export interface WriteStep {
   map: LbMapName
@@ -21,11 +22,18 @@ export interface WriteStep {
  * deletes of keys the mirror holds and no put rewrites.
  */
 export function planWrites(mirror: MapImage, changes: RecordChanges): WriteStep[] {
+  return drain(planWritesSteps(mirror, changes))
+}
+
+/** planWrites, yielding every SLICE records looked at. */
+export function* planWritesSteps(mirror: MapImage, changes: RecordChanges): Steps<WriteStep[]> {
   const steps: WriteStep[] = []
+  let n = 0
   for (const map of LB_MAPS) {
     const held = mirror[map]
     const step: WriteStep = { map, op: 'put', records: [], hex: [] }
     for (const [k, r] of changes.put[map]) {
+      if (endsSlice(++n)) yield
       if (held.get(k)?.value.equals(r.value)) continue
       step.records.push(r)
       step.hex.push(k)
@@ -36,6 +44,7 @@ export function planWrites(mirror: MapImage, changes: RecordChanges): WriteStep[
     const held = mirror[map]
     const step: WriteStep = { map, op: 'delete', records: [], hex: [] }
     for (const k of changes.delete[map].keys()) {
+      if (endsSlice(++n)) yield
       const r = held.get(k)
       if (!r || changes.put[map].has(k)) continue
       step.records.push(r)
@@ -48,8 +57,18 @@ export function planWrites(mirror: MapImage, changes: RecordChanges): WriteStep[
 
 /** The changes that take `mirror` to exactly `target`: put all of it, delete what it lacks. */
 export function changesTo(mirror: MapImage, target: MapImage): RecordChanges {
+  return drain(changesToSteps(mirror, target))
+}
+
+/** changesTo, yielding every SLICE records of the mirror. */
+export function* changesToSteps(mirror: MapImage, target: MapImage): Steps<RecordChanges> {
   const del = emptyImage()
-  for (const m of LB_MAPS) for (const [k, r] of mirror[m]) if (!target[m].has(k)) del[m].set(k, r)
+  let n = 0
+  for (const m of LB_MAPS)
+    for (const [k, r] of mirror[m]) {
+      if (endsSlice(++n)) yield
+      if (!target[m].has(k)) del[m].set(k, r)
+    }
   return { put: target, delete: del }
 }
 

@@ -1,5 +1,6 @@
 import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 type JournalLine = ['+', string, number] | ['-', string]
 
@@ -134,16 +135,35 @@ export class IdTable {
 
   /** Persists what changed since the last save: a journal append, or a fresh snapshot when the journal is long. */
   save(): void {
+    drain(this.saveSteps())
+  }
+
+  /**
+   * save(), yielding every SLICE names while the text is built (a first push names 100k resources); the file is
+   * written at the end, in one call. Nothing may change the table between the yields.
+   */
+  *saveSteps(): Steps<void> {
     if (!this.file || this.pending.length === 0) return
     mkdirSync(dirname(this.file), { recursive: true })
+    let n = 0
     if (this.journalLines + this.pending.length > Math.max(1024, this.byName.size / 2)) {
+      const entries: string[] = []
+      for (const [name, id] of this.byName) {
+        if (endsSlice(++n)) yield
+        entries.push(`\n  ${JSON.stringify(name)}: ${id}`)
+      }
       const tmp = `${this.file}.tmp-${process.pid}`
-      writeFileSync(tmp, JSON.stringify({ version: 1, ids: Object.fromEntries(this.byName) }, null, 1))
+      writeFileSync(tmp, `{\n "version": 1,\n "ids": {${entries.join(',')}\n }\n}`)
       renameSync(tmp, this.file)
       rmSync(`${this.file}.log`, { force: true })
       this.journalLines = 0
     } else {
-      appendFileSync(`${this.file}.log`, this.pending.map((l) => JSON.stringify(l)).join('\n') + '\n')
+      const lines: string[] = []
+      for (const l of this.pending) {
+        if (endsSlice(++n)) yield
+        lines.push(JSON.stringify(l))
+      }
+      appendFileSync(`${this.file}.log`, lines.join('\n') + '\n')
       this.journalLines += this.pending.length
     }
     this.pending = []

@@ -18,6 +18,7 @@ import {
 import type { Authorization } from '@kmesh-ts/xds-client'
 import { AUTHZ_MAX_POLICIES } from '@kmesh-ts/kernel-abi'
 import type { Workload } from '../model/index.js'
+import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 export { AuthzCompileError }
 
@@ -142,7 +143,19 @@ export class AuthzProcessor {
     upsertWorkloads?: readonly Workload[] | undefined
     removeWorkloads?: readonly string[] | undefined
   }): string | undefined {
-    for (const w of change.upsertWorkloads ?? []) this.workloads.set(w.uid, factsOf(w))
+    return drain(this.workloadsChangedSteps(change))
+  }
+
+  /** workloadsChanged, yielding every SLICE workloads while their facts are taken (a full push has 100k). */
+  *workloadsChangedSteps(change: {
+    upsertWorkloads?: readonly Workload[] | undefined
+    removeWorkloads?: readonly string[] | undefined
+  }): Steps<string | undefined> {
+    let n = 0
+    for (const w of change.upsertWorkloads ?? []) {
+      if (endsSlice(++n)) yield
+      this.workloads.set(w.uid, factsOf(w))
+    }
     for (const uid of change.removeWorkloads ?? []) this.workloads.delete(uid)
     if (this.policies.size === 0 && this.last === undefined) return undefined
     try {

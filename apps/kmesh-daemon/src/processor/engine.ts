@@ -41,7 +41,7 @@ import {
   type MapImage,
   type RecordChanges,
 } from '../dataplane/map-image.js'
-import { changesTo } from '../dataplane/plan.js'
+import { changesToSteps } from '../dataplane/plan.js'
 import { imageOfSteps, serviceRecords } from './records.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
@@ -286,6 +286,7 @@ export class MeshEngine {
       intent.services.set(this.ids.idOf(name), serviceIntentOf(s, ctx))
     }
     for (const ip of this.ipOwners.keys()) {
+      if (endsSlice(++n)) yield
       const id = this.frontendOwner(ip)
       if (id !== undefined) intent.frontends.set(ip, id)
     }
@@ -297,7 +298,7 @@ export class MeshEngine {
   private *fullChangesSteps(mirror: MapImage): Steps<{ changes: RecordChanges; names: Set<string> }> {
     const intent = yield* this.fullIntentSteps()
     const target = yield* imageOfSteps(intent, mirror)
-    return { changes: changesTo(mirror, target), names: intent.names }
+    return { changes: yield* changesToSteps(mirror, target), names: intent.names }
   }
 
   private partialChanges(

@@ -99,7 +99,7 @@ export class WorkloadProcessor {
     const syscallsBefore = this.writer.syscalls
     let writes: PlanSummary
     try {
-      this.ids.save()
+      yield* this.ids.saveSteps()
       writes = yield* timed(this.writer.applyChangesSteps(pending.changes), (ms) => (writeMs += ms))
     } catch (err) {
       pending.rollback()
@@ -108,7 +108,7 @@ export class WorkloadProcessor {
       throw err
     }
     pending.commit()
-    this.ids.save()
+    yield* this.ids.saveSteps()
     return {
       warnings: pending.warnings,
       writes,

@@ -10,7 +10,7 @@ import type { Added, Authorization, ChangeBatch, Rejection, Address } from '@kme
 import { ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client'
 import { compactWrites, type WorkloadProcessor } from '../../processor/processor.js'
 import type { MeshDelta } from '../../model/index.js'
-import { endsSlice, nextTurn, SLICE } from '../../util/slices.js'
+import { driveYielding, endsSlice, nextTurn, SLICE } from '../../util/slices.js'
 import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-convert.js'
 import type { Service, Workload } from '../../model/index.js'
 import type { Logger } from '../../log.js'
@@ -116,10 +116,12 @@ export class ClusterMesh {
     for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
     for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
     for (const name of delta.removeServices ?? []) this.services.delete(name)
-    const authzProblem = this.authz?.workloadsChanged({
-      upsertWorkloads: delta.upsertWorkloads,
-      removeWorkloads: delta.removeWorkloads,
-    })
+    const authzChange = { upsertWorkloads: delta.upsertWorkloads, removeWorkloads: delta.removeWorkloads }
+    const authzProblem = this.authz
+      ? size > SLICE
+        ? await driveYielding(this.authz.workloadsChangedSteps(authzChange))
+        : this.authz.workloadsChanged(authzChange)
+      : undefined
     if (authzProblem)
       this.log.error({ nonce, err: authzProblem }, 'authorization not recompiled; the last good set stays enforced')
     for (const w of warnings) this.log.warn({ nonce }, w)
