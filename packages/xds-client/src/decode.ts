@@ -90,21 +90,34 @@ const enumValues = new Map<string, ReadonlySet<number>>(
 )
 
 /** A known value of the named proto enum (proto3 enums are open: unknown numbers decode as-is). */
-function enumValue<T extends number>(m: Msg, f: string, enumName: keyof typeof PROTO_ENUMS, path: string): T {
-  const v = num(m, f)
-  if (!enumValues.get(enumName)?.has(v)) fail(path, `unknown ${enumName.split('.').pop()} value ${v}`)
+/** Field `f` of `m` as a value of the enum; a failure names `${parent}.${f}` (built only then: this is hot). */
+function enumValue<T extends number>(m: Msg, f: string, enumName: keyof typeof PROTO_ENUMS, parent: Path): T {
+  return checkedEnum(num(m, f), enumName, parent, f)
+}
+
+function checkedEnum<T extends number>(v: number, enumName: keyof typeof PROTO_ENUMS, parent: Path, f: string): T {
+  if (!enumValues.get(enumName)?.has(v))
+    fail(`${pathText(parent)}.${f}`, `unknown ${enumName.split('.').pop()} value ${v}`)
   return v as T
 }
 
-function ipBytes(b: Uint8Array, path: string): Uint8Array {
+/**
+ * Where a field is, for a failure: text, or a function that makes it. The hot paths (every port and address of a
+ * 100k-workload push) pass the parent and the field, so no path string is built unless something fails.
+ */
+type Path = string | (() => string)
+const pathText = (p: Path): string => (typeof p === 'string' ? p : p())
+
+function ipBytes(b: Uint8Array, parent: Path, field: string): Uint8Array {
   // ztunnel byte_to_ip: any other length is an error (reference §1.2)
-  if (b.length !== 4 && b.length !== 16) fail(path, `IP address must be 4 or 16 bytes, got ${b.length}`)
+  if (b.length !== 4 && b.length !== 16)
+    fail(`${pathText(parent)}${field}`, `IP address must be 4 or 16 bytes, got ${b.length}`)
   return b
 }
 
-function portNumber(v: number, path: string, allowZero: boolean): number {
-  if (v > 65535) fail(path, `port ${v} is out of range`)
-  if (!allowZero && v === 0) fail(path, 'port is 0')
+function portNumber(v: number, parent: Path, field: string, allowZero: boolean): number {
+  if (v > 65535) fail(`${pathText(parent)}${field}`, `port ${v} is out of range`)
+  if (!allowZero && v === 0) fail(`${pathText(parent)}${field}`, 'port is 0')
   return v
 }
 
@@ -115,7 +128,7 @@ function prefixLength(len: number, addr: Uint8Array, path: string): number {
 }
 
 function networkAddress(m: Msg, path: string): NetworkAddress {
-  const address = ipBytes(bytes(m, 'address'), `${path}.address`)
+  const address = ipBytes(bytes(m, 'address'), path, '.address')
   const out: NetworkAddress = { network: str(m, 'network'), address }
   const len = m['length']
   if (typeof len === 'number') out.length = prefixLength(len, address, `${path}.length`)
@@ -131,7 +144,7 @@ function namespacedHostname(m: Msg, path: string): { namespace: string; hostname
 }
 
 function gatewayAddress(m: Msg, path: string): GatewayAddress {
-  const out: GatewayAddress = { hboneMtlsPort: portNumber(num(m, 'hboneMtlsPort'), `${path}.hboneMtlsPort`, true) }
+  const out: GatewayAddress = { hboneMtlsPort: portNumber(num(m, 'hboneMtlsPort'), path, '.hboneMtlsPort', true) }
   const host = sub(m, 'hostname')
   const addr = sub(m, 'address')
   if (host) out.hostname = namespacedHostname(host, `${path}.hostname`)
@@ -140,11 +153,11 @@ function gatewayAddress(m: Msg, path: string): GatewayAddress {
   return out
 }
 
-function port(m: Msg, path: string): Port {
+function port(m: Msg, path: Path): Port {
   return {
-    servicePort: portNumber(num(m, 'servicePort'), `${path}.servicePort`, false),
-    targetPort: portNumber(num(m, 'targetPort'), `${path}.targetPort`, true),
-    appProtocol: enumValue(m, 'appProtocol', 'istio.workload.AppProtocol', `${path}.appProtocol`),
+    servicePort: portNumber(num(m, 'servicePort'), path, '.servicePort', false),
+    targetPort: portNumber(num(m, 'targetPort'), path, '.targetPort', true),
+    appProtocol: enumValue(m, 'appProtocol', 'istio.workload.AppProtocol', path),
   }
 }
 
@@ -159,17 +172,17 @@ function extension(m: Msg): Extension {
 function loadBalancing(m: Msg, path: string): LoadBalancing {
   const prefs = list(m, 'routingPreference').map((v, i) => {
     const n = typeof v === 'number' ? v : -1
-    return enumValue<LoadBalancing['routingPreference'][number]>(
-      { v: n },
-      'v',
+    return checkedEnum<LoadBalancing['routingPreference'][number]>(
+      n,
       'istio.workload.LoadBalancing.Scope',
-      `${path}.routingPreference[${i}]`,
+      path,
+      `routingPreference[${i}]`,
     )
   })
   return {
     routingPreference: prefs,
-    mode: enumValue(m, 'mode', 'istio.workload.LoadBalancing.Mode', `${path}.mode`),
-    healthPolicy: enumValue(m, 'healthPolicy', 'istio.workload.LoadBalancing.HealthPolicy', `${path}.healthPolicy`),
+    mode: enumValue(m, 'mode', 'istio.workload.LoadBalancing.Mode', path),
+    healthPolicy: enumValue(m, 'healthPolicy', 'istio.workload.LoadBalancing.HealthPolicy', path),
   }
 }
 
@@ -197,23 +210,23 @@ export function decodeService(m: Msg, limits: DecodeLimits, path = 'service'): S
     namespace,
     hostname,
     addresses: msgs(m, 'addresses').map((a, i) => networkAddress(a, `${path}.addresses[${i}]`)),
-    ports: ports.map((x, i) => port(x, `${path}.ports[${i}]`)),
+    ports: ports.map((x, i) => port(x, () => `${path}.ports[${i}]`)),
     subjectAltNames: strings(m, 'subjectAltNames'),
     waypoint: wp ? gatewayAddress(wp, `${path}.waypoint`) : undefined,
     loadBalancing: lb ? loadBalancing(lb, `${path}.loadBalancing`) : undefined,
-    ipFamilies: enumValue(m, 'ipFamilies', 'istio.workload.IPFamilies', `${path}.ipFamilies`),
+    ipFamilies: enumValue(m, 'ipFamilies', 'istio.workload.IPFamilies', path),
     extensions: msgs(m, 'extensions').map(extension),
     canonical: bool(m, 'canonical'),
     ingressUseWaypoint: bool(m, 'ingressUseWaypoint'),
     weightedWaypoints: msgs(m, 'weightedWaypoints').map((w, i) =>
       weightedWaypoint(w, `${path}.weightedWaypoints[${i}]`),
     ),
-    visibility: enumValue(m, 'visibility', 'istio.workload.Service.Visibility', `${path}.visibility`),
+    visibility: enumValue(m, 'visibility', 'istio.workload.Service.Visibility', path),
   }
 }
 
-function portList(m: Msg, path: string): PortList {
-  return { ports: msgs(m, 'ports').map((x, i) => port(x, `${path}.ports[${i}]`)) }
+function portList(m: Msg, path: Path): PortList {
+  return { ports: msgs(m, 'ports').map((x, i) => port(x, () => `${pathText(path)}.ports[${i}]`)) }
 }
 
 export function decodeWorkload(m: Msg, path = 'workload'): Workload {
@@ -224,7 +237,7 @@ export function decodeWorkload(m: Msg, path = 'workload'): Workload {
   for (const [key, pl] of Object.entries(servicesIn)) {
     const kp = serviceKeyProblem(key)
     if (kp) fail(`${path}.services`, kp)
-    services[key] = portList((pl ?? {}) as Msg, `${path}.services["${key}"]`)
+    services[key] = portList((pl ?? {}) as Msg, () => `${path}.services["${key}"]`)
   }
   const wp = sub(m, 'waypoint')
   const gw = sub(m, 'networkGateway')
@@ -234,13 +247,8 @@ export function decodeWorkload(m: Msg, path = 'workload'): Workload {
   let applicationTunnel: ApplicationTunnel | undefined
   if (at) {
     applicationTunnel = {
-      protocol: enumValue(
-        at,
-        'protocol',
-        'istio.workload.ApplicationTunnel.Protocol',
-        `${path}.applicationTunnel.protocol`,
-      ),
-      port: portNumber(num(at, 'port'), `${path}.applicationTunnel.port`, true),
+      protocol: enumValue(at, 'protocol', 'istio.workload.ApplicationTunnel.Protocol', `${path}.applicationTunnel`),
+      port: portNumber(num(at, 'port'), path, '.applicationTunnel.port', true),
     }
   }
   let locality: Locality | undefined
@@ -250,11 +258,11 @@ export function decodeWorkload(m: Msg, path = 'workload'): Workload {
     name: str(m, 'name'),
     namespace: str(m, 'namespace'),
     addresses: list(m, 'addresses').map((b, i) =>
-      ipBytes(b instanceof Uint8Array ? b : new Uint8Array(0), `${path}.addresses[${i}]`),
+      ipBytes(b instanceof Uint8Array ? b : new Uint8Array(0), path, `.addresses[${i}]`),
     ),
     hostname: str(m, 'hostname'),
     network: str(m, 'network'),
-    tunnelProtocol: enumValue(m, 'tunnelProtocol', 'istio.workload.TunnelProtocol', `${path}.tunnelProtocol`),
+    tunnelProtocol: enumValue(m, 'tunnelProtocol', 'istio.workload.TunnelProtocol', path),
     trustDomain: str(m, 'trustDomain'),
     serviceAccount: str(m, 'serviceAccount'),
     waypoint: wp ? gatewayAddress(wp, `${path}.waypoint`) : undefined,
@@ -262,16 +270,16 @@ export function decodeWorkload(m: Msg, path = 'workload'): Workload {
     node: str(m, 'node'),
     canonicalName: str(m, 'canonicalName'),
     canonicalRevision: str(m, 'canonicalRevision'),
-    workloadType: enumValue(m, 'workloadType', 'istio.workload.WorkloadType', `${path}.workloadType`),
+    workloadType: enumValue(m, 'workloadType', 'istio.workload.WorkloadType', path),
     workloadName: str(m, 'workloadName'),
     nativeTunnel: bool(m, 'nativeTunnel'),
     applicationTunnel,
     services,
     authorizationPolicies: strings(m, 'authorizationPolicies'),
-    status: enumValue(m, 'status', 'istio.workload.WorkloadStatus', `${path}.status`),
+    status: enumValue(m, 'status', 'istio.workload.WorkloadStatus', path),
     clusterId: str(m, 'clusterId'),
     locality,
-    networkMode: enumValue(m, 'networkMode', 'istio.workload.NetworkMode', `${path}.networkMode`),
+    networkMode: enumValue(m, 'networkMode', 'istio.workload.NetworkMode', path),
     extensions: msgs(m, 'extensions').map(extension),
     capacity: cap ? num(cap, 'value') : undefined,
   }
@@ -287,7 +295,7 @@ function stringMatch(m: Msg, path: string): StringMatch {
 }
 
 function authzAddress(m: Msg, path: string): AuthorizationAddress {
-  const address = ipBytes(bytes(m, 'address'), `${path}.address`)
+  const address = ipBytes(bytes(m, 'address'), path, '.address')
   return { address, length: prefixLength(num(m, 'length'), address, `${path}.length`) }
 }
 
@@ -303,7 +311,7 @@ function match(m: Msg, path: string): Match {
   const sa = (f: string) => msgs(m, f).map((x, i) => serviceAccountMatch(x, `${path}.${f}[${i}]`))
   const ad = (f: string) => msgs(m, f).map((x, i) => authzAddress(x, `${path}.${f}[${i}]`))
   const ports = (f: string) =>
-    list(m, f).map((v, i) => portNumber(typeof v === 'number' ? v : 0, `${path}.${f}[${i}]`, false))
+    list(m, f).map((v, i) => portNumber(typeof v === 'number' ? v : 0, path, `.${f}[${i}]`, false))
   return {
     namespaces: sm('namespaces'),
     notNamespaces: sm('notNamespaces'),
@@ -335,8 +343,8 @@ export function decodeAuthorizationMessage(m: Msg, path = 'authorization'): Auth
   return {
     name,
     namespace,
-    scope: enumValue(m, 'scope', 'istio.security.Scope', `${path}.scope`),
-    action: enumValue(m, 'action', 'istio.security.Action', `${path}.action`),
+    scope: enumValue(m, 'scope', 'istio.security.Scope', path),
+    action: enumValue(m, 'action', 'istio.security.Action', path),
     rules,
     dryRun: bool(m, 'dryRun'),
     extensions: msgs(m, 'extensions').map(extension),
