@@ -21,9 +21,10 @@ import {
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import {
   deltaBetween,
+  serviceId,
   serviceIdName,
   serviceKeyOf,
-  serviceName,
+  workloadId,
   workloadName,
   type MeshConfig,
   type MeshDelta,
@@ -271,19 +272,17 @@ export class MeshEngine {
       warnings: this.warnings,
       names: new Set(),
     }
-    for (const w of this.workloads.values()) {
+    for (const [uid, w] of this.workloads) {
       if (endsSlice(++n)) yield
       const be = backendOf(w, ctx)
       if (!be) continue
-      const name = workloadName(w)
-      intent.names.add(name)
-      intent.backends.set(this.ids.idOf(name), be)
+      intent.names.add(workloadName(w))
+      intent.backends.set(workloadId(this.ids, uid), be)
     }
-    for (const s of this.services.values()) {
+    for (const [key, s] of this.services) {
       if (endsSlice(++n)) yield
-      const name = serviceName(s)
-      intent.names.add(name)
-      intent.services.set(this.ids.idOf(name), serviceIntentOf(s, ctx))
+      intent.names.add(serviceIdName(key))
+      intent.services.set(serviceId(this.ids, key), serviceIntentOf(s, ctx))
     }
     for (const ip of this.ipOwners.keys()) {
       if (endsSlice(++n)) yield
@@ -319,7 +318,7 @@ export class MeshEngine {
     for (const uid of dirtyW) {
       const w = this.workloads.get(uid)
       const be = w && backendOf(w, ctx)
-      const id = be ? this.ids.idOf(workloadName({ uid })) : this.ids.peek(workloadName({ uid }))
+      const id = be ? workloadId(this.ids, uid) : this.ids.peek(workloadName({ uid }))
       if (id === undefined) continue
       const key = encodeRecord(backendKey, { backendUid: id })
       if (be) keep('backend', key, encodeRecord(backendValue, be))
@@ -327,7 +326,7 @@ export class MeshEngine {
     }
     for (const key of dirtyS) {
       const s = this.services.get(key)
-      const sid = s ? this.ids.idOf(serviceName(s)) : this.ids.peek(serviceIdName(key))
+      const sid = s ? serviceId(this.ids, key) : this.ids.peek(serviceIdName(key))
       if (sid === undefined) continue
       const current = bucketsOf(mirror, sid)
       const records = s ? serviceRecords(sid, serviceIntentOf(s, ctx), current) : undefined
@@ -365,11 +364,11 @@ export class MeshEngine {
         this.warnings.push(
           `VIP ${ip} of service ${services[0]} is also the address of workload ${workloads[0]}; the service wins`,
         )
-      return this.ids.idOf(serviceIdName(services[0]!))
+      return serviceId(this.ids, services[0]!)
     }
     if (workloads.length > 1)
       this.warnings.push(`address ${ip} is claimed by workloads ${workloads.join(', ')}; ${workloads[0]} wins`)
-    return workloads.length > 0 ? this.ids.idOf(workloadName({ uid: workloads[0]! })) : undefined
+    return workloads.length > 0 ? workloadId(this.ids, workloads[0]!) : undefined
   }
 
   private context(): IntentContext {

@@ -9,8 +9,8 @@ import { endpointPriority, endpointSlots, lbPolicyOf, type PeerInfo } from '@kme
 import type { BackendValue, ServicePort, Waypoint } from '@kmesh-ts/bpf-maps/codecs'
 import {
   serviceKeyOf,
-  serviceName,
-  workloadName,
+  serviceId,
+  workloadId,
   type GatewayAddress,
   type Service,
   type Workload,
@@ -84,13 +84,12 @@ export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | unde
   if (address === undefined) return undefined
   if (w.workloadIps.length > 1)
     ctx.warn(`workload ${w.uid}: connects through a service reach its first address ${address} only`)
-  const services = Object.keys(w.services)
-    .map((k) => ctx.service(k))
-    .filter((s): s is Service => !!s)
+  // the workload's keys of the services held (a service's key is its `namespace/hostname`, as serviceName uses)
+  const services = Object.keys(w.services).filter((k) => ctx.service(k) !== undefined)
   return {
     name: w.uid,
     address,
-    services: services.map((s) => ctx.ids.idOf(serviceName(s))),
+    services: services.map((k) => serviceId(ctx.ids, k)),
     waypoint: waypointOf(w.waypoint, `workload ${w.uid}`, ctx),
   }
 }
@@ -112,7 +111,7 @@ export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
     if (workload.capacity === 0) continue // capacity 0 is never chosen
     const prio = endpointPriority(ctx.client, peerOf(workload), lb)
     if (prio === undefined) continue
-    const uid = ctx.ids.idOf(workloadName(workload))
+    const uid = workloadId(ctx.ids, workload.uid)
     members.set(uid, prio)
     capacity.set(uid, workload.capacity)
   }
