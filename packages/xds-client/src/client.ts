@@ -13,11 +13,15 @@ import { buildBatchInSlices, isWatchedType, nackMessage } from './response.js'
 import type { ChangeBatch, Rejection, ResourceKind } from './response.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { TypeUrl } from './types.js'
-import { DELTA_ADS_METHOD, decodeDeltaResponse, encodeDeltaRequest } from './wire.js'
+import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest } from './wire.js'
+import { WireFormatError } from './wire-reader.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
 
 /** HTTP/2 stream and connection receive window of the client's channel (overridable in channelOptions). */
 const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024
+
+/** Resources of a response decoded between two turns of the event loop. */
+const DECODE_SLICE = 5000
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of our NACKs. */
 const INVALID_ARGUMENT = 3
@@ -45,13 +49,15 @@ class TypeState {
 
 interface StreamRun {
   id: number
-  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>
+  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest>, Buffer>
   channel: grpc.Client
   /** responses received on this stream */
   responses: number
   ended: boolean
   /** types whose wildcard is still in the legacy (empty first request) form on this stream */
   legacyWildcard: Set<TypeUrl>
+  /** set when a response could not be parsed: the stream's outcome */
+  parseFailure?: { code: number; details: string }
 }
 
 interface StreamOutcome {
@@ -286,21 +292,12 @@ export class XdsClient {
     const tls = this.opts.tls
     if (tls !== 'insecure' && tls.serverName) chOpts['grpc.ssl_target_name_override'] = tls.serverName
     const channel = new grpc.Client(this.opts.address, creds, chOpts)
-    const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest>, DeltaDiscoveryResponse>(
+    // Responses are handed over as bytes and decoded in handleMessage, in slices: a full push of a big mesh is
+    // one message of tens of megabytes, and decoding it in gRPC's deserializer would hold the event loop.
+    const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest>, Buffer>(
       DELTA_ADS_METHOD,
       (req) => encodeDeltaRequest({ typeUrl: '', ...req }),
-      (buf: Buffer) => {
-        const res = decodeDeltaResponse(buf)
-        const { typeUrl, resources, removedResources } = res
-        this.emit({
-          type: 'response',
-          typeUrl,
-          bytes: buf.length,
-          resources: resources.length,
-          removed: removedResources.length,
-        })
-        return res
-      },
+      (buf: Buffer) => buf,
       md,
     )
     const s: StreamRun = {
@@ -313,10 +310,10 @@ export class XdsClient {
     }
     this.stream = s
     return new Promise<StreamOutcome>((resolve) => {
-      call.on('data', (res: DeltaDiscoveryResponse) => {
+      call.on('data', (buf: Buffer) => {
         s.responses++
         this.processing = this.processing
-          .then(() => this.handleResponse(s, res))
+          .then(() => this.handleMessage(s, buf))
           .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
       })
       call.on('error', () => {
@@ -325,7 +322,8 @@ export class XdsClient {
       call.on('status', (st: grpc.StatusObject) => {
         const healthy = s.responses > 0
         this.endStream(s)
-        resolve({ code: st.code, details: st.details, healthy })
+        // a response we could not parse ends the stream as gRPC's own deserializer would have ended it
+        resolve({ ...(s.parseFailure ?? { code: st.code, details: st.details }), healthy })
       })
       this.sendInitialRequests(s)
     })
@@ -374,6 +372,36 @@ export class XdsClient {
       }
       this.send(s, req)
     }
+  }
+
+  private async handleMessage(s: StreamRun, buf: Buffer): Promise<void> {
+    if (this.closed || s.ended) return
+    let res: DeltaDiscoveryResponse
+    try {
+      const steps = decodeDeltaResponseSteps(buf, DECODE_SLICE)
+      for (;;) {
+        const r = steps.next()
+        if (r.done) {
+          res = r.value
+          break
+        }
+        await new Promise<void>((resolve) => setImmediate(resolve))
+      }
+    } catch (e) {
+      if (!(e instanceof WireFormatError)) throw e
+      s.responses--
+      s.parseFailure = { code: grpc.status.INTERNAL, details: `Response message parsing error: ${e.message}` }
+      s.call.cancel()
+      return
+    }
+    this.emit({
+      type: 'response',
+      typeUrl: res.typeUrl,
+      bytes: buf.length,
+      resources: res.resources.length,
+      removed: res.removedResources.length,
+    })
+    await this.handleResponse(s, res)
   }
 
   private async handleResponse(s: StreamRun, res: DeltaDiscoveryResponse): Promise<void> {

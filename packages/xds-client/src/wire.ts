@@ -166,6 +166,21 @@ export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typ
  * singular field given twice keeps the last (as protobufjs does). Throws WireFormatError on a malformed message.
  */
 export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
+  const steps = decodeDeltaResponseSteps(buf, Number.POSITIVE_INFINITY)
+  for (;;) {
+    const r = steps.next()
+    if (r.done) return r.value
+  }
+}
+
+/**
+ * decodeDeltaResponse as a generator that yields after every `slice` resources, so a caller can give the event
+ * loop a turn in the middle of a big push (the client does).
+ */
+export function* decodeDeltaResponseSteps(
+  buf: Uint8Array,
+  slice: number,
+): Generator<void, DeltaDiscoveryResponse, void> {
   const r = new WireReader(buf)
   const out: DeltaDiscoveryResponse = {
     systemVersionInfo: '',
@@ -179,8 +194,10 @@ export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
   }
   while (!r.done) {
     const [field, type] = r.tag()
-    if (field === 2 && type === LENGTH_DELIMITED) out.resources.push(readResource(r.message()))
-    else if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
+    if (field === 2 && type === LENGTH_DELIMITED) {
+      out.resources.push(readResource(r.message()))
+      if (out.resources.length % slice === 0) yield
+    } else if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
     else if (field === 4 && type === LENGTH_DELIMITED) out.typeUrl = r.string()
     else if (field === 5 && type === LENGTH_DELIMITED) out.nonce = r.string()
     else if (field === 6 && type === LENGTH_DELIMITED) out.removedResources.push(r.string())

@@ -180,3 +180,25 @@ t.test('options are validated at the boundary', async (t) => {
     'Infinity is no limit',
   )
 })
+
+t.test(
+  'a response that does not parse ends the stream as INTERNAL (not benign), and the client reconnects',
+  async (t) => {
+    const r = await rig(t, { autoRespond: false })
+    await r.server.waitFor(() => r.server.liveStreamCount > 0 || undefined)
+    const mark = r.events.length
+    // field 2 (resources) announcing 100 bytes that are not there
+    r.server.pushBytes(Uint8Array.of(0x12, 0x64, 0x0a))
+    const d = await r.event('disconnected', mark)
+    t.equal(d.code, GrpcStatus.INTERNAL)
+    t.match(d.details, /Response message parsing error: length 100 runs past the end/)
+    t.equal(d.benign, false)
+    t.notOk(
+      r.events.slice(mark).some((e) => e.type === 'response'),
+      'no response event for it',
+    )
+    t.equal(r.batches.length, 0, 'nothing handed over')
+    await r.server.waitFor(() => r.server.streams.length >= 2 || undefined)
+    t.pass('reconnected')
+  },
+)

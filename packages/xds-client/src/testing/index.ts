@@ -257,6 +257,11 @@ export class TestXdsServer {
     return nonces
   }
 
+  /** Send bytes as a response message to every live stream, as they are (e.g. a message that does not parse). */
+  pushBytes(bytes: Uint8Array): void {
+    for (const ls of this.live) ls.call.write(Buffer.from(bytes))
+  }
+
   /** End every live stream with a status, e.g. UNAVAILABLE as a restarting istiod would. */
   endStreams(code: grpc.status = grpc.status.UNAVAILABLE, details = 'test server ended the stream'): void {
     for (const ls of [...this.live]) {
