@@ -196,7 +196,7 @@ async function runScale(ctx, workloads) {
   await new Promise((r) => setTimeout(r, opts.settleMs))
   const probe = probeAdmin(adminUrl)
   await new Promise((r) => setTimeout(r, 50))
-  const [nonce] = server.upsertAddresses(...resources)
+  const [nonce] = server.upsertAddressList(resources)
   const sent = server.responses.find((r) => r.nonce === nonce)
   const reply = await server.reply(nonce, 300000)
   const ackedAt = epoch(reply.at)
@@ -248,7 +248,7 @@ async function runScale(ctx, workloads) {
   )
   const reRequest = server.requests.slice(requestsBefore).find((r) => r.request.typeUrl === ADDRESS_TYPE_URL)
   const versionsSent = Object.keys(reRequest.request.initialResourceVersions ?? {}).length
-  const [rNonce] = server.upsertAddresses(...resources)
+  const [rNonce] = server.upsertAddressList(resources)
   const rSent = server.responses.find((r) => r.nonce === rNonce)
   const rReply = await server.reply(rNonce, 300000)
   if (!rReply.ack) throw new Error(`the resume push was NACKed: ${rReply.errorDetail?.message.slice(0, 500)}`)

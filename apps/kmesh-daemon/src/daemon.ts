@@ -448,6 +448,7 @@ function startCluster(
     address: xds.address,
     node: nodeIdentity(options),
     handler: observe.timed(cluster.handle),
+    convertAddress: ClusterMesh.convert,
     tls: xds.insecure ? 'insecure' : xds.caFile ? { caFile: xds.caFile } : undefined,
     tokenFile: xds.tokenFile,
     // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.

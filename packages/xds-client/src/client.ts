@@ -10,9 +10,9 @@ import type { XdsClientEvent } from './events.js'
 import { resolveOptions } from './options.js'
 import type { ResolvedOptions, XdsClientOptions } from './options.js'
 import { buildBatchInSlices, isWatchedType, nackMessage } from './response.js'
-import type { ChangeBatch, Rejection, ResourceKind } from './response.js'
+import type { BuiltBatch, ChangeBatch, Rejection, ResourceKind } from './response.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
-import type { TypeUrl } from './types.js'
+import type { Address, TypeUrl } from './types.js'
 import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
@@ -83,8 +83,8 @@ export function isBenignClose(code: number, details: string, healthy: boolean): 
   )
 }
 
-export class XdsClient {
-  private readonly opts: ResolvedOptions
+export class XdsClient<A = Address> {
+  private readonly opts: ResolvedOptions<A>
   private readonly states = new Map<TypeUrl, TypeState>()
   private readonly backoff: Backoff
   private stream: StreamRun | undefined
@@ -100,7 +100,7 @@ export class XdsClient {
   private rejectReady!: (e: Error) => void
   private readonly onAbort = (): void => void this.close()
 
-  constructor(options: XdsClientOptions) {
+  constructor(options: XdsClientOptions<A>) {
     this.opts = resolveOptions(options)
     const { addresses, authorizations } = this.opts
     if (addresses)
@@ -414,14 +414,17 @@ export class XdsClient {
       this.send(s, { typeUrl, responseNonce: res.nonce })
       return
     }
-    const { batch, digests } = await buildBatchInSlices(
+    const built = await buildBatchInSlices(
       { ...res, typeUrl },
       {
         limits: this.opts.limits,
+        convertAddress: this.opts.convertAddress,
         heldKind: (n) => st.held.get(n)?.kind,
         ...(this.opts.skipUnchanged ? { heldDigest: (n: string) => st.held.get(n)?.digest } : {}),
       },
     )
+    // without convertAddress the values are the decoded Addresses, which is what A is then
+    const batch = built.batch as ChangeBatch<A>
     let consumerRejections: Rejection[] = []
     try {
       const r = await this.opts.handler(batch)
@@ -435,7 +438,7 @@ export class XdsClient {
         reason,
       }))
     }
-    this.commit(st, batch, digests, consumerRejections)
+    this.commit(st, built, consumerRejections)
     const rejections = [...batch.rejected, ...consumerRejections]
     if (s.ended || this.closed) {
       // The nonce died with its stream (reference §2.2); the state is committed, the next stream restates it.
@@ -461,22 +464,13 @@ export class XdsClient {
    * resume does not list it and the server sends it again (reference §3.2). A rejected update of a held name keeps
    * the name (the consumer still holds the older copy, and must hear if it is deleted) but forgets its version.
    */
-  private commit(
-    st: TypeState,
-    batch: ChangeBatch,
-    digests: ReadonlyMap<string, number>,
-    consumerRejections: readonly Rejection[],
-  ): void {
+  private commit(st: TypeState, built: BuiltBatch<unknown>, consumerRejections: readonly Rejection[]): void {
+    const { batch, digests, kinds } = built
     const rejected = new Set<string>(consumerRejections.map((r) => r.name))
     for (const r of batch.rejected) rejected.add(r.name)
     for (const a of batch.added) {
       if (rejected.has(a.name)) continue
-      const kind: ResourceKind =
-        batch.typeUrl === AUTHORIZATION_TYPE_URL
-          ? 'policy'
-          : 'workload' in a.value && a.value.workload
-            ? 'workload'
-            : 'service'
+      const kind: ResourceKind = batch.typeUrl === AUTHORIZATION_TYPE_URL ? 'policy' : (kinds.get(a.name) ?? 'service')
       st.held.set(a.name, { version: a.version, kind, digest: digests.get(a.name) })
     }
     for (const r of batch.removed) if (!rejected.has(r.name)) st.held.delete(r.name)

@@ -5,11 +5,12 @@ import { DEFAULT_DECODE_LIMITS } from './decode.js'
 import type { DecodeLimits } from './decode.js'
 import type { ChangeBatch, Rejection } from './response.js'
 import type { XdsNode } from './wire.js'
+import type { Address } from './types.js'
 import type { XdsClientEvent } from './events.js'
 
 /** What a batch handler may return: nothing (all applied) or the resources it could not apply, with reasons. */
 export type HandlerResult = void | undefined | readonly Rejection[]
-export type BatchHandler = (batch: ChangeBatch) => HandlerResult | Promise<HandlerResult>
+export type BatchHandler<A = Address> = (batch: ChangeBatch<A>) => HandlerResult | Promise<HandlerResult>
 
 export interface TlsOptions {
   /** PEM file of the CA that signed istiod's certificate (Istio: /var/run/secrets/istio/root-cert.pem) */
@@ -28,13 +29,20 @@ export interface SubscriptionOptions {
   names?: readonly string[]
 }
 
-export interface XdsClientOptions {
+/** `A`: what each Address is handed over as (the decoded Address unless `convertAddress` is given). */
+export interface XdsClientOptions<A = Address> {
   /** istiod's gRPC address, default `istiod.istio-system.svc:15012` */
   address?: string
   /** node identity; build it with istioNode() / istioNodeFromEnv(). id must not be empty. */
   node: XdsNode
   /** called once per response, in order; the client ACKs or NACKs after it resolves */
-  handler: BatchHandler
+  handler: BatchHandler<A>
+  /**
+   * Turns each decoded Address into the consumer's own form as soon as it is decoded, so a big push is not held
+   * twice (decoded objects, then the consumer's copies). A throw rejects that resource (NACK) with the error's
+   * message. Required when `A` is not Address.
+   */
+  convertAddress?: (address: Address, name: string) => A
   /** TLS (default: CA file `/var/run/secrets/istio/root-cert.pem`), or `'insecure'` for plaintext on loopback */
   tls?: TlsOptions | 'insecure'
   /** file with a bearer token, read again before every (re)connect (Istio: /var/run/secrets/tokens/istio-token) */
@@ -68,10 +76,11 @@ export const DEFAULT_ADDRESS = 'istiod.istio-system.svc:15012'
 export const DEFAULT_CA_FILE = '/var/run/secrets/istio/root-cert.pem'
 export const DEFAULT_MAX_RECEIVE_BYTES = 200 * 1024 * 1024
 
-export interface ResolvedOptions {
+export interface ResolvedOptions<A = Address> {
   address: string
   node: XdsNode
-  handler: BatchHandler
+  handler: BatchHandler<A>
+  convertAddress: ((address: Address, name: string) => A) | undefined
   tls: TlsOptions | 'insecure'
   tokenFile: string | undefined
   headers: Readonly<Record<string, string>>
@@ -91,7 +100,7 @@ function subscription(o: SubscriptionOptions | false | undefined): Required<Subs
   return { wildcard: o?.wildcard ?? true, names: [...(o?.names ?? [])] }
 }
 
-export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
+export function resolveOptions<A = Address>(o: XdsClientOptions<A>): ResolvedOptions<A> {
   if (!o || typeof o !== 'object') throw new TypeError('XdsClient: options object is required')
   if (!o.node || typeof o.node.id !== 'string' || o.node.id === '') {
     // istiod fails such a stream with InvalidArgument (reference §2.3)
@@ -126,6 +135,7 @@ export function resolveOptions(o: XdsClientOptions): ResolvedOptions {
     address: o.address ?? DEFAULT_ADDRESS,
     node: o.node,
     handler: o.handler,
+    convertAddress: o.convertAddress,
     tls,
     tokenFile: o.tokenFile,
     headers: o.headers ?? {},

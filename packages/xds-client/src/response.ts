@@ -49,16 +49,20 @@ interface BatchBase {
    */
   unchanged: number
 }
-export interface AddressBatch extends BatchBase {
+/**
+ * `A` is what each accepted Address is handed over as: the decoded Address, or what the client's `convertAddress`
+ * made of it.
+ */
+export interface AddressBatch<A = Address> extends BatchBase {
   typeUrl: typeof ADDRESS_TYPE_URL
-  added: Added<Address>[]
+  added: Added<A>[]
 }
 export interface AuthorizationBatch extends BatchBase {
   typeUrl: typeof AUTHORIZATION_TYPE_URL
   added: Added<Authorization>[]
 }
 /** The changes of one response, for one type. Discriminate on `typeUrl`. */
-export type ChangeBatch = AddressBatch | AuthorizationBatch
+export type ChangeBatch<A = Address> = AddressBatch<A> | AuthorizationBatch
 
 export interface ProcessOptions {
   limits?: DecodeLimits
@@ -70,6 +74,19 @@ export interface ProcessOptions {
    * recorded for the caller (buildBatchInSlices).
    */
   heldDigest?: (name: string) => number | undefined
+  /**
+   * Turns each Address into what the batch carries, right after it is decoded (so the decoded form dies young);
+   * a throw rejects that resource with the error's message.
+   */
+  convertAddress?: (address: Address, name: string) => unknown
+}
+
+/** A batch being built, with what the client remembers of it: payload digests and the kind of each Address. */
+export interface BuiltBatch<A = Address> {
+  batch: ChangeBatch<A>
+  digests: ReadonlyMap<string, number>
+  /** workload or service, by name, for every Address added */
+  kinds: ReadonlyMap<string, ResourceKind>
 }
 
 export function isWatchedType(typeUrl: string): typeUrl is TypeUrl {
@@ -95,7 +112,8 @@ class BatchBuilder {
   private readonly counts = new Map<string, number>()
   private readonly reportedDuplicate = new Set<string>()
   private readonly removedNames = new Set<string>()
-  private readonly addedAddr: Added<Address>[] = []
+  private readonly addedAddr: Added<unknown>[] = []
+  readonly kinds = new Map<string, ResourceKind>()
   private readonly addedAuthz: Added<Authorization>[] = []
   /** payload digests of the resources decoded, by name (only with heldDigest) */
   readonly digests = new Map<string, number>()
@@ -178,7 +196,18 @@ class BatchBuilder {
       }
       try {
         if (typeUrl === ADDRESS_TYPE_URL) {
-          const value = decodeAddress(r.resource.value, name, limits)
+          const address = decodeAddress(r.resource.value, name, limits)
+          const convert = this.opts.convertAddress
+          let value: unknown = address
+          if (convert) {
+            try {
+              value = convert(address, name)
+            } catch (e) {
+              reject((e as Error)?.message ?? String(e))
+              continue
+            }
+          }
+          this.kinds.set(name, address.workload ? 'workload' : 'service')
           this.addedAddr.push({ name, version: r.version, aliases: r.aliases, value })
         } else {
           const value = decodeAuthorization(r.resource.value, name)
@@ -191,7 +220,7 @@ class BatchBuilder {
     this.next = end
   }
 
-  finish(): ChangeBatch {
+  finish(): ChangeBatch<unknown> {
     const { res, opts } = this
     const typeUrl = res.typeUrl
     const removed: Removal[] = []
@@ -234,7 +263,7 @@ export function processResponse(
 ): ChangeBatch {
   const b = new BatchBuilder(res, opts)
   while (!b.done) b.step(b.total)
-  return b.finish()
+  return b.finish() as ChangeBatch
 }
 
 /**
@@ -246,7 +275,7 @@ export async function processResponseInSlices(
   opts: ProcessOptions = {},
   sliceSize = 2000,
 ): Promise<ChangeBatch> {
-  return (await buildBatchInSlices(res, opts, sliceSize)).batch
+  return (await buildBatchInSlices(res, opts, sliceSize)).batch as ChangeBatch
 }
 
 /** processResponseInSlices, with the payload digests of the resources it decoded (with `opts.heldDigest`). */
@@ -254,14 +283,14 @@ export async function buildBatchInSlices(
   res: DeltaDiscoveryResponse & { typeUrl: TypeUrl },
   opts: ProcessOptions = {},
   sliceSize = 2000,
-): Promise<{ batch: ChangeBatch; digests: ReadonlyMap<string, number> }> {
+): Promise<BuiltBatch<unknown>> {
   const b = new BatchBuilder(res, opts)
   b.step(sliceSize)
   while (!b.done) {
     await new Promise<void>((resolve) => setImmediate(resolve))
     b.step(sliceSize)
   }
-  return { batch: b.finish(), digests: b.digests }
+  return { batch: b.finish(), digests: b.digests, kinds: b.kinds }
 }
 
 /**

@@ -398,3 +398,41 @@ t.test('without skipUnchanged every resource is handed over, and unchanged is 0'
     t.same([b.added.length, b.unchanged], [1, 0])
   }
 })
+
+t.test('convertAddress: values handed over converted; a throw rejects that resource; kinds still known', async (t) => {
+  const { XdsClient } = await import('../src/index.js')
+  const { startTestXdsServer } = await import('../src/testing/index.js')
+  const server = await startTestXdsServer()
+  t.teardown(() => server.close())
+  const batches: ChangeBatch<string>[] = []
+  const client = new XdsClient<string>({
+    address: server.address,
+    tls: 'insecure',
+    node: NODE,
+    addresses: {},
+    authorizations: false,
+    convertAddress: (a, name) => {
+      if (name === W2) throw new Error('workload web-1: too many services for the backend record')
+      return a.workload ? `workload ${a.workload.uid}` : `service ${a.service!.hostname}`
+    },
+    handler: (b) => {
+      batches.push(b)
+    },
+  })
+  t.teardown(() => client.close())
+  await client.ready
+  const [n] = server.upsertAddresses(wl(W1, 1), wl(W2, 2), svc())
+  const reply = await server.reply(n!)
+  t.equal(reply.ack, false)
+  t.equal(reply.errorDetail!.message, `${W2}: workload web-1: too many services for the backend record`)
+  const b = batches.at(-1) as AddressBatch<string>
+  t.same(b.added.map((a) => a.value).sort(), [`service web.default.svc.cluster.local`, `workload ${W1}`])
+  t.same(
+    [...client.held(A).entries()].map(([name, h]) => [name, h.kind]).sort(),
+    [
+      [S1, 'service'],
+      [W1, 'workload'],
+    ].sort(),
+    'the rejected name is not held; the others with their kind',
+  )
+})

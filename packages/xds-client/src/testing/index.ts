@@ -166,6 +166,11 @@ export class TestXdsServer {
 
   /** Add or replace Address resources and push them to every stream that watches them. Returns the nonces. */
   upsertAddresses(...addresses: (AddressInit | Address)[]): string[] {
+    return this.upsertAddressList(addresses)
+  }
+
+  /** upsertAddresses with an array: a list too long to spread as arguments (a million workloads) in one push. */
+  upsertAddressList(addresses: readonly (AddressInit | Address)[]): string[] {
     return this.upsert(
       ADDRESS_TYPE_URL,
       addresses.map((a) => [addressName(a), encodeAddress(a)]),

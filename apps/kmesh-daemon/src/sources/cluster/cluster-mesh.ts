@@ -11,17 +11,15 @@ import { ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client'
 import { compactWrites, type WorkloadProcessor } from '../../processor/processor.js'
 import type { MeshDelta } from '../../model/index.js'
 import { driveYielding, endsSlice, nextTurn, SLICE } from '../../util/slices.js'
-import { serviceFromXds, workloadFromXds, UnappliableResource } from './xds-convert.js'
+import { serviceFromXds, workloadFromXds } from './xds-convert.js'
 import type { Service, Workload } from '../../model/index.js'
 import type { Logger } from '../../log.js'
 import { AuthzCompileError, type AuthzProcessor } from '../../processor/authz.js'
 
-interface Converted {
-  name: string
-  kind: 'workload' | 'service'
-  value: Workload | Service
-  isNew: boolean
-}
+/** An Address as the model holds it (what ClusterMesh.convert makes of a decoded one). */
+export type ModelAddress = { kind: 'workload'; value: Workload } | { kind: 'service'; value: Service }
+
+type Converted = ModelAddress & { name: string; isNew: boolean }
 
 export class ClusterMesh {
   private readonly workloads = new Set<string>()
@@ -39,38 +37,32 @@ export class ClusterMesh {
   }
 
   /**
-   * The handler given to XdsClient: returns the resources it could not apply. A big push is converted in
-   * slices with a macrotask between them, and the records are written in the turn after they were derived,
-   * so the admin endpoint keeps answering (issue 5: do not block the event loop for long).
+   * What the xDS client turns each Address into as soon as it is decoded (its `convertAddress`): the mesh model,
+   * so a big push is not held twice. A resource the kernel cannot take (UnappliableResource) is rejected by the
+   * client with the message.
    */
-  handle = async (batch: ChangeBatch): Promise<Rejection[]> => {
+  static convert(address: Address): ModelAddress {
+    return address.workload
+      ? { kind: 'workload', value: workloadFromXds(address.workload) }
+      : { kind: 'service', value: serviceFromXds(address.service!) }
+  }
+
+  /**
+   * The handler given to XdsClient: returns the resources it could not apply. A big push is applied with a
+   * macrotask every slice of work (deriving and writing), so the admin endpoint keeps answering (issue 5: do not
+   * block the event loop for long).
+   */
+  handle = async (batch: ChangeBatch<ModelAddress>): Promise<Rejection[]> => {
     if (batch.typeUrl !== ADDRESS_TYPE_URL) return this.handlePolicies(batch.added, batch.removed)
     const started = performance.now()
     const rejections: Rejection[] = []
     const converted: Converted[] = []
-    const added = batch.added as Added<Address>[]
+    const added = batch.added
     for (let i = 0; i < added.length; i++) {
       if (i > 0 && endsSlice(i)) await nextTurn()
       const r = added[i]!
-      try {
-        if (r.value.workload)
-          converted.push({
-            name: r.name,
-            kind: 'workload',
-            value: workloadFromXds(r.value.workload),
-            isNew: !this.workloads.has(r.name),
-          })
-        else
-          converted.push({
-            name: r.name,
-            kind: 'service',
-            value: serviceFromXds(r.value.service),
-            isNew: !this.services.has(r.name),
-          })
-      } catch (err) {
-        if (!(err instanceof UnappliableResource)) throw err
-        rejections.push({ name: r.name, reason: err.message })
-      }
+      const known = r.value.kind === 'workload' ? this.workloads : this.services
+      converted.push({ name: r.name, ...r.value, isNew: !known.has(r.name) })
     }
     const removedWorkloads = batch.removed.filter((r) => r.kind === 'workload').map((r) => r.name)
     const removedServices = batch.removed.filter((r) => r.kind === 'service').map((r) => r.name)
@@ -106,7 +98,12 @@ export class ClusterMesh {
     }
   }
 
-  private async commit(delta: MeshDelta, applied: Converted[], batch: ChangeBatch, started: number): Promise<void> {
+  private async commit(
+    delta: MeshDelta,
+    applied: Converted[],
+    batch: ChangeBatch<ModelAddress>,
+    started: number,
+  ): Promise<void> {
     const nonce = batch.nonce
     const converted = performance.now()
     // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
