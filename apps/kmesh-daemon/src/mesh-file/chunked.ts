@@ -3,13 +3,15 @@
  * alone, its node ranges moved to file offsets so lines and problems are as in the whole document, read,
  * and its tree dropped. Memory stays near the size of the result, and reading stops at the problem cap.
  */
-import { isNode, isSeq, parseDocument, visit, type LineCounter } from 'yaml'
+import { Document, isNode, isSeq, parseDocument, visit, type LineCounter } from 'yaml'
+
+import { parseSimpleItem } from './fast-item.js'
 
 import type { BlockPlan } from './blocks.js'
 import { MAX_WHOLE_PARSE_BYTES } from './bounds.js'
 import { blankFile, blankSection, ConfigBuilder, READ_ORDER, type MeshFileResult } from './entries.js'
 import { MeshFileError } from './problems.js'
-import { Sink } from './reader.js'
+import { Sink, type YNode } from './reader.js'
 import { nestingError } from './whole.js'
 import { isStackOverflow, YAML_OPTIONS } from './yaml-options.js'
 
@@ -33,6 +35,7 @@ export function parseChunked(
   }
   const syntax = new Sink(file, text, undefined, lines)
   const builder = new ConfigBuilder(sink)
+  const schema = new Document(null, YAML_OPTIONS).schema
 
   // As the whole reader's readStruct: a repeated top-level key is refused and its list not read.
   const first = new Map<string, (typeof plan.sections)[number]>()
@@ -53,6 +56,13 @@ export function parseChunked(
       const end = section.ends[i] as number
       if (syntax.errorCount === 0 && builder.shouldStop(start)) break
       if (syntax.full) break
+      // Items of the usual simple shapes are read by fast-item.ts into the same nodes; the rest by the yaml package.
+      const simple = read && syntax.errorCount === 0 ? parseSimpleItem(text, start, end, schema) : undefined
+      if (simple) {
+        sink.useDoc(undefined)
+        builder.item(section.key, i, simple.items[0] as YNode, sink.lineAt(start))
+        continue
+      }
       const doc = parseDocument(text.slice(start, end), YAML_OPTIONS)
       visit(doc, (_, node) => {
         if (isNode(node) && node.range)

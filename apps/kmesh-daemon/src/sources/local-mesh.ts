@@ -90,6 +90,7 @@ export class LocalMesh {
 
   private async reloadNow(): Promise<ReloadResult> {
     const { file, processor, log } = this.options
+    const started = performance.now()
     let parsed
     try {
       const read = this.options.read ?? ((f, o) => readMeshFileIsolated(f, { maxBytes: o.maxBytes, signal: o.signal }))
@@ -100,6 +101,7 @@ export class LocalMesh {
       return { ok: false, error: err as Error }
     }
     if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
+    const readMs = performance.now() - started
     // Policies are compiled before anything is applied: a set the kernel cannot hold refuses the whole file.
     let authz: PreparedAuthz | undefined
     try {
@@ -123,7 +125,7 @@ export class LocalMesh {
       return { ok: false, error: err }
     }
     try {
-      const { warnings, writes, changes } = processor.apply(parsed.config)
+      const { warnings, writes, changes, computeMs, writeMs } = processor.apply(parsed.config)
       if (authz) {
         this.options.authz?.commit(authz)
         if (authz.set) log.info({ file, ...authz.set.counts }, 'authorization policies enforced')
@@ -146,7 +148,14 @@ export class LocalMesh {
       for (const w of warnings.slice(0, LOGGED_PROBLEMS)) log.warn({ file }, w)
       const counts = countChanges(changes)
       this.state.lastApplied = { at: new Date().toISOString(), ...counts }
-      log.info({ file, ...counts, writes: compactWrites(writes) }, 'mesh applied')
+      // where the time went: reading and parsing the file, deriving the records, writing them (ids included)
+      const ms = {
+        read: round(readMs),
+        compute: round(computeMs),
+        write: round(writeMs),
+        total: round(performance.now() - started),
+      }
+      log.info({ file, ...counts, writes: compactWrites(writes), ms }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
       this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
@@ -264,3 +273,5 @@ function logCapped(log: Logger, problems: MeshFileProblem[], total: number, leve
     )
   }
 }
+
+const round = (ms: number): number => Math.round(ms * 1000) / 1000
