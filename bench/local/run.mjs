@@ -67,6 +67,11 @@ function meshFile(services, workloads, moved = false) {
   return lines.join('\n')
 }
 
+/** The daemon's own split of a load, from its "mesh applied" line: reading + parsing, deriving, writing. */
+const splitOf = (line) => {
+  const ms = JSON.parse(line).ms ?? {}
+  return `read+parse ${f1(ms.read ?? NaN)}, compute ${f1(ms.compute ?? NaN)}, write ${f1(ms.write ?? NaN)}, total ${f1(ms.total ?? NaN)} ms`
+}
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 const f1 = (x) => x.toFixed(1)
 
@@ -126,8 +131,8 @@ async function main() {
       `km_backend=${opts.workloads + 1024}`,
     ])
     onCleanup(`stop kmesh-daemon (${label})`, () => daemon.stop())
-    await daemon.next(/"mesh applied"/, 600000)
-    return { daemon, pinRoot, ms: performance.now() - started }
+    const line = await daemon.next(/"mesh applied"/, 600000)
+    return { daemon, pinRoot, ms: performance.now() - started, split: splitOf(line) }
   }
 
   const baseline = await start('small', small)
@@ -135,22 +140,25 @@ async function main() {
   const run = await start('big', big)
   const memory = rssMb(run.daemon.child.pid)
   console.log(
-    `start → applied: ${f1(run.ms)} ms for ${(size / 1e6).toFixed(1)} MB (one-workload file: ${f1(baseline.ms)} ms); RSS ${f1(memory.rss)} MB (peak ${f1(memory.peak)})`,
+    `start → applied: ${f1(run.ms)} ms for ${(size / 1e6).toFixed(1)} MB (one-workload file: ${f1(baseline.ms)} ms); daemon: ${run.split}; RSS ${f1(memory.rss)} MB (peak ${f1(memory.peak)})`,
   )
 
   // One edit: workload 0 moves; the file is replaced atomically, as an editor or a ConfigMap update does.
   const edits = []
+  const editSplits = []
   for (let k = 0; k < 3; k++) {
     const next = run.daemon.next(/"mesh applied"/, 600000)
     const tmp = `${big}.tmp`
     writeFileSync(tmp, meshFile(opts.services, opts.workloads, k % 2 === 0))
     const written = performance.now()
     renameSync(tmp, big)
-    await next
+    editSplits.push(splitOf(await next))
     edits.push(performance.now() - written)
   }
   const editMs = median(edits)
-  console.log(`one edit → applied: ${f1(editMs)} ms (median of 3; includes the ${SETTLE_MS} ms settle)`)
+  console.log(
+    `one edit → applied: ${f1(editMs)} ms (median of 3; includes the ${SETTLE_MS} ms settle); daemon: ${editSplits.join(' | ')}`,
+  )
 
   const timed = (args) => {
     const t0 = performance.now()

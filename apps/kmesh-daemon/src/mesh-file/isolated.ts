@@ -111,7 +111,7 @@ export function parseInWorker(
 
     worker.on('message', (reply: ParseReply) => {
       finish(() => {
-        if (reply.ok) resolve(reply.result as MeshFileResult)
+        if (reply.ok) resolve(JSON.parse(reply.json) as MeshFileResult)
         else if ('crash' in reply) reject(refuse(file, `the parser failed: ${reply.crash}`))
         else {
           reject(
