@@ -25,6 +25,8 @@ export function parseChunked(
   file: string,
   lines: LineCounter,
   plan: Plan,
+  /** crossCheck false: only each entry on its own (item-memo.ts checks across the whole file itself) */
+  options: { crossCheck?: boolean } = {},
 ): MeshFileResult | typeof FALLBACK {
   // The whole reader's syntax messages see the entry in context; ours only as far as the entry goes.
   const canFallBack = text.length <= MAX_WHOLE_PARSE_BYTES
@@ -34,7 +36,7 @@ export function parseChunked(
     throw new MeshFileError(sink.errors)
   }
   const syntax = new Sink(file, text, undefined, lines)
-  const builder = new ConfigBuilder(sink)
+  const builder = new ConfigBuilder(sink, options)
   const schema = new Document(null, YAML_OPTIONS).schema
 
   // As the whole reader's readStruct: a repeated top-level key is refused and its list not read.

@@ -73,7 +73,10 @@ export class ConfigBuilder {
   /** Reading stopped at the problem cap; `total` is then a lower bound. */
   stopped = false
 
-  constructor(readonly sink: Sink) {}
+  constructor(
+    readonly sink: Sink,
+    private readonly options: { crossCheck?: boolean } = {},
+  ) {}
 
   /** Whether to stop before an item starting at `offset`: the cap is reached and counting on would cost too much. */
   shouldStop(offset: number): boolean {
@@ -109,7 +112,7 @@ export class ConfigBuilder {
   finish(): MeshFileResult {
     const sink = this.sink
     sink.fallbackLine = undefined
-    if (!this.stopped) crossCheck(sink, this.rc)
+    if (!this.stopped && this.options.crossCheck !== false) crossCheck(sink, this.rc)
     if (sink.errorCount > 0) {
       throw new MeshFileError([...sink.errors].sort(byLine), {
         total: sink.errorCount,

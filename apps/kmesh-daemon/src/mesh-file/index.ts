@@ -17,8 +17,12 @@ export {
 } from './bounds.js'
 export type { MeshFileResult } from './entries.js'
 export type { ReadBytesOptions as ReadMeshFileOptions } from './file.js'
+export { ItemMemo, MAX_REPARSED_ITEMS } from './item-memo.js'
+export { decodeMeshBytes } from './decode.js'
+export { readMeshBytes } from './file.js'
 export {
   readMeshFileIsolated,
+  parseMeshBytesIsolated,
   INLINE_PARSE_BELOW_BYTES,
   DEFAULT_PARSE_TIMEOUT_MS,
   DEFAULT_PARSE_HEAP_MB,

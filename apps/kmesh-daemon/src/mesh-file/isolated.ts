@@ -60,6 +60,15 @@ function refuse(file: string, message: string, cause?: unknown): MeshFileError {
 export async function readMeshFileIsolated(path: string, options: IsolatedReadOptions = {}): Promise<MeshFileResult> {
   options.signal?.throwIfAborted()
   const bytes = await readMeshBytes(path, { maxBytes: options.maxBytes })
+  return parseMeshBytesIsolated(bytes, path, options)
+}
+
+/** The parse of readMeshFileIsolated, for bytes already read: on this thread when small, else in a worker. */
+export async function parseMeshBytesIsolated(
+  bytes: Uint8Array,
+  path: string,
+  options: IsolatedReadOptions = {},
+): Promise<MeshFileResult> {
   options.signal?.throwIfAborted()
   if (bytes.byteLength < (options.inlineBelowBytes ?? INLINE_PARSE_BELOW_BYTES)) {
     const { result, error } = parseMeshText(bytes, path)

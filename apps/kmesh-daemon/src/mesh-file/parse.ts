@@ -15,7 +15,8 @@ import { nestingError, parseWhole } from './whole.js'
 
 export type Route = 'chunked' | 'whole'
 
-function lineCounter(text: string): LineCounter {
+/** Line starts of `text`, for problems' line numbers. */
+export function lineCounter(text: string): LineCounter {
   const lines = new LineCounter()
   lines.addNewLine(0)
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1)

@@ -65,6 +65,7 @@ function diffKind<T>(
   const changes: KindChanges = { added: [], changed: [], removed: [] }
   for (const [key, next] of wanted) {
     const prev = held.get(key)
+    if (prev === next) continue // the very object held (a mesh file's unchanged item, mesh-file/item-memo.ts)
     if (prev === undefined) changes.added.push(key)
     else if (JSON.stringify(prev) !== JSON.stringify(next)) changes.changed.push(key)
     else continue

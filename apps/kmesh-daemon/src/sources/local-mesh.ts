@@ -11,7 +11,15 @@
 import { watch, type FSWatcher } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
-import { MeshFileError, readMeshFileIsolated, type MeshFileProblem, type MeshFileResult } from '../mesh-file/index.js'
+import {
+  decodeMeshBytes,
+  ItemMemo,
+  MeshFileError,
+  parseMeshBytesIsolated,
+  readMeshBytes,
+  type MeshFileProblem,
+  type MeshFileResult,
+} from '../mesh-file/index.js'
 import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
 import { AuthzCompileError, type AuthzProcessor, type PreparedAuthz } from '../processor/authz.js'
 import { policyToWire } from '../processor/authz-wire.js'
@@ -68,6 +76,8 @@ export class LocalMesh {
   private readonly stopping = new AbortController()
   private reloading: Promise<ReloadResult> = Promise.resolve({ ok: true })
   private readonly state: MeshFileStatus
+  /** The items of the file last applied and their resources: an edit re-reads only the items it changed. */
+  private memo: ItemMemo | undefined
 
   constructor(private readonly options: LocalMeshOptions) {
     this.state = { file: options.file }
@@ -91,10 +101,11 @@ export class LocalMesh {
   private async reloadNow(): Promise<ReloadResult> {
     const { file, processor, log } = this.options
     const started = performance.now()
-    let parsed
+    let parsed: MeshFileResult
+    let read: Awaited<ReturnType<LocalMesh['readFile']>>
     try {
-      const read = this.options.read ?? ((f, o) => readMeshFileIsolated(f, { maxBytes: o.maxBytes, signal: o.signal }))
-      parsed = await read(file, { maxBytes: this.options.maxBytes, signal: this.stopping.signal })
+      read = await this.readFile()
+      parsed = read.parsed
     } catch (err) {
       if (this.closed) return { ok: false, error: new Error('the daemon is stopping; the mesh file was not applied') }
       this.refused(err as Error)
@@ -155,7 +166,10 @@ export class LocalMesh {
         write: round(writeMs),
         total: round(performance.now() - started),
       }
-      log.info({ file, ...counts, writes: compactWrites(writes), ms }, 'mesh applied')
+      if (read.memo) this.memo = read.memo
+      else if (read.text !== undefined) this.memo = ItemMemo.of(read.text, parsed)
+      else this.memo = undefined
+      log.info({ file, ...counts, writes: compactWrites(writes), reread: read.reread, ms }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
       this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
@@ -165,6 +179,35 @@ export class LocalMesh {
       )
       return { ok: false, error: err as Error }
     }
+  }
+
+  /**
+   * Reads and parses the file: after an applied file, only its new or edited items are parsed (ItemMemo) when that
+   * gives a clean result; else the whole file, in a worker. `reread` says which (the items parsed, or 'all').
+   */
+  private async readFile(): Promise<{
+    parsed: MeshFileResult
+    reread: number | 'all'
+    /** the file's text, to remember its items once applied (a full read) */
+    text?: string | undefined
+    /** the memo for the next read (an item-wise read) */
+    memo?: ItemMemo | undefined
+  }> {
+    const { file, maxBytes } = this.options
+    const signal = this.stopping.signal
+    if (this.options.read) return { parsed: await this.options.read(file, { maxBytes, signal }), reread: 'all' }
+    const bytes = await readMeshBytes(file, { maxBytes })
+    let text: string | undefined
+    try {
+      text = decodeMeshBytes(bytes, file)
+    } catch {
+      // not UTF-8: the full reader says where
+    }
+    if (text !== undefined && this.memo) {
+      const again = this.memo.reread(text, file)
+      if (again) return { parsed: again.result, reread: again.parsedItems, memo: again.memo }
+    }
+    return { parsed: await parseMeshBytesIsolated(bytes, file, { signal }), reread: 'all', text }
   }
 
   private refused(err: Error): void {

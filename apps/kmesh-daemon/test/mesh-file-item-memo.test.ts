@@ -1,0 +1,151 @@
+// Re-reading an edited mesh file item by item (src/mesh-file/item-memo.ts) against reading it whole: after random
+// edits of generated and fixture files, whenever the memo answers, its result equals the full reader's (config,
+// warnings, not-enforced list) and the full reader found no problem; plain edits are answered by re-reading only
+// the items they touched, and the unchanged resources are the very objects of the previous read.
+import t from 'tap'
+import { readdirSync, readFileSync } from 'node:fs'
+import { ItemMemo } from '../src/mesh-file/item-memo.js'
+import { parseMeshText } from '../src/mesh-file/parse.js'
+
+const SEED = Number(process.env['KMESH_ITEM_MEMO_SEED'] ?? Date.now() % 1e9)
+
+const host = (j: number) => `svc-${j}.bench.svc.cluster.local`
+const ip = (a: number, i: number) => `127.${a}.${(i >>> 8) & 255}.${i & 255}`
+function workloadItem(i: number, services: number, a = 64): string {
+  return [
+    `- uid: c//v1/Pod/bench/w-${i}`,
+    `  name: w-${i}`,
+    '  namespace: bench',
+    `  workloadIps: ["${ip(a, i)}"]`,
+    `  services: {"bench/${host(i % services)}": {80: 8080}}`,
+    '',
+  ].join('\n')
+}
+function serviceItem(j: number): string {
+  return [
+    `- name: svc-${j}`,
+    '  namespace: bench',
+    `  hostname: ${host(j)}`,
+    `  vips: ["/${ip(32, j)}"]`,
+    '  ports: {80: 8080}',
+    '',
+  ].join('\n')
+}
+
+function full(text: string) {
+  const { result, error } = parseMeshText(text, 'mesh.yaml')
+  return { result, error }
+}
+
+t.test('plain edits re-read only the items they touch; the rest are the same objects', async (t) => {
+  const w = Array.from({ length: 50 }, (_, i) => workloadItem(i, 20))
+  const s = Array.from({ length: 20 }, (_, j) => serviceItem(j))
+  const text = `workloads:\n${w.join('')}services:\n${s.join('')}policies: []\n`
+  const first = full(text).result!
+  const memo = ItemMemo.of(text, first)!
+  t.ok(memo, 'a clean read leaves a memo')
+  // workload 7 moves; a workload is added; service 3 is removed
+  const w2 = [...w]
+  w2[7] = workloadItem(7, 20, 65)
+  w2.push(workloadItem(50, 20))
+  const s2 = s.filter((_, j) => j !== 3 && j !== 13 && j !== 23)
+  // w-3 and w-23 and w-43 listed svc-3: drop them too, or the checks across entries would warn (dangling service)
+  const w3 = w2.filter((_, i) => i % 20 !== 3 && i % 20 !== 13)
+  const edited = `workloads:\n${w3.join('')}services:\n${s2.join('')}policies: []\n`
+  const again = memo.reread(edited, 'mesh.yaml')
+  const reference = full(edited)
+  t.notOk(reference.error, 'the edited file is clean')
+  t.ok(again, 'the memo answers')
+  t.equal(again!.parsedItems, 2, 'two items parsed: the moved and the new workload')
+  t.same(again!.result, reference.result)
+  const byUid = new Map(first.config.workloads.map((x) => [x.uid, x]))
+  const kept = again!.result.config.workloads.filter((x) => byUid.get(x.uid) === x).length
+  t.equal(kept, again!.result.config.workloads.length - 2, 'unchanged workloads are the objects of the first read')
+})
+
+t.test(
+  `random edits: the memo answers only with what the full reader says (seed ${SEED}, KMESH_ITEM_MEMO_SEED)`,
+  async (t) => {
+    let state = SEED >>> 0 || 1
+    const rnd = (n: number): number => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0
+      return (state >>> 8) % n
+    }
+    const fixtures = new URL('./fixtures/mesh-file/', import.meta.url)
+    const bases = [
+      `workloads:\n${Array.from({ length: 30 }, (_, i) => workloadItem(i, 10)).join('')}services:\n${Array.from({ length: 10 }, (_, j) => serviceItem(j)).join('')}`,
+      ...readdirSync(fixtures)
+        .filter((f) => f.endsWith('.yaml'))
+        .map((f) => readFileSync(new URL(f, fixtures), 'utf8')),
+    ]
+    const edits: ((lines: string[]) => void)[] = [
+      (l) => l.splice(rnd(l.length), 1), // drop a line
+      (l) => {
+        const i = rnd(l.length)
+        l.splice(i, 0, l[i]!) // repeat a line
+      },
+      (l) => {
+        const i = rnd(l.length)
+        l[i] = l[i]!.replace(/\d/, String(rnd(10))) // change a digit
+      },
+      (l) => {
+        const i = rnd(l.length)
+        l[i] = l[i]!.replace(/[a-z]/, 'x') // change a letter
+      },
+      (l) => l.splice(rnd(l.length), 0, '# a comment'),
+      (l) => l.splice(rnd(l.length), 0, ''),
+      (l) => l.splice(rnd(l.length), 0, '  unknownField: 1'),
+      (l) => {
+        const i = rnd(l.length)
+        const j = rnd(l.length)
+        ;[l[i], l[j]] = [l[j]!, l[i]!] // swap two lines
+      },
+      (l) =>
+        l.push(
+          ...workloadItem(900 + rnd(5), 10)
+            .trimEnd()
+            .split('\n'),
+        ), // a new item at the end
+      // problems only the checks across entries see: a uid given twice, a service no entry defines
+      (l) => l.push(...workloadItem(rnd(30), 10).trimEnd().split('\n')),
+      (l) => l.push(...workloadItem(950, 1000).trimEnd().split('\n')),
+    ]
+    let answered = 0
+    let declined = 0
+    for (let round = 0; round < 150; round++) {
+      const base = bases[rnd(bases.length)]!
+      const first = full(base)
+      if (first.error || first.result!.warnings.length > 0) continue
+      let memo = ItemMemo.of(base, first.result!)
+      if (!memo) continue
+      let text = base
+      for (let step = 0; step < 4; step++) {
+        const lines = text.split('\n')
+        for (let k = 1 + rnd(2); k > 0; k--) edits[rnd(edits.length)]!(lines)
+        text = lines.join('\n')
+        const again = memo.reread(text, 'mesh.yaml')
+        const reference = full(text)
+        if (!again) {
+          declined++
+          if (!reference.error && reference.result!.warnings.length === 0)
+            memo = ItemMemo.of(text, reference.result!) ?? memo
+          continue
+        }
+        answered++
+        if (reference.error || JSON.stringify(again.result) !== JSON.stringify(reference.result)) {
+          t.same(
+            { result: again.result },
+            { result: reference.result, error: reference.error?.problems },
+            `round ${round} step ${step}: ${JSON.stringify(text).slice(0, 2000)}`,
+          )
+          return
+        }
+        memo = again.memo
+      }
+    }
+    t.ok(
+      answered > 30 && declined > 30,
+      `${answered} re-reads answered by the memo, ${declined} left to the full reader`,
+    )
+  },
+)
