@@ -72,8 +72,11 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
     }
   }
   for (const e of rc.workloads) {
-    const member = new Set([...Object.keys(e.value.services), ...(explicitMembership.get(e.value.uid) ?? [])])
-    const problem = workloadServicesProblem(member.size)
+    const explicit = explicitMembership.get(e.value.uid)
+    const own = Object.keys(e.value.services)
+    // the keys of one map are distinct: only explicit endpoints can repeat one
+    const count = explicit ? new Set([...own, ...explicit]).size : own.length
+    const problem = workloadServicesProblem(count)
     if (problem) sink.addAtLine('error', e.entry, 'services', problem, e.lines.at('services'))
   }
 
@@ -149,6 +152,10 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
 
 /** §4.1: a gateway destination must resolve to something in the file. */
 function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEntry<Service>>): void {
+  const anyGateway =
+    rc.workloads.some((w) => w.value.waypoint || w.value.networkGateway) ||
+    rc.services.some((s) => s.value.waypoint || s.value.weightedWaypoints.length > 0)
+  if (!anyGateway) return // nothing to resolve: no index to build (a big generated mesh often has none)
   // Indexes, so that a file with thousands of workloads stays linear.
   const byHostname = new Set(rc.workloads.map((w) => `${w.value.namespace}/${w.value.hostname}`))
   const addresses = new Set<string>()
