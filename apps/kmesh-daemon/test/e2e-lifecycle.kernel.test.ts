@@ -25,7 +25,7 @@ t.test('a bad edit is refused and the last good state stays in force', { skip },
   h.writeMesh(meshYaml([w('a', '127.0.5.11')], [web]))
   const d = spawnDaemon(h.cliArgs())
   t.teardown(() => d.stop())
-  await d.next(/mesh applied/)
+  t.match(await d.next(/mesh applied/), /reread\W+all\b/, 'the first load reads the whole file')
   t.same((await h.probe(['127.10.5.1:80'], 10))['127.10.5.1:80'], { a: 10 })
 
   const refused = d.next(/mesh file refused/)
@@ -46,7 +46,8 @@ t.test('a bad edit is refused and the last good state stays in force', { skip },
 
   const applied = d.next(/mesh applied/)
   h.writeMesh(meshYaml([w('a', '127.0.5.11'), w('b', '127.0.5.12')], [web]))
-  await applied
+  // The typo was refused by the full reader (its message above); the fix re-reads only the item it adds.
+  t.match(await applied, /reread\W+1\b/, 'the fixed file: one item re-read, the others remembered')
   t.same(
     Object.keys((await h.probe(['127.10.5.1:80'], 40))['127.10.5.1:80']!).sort(),
     ['a', 'b'],
