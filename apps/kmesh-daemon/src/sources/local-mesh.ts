@@ -166,10 +166,11 @@ export class LocalMesh {
         write: round(writeMs),
         total: round(performance.now() - started),
       }
+      log.info({ file, ...counts, writes: compactWrites(writes), reread: read.reread, ms }, 'mesh applied')
+      // What the next edit needs, once the maps are written: this file's items and their resources.
       if (read.memo) this.memo = read.memo
       else if (read.text !== undefined) this.memo = ItemMemo.of(read.text, parsed)
       else this.memo = undefined
-      log.info({ file, ...counts, writes: compactWrites(writes), reread: read.reread, ms }, 'mesh applied')
       return { ok: true, changes }
     } catch (err) {
       this.state.lastRefusal = { at: new Date().toISOString(), reason: (err as Error).message, total: 0, problems: [] }
