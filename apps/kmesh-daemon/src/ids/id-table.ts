@@ -18,8 +18,6 @@ type JournalLine = ['+', string, number] | ['-', string]
 export class IdTable {
   private readonly byName = new Map<string, number>()
   private readonly byId = new Map<number, string>()
-  /** prefix -> key -> id: a cache of byName for idOfKey, kept equal to it on every release */
-  private readonly keyed = new Map<string, Map<string, number>>()
   private pending: JournalLine[] = []
   private journalLines = 0
 
@@ -104,21 +102,6 @@ export class IdTable {
     return id
   }
 
-  /**
-   * idOf(prefix + key), remembered by the key itself: the key strings are the ones the model indexes by (a uid, a
-   * service key), whose hash the engine computes once, where `prefix + key` would be a new string to hash on every
-   * call — a full recompute asks for each id several times.
-   */
-  idOfKey(prefix: string, key: string): number {
-    let ids = this.keyed.get(prefix)
-    if (!ids) this.keyed.set(prefix, (ids = new Map()))
-    const known = ids.get(key)
-    if (known !== undefined) return known
-    const id = this.idOf(prefix + key)
-    ids.set(key, id)
-    return id
-  }
-
   peek(name: string): number | undefined {
     return this.byName.get(name)
   }
@@ -138,8 +121,6 @@ export class IdTable {
     this.byName.delete(name)
     this.byId.delete(id)
     this.pending.push(['-', name])
-    const colon = name.indexOf(':')
-    if (colon >= 0) this.keyed.get(name.slice(0, colon + 1))?.delete(name.slice(colon + 1))
   }
 
   /** Forgets names no longer in use, so their ids can be reused later. */

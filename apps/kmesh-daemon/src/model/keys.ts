@@ -9,21 +9,15 @@ export const serviceKeyOf = (s: { namespace: string; hostname: string }): string
 /** A policy's key, `namespace/name`: what a workload's `authorizationPolicies` lists. */
 export const policyKeyOf = (p: { namespace: string; name: string }): string => `${p.namespace}/${p.name}`
 
-/** The prefixes of id-table names: `svc:<service key>`, `wl:<workload uid>`. */
-export const SERVICE_ID_PREFIX = 'svc:'
-export const WORKLOAD_ID_PREFIX = 'wl:'
-
 /** The id-table name of a service, by its key: the id in service and frontend records. */
-export const serviceIdName = (key: string): string => `${SERVICE_ID_PREFIX}${key}`
+export const serviceIdName = (key: string): string => `svc:${key}`
 
 /** The id-table name of a service. */
 export const serviceName = (s: { namespace: string; hostname: string }): string => serviceIdName(serviceKeyOf(s))
 
 /** The id-table name of a workload: the backend uid in backend and endpoint records. */
-export const workloadName = (w: { uid: string }): string => `${WORKLOAD_ID_PREFIX}${w.uid}`
+export const workloadName = (w: { uid: string }): string => `wl:${w.uid}`
 
-/** The ids of a service (by key) and of a workload (by uid), allocated when new: IdTable.idOfKey with the prefixes. */
-export const serviceId = (ids: { idOfKey(prefix: string, key: string): number }, key: string): number =>
-  ids.idOfKey(SERVICE_ID_PREFIX, key)
-export const workloadId = (ids: { idOfKey(prefix: string, key: string): number }, uid: string): number =>
-  ids.idOfKey(WORKLOAD_ID_PREFIX, uid)
+/** The ids of a service (by key) and of a workload (by uid), allocated when new. */
+export const serviceId = (ids: { idOf(name: string): number }, key: string): number => ids.idOf(serviceIdName(key))
+export const workloadId = (ids: { idOf(name: string): number }, uid: string): number => ids.idOf(workloadName({ uid }))

@@ -496,11 +496,7 @@ export class MeshEngine {
 
 /** The keys with the best (lowest) rank, sorted: the claims on an address that fit this node's network best. */
 function closest(keys: Set<string>, rank: (key: string) => number | undefined): string[] {
-  // one claim (nearly every address): no ranking, no sorting
-  if (keys.size === 0) return []
-  if (keys.size === 1) {
-    for (const k of keys) return [k]
-  }
+  if (keys.size <= 1) return [...keys] // one claim (nearly every address): no ranking, no sorting
   let best = Number.POSITIVE_INFINITY
   for (const k of keys) best = Math.min(best, rank(k) ?? Number.POSITIVE_INFINITY)
   return [...keys].filter((k) => (rank(k) ?? Number.POSITIVE_INFINITY) === best).sort()
