@@ -11,6 +11,9 @@ import type { PlanSummary } from '../dataplane/plan.js'
 
 /** How an Applied's writes are logged (sources log them without reaching into the dataplane). */
 export { compactWrites } from '../dataplane/plan.js'
+
+/** Milliseconds to the microsecond, for the `ms` split the sources log beside an Applied. */
+export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000
 import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
 import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'

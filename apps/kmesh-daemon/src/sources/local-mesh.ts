@@ -20,7 +20,7 @@ import {
   type MeshFileProblem,
   type MeshFileResult,
 } from '../mesh-file/index.js'
-import { compactWrites, type WorkloadProcessor } from '../processor/processor.js'
+import { compactWrites, roundMs, type WorkloadProcessor } from '../processor/processor.js'
 import { AuthzCompileError, type AuthzProcessor, type PreparedAuthz } from '../processor/authz.js'
 import { policyToWire } from '../processor/authz-wire.js'
 import { countChanges, type ResourceChanges } from '../model/index.js'
@@ -161,10 +161,10 @@ export class LocalMesh {
       this.state.lastApplied = { at: new Date().toISOString(), ...counts }
       // where the time went: reading and parsing the file, deriving the records, writing them (ids included)
       const ms = {
-        read: round(readMs),
-        compute: round(computeMs),
-        write: round(writeMs),
-        total: round(performance.now() - started),
+        read: roundMs(readMs),
+        compute: roundMs(computeMs),
+        write: roundMs(writeMs),
+        total: roundMs(performance.now() - started),
       }
       log.info({ file, ...counts, writes: compactWrites(writes), reread: read.reread, ms }, 'mesh applied')
       // What the next edit needs, once the maps are written: this file's items and their resources.
@@ -317,5 +317,3 @@ function logCapped(log: Logger, problems: MeshFileProblem[], total: number, leve
     )
   }
 }
-
-const round = (ms: number): number => Math.round(ms * 1000) / 1000

@@ -8,7 +8,7 @@
  */
 import type { Added, Authorization, ChangeBatch, Rejection, Address } from '@kmesh-ts/xds-client'
 import { ADDRESS_TYPE_URL } from '@kmesh-ts/xds-client'
-import { compactWrites, type WorkloadProcessor } from '../../processor/processor.js'
+import { compactWrites, roundMs, type WorkloadProcessor } from '../../processor/processor.js'
 import type { MeshDelta } from '../../model/index.js'
 import { driveYielding, endsSlice, nextTurn, SLICE } from '../../util/slices.js'
 import { serviceFromXds, workloadFromXds } from './xds-convert.js'
@@ -55,7 +55,6 @@ export class ClusterMesh {
   handle = async (batch: ChangeBatch<ModelAddress>): Promise<Rejection[]> => {
     if (batch.typeUrl !== ADDRESS_TYPE_URL) return this.handlePolicies(batch.added, batch.removed)
     const started = performance.now()
-    const rejections: Rejection[] = []
     const converted: Converted[] = []
     const added = batch.added
     for (let i = 0; i < added.length; i++) {
@@ -74,7 +73,7 @@ export class ClusterMesh {
     })
     try {
       await this.commit(deltaOf(converted), converted, batch, started)
-      return rejections
+      return []
     } catch (err) {
       const reason = (err as Error).message
       // Keep updates and removals, refuse what would have grown the maps.
@@ -82,7 +81,7 @@ export class ClusterMesh {
       try {
         if (kept.length === converted.length) throw err
         await this.commit(deltaOf(kept), kept, batch, started)
-        return [...rejections, ...converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))]
+        return converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))
       } catch (retryErr) {
         const retry = retryErr === err ? undefined : (retryErr as Error).message
         this.log.error(
@@ -90,7 +89,6 @@ export class ClusterMesh {
           'push not applied; the last good state stays in force',
         )
         return [
-          ...rejections,
           ...converted.map((c) => ({ name: c.name, reason })),
           ...batch.removed.map((r) => ({ name: r.name, reason })),
         ]
@@ -123,10 +121,10 @@ export class ClusterMesh {
       this.log.error({ nonce, err: authzProblem }, 'authorization not recompiled; the last good set stays enforced')
     for (const w of warnings) this.log.warn({ nonce }, w)
     const ms = {
-      convert: round(converted - started),
-      compute: round(computeMs),
-      write: round(writeMs),
-      total: round(performance.now() - started),
+      convert: roundMs(converted - started),
+      compute: roundMs(computeMs),
+      write: roundMs(writeMs),
+      total: roundMs(performance.now() - started),
     }
     this.log.info(
       {
@@ -173,5 +171,3 @@ export class ClusterMesh {
     return []
   }
 }
-
-const round = (ms: number): number => Math.round(ms * 1000) / 1000
