@@ -9,7 +9,14 @@ import { parseSimpleItem } from './fast-item.js'
 
 import type { BlockPlan } from './blocks.js'
 import { MAX_WHOLE_PARSE_BYTES } from './bounds.js'
-import { blankFile, blankSection, ConfigBuilder, READ_ORDER, type MeshFileResult } from './entries.js'
+import {
+  blankFile,
+  blankSection,
+  ConfigBuilder,
+  READ_ORDER,
+  type MeshFileResult,
+  type ReaderOptions,
+} from './entries.js'
 import { MeshFileError } from './problems.js'
 import { Sink, type YNode } from './reader.js'
 import { nestingError } from './whole.js'
@@ -25,8 +32,7 @@ export function parseChunked(
   file: string,
   lines: LineCounter,
   plan: Plan,
-  /** crossCheck false: only each entry on its own (item-memo.ts checks across the whole file itself) */
-  options: { crossCheck?: boolean } = {},
+  options: ReaderOptions = {},
 ): MeshFileResult | typeof FALLBACK {
   // The whole reader's syntax messages see the entry in context; ours only as far as the entry goes.
   const canFallBack = text.length <= MAX_WHOLE_PARSE_BYTES

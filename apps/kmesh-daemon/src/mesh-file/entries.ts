@@ -63,6 +63,11 @@ const pairKey = (sink: Sink, node: YNode, a: string, b: string): string | undefi
   return x === undefined || y === undefined ? undefined : `${x}/${y}`
 }
 
+/** How a file is read: `crossCheck: false` reads each entry on its own only (item-memo.ts checks the whole). */
+export interface ReaderOptions {
+  crossCheck?: boolean
+}
+
 export class ConfigBuilder {
   private readonly rc: ReadConfig = {
     workloads: [],
@@ -75,7 +80,7 @@ export class ConfigBuilder {
 
   constructor(
     readonly sink: Sink,
-    private readonly options: { crossCheck?: boolean } = {},
+    private readonly options: ReaderOptions = {},
   ) {}
 
   /** Whether to stop before an item starting at `offset`: the cap is reached and counting on would cost too much. */

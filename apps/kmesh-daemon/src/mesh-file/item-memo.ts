@@ -18,11 +18,7 @@ import { crossCheck, type EntryKey, type ReadConfig, type ReadEntry } from './cr
 import { EntryLines } from './entry-lines.js'
 import type { MeshFileResult } from './entries.js'
 import { notEnforced } from './not-enforced.js'
-import { lineCounter } from './parse.js'
-import { FALLBACK, parseChunked } from './chunked.js'
-import { MAX_NESTING } from './bounds.js'
-import { findDeepNesting } from './nesting.js'
-import { MeshFileError } from './problems.js'
+import { parseMeshText } from './parse.js'
 import { Sink } from './reader.js'
 import type { MeshConfig, Policy, Service, Workload } from '../model/mesh.js'
 
@@ -82,7 +78,8 @@ export class ItemMemo {
         else fresh[section].push(item)
       }
     }
-    const parsed = parseItems(fresh, file)
+    const parsedItems = SECTIONS.reduce((n, s) => n + fresh[s].length, 0)
+    const parsed = parseItems(fresh, parsedItems, file)
     if (!parsed) return undefined
     const config: MeshConfig = { workloads: [], services: [], policies: [] }
     for (const section of SECTIONS) {
@@ -102,7 +99,7 @@ export class ItemMemo {
     return {
       result: { config, warnings: [], notEnforced: notEnforced(config) },
       memo: new ItemMemo(next),
-      parsedItems: SECTIONS.reduce((n, s) => n + fresh[s].length, 0),
+      parsedItems,
     }
   }
 }
@@ -127,11 +124,13 @@ function itemTexts(text: string): Record<SectionName, string[]> | undefined {
 
 /**
  * The new or edited items, read as a small file of their own: their resources per section in the same order, or
- * undefined if there are too many or the small file does not read cleanly (a problem, a warning — e.g. a
- * reference to an entry that is not among them).
+ * undefined if there are too many (`count` of them) or one does not read cleanly (a problem or a warning).
  */
-function parseItems(fresh: Record<SectionName, string[]>, file: string): Record<SectionName, Resource[]> | undefined {
-  const count = SECTIONS.reduce((n, s) => n + fresh[s].length, 0)
+function parseItems(
+  fresh: Record<SectionName, string[]>,
+  count: number,
+  file: string,
+): Record<SectionName, Resource[]> | undefined {
   if (count > MAX_REPARSED_ITEMS) return undefined
   if (count === 0) return { workloads: [], services: [], policies: [] }
   const parts: string[] = []
@@ -142,17 +141,8 @@ function parseItems(fresh: Record<SectionName, string[]>, file: string): Record<
   }
   // Read as the full reader reads each entry, without its checks across entries: the items are not the whole file
   // (they name services and workloads that are not among them); checksClean runs those over the whole result.
-  const text = parts.join('')
-  const plan = planBlocks(text)
-  if (!plan.ok || findDeepNesting(text, MAX_NESTING) !== undefined) return undefined
-  let result: MeshFileResult | typeof FALLBACK
-  try {
-    result = parseChunked(text, file, lineCounter(text), plan, { crossCheck: false })
-  } catch (err) {
-    if (err instanceof MeshFileError) return undefined
-    throw err
-  }
-  if (result === FALLBACK || result.warnings.length > 0) return undefined
+  const { result } = parseMeshText(parts.join(''), file, 'auto', { crossCheck: false })
+  if (!result || result.warnings.length > 0) return undefined
   for (const section of SECTIONS) if (result.config[section].length !== fresh[section].length) return undefined
   return result.config
 }

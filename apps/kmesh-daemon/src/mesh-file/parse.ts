@@ -8,15 +8,14 @@ import { planBlocks } from './blocks.js'
 import { MAX_NESTING, MAX_WHOLE_PARSE_BYTES, sizeText } from './bounds.js'
 import { FALLBACK, parseChunked } from './chunked.js'
 import { decodeMeshBytes } from './decode.js'
-import type { MeshFileResult } from './entries.js'
+import type { MeshFileResult, ReaderOptions } from './entries.js'
 import { findDeepNesting } from './nesting.js'
 import { MeshFileError } from './problems.js'
 import { nestingError, parseWhole } from './whole.js'
 
 export type Route = 'chunked' | 'whole'
 
-/** Line starts of `text`, for problems' line numbers. */
-export function lineCounter(text: string): LineCounter {
+function lineCounter(text: string): LineCounter {
   const lines = new LineCounter()
   lines.addNewLine(0)
   for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) lines.addNewLine(i + 1)
@@ -35,6 +34,7 @@ export function parseMeshText(
   input: string | Uint8Array,
   file: string,
   mode: 'auto' | 'whole' = 'auto',
+  options: ReaderOptions = {},
 ): { route: Route; result?: MeshFileResult; error?: MeshFileError } {
   let route: Route = 'whole'
   try {
@@ -45,7 +45,7 @@ export function parseMeshText(
     const plan = mode === 'auto' ? planBlocks(text) : undefined
     if (plan?.ok) {
       route = 'chunked'
-      const r = parseChunked(text, file, lines, plan)
+      const r = parseChunked(text, file, lines, plan, options)
       if (r !== FALLBACK) return { route, result: r }
       route = 'whole'
     }
@@ -64,7 +64,7 @@ export function parseMeshText(
         },
       ])
     }
-    return { route, result: parseWhole(text, file, lines) }
+    return { route, result: parseWhole(text, file, lines, options) }
   } catch (err) {
     if (err instanceof MeshFileError) return { route, error: err }
     throw err

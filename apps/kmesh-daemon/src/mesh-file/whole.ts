@@ -2,7 +2,15 @@
 import { isScalar, parseAllDocuments, type Document, type LineCounter } from 'yaml'
 
 import { MAX_NESTING } from './bounds.js'
-import { blankFile, blankSection, ConfigBuilder, READ_ORDER, TOP_LEVEL, type MeshFileResult } from './entries.js'
+import {
+  blankFile,
+  blankSection,
+  ConfigBuilder,
+  READ_ORDER,
+  TOP_LEVEL,
+  type MeshFileResult,
+  type ReaderOptions,
+} from './entries.js'
 import { MeshFileError } from './problems.js'
 import { At, readSeq, readStruct, Sink, type YNode } from './reader.js'
 import { isNullText, TAG_NULL } from './scalars.js'
@@ -27,7 +35,12 @@ export function isNullNode(node: YNode): boolean {
   return plain && !node.tag && isNullText(String(node.value ?? ''))
 }
 
-export function parseWhole(text: string, file: string, lines: LineCounter): MeshFileResult {
+export function parseWhole(
+  text: string,
+  file: string,
+  lines: LineCounter,
+  options: ReaderOptions = {},
+): MeshFileResult {
   let docs: Document.Parsed[]
   try {
     docs = parseAllDocuments(text, YAML_OPTIONS) as Document.Parsed[]
@@ -74,7 +87,7 @@ export function parseWhole(text: string, file: string, lines: LineCounter): Mesh
       service: 'write `services`',
     },
   })
-  const builder = new ConfigBuilder(sink)
+  const builder = new ConfigBuilder(sink, options)
   for (const key of f ? READ_ORDER : []) {
     const e = f?.get(key)
     if (!e) continue
