@@ -15,6 +15,7 @@ import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, TypeUrl } from './types.js'
 import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
+import { drive } from './slices.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
 
 /** HTTP/2 stream and connection receive window of the client's channel (overridable in channelOptions). */
@@ -378,15 +379,7 @@ export class XdsClient<A = Address> {
     if (this.closed || s.ended) return
     let res: DeltaDiscoveryResponse
     try {
-      const steps = decodeDeltaResponseSteps(buf, DECODE_SLICE)
-      for (;;) {
-        const r = steps.next()
-        if (r.done) {
-          res = r.value
-          break
-        }
-        await new Promise<void>((resolve) => setImmediate(resolve))
-      }
+      res = await drive(decodeDeltaResponseSteps(buf, DECODE_SLICE))
     } catch (e) {
       if (!(e instanceof WireFormatError)) throw e
       s.responses--

@@ -5,6 +5,7 @@ import { DEFAULT_DECODE_LIMITS, InvalidResourceError, decodeAddress, decodeAutho
 import type { DecodeLimits } from './decode.js'
 import { addressKindByShape } from './names.js'
 import { payloadDigest } from './digest.js'
+import { nextTurn } from './slices.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, Authorization, TypeUrl } from './types.js'
 import type { DeltaDiscoveryResponse } from './wire.js'
@@ -287,7 +288,7 @@ export async function buildBatchInSlices(
   const b = new BatchBuilder(res, opts)
   b.step(sliceSize)
   while (!b.done) {
-    await new Promise<void>((resolve) => setImmediate(resolve))
+    await nextTurn()
     b.step(sliceSize)
   }
   return { batch: b.finish(), digests: b.digests, kinds: b.kinds }

@@ -2,6 +2,7 @@
 // (de)serializers. Shared by the client and the testing server.
 import { types } from './proto.js'
 import { LENGTH_DELIMITED, VARINT, WireReader } from './wire-reader.js'
+import { drain } from './slices.js'
 import type { Any } from './types.js'
 
 /** google.rpc.Status */
@@ -166,11 +167,7 @@ export function encodeDeltaResponse(res: Partial<DeltaDiscoveryResponse> & { typ
  * singular field given twice keeps the last (as protobufjs does). Throws WireFormatError on a malformed message.
  */
 export function decodeDeltaResponse(buf: Uint8Array): DeltaDiscoveryResponse {
-  const steps = decodeDeltaResponseSteps(buf, Number.POSITIVE_INFINITY)
-  for (;;) {
-    const r = steps.next()
-    if (r.done) return r.value
-  }
+  return drain(decodeDeltaResponseSteps(buf, Number.POSITIVE_INFINITY))
 }
 
 /**
@@ -202,16 +199,8 @@ export function* decodeDeltaResponseSteps(
     else if (field === 5 && type === LENGTH_DELIMITED) out.nonce = r.string()
     else if (field === 6 && type === LENGTH_DELIMITED) out.removedResources.push(r.string())
     else if (field === 8 && type === LENGTH_DELIMITED) out.removedResourceNames.push(readResourceName(r.message()))
-    else if (field === 7 && type === LENGTH_DELIMITED) {
-      const m = r.message()
-      let identifier = ''
-      while (!m.done) {
-        const [f, t] = m.tag()
-        if (f === 1 && t === LENGTH_DELIMITED) identifier = m.string()
-        else m.skip(t)
-      }
-      out.controlPlane = { identifier }
-    } else if (field === 9 && type === LENGTH_DELIMITED) {
+    else if (field === 7 && type === LENGTH_DELIMITED) out.controlPlane = { identifier: firstString(r.message()) }
+    else if (field === 9 && type === LENGTH_DELIMITED) {
       const m = r.message()
       const e: ResourceError = { resourceName: undefined, errorDetail: undefined }
       while (!m.done) {
@@ -258,13 +247,18 @@ function readResource(r: WireReader): WireResource {
 }
 
 function readResourceName(r: WireReader): { name: string } {
-  let name = ''
+  return { name: firstString(r) }
+}
+
+/** Field 1 of a message whose only field we read is a string (ResourceName.name, ControlPlane.identifier). */
+function firstString(r: WireReader): string {
+  let value = ''
   while (!r.done) {
     const [f, t] = r.tag()
-    if (f === 1 && t === LENGTH_DELIMITED) name = r.string()
+    if (f === 1 && t === LENGTH_DELIMITED) value = r.string()
     else r.skip(t)
   }
-  return { name }
+  return value
 }
 
 function readAny(r: WireReader): Any {
