@@ -112,7 +112,7 @@ t.test(
     ]
     let answered = 0
     let declined = 0
-    for (let round = 0; round < 150; round++) {
+    for (let round = 0; round < 400; round++) {
       const base = bases[rnd(bases.length)]!
       const first = full(base)
       if (first.error || first.result!.warnings.length > 0) continue
