@@ -17,7 +17,7 @@ t.test('ids are FNV-1a of the name, stable across restarts, and never collide', 
   const c = new IdTable()
   const first = c.idOf('x')
   ;(c as unknown as { byId: Map<number, string> }).byId.set(first + 1, 'squatter')
-  ;(c as unknown as { byName: Map<string, number> }).byName.delete('x')
+  ;(c as unknown as { byKey: Record<string, Map<string, number>> }).byKey['']!.delete('x')
   ;(c as unknown as { byId: Map<number, string> }).byId.set(first, 'other')
   t.equal(c.idOf('x'), first + 2, 'linear probing skips taken ids')
 })
@@ -61,4 +61,29 @@ t.test('saves append to a journal; a long journal folds into the snapshot; a tor
   big.save()
   t.same(Object.keys(JSON.parse(readFileSync(file, 'utf8')).ids).length, 2010, 'the journal was folded into a snapshot')
   t.equal(new IdTable(file).size, 2010)
+})
+
+t.test('lookups by kind and key are the same table as lookups by name, across a restart', async (t) => {
+  const file = join(mkdtempSync(join(tmpdir(), 'kmesh-ids-')), 'ids.json')
+  const table = new IdTable(file)
+  const w = table.idOfKey('wl', 'c//v1/Pod/ns/a')
+  const s = table.idOf('svc:ns/a.ns.svc.cluster.local')
+  const other = table.idOf('plain')
+  t.equal(table.idOf('wl:c//v1/Pod/ns/a'), w, 'the name finds the id given by kind and key')
+  t.equal(table.peekKey('svc', 'ns/a.ns.svc.cluster.local'), s, 'the kind and key find the id given by name')
+  t.equal(table.nameOf(w), 'wl:c//v1/Pod/ns/a', 'the name is kept with the id')
+  t.not(w, s)
+  table.retainWhere((kind, key) => kind !== 'wl' || key !== 'c//v1/Pod/ns/a')
+  table.save()
+  const reopened = new IdTable(file)
+  t.equal(reopened.peek('wl:c//v1/Pod/ns/a'), undefined, 'retainWhere released the workload')
+  t.equal(reopened.peekKey('svc', 'ns/a.ns.svc.cluster.local'), s)
+  t.equal(reopened.peek('plain'), other, 'a name without a kind prefix is its own kind')
+  t.same(
+    [...reopened.entries()].sort(),
+    [
+      ['plain', other],
+      ['svc:ns/a.ns.svc.cluster.local', s],
+    ].sort(),
+  )
 })

@@ -15,8 +15,25 @@ type JournalLine = ['+', string, number] | ['-', string]
  * appended on each save, so one new workload costs one small append, not a rewrite of 100k names; the
  * journal is folded into a fresh snapshot once it grows past half the table.
  */
+/**
+ * The kinds of names the daemon allocates: `wl:<uid>` and `svc:<namespace/hostname>` (model/keys.ts). Any other
+ * name is its own kind `''`. The table is indexed by kind and key, so the hot path (a first push asks for 110k
+ * ids several times each) looks up the uid or service key string the model already holds, whose hash V8 keeps,
+ * instead of building and hashing a new prefixed string on every call.
+ */
+export type IdKind = 'wl' | 'svc' | ''
+
+function splitName(name: string): [IdKind, string] {
+  if (name.startsWith('wl:')) return ['wl', name.slice(3)]
+  if (name.startsWith('svc:')) return ['svc', name.slice(4)]
+  return ['', name]
+}
+
+const nameOfKey = (kind: IdKind, key: string): string => (kind === '' ? key : `${kind}:${key}`)
+
 export class IdTable {
-  private readonly byName = new Map<string, number>()
+  private readonly byKey: Record<IdKind, Map<string, number>> = { wl: new Map(), svc: new Map(), '': new Map() }
+  /** id -> name (`wl:uid`, …), in allocation order (the snapshot's order) */
   private readonly byId = new Map<number, string>()
   private pending: JournalLine[] = []
   private journalLines = 0
@@ -47,8 +64,7 @@ export class IdTable {
       if (!Number.isInteger(id) || id <= 0 || id > 0xffffffff || this.byId.has(id)) {
         throw new Error(`id table ${file}: entry ${JSON.stringify(name)} has an invalid or duplicate id ${id}`)
       }
-      this.byName.set(name, id)
-      this.byId.set(id, name)
+      this.remember(name, id)
     }
   }
 
@@ -75,35 +91,55 @@ export class IdTable {
       this.journalLines++
       if (entry[0] === '+') {
         const [, name, id] = entry
-        this.byName.set(name, id)
-        this.byId.set(id, name)
+        this.remember(name, id)
       } else {
-        const id = this.byName.get(entry[1])
-        this.byName.delete(entry[1])
+        const [kind, key] = splitName(entry[1])
+        const id = this.byKey[kind].get(key)
+        this.byKey[kind].delete(key)
         if (id !== undefined) this.byId.delete(id)
       }
     })
   }
 
+  private remember(name: string, id: number): void {
+    const [kind, key] = splitName(name)
+    const old = this.byKey[kind].get(key)
+    if (old !== undefined) this.byId.delete(old)
+    this.byKey[kind].set(key, id)
+    this.byId.set(id, name)
+  }
+
   /** Every name and its id. */
-  entries(): IterableIterator<[string, number]> {
-    return this.byName.entries()
+  *entries(): IterableIterator<[string, number]> {
+    for (const [id, name] of this.byId) yield [name, id]
   }
 
   /** The id of a name, allocating (and remembering) one if it has none yet. */
   idOf(name: string): number {
-    const known = this.byName.get(name)
+    const [kind, key] = splitName(name)
+    return this.idOfKey(kind, key)
+  }
+
+  /** idOf(`kind:key`) without building the name (the name is built once, when the id is allocated). */
+  idOfKey(kind: IdKind, key: string): number {
+    const known = this.byKey[kind].get(key)
     if (known !== undefined) return known
+    const name = nameOfKey(kind, key)
     let id = fnv1a32(name) || 1
     while (this.byId.has(id)) id = (id + 1) >>> 0 || 1
-    this.byName.set(name, id)
+    this.byKey[kind].set(key, id)
     this.byId.set(id, name)
     this.pending.push(['+', name, id])
     return id
   }
 
   peek(name: string): number | undefined {
-    return this.byName.get(name)
+    const [kind, key] = splitName(name)
+    return this.byKey[kind].get(key)
+  }
+
+  peekKey(kind: IdKind, key: string): number | undefined {
+    return this.byKey[kind].get(key)
   }
 
   nameOf(id: number): string | undefined {
@@ -112,27 +148,31 @@ export class IdTable {
 
   /** Forgets one name (its resource is gone from the maps), so its id can be reused later. */
   release(name: string): void {
-    const id = this.byName.get(name)
-    if (id === undefined) return
-    this.forget(name, id)
+    const [kind, key] = splitName(name)
+    this.releaseKey(kind, key)
   }
 
-  private forget(name: string, id: number): void {
-    this.byName.delete(name)
+  releaseKey(kind: IdKind, key: string): void {
+    const id = this.byKey[kind].get(key)
+    if (id === undefined) return
+    this.byKey[kind].delete(key)
     this.byId.delete(id)
-    this.pending.push(['-', name])
+    this.pending.push(['-', nameOfKey(kind, key)])
   }
 
   /** Forgets names no longer in use, so their ids can be reused later. */
   retainOnly(names: ReadonlySet<string>): void {
-    for (const [name, id] of this.byName) {
-      if (names.has(name)) continue
-      this.forget(name, id)
-    }
+    this.retainWhere((kind, key) => names.has(nameOfKey(kind, key)))
+  }
+
+  /** retainOnly by kind and key: `inUse` answers without building names. */
+  retainWhere(inUse: (kind: IdKind, key: string) => boolean): void {
+    for (const kind of ['wl', 'svc', ''] as const)
+      for (const key of [...this.byKey[kind].keys()]) if (!inUse(kind, key)) this.releaseKey(kind, key)
   }
 
   get size(): number {
-    return this.byName.size
+    return this.byId.size
   }
 
   /** Persists what changed since the last save: a journal append, or a fresh snapshot when the journal is long. */
@@ -148,9 +188,9 @@ export class IdTable {
     if (!this.file || this.pending.length === 0) return
     mkdirSync(dirname(this.file), { recursive: true })
     let n = 0
-    if (this.journalLines + this.pending.length > Math.max(1024, this.byName.size / 2)) {
+    if (this.journalLines + this.pending.length > Math.max(1024, this.byId.size / 2)) {
       const entries: string[] = []
-      for (const [name, id] of this.byName) {
+      for (const [id, name] of this.byId) {
         if (endsSlice(++n)) yield
         entries.push(`\n  ${JSON.stringify(name)}: ${id}`)
       }
@@ -175,16 +215,13 @@ export class IdTable {
 /** FNV-1a 32 of the UTF-8 bytes of `text` (ASCII, the usual case, is hashed without encoding a Buffer). */
 export function fnv1a32(text: string): number {
   let hash = 0x811c9dc5
-  const step = (byte: number): void => {
-    hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
-  }
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (c < 0x80) step(c)
-    else {
-      for (const byte of Buffer.from(text.slice(i), 'utf8')) step(byte)
+    if (c >= 0x80) {
+      for (const byte of Buffer.from(text.slice(i), 'utf8')) hash = Math.imul(hash ^ byte, 0x01000193) >>> 0
       break
     }
+    hash = Math.imul(hash ^ c, 0x01000193) >>> 0
   }
   return hash >>> 0
 }

@@ -19,5 +19,10 @@ export const serviceName = (s: { namespace: string; hostname: string }): string 
 export const workloadName = (w: { uid: string }): string => `wl:${w.uid}`
 
 /** The ids of a service (by key) and of a workload (by uid), allocated when new. */
-export const serviceId = (ids: { idOf(name: string): number }, key: string): number => ids.idOf(serviceIdName(key))
-export const workloadId = (ids: { idOf(name: string): number }, uid: string): number => ids.idOf(workloadName({ uid }))
+export const serviceId = (ids: IdsByKey, key: string): number => ids.idOfKey('svc', key)
+export const workloadId = (ids: IdsByKey, uid: string): number => ids.idOfKey('wl', uid)
+
+/** The id table as these helpers use it: by kind and key, so no name string is built per lookup (ids/id-table.ts). */
+interface IdsByKey {
+  idOfKey(kind: 'wl' | 'svc', key: string): number
+}

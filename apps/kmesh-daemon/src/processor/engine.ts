@@ -22,17 +22,15 @@ import type { PeerInfo } from '@kmesh-ts/lb-model'
 import {
   deltaBetween,
   serviceId,
-  serviceIdName,
   serviceKeyOf,
   workloadId,
-  workloadName,
   type MeshConfig,
   type MeshDelta,
   type ResourceChanges,
   type Service,
   type Workload,
 } from '../model/index.js'
-import type { IdTable } from '../ids/id-table.js'
+import type { IdKind, IdTable } from '../ids/id-table.js'
 import {
   bucketsOf,
   emptyImage,
@@ -48,6 +46,7 @@ import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
   backendOf,
   gatewayTarget,
+  hasBackend,
   peerOf,
   serviceFrontendIps,
   serviceIntentOf,
@@ -229,24 +228,22 @@ export class MeshEngine {
     if (clientBefore !== clientAfter || (clientAfter !== undefined && dirtyW.has(clientAfter))) full = true
     if (!this.synced) full = true
 
-    let namesInUse: Set<string> | undefined
     let changes: RecordChanges
-    if (full) ({ changes, names: namesInUse } = yield* this.fullChangesSteps(mirror))
+    if (full) changes = yield* this.fullChangesSteps(mirror)
     else changes = this.partialChanges(dirtyW, dirtyS, dirtyIps, mirror)
     const undo = this.undo
     this.undo = []
-    const removedNames = [
-      ...(delta.removeWorkloads ?? []).filter((uid) => !this.workloads.has(uid)).map((uid) => workloadName({ uid })),
-      ...(delta.removeServices ?? []).filter((k) => !this.services.has(k)).map(serviceIdName),
-    ]
+    const removedWorkloads = (delta.removeWorkloads ?? []).filter((uid) => !this.workloads.has(uid))
+    const removedServices = (delta.removeServices ?? []).filter((k) => !this.services.has(k))
     return {
       changes,
       warnings: this.warnings,
       full,
       commit: () => {
-        for (const name of removedNames) this.ids.release(name)
+        for (const uid of removedWorkloads) this.ids.releaseKey('wl', uid)
+        for (const key of removedServices) this.ids.releaseKey('svc', key)
         // A full recompute knows every name in use: drop ids left by failed changes or a previous run.
-        if (namesInUse) this.ids.retainOnly(namesInUse)
+        if (full) this.ids.retainWhere((kind, key) => this.inUse(kind, key))
         this.synced = true
       },
       rollback: () => {
@@ -270,18 +267,15 @@ export class MeshEngine {
       services: new Map(),
       frontends: new Map(),
       warnings: this.warnings,
-      names: new Set(),
     }
     for (const [uid, w] of this.workloads) {
       if (endsSlice(++n)) yield
       const be = backendOf(w, ctx)
       if (!be) continue
-      intent.names.add(workloadName(w))
       intent.backends.set(workloadId(this.ids, uid), be)
     }
     for (const [key, s] of this.services) {
       if (endsSlice(++n)) yield
-      intent.names.add(serviceIdName(key))
       intent.services.set(serviceId(this.ids, key), serviceIntentOf(s, ctx))
     }
     for (const ip of this.ipOwners.keys()) {
@@ -294,10 +288,20 @@ export class MeshEngine {
 
   // --- record changes -------------------------------------------------------------------------------------
 
-  private *fullChangesSteps(mirror: MapImage): Steps<{ changes: RecordChanges; names: Set<string> }> {
+  private *fullChangesSteps(mirror: MapImage): Steps<RecordChanges> {
     const intent = yield* this.fullIntentSteps()
     const target = yield* imageOfSteps(intent, mirror)
-    return { changes: yield* changesToSteps(mirror, target), names: intent.names }
+    return yield* changesToSteps(mirror, target)
+  }
+
+  /**
+   * Whether an id-table name is in use once the state is in the maps: every service, and every workload with a
+   * backend record (the ones a full recompute gives a record; a workload without one is never referred to).
+   */
+  private inUse(kind: IdKind, key: string): boolean {
+    if (kind === 'svc') return this.services.has(key)
+    const w = kind === 'wl' ? this.workloads.get(key) : undefined
+    return w !== undefined && hasBackend(w, this.network)
   }
 
   private partialChanges(
@@ -318,7 +322,7 @@ export class MeshEngine {
     for (const uid of dirtyW) {
       const w = this.workloads.get(uid)
       const be = w && backendOf(w, ctx)
-      const id = be ? workloadId(this.ids, uid) : this.ids.peek(workloadName({ uid }))
+      const id = be ? workloadId(this.ids, uid) : this.ids.peekKey('wl', uid)
       if (id === undefined) continue
       const key = encodeRecord(backendKey, { backendUid: id })
       if (be) keep('backend', key, encodeRecord(backendValue, be))
@@ -326,7 +330,7 @@ export class MeshEngine {
     }
     for (const key of dirtyS) {
       const s = this.services.get(key)
-      const sid = s ? serviceId(this.ids, key) : this.ids.peek(serviceIdName(key))
+      const sid = s ? serviceId(this.ids, key) : this.ids.peekKey('svc', key)
       if (sid === undefined) continue
       const current = bucketsOf(mirror, sid)
       const records = s ? serviceRecords(sid, serviceIntentOf(s, ctx), current) : undefined

@@ -42,8 +42,6 @@ export interface Intent {
   frontends: Map<string, number>
   /** Things the kernel cannot express exactly, each naming the resource. */
   warnings: string[]
-  /** Every id-table name in use. */
-  names: Set<string>
 }
 
 /** Read access to the mesh that a resource's derivation needs. */
@@ -79,9 +77,8 @@ export function serviceFrontendIps(s: Service, nodeNetwork: string): string[] {
  * another network (never a backend here, network.ts).
  */
 export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | undefined {
-  if (!onNodeNetwork(w.network, ctx.network)) return undefined
-  const address = w.workloadIps[0]
-  if (address === undefined) return undefined
+  if (!hasBackend(w, ctx.network)) return undefined
+  const address = w.workloadIps[0]!
   if (w.workloadIps.length > 1)
     ctx.warn(`workload ${w.uid}: connects through a service reach its first address ${address} only`)
   // the workload's keys of the services held (a service's key is its `namespace/hostname`, as serviceName uses)
@@ -92,6 +89,11 @@ export function backendOf(w: Workload, ctx: IntentContext): BackendIntent | unde
     services: services.map((k) => serviceId(ctx.ids, k)),
     waypoint: waypointOf(w.waypoint, `workload ${w.uid}`, ctx),
   }
+}
+
+/** Whether backendOf gives the workload a record: it has an address and is on the node's network (or none). */
+export function hasBackend(w: Workload, nodeNetwork: string): boolean {
+  return w.workloadIps.length > 0 && onNodeNetwork(w.network, nodeNetwork)
 }
 
 export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
