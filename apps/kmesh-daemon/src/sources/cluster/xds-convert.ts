@@ -6,7 +6,14 @@
  */
 import { formatIp } from '@kmesh-ts/ip'
 import type { Service as XdsService, Workload as XdsWorkload, GatewayAddress as XdsGateway } from '@kmesh-ts/xds-client'
-import type { GatewayAddress, LoadBalancer, RoutingPreference, Service, Workload } from '../../model/index.js'
+import {
+  portMapOf,
+  type GatewayAddress,
+  type LoadBalancer,
+  type RoutingPreference,
+  type Service,
+  type Workload,
+} from '../../model/index.js'
 import { workloadServicesProblem } from '../../processor/kernel-fit.js'
 
 export class UnappliableResource extends Error {}
@@ -67,7 +74,7 @@ export function workloadFromXds(w: XdsWorkload): Workload {
     nativeTunnel: w.nativeTunnel,
     authorizationPolicies: [...w.authorizationPolicies],
     services: Object.fromEntries(
-      services.map(([key, list]) => [key, Object.fromEntries(list.ports.map((p) => [p.servicePort, p.targetPort]))]),
+      services.map(([key, list]) => [key, portMapOf(list.ports.map((p) => [p.servicePort, p.targetPort]))]),
     ),
   }
   if (w.locality) out.locality = { ...w.locality }
@@ -94,7 +101,7 @@ export function serviceFromXds(s: XdsService): Service {
     cidrVips: s.addresses
       .filter((a) => a.length !== undefined)
       .map((a) => ({ network: a.network, cidr: `${ipText(a.address)}/${a.length}` })),
-    ports: Object.fromEntries(s.ports.map((p) => [p.servicePort, p.targetPort])),
+    ports: portMapOf(s.ports.map((p) => [p.servicePort, p.targetPort])),
     endpoints: {},
     subjectAltNames: [...s.subjectAltNames],
     weightedWaypoints: s.weightedWaypoints.flatMap((ww) => {

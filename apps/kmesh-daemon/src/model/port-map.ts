@@ -1,0 +1,27 @@
+/**
+ * Port maps as the model holds them: built compactly, shared when equal, frozen.
+ *
+ * An object whose keys are small integers (`{80: 8080}`) gets a fast elements store sized past its largest key:
+ * about 1.2 KB for that one pair, and every workload of a push carries one per service it is an endpoint of
+ * (100k workloads: ~120 MB). Built by JSON.parse the same map takes ~200 B (dictionary elements), and nearly
+ * every workload of a service has the same map, so equal maps are one shared object. Shared means immutable:
+ * the maps are frozen (a write throws in our strict-mode modules instead of changing another resource).
+ */
+import type { PortMap } from './mesh.js'
+
+/** Distinct maps remembered for sharing (a bound on memory; maps already shared stay valid when it is cleared). */
+const SHARED_LIMIT = 4096
+const shared = new Map<string, PortMap>()
+
+/** The port map of `servicePort -> targetPort` pairs (a later pair for the same port wins, as in an object). */
+export function portMapOf(pairs: Iterable<readonly [number, number]>): PortMap {
+  let json = ''
+  for (const [servicePort, targetPort] of pairs) json += `${json ? ',' : ''}"${servicePort}":${targetPort}`
+  const known = shared.get(json)
+  if (known) return known
+  const made = Object.freeze(JSON.parse(`{${json}}`) as PortMap)
+  // Full (a mesh of unusually many distinct maps): start over, so maps seen from now on are shared again.
+  if (shared.size >= SHARED_LIMIT) shared.clear()
+  shared.set(json, made)
+  return made
+}
