@@ -129,7 +129,7 @@ export class IdTable {
     while (this.byId.has(id)) id = (id + 1) >>> 0 || 1
     this.byKey[kind].set(key, id)
     this.byId.set(id, name)
-    this.pending.push(['+', name, id])
+    if (this.file) this.pending.push(['+', name, id]) // journal only what will be persisted
     return id
   }
 
@@ -157,7 +157,7 @@ export class IdTable {
     if (id === undefined) return
     this.byKey[kind].delete(key)
     this.byId.delete(id)
-    this.pending.push(['-', nameOfKey(kind, key)])
+    if (this.file) this.pending.push(['-', nameOfKey(kind, key)])
   }
 
   /** Forgets names no longer in use, so their ids can be reused later. */

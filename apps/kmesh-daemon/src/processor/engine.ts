@@ -55,6 +55,7 @@ import {
   type IntentContext,
 } from './resources.js'
 import { vipRank, networkRank } from './network.js'
+import { Claims } from './claims.js'
 
 export interface PendingChange {
   changes: RecordChanges
@@ -63,11 +64,6 @@ export interface PendingChange {
   full: boolean
   commit(): void
   rollback(): void
-}
-
-interface IpOwners {
-  services: Set<string>
-  workloads: Set<string>
 }
 
 export class MeshEngine {
@@ -79,7 +75,9 @@ export class MeshEngine {
   private readonly explicitRefs = new Map<string, Set<string>>()
   /** `namespace/hostname` -> uids of the workloads with that hostname (the smallest uid resolves it) */
   private readonly byHostname = new Map<string, Set<string>>()
-  private readonly ipOwners = new Map<string, IpOwners>()
+  /** frontend address -> the services whose VIP it is, and the workloads whose address it is */
+  private readonly vipClaims = new Claims()
+  private readonly addressClaims = new Claims()
   /** waypoint / gateway targets (`ns/hostname` or an IP) -> number of references */
   private readonly waypointTargets = new Map<string, number>()
   private undo: (() => void)[] = []
@@ -112,11 +110,9 @@ export class MeshEngine {
    * the workloads whose address it is, smallest key first. `ip` in canonical text.
    */
   lookupIp(ip: string): { workloads: Workload[]; services: Service[] } {
-    const owners = this.ipOwners.get(ip)
-    if (!owners) return { workloads: [], services: [] }
     return {
-      workloads: [...owners.workloads].sort().map((uid) => this.workloads.get(uid)!),
-      services: [...owners.services].sort().map((key) => this.services.get(key)!),
+      workloads: [...this.addressClaims.of(ip)].sort().map((uid) => this.workloads.get(uid)!),
+      services: [...this.vipClaims.of(ip)].sort().map((key) => this.services.get(key)!),
     }
   }
 
@@ -278,8 +274,14 @@ export class MeshEngine {
       if (endsSlice(++n)) yield
       intent.services.set(serviceId(this.ids, key), serviceIntentOf(s, ctx))
     }
-    for (const ip of this.ipOwners.keys()) {
+    for (const ip of this.vipClaims.keys()) {
       if (endsSlice(++n)) yield
+      const id = this.frontendOwner(ip)
+      if (id !== undefined) intent.frontends.set(ip, id)
+    }
+    for (const ip of this.addressClaims.keys()) {
+      if (endsSlice(++n)) yield
+      if (this.vipClaims.has(ip)) continue // done above
       const id = this.frontendOwner(ip)
       if (id !== undefined) intent.frontends.set(ip, id)
     }
@@ -357,10 +359,10 @@ export class MeshEngine {
    * whatever the order they arrived in.
    */
   private frontendOwner(ip: string): number | undefined {
-    const owners = this.ipOwners.get(ip)
-    if (!owners) return undefined
-    const services = closest(owners.services, (k) => vipRank(this.services.get(k)!, ip, this.network))
-    const workloads = closest(owners.workloads, (uid) => networkRank(this.workloads.get(uid)!.network, this.network))
+    const services = closest(this.vipClaims.of(ip), (k) => vipRank(this.services.get(k)!, ip, this.network))
+    const workloads = closest(this.addressClaims.of(ip), (uid) =>
+      networkRank(this.workloads.get(uid)!.network, this.network),
+    )
     if (services.length > 0) {
       if (services.length > 1)
         this.warnings.push(`VIP ${ip} is claimed by services ${services.join(', ')}; ${services[0]} wins`)
@@ -459,7 +461,7 @@ export class MeshEngine {
   private indexWorkload(w: Workload): void {
     for (const k of Object.keys(w.services)) getOrAdd(this.members, k, () => new Map()).set(w.uid, w)
     if (w.hostname) getOrAdd(this.byHostname, `${w.namespace}/${w.hostname}`, () => new Set()).add(w.uid)
-    for (const ip of workloadFrontendIps(w, this.network)) getOrAdd(this.ipOwners, ip, newOwners).workloads.add(w.uid)
+    for (const ip of workloadFrontendIps(w, this.network)) this.addressClaims.add(ip, w.uid)
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), +1)
   }
 
@@ -474,15 +476,14 @@ export class MeshEngine {
       uids?.delete(w.uid)
       if (uids?.size === 0) this.byHostname.delete(`${w.namespace}/${w.hostname}`)
     }
-    for (const ip of workloadFrontendIps(w, this.network))
-      dropOwner(this.ipOwners, ip, (o) => o.workloads.delete(w.uid))
+    for (const ip of workloadFrontendIps(w, this.network)) this.addressClaims.delete(ip, w.uid)
     for (const gw of [w.waypoint, w.networkGateway]) if (gw) count(this.waypointTargets, gatewayTarget(gw), -1)
   }
 
   private indexService(s: Service): void {
     const key = serviceKeyOf(s)
     for (const ep of Object.values(s.endpoints)) getOrAdd(this.explicitRefs, ep.workloadUid, () => new Set()).add(key)
-    for (const ip of serviceFrontendIps(s, this.network)) getOrAdd(this.ipOwners, ip, newOwners).services.add(key)
+    for (const ip of serviceFrontendIps(s, this.network)) this.vipClaims.add(ip, key)
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), +1)
   }
 
@@ -493,34 +494,23 @@ export class MeshEngine {
       refs?.delete(key)
       if (refs?.size === 0) this.explicitRefs.delete(ep.workloadUid)
     }
-    for (const ip of serviceFrontendIps(s, this.network)) dropOwner(this.ipOwners, ip, (o) => o.services.delete(key))
+    for (const ip of serviceFrontendIps(s, this.network)) this.vipClaims.delete(ip, key)
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), -1)
   }
 }
 
 /** The keys with the best (lowest) rank, sorted: the claims on an address that fit this node's network best. */
-function closest(keys: Set<string>, rank: (key: string) => number | undefined): string[] {
-  if (keys.size <= 1) return [...keys] // one claim (nearly every address): no ranking, no sorting
+function closest(keys: readonly string[], rank: (key: string) => number | undefined): readonly string[] {
+  if (keys.length <= 1) return keys // one claim (nearly every address): no ranking, no sorting
   let best = Number.POSITIVE_INFINITY
   for (const k of keys) best = Math.min(best, rank(k) ?? Number.POSITIVE_INFINITY)
   return [...keys].filter((k) => (rank(k) ?? Number.POSITIVE_INFINITY) === best).sort()
-}
-
-function newOwners(): IpOwners {
-  return { services: new Set(), workloads: new Set() }
 }
 
 function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let v = map.get(key)
   if (v === undefined) map.set(key, (v = make()))
   return v
-}
-
-function dropOwner(map: Map<string, IpOwners>, ip: string, remove: (o: IpOwners) => void): void {
-  const o = map.get(ip)
-  if (!o) return
-  remove(o)
-  if (o.services.size === 0 && o.workloads.size === 0) map.delete(ip)
 }
 
 function count(map: Map<string, number>, key: string, by: number): void {
