@@ -15,7 +15,6 @@ function intentOf(
     services: new Map(),
     frontends: new Map(),
     warnings: [],
-    names: new Set(),
   }
   for (const uid of backends) intent.backends.set(uid, { name: `w${uid}`, address: `127.0.0.${uid}`, services: [] })
   for (const [sid, s] of Object.entries(services)) {

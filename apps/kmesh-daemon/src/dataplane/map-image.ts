@@ -2,20 +2,45 @@
  * A byte-exact image of the four load-balancing maps: what the kernel holds (the mirror, updated only after the
  * kernel accepted a write) or what it should hold. Records are compared as bytes, so a plan writes exactly the
  * entries that differ.
+ *
+ * Each map's records live in one RecordTable: fixed-size key and value bytes side by side in one growing buffer,
+ * found by their key bytes. A full sync holds 320k records at 100k workloads, several images at once; as a Map of
+ * `{key, value}` Buffers keyed by hex text each record was five objects (~200 B of heap and all of it for the
+ * garbage collector to copy), here it is its bytes and one index entry.
  */
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
-import { endpointKey, endpointValue, serviceKey, serviceValue, type Codec } from '@kmesh-ts/bpf-maps/codecs'
+import {
+  backendKey,
+  backendValue,
+  endpointKey,
+  endpointValue,
+  frontendKey,
+  frontendValue,
+  serviceKey,
+  serviceValue,
+  type Codec,
+} from '@kmesh-ts/bpf-maps/codecs'
 
 /** The maps in the order a put must go (leaf to root): a record is written before anything refers to it. */
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
 
+/** Key and value sizes of each map's records (the codecs', checked against the programs' BTF). */
+const RECORD_SIZES: Record<LbMapName, [key: number, value: number]> = {
+  backend: [backendKey.size, backendValue.size],
+  endpoint: [endpointKey.size, endpointValue.size],
+  service: [serviceKey.size, serviceValue.size],
+  frontend: [frontendKey.size, frontendValue.size],
+}
+
+/** One record as separate bytes (copies: changing them changes no table). */
 export interface MapRecord {
   key: Buffer
   value: Buffer
 }
-/** Per map, records by their key as hex. */
-export type MapImage = Record<LbMapName, Map<string, MapRecord>>
+
+/** Per map, its records. */
+export type MapImage = Record<LbMapName, RecordTable>
 
 /** Record-level changes: the records to put and the records to delete, per map. */
 export interface RecordChanges {
@@ -24,9 +49,180 @@ export interface RecordChanges {
 }
 
 /**
- * One record encoded into a zeroed buffer. Records are a few bytes each and a full sync makes hundreds of
- * thousands: slices of Node's shared buffer pool (Buffer.allocUnsafe below 4 KiB) instead of one ArrayBuffer
- * per record (Buffer.alloc) cut allocation and garbage-collection time several-fold.
+ * The records of one map. A record is found by its key's bytes read as latin1 text (its `id`: one character per
+ * byte, the shortest string that is exactly the bytes) and stored in a slot of one buffer; a removed record's slot
+ * is reused. Views returned by keyAt/valueAt/valueOf are into that buffer: read them at once, never keep them
+ * (a later put may move or reuse the bytes).
+ */
+export class RecordTable {
+  readonly recordSize: number
+  private readonly index = new Map<string, number>()
+  private data: Buffer
+  private free: number[] = []
+  private highWater = 0
+
+  constructor(
+    readonly keySize: number,
+    readonly valueSize: number,
+  ) {
+    this.recordSize = keySize + valueSize
+    this.data = Buffer.alloc(0) // most images are a change's few records: grown on the first put
+  }
+
+  /** The id of the key at `bytes[offset..offset+keySize)`. */
+  idOf(bytes: Buffer, offset = 0): string {
+    return bytes.toString('latin1', offset, offset + this.keySize)
+  }
+
+  get size(): number {
+    return this.index.size
+  }
+
+  slotOf(id: string): number | undefined {
+    return this.index.get(id)
+  }
+
+  hasKey(key: Buffer): boolean {
+    return this.index.has(this.idOf(key))
+  }
+
+  /** A view of the value held for `key`, or undefined. */
+  valueOf(key: Buffer): Buffer | undefined {
+    const slot = this.index.get(this.idOf(key))
+    return slot === undefined ? undefined : this.valueAt(slot)
+  }
+
+  keyAt(slot: number): Buffer {
+    const at = slot * this.recordSize
+    return this.data.subarray(at, at + this.keySize)
+  }
+
+  valueAt(slot: number): Buffer {
+    const at = slot * this.recordSize + this.keySize
+    return this.data.subarray(at, at + this.valueSize)
+  }
+
+  /** Copies the key of `slot` to `target` at `offset`. */
+  copyKey(slot: number, target: Buffer, offset: number): void {
+    const at = slot * this.recordSize
+    this.data.copy(target, offset, at, at + this.keySize)
+  }
+
+  copyValue(slot: number, target: Buffer, offset: number): void {
+    const at = slot * this.recordSize + this.keySize
+    this.data.copy(target, offset, at, at + this.valueSize)
+  }
+
+  /** Whether the value in `slot` equals `other`'s value in `otherSlot`, byte for byte. */
+  valueEquals(slot: number, other: RecordTable, otherSlot: number): boolean {
+    const a = slot * this.recordSize + this.keySize
+    const b = otherSlot * other.recordSize + other.keySize
+    return (
+      this.valueSize === other.valueSize &&
+      this.data.compare(other.data, b, b + other.valueSize, a, a + this.valueSize) === 0
+    )
+  }
+
+  /** Holds `value` for `key` (both copied). */
+  put(key: Buffer, value: Buffer): void {
+    if (key.length !== this.keySize || value.length !== this.valueSize)
+      throw new Error(
+        `a record of ${key.length}+${value.length} bytes does not fit a table of ${this.keySize}+${this.valueSize}-byte records`,
+      )
+    const slot = this.slotFor(this.idOf(key))
+    const at = slot * this.recordSize
+    key.copy(this.data, at)
+    value.copy(this.data, at + this.keySize)
+  }
+
+  /** Encodes a record straight into the table (no Buffer per record). */
+  putEncoded<K, V>(keyCodec: Codec<K>, key: K, valueCodec: Codec<V>, value: V): void {
+    const scratch = this.scratch()
+    keyCodec.encode(key, scratch, 0)
+    const slot = this.slotFor(this.idOf(scratch))
+    const at = slot * this.recordSize
+    scratch.copy(this.data, at, 0, this.keySize)
+    this.data.fill(0, at + this.keySize, at + this.recordSize)
+    valueCodec.encode(value, this.data, at + this.keySize)
+  }
+
+  /** Holds what `source` holds in `slot` (a record of another table with the same sizes). */
+  putFrom(source: RecordTable, slot: number): void {
+    const from = slot * source.recordSize
+    const to = this.slotFor(source.idOf(source.data, from)) * this.recordSize
+    source.data.copy(this.data, to, from, from + this.recordSize)
+  }
+
+  remove(key: Buffer): void {
+    this.removeId(this.idOf(key))
+  }
+
+  removeId(id: string): void {
+    const slot = this.index.get(id)
+    if (slot === undefined) return
+    this.index.delete(id)
+    this.free.push(slot)
+  }
+
+  /** Every record's id and slot. */
+  slots(): IterableIterator<[string, number]> {
+    return this.index.entries()
+  }
+
+  // --- by hex text (tests, dumps and other cold paths) ---------------------------------------------------
+
+  /** The keys as hex, in insertion order. */
+  *keys(): IterableIterator<string> {
+    for (const id of this.index.keys()) yield Buffer.from(id, 'latin1').toString('hex')
+  }
+
+  /** Every record as copies, by its key as hex. */
+  *entries(): IterableIterator<[string, MapRecord]> {
+    for (const slot of this.index.values()) {
+      const key = Buffer.from(this.keyAt(slot))
+      yield [key.toString('hex'), { key, value: Buffer.from(this.valueAt(slot)) }]
+    }
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, MapRecord]> {
+    return this.entries()
+  }
+
+  has(hex: string): boolean {
+    return this.hasKey(Buffer.from(hex, 'hex'))
+  }
+
+  get(hex: string): MapRecord | undefined {
+    const value = this.valueOf(Buffer.from(hex, 'hex'))
+    return value && { key: Buffer.from(hex, 'hex'), value: Buffer.from(value) }
+  }
+
+  private slotFor(id: string): number {
+    const held = this.index.get(id)
+    if (held !== undefined) return held
+    let slot = this.free.pop()
+    if (slot === undefined) {
+      slot = this.highWater++
+      if ((slot + 1) * this.recordSize > this.data.length) {
+        const grown = Buffer.alloc(Math.max(16 * this.recordSize, this.data.length * 2))
+        this.data.copy(grown)
+        this.data = grown
+      }
+    }
+    this.index.set(id, slot)
+    return slot
+  }
+
+  private scratchBytes: Buffer | undefined
+  private scratch(): Buffer {
+    this.scratchBytes ??= Buffer.alloc(this.keySize)
+    return this.scratchBytes.fill(0)
+  }
+}
+
+/**
+ * One record encoded into a zeroed buffer. Records are a few bytes each: slices of Node's shared buffer pool
+ * (Buffer.allocUnsafe below 4 KiB) instead of one ArrayBuffer per record (Buffer.alloc).
  */
 export function encodeRecord<T>(codec: Codec<T>, value: T): Buffer {
   const buf = Buffer.allocUnsafe(codec.size).fill(0)
@@ -35,23 +231,29 @@ export function encodeRecord<T>(codec: Codec<T>, value: T): Buffer {
 }
 
 export function emptyImage(): MapImage {
-  return { backend: new Map(), endpoint: new Map(), service: new Map(), frontend: new Map() }
+  const table = (map: LbMapName): RecordTable => new RecordTable(...RECORD_SIZES[map])
+  return {
+    backend: table('backend'),
+    endpoint: table('endpoint'),
+    service: table('service'),
+    frontend: table('frontend'),
+  }
 }
 
 export function putRecord(image: MapImage, map: LbMapName, key: Buffer, value: Buffer): void {
-  image[map].set(key.toString('hex'), { key, value })
+  image[map].put(key, value)
 }
 
 /** The endpoint buckets of a service as the image holds them: buckets[prio][index-1] = backend uid. */
 export function bucketsOf(image: MapImage, serviceId: number): number[][] {
-  const rec = image.service.get(encodeRecord(serviceKey, { serviceId }).toString('hex'))
-  const counts = rec ? serviceValue.decode(rec.value).prioEndpointCount : []
+  const value = image.service.valueOf(encodeRecord(serviceKey, { serviceId }))
+  const counts = value ? serviceValue.decode(value).prioEndpointCount : []
   return Array.from({ length: PRIO_COUNT }, (_, prio) => {
     const out: number[] = []
     for (let index = 1; index <= (counts[prio] ?? 0); index++) {
-      const ep = image.endpoint.get(encodeRecord(endpointKey, { serviceId, prio, backendIndex: index }).toString('hex'))
+      const ep = image.endpoint.valueOf(encodeRecord(endpointKey, { serviceId, prio, backendIndex: index }))
       if (!ep) break // a hole can only come from a foreign writer; stop so indexes stay dense
-      out.push(endpointValue.decode(ep.value).backendUid)
+      out.push(endpointValue.decode(ep).backendUid)
     }
     return out
   })

@@ -3,15 +3,7 @@
  * and on any failure puts the previous state back, so a bad change never leaves a half-written service
  * (architecture.md: userspace state is committed only after the kernel accepted the write).
  */
-import {
-  emptyImage,
-  LB_MAPS,
-  putRecord,
-  type LbMapName,
-  type MapImage,
-  type MapRecord,
-  type RecordChanges,
-} from './map-image.js'
+import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type RecordChanges } from './map-image.js'
 import { changesTo, planWrites, planWritesSteps, summarize, type PlanSummary, type WriteStep } from './plan.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
@@ -88,7 +80,7 @@ export class MapWriter {
   /** Reads what the kernel maps hold now (after a restart with kept pins, this is the state in force). */
   static readMirror(maps: LbMaps): MapImage {
     const image = emptyImage()
-    for (const name of LB_MAPS) for (const [key, value] of maps[name].entries()) putRecord(image, name, key, value)
+    for (const name of LB_MAPS) for (const [key, value] of maps[name].entries()) image[name].put(key, value)
     return image
   }
 
@@ -120,10 +112,10 @@ export class MapWriter {
     for (const step of steps) {
       const mirror = this.image[step.map]
       if (mirror.size === 0) continue
-      for (const k of step.hex) {
+      for (const slot of step.slots) {
         if (endsSlice(++n)) yield
-        const old = mirror.get(k)
-        if (old) before[step.map].set(k, old)
+        const old = mirror.slotOf(step.source.idOf(step.source.keyAt(slot)))
+        if (old !== undefined) before[step.map].putFrom(mirror, old)
       }
     }
     try {
@@ -153,11 +145,11 @@ export class MapWriter {
       for (const step of steps) {
         if (step.map !== name) continue
         if (step.op === 'put')
-          for (const k of step.hex) {
+          for (const slot of step.slots) {
             if (endsSlice(++n)) yield
-            if (!this.image[name].has(k)) needed++
+            if (this.image[name].slotOf(step.source.idOf(step.source.keyAt(slot))) === undefined) needed++
           }
-        else deleted += step.hex.length
+        else deleted += step.slots.length
       }
       const { maxEntries, name: mapName } = this.maps[name].spec
       if (needed > maxEntries) {
@@ -177,32 +169,39 @@ export class MapWriter {
   private *runSteps(step: WriteStep): Steps<void> {
     const map = this.maps[step.map]
     const mirror = this.image[step.map]
-    for (let i = 0; i < step.records.length; i += CHUNK) {
-      const chunk = step.records.slice(i, i + CHUNK)
+    const { source, slots } = step
+    for (let i = 0; i < slots.length; i += CHUNK) {
+      const chunk = slots.slice(i, i + CHUNK)
+      // The batch's keys (and values) copied side by side, as the batch syscalls take them.
+      const keys = Buffer.allocUnsafe(chunk.length * source.keySize)
+      for (let j = 0; j < chunk.length; j++) source.copyKey(chunk[j]!, keys, j * source.keySize)
       try {
         this.syscalls++
-        if (step.op === 'put')
-          map.putBatch(Buffer.concat(chunk.map((r) => r.key)), Buffer.concat(chunk.map((r) => r.value)), chunk.length)
-        else map.deleteBatch(Buffer.concat(chunk.map((r) => r.key)), chunk.length)
+        if (step.op === 'put') {
+          const values = Buffer.allocUnsafe(chunk.length * source.valueSize)
+          for (let j = 0; j < chunk.length; j++) source.copyValue(chunk[j]!, values, j * source.valueSize)
+          map.putBatch(keys, values, chunk.length)
+        } else map.deleteBatch(keys, chunk.length)
       } catch (err) {
-        this.resync(step.map, chunk)
+        this.resync(step.map, keys, chunk.length)
         throw err
       }
       for (let j = 0; j < chunk.length; j++) {
-        const k = step.hex[i + j]!
-        if (step.op === 'put') mirror.set(k, chunk[j]!)
-        else mirror.delete(k)
+        if (step.op === 'put') mirror.putFrom(source, chunk[j]!)
+        else mirror.removeId(mirror.idOf(keys, j * mirror.keySize))
       }
-      if (i + CHUNK < step.records.length) yield
+      if (i + CHUNK < slots.length) yield
     }
   }
 
   /** After a failed batch, part of it may have landed: read those keys back so the mirror is the truth. */
-  private resync(name: LbMapName, records: MapRecord[]): void {
-    for (const r of records) {
-      const value = this.maps[name].get(r.key)
-      if (value) putRecord(this.image, name, r.key, value)
-      else this.image[name].delete(r.key.toString('hex'))
+  private resync(name: LbMapName, keys: Buffer, count: number): void {
+    const mirror = this.image[name]
+    for (let j = 0; j < count; j++) {
+      const key = keys.subarray(j * mirror.keySize, (j + 1) * mirror.keySize)
+      const value = this.maps[name].get(key)
+      if (value) mirror.put(key, value)
+      else mirror.remove(key)
     }
   }
 
@@ -213,10 +212,13 @@ export class MapWriter {
   private revertTouched(steps: WriteStep[], before: MapImage): boolean {
     try {
       const absentBefore = emptyImage()
+      // Only puts can touch a key the maps did not hold: a delete step names keys the mirror held (all in `before`),
+      // and its slots are the mirror's, freed by now.
       for (const step of steps) {
-        for (let i = 0; i < step.hex.length; i++) {
-          const k = step.hex[i]!
-          if (!before[step.map].has(k)) absentBefore[step.map].set(k, step.records[i]!)
+        if (step.op !== 'put') continue
+        for (const slot of step.slots) {
+          if (before[step.map].slotOf(step.source.idOf(step.source.keyAt(slot))) === undefined)
+            absentBefore[step.map].putFrom(step.source, slot)
         }
       }
       for (const step of planWrites(this.image, { put: before, delete: absentBefore })) this.run(step)

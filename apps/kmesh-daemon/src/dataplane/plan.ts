@@ -6,15 +6,23 @@
  * service's count shrank, and slots for a growing count are written before the count grows. Forward writes and
  * reverts are both planned here; the writer only executes plans.
  */
-import { emptyImage, LB_MAPS, type LbMapName, type MapImage, type MapRecord, type RecordChanges } from './map-image.js'
+import {
+  emptyImage,
+  LB_MAPS,
+  type LbMapName,
+  type MapImage,
+  type RecordChanges,
+  type RecordTable,
+} from './map-image.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 export interface WriteStep {
   map: LbMapName
   op: 'put' | 'delete'
-  records: MapRecord[]
-  /** hex[i] is records[i]'s key as hex (the images' key), computed once */
-  hex: string[]
+  /** the table holding the records to write: the changes' puts, or the mirror for deletes (only keys are read) */
+  source: RecordTable
+  /** the records' slots in `source` */
+  slots: number[]
 }
 
 /**
@@ -31,26 +39,26 @@ export function* planWritesSteps(mirror: MapImage, changes: RecordChanges): Step
   let n = 0
   for (const map of LB_MAPS) {
     const held = mirror[map]
-    const step: WriteStep = { map, op: 'put', records: [], hex: [] }
-    for (const [k, r] of changes.put[map]) {
+    const source = changes.put[map]
+    const step: WriteStep = { map, op: 'put', source, slots: [] }
+    for (const [id, slot] of source.slots()) {
       if (endsSlice(++n)) yield
-      if (held.get(k)?.value.equals(r.value)) continue
-      step.records.push(r)
-      step.hex.push(k)
+      const heldSlot = held.slotOf(id)
+      if (heldSlot !== undefined && held.valueEquals(heldSlot, source, slot)) continue
+      step.slots.push(slot)
     }
-    if (step.records.length) steps.push(step)
+    if (step.slots.length) steps.push(step)
   }
   for (const map of [...LB_MAPS].reverse()) {
     const held = mirror[map]
-    const step: WriteStep = { map, op: 'delete', records: [], hex: [] }
-    for (const k of changes.delete[map].keys()) {
+    const step: WriteStep = { map, op: 'delete', source: held, slots: [] }
+    for (const [id] of changes.delete[map].slots()) {
       if (endsSlice(++n)) yield
-      const r = held.get(k)
-      if (!r || changes.put[map].has(k)) continue
-      step.records.push(r)
-      step.hex.push(k)
+      const heldSlot = held.slotOf(id)
+      if (heldSlot === undefined || changes.put[map].slotOf(id) !== undefined) continue
+      step.slots.push(heldSlot)
     }
-    if (step.records.length) steps.push(step)
+    if (step.slots.length) steps.push(step)
   }
   return steps
 }
@@ -65,9 +73,9 @@ export function* changesToSteps(mirror: MapImage, target: MapImage): Steps<Recor
   const del = emptyImage()
   let n = 0
   for (const m of LB_MAPS)
-    for (const [k, r] of mirror[m]) {
+    for (const [id, slot] of mirror[m].slots()) {
       if (endsSlice(++n)) yield
-      if (!target[m].has(k)) del[m].set(k, r)
+      if (target[m].slotOf(id) === undefined) del[m].putFrom(mirror[m], slot)
     }
   return { put: target, delete: del }
 }
@@ -80,7 +88,7 @@ export interface PlanSummary {
 export function summarize(steps: WriteStep[]): PlanSummary {
   const zero = (): Record<LbMapName, number> => ({ backend: 0, endpoint: 0, service: 0, frontend: 0 })
   const out: PlanSummary = { put: zero(), delete: zero() }
-  for (const s of steps) out[s.op][s.map] += s.records.length
+  for (const s of steps) out[s.op][s.map] += s.slots.length
   return out
 }
 

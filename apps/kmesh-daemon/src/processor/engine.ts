@@ -317,9 +317,8 @@ export class MeshEngine {
     const del = emptyImage()
     const keep = (map: LbMapName, key: Buffer, value: Buffer): void => putRecord(put, map, key, value)
     const drop = (map: LbMapName, key: Buffer): void => {
-      const hex = key.toString('hex')
-      const rec = mirror[map].get(hex)
-      if (rec) del[map].set(hex, rec)
+      const value = mirror[map].valueOf(key)
+      if (value) del[map].put(key, value)
     }
     for (const uid of dirtyW) {
       const w = this.workloads.get(uid)

@@ -94,7 +94,7 @@ export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage
   const put = (map: LbMapName, key: Buffer, value: Buffer): void => putRecord(image, map, key, value)
   let n = 0
   for (const [backendUid, be] of intent.backends) {
-    put('backend', encodeRecord(backendKey, { backendUid }), encodeRecord(backendValue, be))
+    image.backend.putEncoded(backendKey, { backendUid }, backendValue, be)
     if (endsSlice(++n)) yield
   }
   for (const [serviceId, svc] of intent.services) {
@@ -102,7 +102,7 @@ export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage
     if (endsSlice(++n)) yield
   }
   for (const [address, upstreamId] of intent.frontends) {
-    put('frontend', encodeRecord(frontendKey, { address }), encodeRecord(frontendValue, { upstreamId }))
+    image.frontend.putEncoded(frontendKey, { address }, frontendValue, { upstreamId })
     if (endsSlice(++n)) yield
   }
   return image
