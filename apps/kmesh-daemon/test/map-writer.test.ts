@@ -137,3 +137,27 @@ t.test('images compare by bytes: an unchanged record is not rewritten', async (t
   putRecord(same, 'backend', Buffer.alloc(4, 1), Buffer.alloc(80, 2))
   t.same(planWrites(img, changesTo(img, same)), [])
 })
+
+t.test('the mirror equals the kernel after a change of some records, written or refused half way', async (t) => {
+  const dump = (image: ReturnType<typeof emptyImage>): string[] =>
+    (['backend', 'endpoint', 'service', 'frontend'] as const).flatMap((m) =>
+      [...image[m]].map(([k, r]) => `${m} ${k}=${r.value.toString('hex')}`).sort(),
+    )
+  const maps = memoryMaps()
+  const writer = new MapWriter(maps, emptyImage())
+  const good = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0 } } }, [1, 2]), writer.mirror)
+  writer.apply(good)
+  const next = imageOf(intentOf({ 10: { vip: '127.10.0.1', members: { 1: 0, 3: 0 } } }, [1, 3]), writer.mirror)
+  // Only what differs, as the engine's incremental path gives it (not a complete image): backend 2 goes.
+  const gone = emptyImage()
+  for (const [, r] of writer.mirror.backend) if (!next.backend.hasKey(r.key)) gone.backend.put(r.key, r.value)
+  const serviceKeyHex = [...good.service.keys()][0]!
+  ;(maps.service as MemoryMap).failPutOnKey = serviceKeyHex
+  t.throws(() => writer.applyChanges({ put: next, delete: gone }), ApplyError)
+  t.same(dump(writer.mirror), dump(MapWriter.readMirror(maps)), 'refused: the mirror is what the kernel holds')
+  t.same(dump(writer.mirror), dump(good), 'and that is the last good state')
+  ;(maps.service as MemoryMap).failPutOnKey = undefined
+  writer.applyChanges({ put: next, delete: gone })
+  t.same(dump(writer.mirror), dump(MapWriter.readMirror(maps)), 'written: the mirror is what the kernel holds')
+  t.same(dump(writer.mirror), dump(next), 'and that is the new state')
+})

@@ -18,6 +18,13 @@ export interface RawMap {
 
 export type LbMaps = Record<LbMapName, RawMap>
 
+/** Records `from..to` of a step, written to the kernel, not yet in the mirror. */
+interface Written {
+  step: WriteStep
+  from: number
+  to: number
+}
+
 /** Records per batch syscall: large enough to amortise the syscall, small enough to keep the event loop responsive. */
 const CHUNK = 8192
 
@@ -118,8 +125,9 @@ export class MapWriter {
         if (old !== undefined) before[step.map].putFrom(mirror, old)
       }
     }
+    const written: Written[] = []
     try {
-      for (const step of steps) yield* this.runSteps(step)
+      for (const step of steps) yield* this.runSteps(step, written)
     } catch (err) {
       const reverted = this.revertTouched(steps, before)
       throw new ApplyError(
@@ -128,6 +136,9 @@ export class MapWriter {
         reverted,
       )
     }
+    // The kernel took every write: the mirror follows. A complete image is what the maps hold now, as it is.
+    if (changes.complete) this.image = changes.put
+    else yield* this.catchUpSteps(written)
     return summarize(steps)
   }
 
@@ -163,35 +174,58 @@ export class MapWriter {
   }
 
   private run(step: WriteStep): void {
-    drain(this.runSteps(step))
+    const written: Written[] = []
+    drain(this.runSteps(step, written))
+    drain(this.catchUpSteps(written))
   }
 
-  private *runSteps(step: WriteStep): Steps<void> {
+  /**
+   * Writes one step in batches and notes each batch the kernel took in `written`; the mirror is brought up to date
+   * by the caller (catchUpSteps, or by adopting a complete image), not record by record here. If a batch fails,
+   * the mirror is brought up to date with what was written and with what the failed batch left before it throws.
+   */
+  private *runSteps(step: WriteStep, written: Written[]): Steps<void> {
     const map = this.maps[step.map]
-    const mirror = this.image[step.map]
     const { source, slots } = step
     for (let i = 0; i < slots.length; i += CHUNK) {
-      const chunk = slots.slice(i, i + CHUNK)
+      const end = Math.min(slots.length, i + CHUNK)
+      const count = end - i
       // The batch's keys (and values) copied side by side, as the batch syscalls take them.
-      const keys = Buffer.allocUnsafe(chunk.length * source.keySize)
-      for (let j = 0; j < chunk.length; j++) source.copyKey(chunk[j]!, keys, j * source.keySize)
+      const keys = Buffer.allocUnsafe(count * source.keySize)
+      for (let j = 0; j < count; j++) source.copyKey(slots[i + j]!, keys, j * source.keySize)
       try {
         this.syscalls++
         if (step.op === 'put') {
-          const values = Buffer.allocUnsafe(chunk.length * source.valueSize)
-          for (let j = 0; j < chunk.length; j++) source.copyValue(chunk[j]!, values, j * source.valueSize)
-          map.putBatch(keys, values, chunk.length)
-        } else map.deleteBatch(keys, chunk.length)
+          const values = Buffer.allocUnsafe(count * source.valueSize)
+          for (let j = 0; j < count; j++) source.copyValue(slots[i + j]!, values, j * source.valueSize)
+          map.putBatch(keys, values, count)
+        } else map.deleteBatch(keys, count)
       } catch (err) {
-        this.resync(step.map, keys, chunk.length)
+        drain(this.catchUpSteps(written))
+        this.resync(step.map, keys, count)
         throw err
       }
-      for (let j = 0; j < chunk.length; j++) {
-        if (step.op === 'put') mirror.putFrom(source, chunk[j]!)
-        else mirror.removeId(mirror.idOf(keys, j * mirror.keySize))
-      }
-      if (i + CHUNK < slots.length) yield
+      written.push({ step, from: i, to: end })
+      if (end < slots.length) yield
     }
+  }
+
+  /**
+   * The mirror takes what the kernel took. Puts come before deletes and never share a key with them, and a delete
+   * step's slots are the mirror's own (live until deleted here), so applying them in order is exact.
+   */
+  private *catchUpSteps(written: Written[]): Steps<void> {
+    let n = 0
+    for (const { step, from, to } of written) {
+      const mirror = this.image[step.map]
+      for (let j = from; j < to; j++) {
+        if (endsSlice(++n)) yield
+        const slot = step.slots[j]!
+        if (step.op === 'put') mirror.putFrom(step.source, slot)
+        else mirror.removeId(mirror.idOf(mirror.keyAt(slot)))
+      }
+    }
+    written.length = 0
   }
 
   /** After a failed batch, part of it may have landed: read those keys back so the mirror is the truth. */

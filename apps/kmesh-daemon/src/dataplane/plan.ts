@@ -77,7 +77,7 @@ export function* changesToSteps(mirror: MapImage, target: MapImage): Steps<Recor
       if (endsSlice(++n)) yield
       if (target[m].slotOf(id) === undefined) del[m].putFrom(mirror[m], slot)
     }
-  return { put: target, delete: del }
+  return { put: target, delete: del, complete: true }
 }
 
 export interface PlanSummary {
