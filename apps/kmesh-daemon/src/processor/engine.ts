@@ -41,7 +41,7 @@ import {
   type RecordChanges,
 } from '../dataplane/map-image.js'
 import { changesToSteps } from '../dataplane/plan.js'
-import { imageOfSteps, serviceRecords } from './records.js'
+import { imageSink, serviceRecords } from './records.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 import {
   backendOf,
@@ -51,8 +51,10 @@ import {
   serviceFrontendIps,
   serviceIntentOf,
   workloadFrontendIps,
+  intentSink,
   type Intent,
   type IntentContext,
+  type IntentSink,
 } from './resources.js'
 import { vipRank, networkRank } from './network.js'
 import { Claims } from './claims.js'
@@ -256,43 +258,43 @@ export class MeshEngine {
   }
 
   private *fullIntentSteps(): Steps<Intent> {
+    const intent: Intent = { backends: new Map(), services: new Map(), frontends: new Map(), warnings: this.warnings }
+    yield* this.deriveAllSteps(intentSink(intent))
+    return intent
+  }
+
+  /** Derives every record of the mesh into `sink`, yielding every SLICE resources. */
+  private *deriveAllSteps(sink: IntentSink): Steps<void> {
     const ctx = this.context()
     let n = 0
-    const intent: Intent = {
-      backends: new Map(),
-      services: new Map(),
-      frontends: new Map(),
-      warnings: this.warnings,
-    }
     for (const [uid, w] of this.workloads) {
       if (endsSlice(++n)) yield
       const be = backendOf(w, ctx)
-      if (!be) continue
-      intent.backends.set(workloadId(this.ids, uid), be)
+      if (be) sink.backend(workloadId(this.ids, uid), be)
     }
     for (const [key, s] of this.services) {
       if (endsSlice(++n)) yield
-      intent.services.set(serviceId(this.ids, key), serviceIntentOf(s, ctx))
+      sink.service(serviceId(this.ids, key), serviceIntentOf(s, ctx))
     }
     for (const ip of this.vipClaims.keys()) {
       if (endsSlice(++n)) yield
       const id = this.frontendOwner(ip)
-      if (id !== undefined) intent.frontends.set(ip, id)
+      if (id !== undefined) sink.frontend(ip, id)
     }
     for (const ip of this.addressClaims.keys()) {
       if (endsSlice(++n)) yield
       if (this.vipClaims.has(ip)) continue // done above
       const id = this.frontendOwner(ip)
-      if (id !== undefined) intent.frontends.set(ip, id)
+      if (id !== undefined) sink.frontend(ip, id)
     }
-    return intent
   }
 
   // --- record changes -------------------------------------------------------------------------------------
 
   private *fullChangesSteps(mirror: MapImage): Steps<RecordChanges> {
-    const intent = yield* this.fullIntentSteps()
-    const target = yield* imageOfSteps(intent, mirror)
+    // Records go straight into the target image as they are derived: no intent of the whole mesh is built.
+    const target = emptyImage()
+    yield* this.deriveAllSteps(imageSink(target, mirror))
     return yield* changesToSteps(mirror, target)
   }
 

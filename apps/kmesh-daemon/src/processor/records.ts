@@ -17,11 +17,10 @@ import {
   bucketsOf,
   emptyImage,
   encodeRecord,
-  putRecord,
   type LbMapName,
   type MapImage,
 } from '../dataplane/map-image.js'
-import type { Intent, ServiceIntent } from './resources.js'
+import type { Intent, IntentSink, ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 /**
@@ -91,19 +90,34 @@ export function imageOf(intent: Intent, current: MapImage): MapImage {
 /** imageOf, yielding every SLICE items. */
 export function* imageOfSteps(intent: Intent, current: MapImage): Steps<MapImage> {
   const image = emptyImage()
-  const put = (map: LbMapName, key: Buffer, value: Buffer): void => putRecord(image, map, key, value)
+  const sink = imageSink(image, current)
   let n = 0
   for (const [backendUid, be] of intent.backends) {
-    image.backend.putEncoded(backendKey, { backendUid }, backendValue, be)
+    sink.backend(backendUid, be)
     if (endsSlice(++n)) yield
   }
   for (const [serviceId, svc] of intent.services) {
-    for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) put(map, k, v)
+    sink.service(serviceId, svc)
     if (endsSlice(++n)) yield
   }
   for (const [address, upstreamId] of intent.frontends) {
-    image.frontend.putEncoded(frontendKey, { address }, frontendValue, { upstreamId })
+    sink.frontend(address, upstreamId)
     if (endsSlice(++n)) yield
   }
   return image
+}
+
+/**
+ * Puts each record as it is derived into `image`, endpoints laid out against the buckets `current` holds (what the
+ * kernel holds now): backend and frontend records are encoded straight into the image's tables.
+ */
+export function imageSink(image: MapImage, current: MapImage): IntentSink {
+  return {
+    backend: (backendUid, be) => image.backend.putEncoded(backendKey, { backendUid }, backendValue, be),
+    service: (serviceId, svc) => {
+      for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) image[map].put(k, v)
+    },
+    frontend: (address, upstreamId) =>
+      image.frontend.putEncoded(frontendKey, { address }, frontendValue, { upstreamId }),
+  }
 }

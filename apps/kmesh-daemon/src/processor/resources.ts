@@ -44,6 +44,25 @@ export interface Intent {
   warnings: string[]
 }
 
+/**
+ * Where a full derivation puts each record's intent as it is derived: into an Intent (explain, tests) or straight
+ * into map records (records.ts imageSink), so a full recompute builds no intent graph of the whole mesh.
+ */
+export interface IntentSink {
+  backend(uid: number, backend: BackendIntent): void
+  service(id: number, service: ServiceIntent): void
+  frontend(ip: string, upstreamId: number): void
+}
+
+/** A sink that collects into `intent`. */
+export function intentSink(intent: Intent): IntentSink {
+  return {
+    backend: (uid, be) => intent.backends.set(uid, be),
+    service: (id, svc) => intent.services.set(id, svc),
+    frontend: (ip, id) => intent.frontends.set(ip, id),
+  }
+}
+
 /** Read access to the mesh that a resource's derivation needs. */
 export interface IntentContext {
   ids: IdTable
