@@ -461,10 +461,12 @@ export class XdsClient<A = Address> {
     const { batch, digests, kinds } = built
     const rejected = new Set<string>(consumerRejections.map((r) => r.name))
     for (const r of batch.rejected) rejected.add(r.name)
-    for (const a of batch.added) {
+    const added = batch.added
+    for (let i = 0; i < added.length; i++) {
+      const a = added[i]!
       if (rejected.has(a.name)) continue
-      const kind: ResourceKind = batch.typeUrl === AUTHORIZATION_TYPE_URL ? 'policy' : (kinds.get(a.name) ?? 'service')
-      st.held.set(a.name, { version: a.version, kind, digest: digests.get(a.name) })
+      const kind: ResourceKind = batch.typeUrl === AUTHORIZATION_TYPE_URL ? 'policy' : (kinds[i] ?? 'service')
+      st.held.set(a.name, { version: a.version, kind, digest: digests[i] })
     }
     for (const r of batch.removed) if (!rejected.has(r.name)) st.held.delete(r.name)
     for (const name of rejected) {

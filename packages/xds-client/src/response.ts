@@ -82,12 +82,16 @@ export interface ProcessOptions {
   convertAddress?: (address: Address, name: string) => unknown
 }
 
-/** A batch being built, with what the client remembers of it: payload digests and the kind of each Address. */
+/**
+ * A batch being built, with what the client remembers of it: payload digests and the kind of each Address, in
+ * arrays beside `batch.added` (entry i describes added[i]) rather than maps by name: a first push adds 100k names.
+ */
 export interface BuiltBatch<A = Address> {
   batch: ChangeBatch<A>
-  digests: ReadonlyMap<string, number>
-  /** workload or service, by name, for every Address added */
-  kinds: ReadonlyMap<string, ResourceKind>
+  /** the payload digest of each added resource (only with heldDigest) */
+  digests: readonly (number | undefined)[]
+  /** workload or service, for each Address added */
+  kinds: readonly ResourceKind[]
 }
 
 export function isWatchedType(typeUrl: string): typeUrl is TypeUrl {
@@ -114,10 +118,11 @@ class BatchBuilder {
   private readonly reportedDuplicate = new Set<string>()
   private readonly removedNames = new Set<string>()
   private readonly addedAddr: Added<unknown>[] = []
-  readonly kinds = new Map<string, ResourceKind>()
+  /** beside added (BuiltBatch) */
+  readonly kinds: ResourceKind[] = []
   private readonly addedAuthz: Added<Authorization>[] = []
-  /** payload digests of the resources decoded, by name (only with heldDigest) */
-  readonly digests = new Map<string, number>()
+  /** beside added: payload digests (only with heldDigest) */
+  readonly digests: (number | undefined)[] = []
   private unchanged = 0
   private counted = 0
   private next = 0
@@ -187,13 +192,13 @@ class BatchBuilder {
         reject(`payload type ${r.resource.typeUrl} is not ${typeUrl}`)
         continue
       }
+      let digest: number | undefined
       if (this.opts.heldDigest) {
-        const digest = payloadDigest(r.resource.value)
+        digest = payloadDigest(r.resource.value)
         if (this.opts.heldDigest(name) === digest) {
           this.unchanged++
           continue
         }
-        this.digests.set(name, digest)
       }
       try {
         if (typeUrl === ADDRESS_TYPE_URL) {
@@ -208,12 +213,13 @@ class BatchBuilder {
               continue
             }
           }
-          this.kinds.set(name, address.workload ? 'workload' : 'service')
+          this.kinds.push(address.workload ? 'workload' : 'service')
           this.addedAddr.push({ name, version: r.version, aliases: r.aliases, value })
         } else {
           const value = decodeAuthorization(r.resource.value, name)
           this.addedAuthz.push({ name, version: r.version, aliases: r.aliases, value })
         }
+        this.digests.push(digest)
       } catch (e) {
         reject(reasonOf(e))
       }
