@@ -5,4 +5,4 @@
 export type * from './mesh.js'
 export * from './keys.js'
 export * from './delta.js'
-export * from './port-map.js'
+export * from './shared-values.js'

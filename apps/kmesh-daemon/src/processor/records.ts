@@ -13,13 +13,7 @@ import {
   serviceKey,
   serviceValue,
 } from '@kmesh-ts/bpf-maps/codecs'
-import {
-  bucketsOf,
-  emptyImage,
-  encodeRecord,
-  type LbMapName,
-  type MapImage,
-} from '../dataplane/map-image.js'
+import { bucketsOf, emptyImage, encodeRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
 import type { Intent, IntentSink, ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 

@@ -1,4 +1,6 @@
 /**
+ * Values many resources of a push repeat, held once: port maps and short strings.
+ *
  * Port maps as the model holds them: built compactly, shared when equal, frozen.
  *
  * An object whose keys are small integers (`{80: 8080}`) gets a fast elements store sized past its largest key:
@@ -24,4 +26,21 @@ export function portMapOf(pairs: Iterable<readonly [number, number]>): PortMap {
   if (shared.size >= SHARED_LIMIT) shared.clear()
   shared.set(json, made)
   return made
+}
+
+/** Distinct strings remembered by intern(). */
+const INTERN_LIMIT = 8192
+const interned = new Map<string, string>()
+
+/**
+ * One shared copy of a string that many resources repeat (a namespace, a node, a service account): a push decodes
+ * each workload's copy as a string of its own. Bounded like the shared port maps.
+ */
+export function intern(text: string): string {
+  if (text.length > 64) return text // long strings are rarely repeated: not worth remembering
+  const known = interned.get(text)
+  if (known !== undefined) return known
+  if (interned.size >= INTERN_LIMIT) interned.clear()
+  interned.set(text, text)
+  return text
 }

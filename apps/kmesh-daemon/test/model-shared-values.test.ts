@@ -1,6 +1,6 @@
 import t from 'tap'
 import { decodeAddress, encodeAddress } from '@kmesh-ts/xds-client'
-import { portMapOf } from '../src/model/index.js'
+import { intern, portMapOf } from '../src/model/index.js'
 import { workloadFromXds } from '../src/sources/cluster/xds-convert.js'
 
 t.test('a port map equals the object of its pairs; equal maps are one frozen object', async (t) => {
@@ -50,4 +50,16 @@ t.test('the workloads of a push share their port maps', async (t) => {
   const [a, b] = [workload(1), workload(2)]
   t.same(a.services['ns/s.ns.svc.cluster.local'], { 80: 8080 })
   t.equal(a.services['ns/s.ns.svc.cluster.local'], b.services['ns/s.ns.svc.cluster.local'])
+})
+
+t.test('intern returns the text it is given, long or short, past its bound too', async (t) => {
+  const a = ['ns', 'default'].join('-')
+  const b = ['ns-def', 'ault'].join('')
+  t.equal(intern(a), a)
+  t.equal(intern(b), b, 'equal text')
+  const long = 'x'.repeat(65)
+  t.equal(intern(long), long, 'long strings pass through')
+  const wrong = []
+  for (let i = 0; i < 10000; i++) if (intern(`n${i}`) !== `n${i}`) wrong.push(i)
+  t.same(wrong, [], 'past the bound the text is still right')
 })
