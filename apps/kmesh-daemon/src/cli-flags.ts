@@ -32,6 +32,8 @@ export interface FlagSpec {
   help: string[]
 }
 
+import { DEFAULT_MAX_RECEIVE_BYTES } from '@kmesh-ts/xds-client'
+
 const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
 
 export const FLAGS: readonly FlagSpec[] = [
@@ -75,6 +77,17 @@ export const FLAGS: readonly FlagSpec[] = [
       'The node identity comes from POD_NAME, POD_NAMESPACE, INSTANCE_IP and NODE_NAME',
       "when set (a DaemonSet's downward API), else from --node and the host name; CLUSTER_ID,",
       'SERVICE_ACCOUNT and ISTIO_META_* are passed to istiod as ztunnel does.',
+    ],
+  },
+  {
+    name: 'xds-max-message-bytes',
+    type: 'string',
+    value: 'N',
+    env: 'KMESH_XDS_MAX_MESSAGE_BYTES',
+    mode: 'cluster',
+    help: [
+      `largest response accepted from istiod (default ${DEFAULT_MAX_RECEIVE_BYTES}, 200 MiB). A larger one ends the`,
+      'stream (RESOURCE_EXHAUSTED, logged): raise it for a first push of about a million workloads',
     ],
   },
   {

@@ -162,7 +162,7 @@ export function parseCli(
   if (values.version) return 'version'
   if (!values['mesh-file'] === !values['xds-address'])
     throw new UsageError('give exactly one of --mesh-file (local mode) and --xds-address (cluster mode); see --help')
-  for (const flag of ['xds-ca-file', 'xds-token-file', 'xds-insecure'] as const) {
+  for (const flag of ['xds-ca-file', 'xds-token-file', 'xds-insecure', 'xds-max-message-bytes'] as const) {
     if (values[flag] !== undefined && !values['xds-address'])
       throw new UsageError(`${given.who(flag)} needs --xds-address; see --help`)
   }
@@ -189,13 +189,15 @@ export function parseCli(
     )
   if (values['mesh-file-max-bytes'] !== undefined && !values['mesh-file'])
     throw new UsageError(`${given.who('mesh-file-max-bytes')} needs --mesh-file; see --help`)
-  const maxBytesText = given.str('mesh-file-max-bytes')
-  const meshFileMaxBytes = maxBytesText === undefined ? undefined : Number(maxBytesText)
-  if (
-    maxBytesText !== undefined &&
-    (!/^\d+$/.test(maxBytesText) || meshFileMaxBytes! < 1 || !Number.isSafeInteger(meshFileMaxBytes))
-  )
-    throw new UsageError(`${given.whoValue('mesh-file-max-bytes', maxBytesText)}: expected a positive number of bytes`)
+  const bytesOf = (flag: string): number | undefined => {
+    const text = given.str(flag)
+    const n = text === undefined ? undefined : Number(text)
+    if (text !== undefined && (!/^\d+$/.test(text) || n! < 1 || !Number.isSafeInteger(n)))
+      throw new UsageError(`${given.whoValue(flag, text)}: expected a positive number of bytes`)
+    return n
+  }
+  const meshFileMaxBytes = bytesOf('mesh-file-max-bytes')
+  const xdsMaxMessageBytes = bytesOf('xds-max-message-bytes')
   const nodeName = given.str('node')
   const xdsAddress = given.str('xds-address')
   return {
@@ -206,6 +208,7 @@ export function parseCli(
           caFile: given.str('xds-ca-file'),
           tokenFile: given.str('xds-token-file'),
           insecure: (values['xds-insecure'] as boolean | undefined) ?? false,
+          maxMessageBytes: xdsMaxMessageBytes,
         }
       : undefined,
     cgroup: given.str('cgroup')!,

@@ -451,6 +451,7 @@ function startCluster(
     convertAddress: ClusterMesh.convert,
     tls: xds.insecure ? 'insecure' : xds.caFile ? { caFile: xds.caFile } : undefined,
     tokenFile: xds.tokenFile,
+    maxReceiveMessageBytes: xds.maxMessageBytes,
     // The kernel's limit, not the xDS package's: a service with more ports is refused (NACKed) while decoding.
     limits: { maxPortsPerService: KERNEL_LIMITS.portsPerService },
     // istiod resends everything on a reconnect: what the maps already hold is neither decoded nor recomputed.

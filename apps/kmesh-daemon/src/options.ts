@@ -10,6 +10,8 @@ export interface XdsOptions {
   caFile?: string | undefined
   tokenFile?: string | undefined
   insecure?: boolean | undefined
+  /** the largest response accepted (@kmesh-ts/xds-client maxReceiveMessageBytes; default 200 MiB) */
+  maxMessageBytes?: number | undefined
 }
 
 /** Where IPsec node info comes from: a directory of files, or the KmeshNodeInfo custom resources. */
