@@ -166,6 +166,9 @@ async function runScale(ctx, workloads) {
       '--log-format',
       'json',
       ...mapSizeArgs(workloads, services),
+      // A million workloads push ~225 MB, past the client's 200 MiB default.
+      '--xds-max-message-bytes',
+      String(1024 * 1024 * 1024),
     ],
     (line) => {
       if (!line.includes('"push applied"')) return
