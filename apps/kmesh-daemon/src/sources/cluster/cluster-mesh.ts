@@ -22,8 +22,6 @@ export type ModelAddress = { kind: 'workload'; value: Workload } | { kind: 'serv
 type Converted = ModelAddress & { name: string; isNew: boolean }
 
 export class ClusterMesh {
-  private readonly workloads = new Set<string>()
-  private readonly services = new Set<string>()
   private readonly policies = new Map<string, Authorization>()
 
   constructor(
@@ -33,7 +31,8 @@ export class ClusterMesh {
   ) {}
 
   get counts(): { workloads: number; services: number; policies: number } {
-    return { workloads: this.workloads.size, services: this.services.size, policies: this.policies.size }
+    const { workloads, services } = this.processor.held
+    return { workloads: workloads.size, services: services.size, policies: this.policies.size }
   }
 
   /**
@@ -41,9 +40,11 @@ export class ClusterMesh {
    * so a big push is not held twice. A resource the kernel cannot take (UnappliableResource) is rejected by the
    * client with the message.
    */
-  static convert(address: Address): ModelAddress {
+  static convert(address: Address, name?: string): ModelAddress {
+    // The resource name is the workload's uid (the client checked): the model keeps that one string, so the
+    // client's record of the name, the model and its indexes share it instead of each holding a copy.
     return address.workload
-      ? { kind: 'workload', value: workloadFromXds(address.workload) }
+      ? { kind: 'workload', value: workloadFromXds(address.workload, name) }
       : { kind: 'service', value: serviceFromXds(address.service!) }
   }
 
@@ -60,7 +61,9 @@ export class ClusterMesh {
     for (let i = 0; i < added.length; i++) {
       if (i > 0 && endsSlice(i)) await nextTurn()
       const r = added[i]!
-      const known = r.value.kind === 'workload' ? this.workloads : this.services
+      // The processor holds what was applied, by the same names (a workload's uid, a service's namespace/hostname).
+      const held = this.processor.held
+      const known = r.value.kind === 'workload' ? held.workloads : held.services
       converted.push({ name: r.name, ...r.value, isNew: !known.has(r.name) })
     }
     const removedWorkloads = batch.removed.filter((r) => r.kind === 'workload').map((r) => r.name)
@@ -72,7 +75,7 @@ export class ClusterMesh {
       removeServices: removedServices,
     })
     try {
-      await this.commit(deltaOf(converted), converted, batch, started)
+      await this.commit(deltaOf(converted), batch, started)
       return []
     } catch (err) {
       const reason = (err as Error).message
@@ -80,7 +83,7 @@ export class ClusterMesh {
       const kept = converted.filter((c) => !c.isNew)
       try {
         if (kept.length === converted.length) throw err
-        await this.commit(deltaOf(kept), kept, batch, started)
+        await this.commit(deltaOf(kept), batch, started)
         return converted.filter((c) => c.isNew).map((c) => ({ name: c.name, reason }))
       } catch (retryErr) {
         const retry = retryErr === err ? undefined : (retryErr as Error).message
@@ -96,21 +99,13 @@ export class ClusterMesh {
     }
   }
 
-  private async commit(
-    delta: MeshDelta,
-    applied: Converted[],
-    batch: ChangeBatch<ModelAddress>,
-    started: number,
-  ): Promise<void> {
+  private async commit(delta: MeshDelta, batch: ChangeBatch<ModelAddress>, started: number): Promise<void> {
     const nonce = batch.nonce
     const converted = performance.now()
     // Small changes are applied in one turn; only a big one is worth a yield between deriving and writing.
     const size = (delta.upsertWorkloads?.length ?? 0) + (delta.upsertServices?.length ?? 0)
     const { warnings, writes, full, syscalls, computeMs, writeMs } =
       size > SLICE ? await this.processor.applyDeltaYielding(delta) : this.processor.applyDelta(delta)
-    for (const c of applied) (c.kind === 'workload' ? this.workloads : this.services).add(c.name)
-    for (const name of delta.removeWorkloads ?? []) this.workloads.delete(name)
-    for (const name of delta.removeServices ?? []) this.services.delete(name)
     const authzChange = { upsertWorkloads: delta.upsertWorkloads, removeWorkloads: delta.removeWorkloads }
     const authzProblem = this.authz
       ? size > SLICE
@@ -129,8 +124,8 @@ export class ClusterMesh {
     this.log.info(
       {
         nonce,
-        workloads: this.workloads.size,
-        services: this.services.size,
+        workloads: this.processor.held.workloads.size,
+        services: this.processor.held.services.size,
         // resources istiod sent again with the bytes the maps already reflect (not decoded, not recomputed)
         unchanged: batch.unchanged,
         full,

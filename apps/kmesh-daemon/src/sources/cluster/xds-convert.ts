@@ -49,12 +49,14 @@ function gateway(g: XdsGateway | undefined): GatewayAddress | undefined {
   return undefined
 }
 
-export function workloadFromXds(w: XdsWorkload): Workload {
+/** `uid`: the same text as w.uid (the resource name), given to keep one string for both. */
+export function workloadFromXds(w: XdsWorkload, uid: string = w.uid): Workload {
   const services = Object.entries(w.services)
   const tooMany = workloadServicesProblem(services.length)
   if (tooMany) throw new UnappliableResource(`workload ${w.uid}: ${tooMany}`)
+  if (uid !== w.uid) throw new Error(`workload ${w.uid}: converted under another uid ${uid}`)
   const out: Workload = {
-    uid: w.uid,
+    uid,
     name: w.name,
     namespace: intern(w.namespace),
     workloadIps: w.addresses.map(ipText),
