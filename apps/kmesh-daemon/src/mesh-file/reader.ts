@@ -8,6 +8,7 @@ import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type 
 
 import { MAX_NAME_LENGTH, MAX_PROBLEMS, MAX_SCALAR_LENGTH } from './bounds.js'
 import type { MeshFileProblem } from './problems.js'
+import { portMapOf } from '../model/shared-values.js'
 import {
   describeContent,
   isNullText,
@@ -495,7 +496,10 @@ export function readPortMap(
 ): Record<number, number> | undefined {
   const entries = readMap(at.direct(), raw)
   if (!entries) return undefined
-  const out: Record<number, number> = {}
+  // Collected as pairs and built once: an object with small integer keys built key by key takes ~1.2 KB
+  // (model/shared-values.ts), and a big file has a port map per service and per workload's service.
+  const pairs: [number, number][] = []
+  const seen = new Set<number>()
   let good = true
   for (const e of entries) {
     const keyAt = at.direct().field(scalarView(e.keyNode)?.text ?? '?', e.keyNode)
@@ -519,14 +523,15 @@ export function readPortMap(
       good = false
       continue
     }
-    if (port in out) {
+    if (seen.has(port)) {
       keyAt.error(`port ${port} is listed twice`, e.keyNode)
       good = false
       continue
     }
-    out[port] = target
+    seen.add(port)
+    pairs.push([port, target])
   }
-  return good ? out : undefined
+  return good ? portMapOf(pairs) : undefined
 }
 
 /** Reads a string, then parses it; the parser's message becomes the problem. */
