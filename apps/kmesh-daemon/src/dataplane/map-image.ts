@@ -9,29 +9,11 @@
  * garbage collector to copy), here it is its bytes and one index entry.
  */
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
-import {
-  backendKey,
-  backendValue,
-  endpointKey,
-  endpointValue,
-  frontendKey,
-  frontendValue,
-  serviceKey,
-  serviceValue,
-  type Codec,
-} from '@kmesh-ts/bpf-maps/codecs'
+import { endpointKey, endpointValue, mapSpecs, serviceKey, serviceValue, type Codec } from '@kmesh-ts/bpf-maps/codecs'
 
 /** The maps in the order a put must go (leaf to root): a record is written before anything refers to it. */
 export const LB_MAPS = ['backend', 'endpoint', 'service', 'frontend'] as const
 export type LbMapName = (typeof LB_MAPS)[number]
-
-/** Key and value sizes of each map's records (the codecs', checked against the programs' BTF). */
-const RECORD_SIZES: Record<LbMapName, [key: number, value: number]> = {
-  backend: [backendKey.size, backendValue.size],
-  endpoint: [endpointKey.size, endpointValue.size],
-  service: [serviceKey.size, serviceValue.size],
-  frontend: [frontendKey.size, frontendValue.size],
-}
 
 /** One record as separate bytes (copies: changing them changes no table). */
 export interface MapRecord {
@@ -251,7 +233,8 @@ export function encodeRecord<T>(codec: Codec<T>, value: T): Buffer {
 }
 
 export function emptyImage(): MapImage {
-  const table = (map: LbMapName): RecordTable => new RecordTable(...RECORD_SIZES[map])
+  // Key and value sizes are the maps' codecs' (checked against the programs' BTF).
+  const table = (map: LbMapName): RecordTable => new RecordTable(mapSpecs[map].key.size, mapSpecs[map].value.size)
   return {
     backend: table('backend'),
     endpoint: table('endpoint'),
