@@ -17,8 +17,8 @@ export class WireReader {
   constructor(
     readonly buf: Uint8Array,
     start = 0,
-    /** one past the last byte of this message */
-    readonly end = buf.length,
+    /** one past the last byte of this message (narrowed by enter() while a sub-message is read in place) */
+    public end = buf.length,
   ) {
     this.pos = start
   }
@@ -63,10 +63,31 @@ export class WireReader {
 
   /** The next tag as [field number, wire type]. */
   tag(): [number, number] {
+    const t = this.rawTag()
+    return [Math.floor(t / 8), t % 8]
+  }
+
+  /** The next tag as field number * 8 + wire type (the hot loops compare it whole, with no pair to build). */
+  rawTag(): number {
     const t = this.varint()
-    const field = Math.floor(t / 8)
-    if (field === 0) throw new WireFormatError('field number 0')
-    return [field, t & 7]
+    if (t < 8) throw new WireFormatError('field number 0')
+    return t
+  }
+
+  /**
+   * Narrows the reader to the length-delimited sub-message that comes next, to read it in place (no reader per
+   * message); returns the end to give back to leave() once it is read.
+   */
+  enter(): number {
+    const length = this.varint()
+    if (length > this.end - this.pos) throw new WireFormatError(`length ${length} runs past the end of the message`)
+    const outer = this.end
+    this.end = this.pos + length
+    return outer
+  }
+
+  leave(outer: number): void {
+    this.end = outer
   }
 
   /** The [start, end) of the next length-delimited value, which the reader steps over. */
@@ -87,6 +108,21 @@ export class WireReader {
   string(): string {
     const [s, e] = this.range()
     return utf8(this.buf, s, e)
+  }
+
+  /**
+   * string(), answering `prev` itself when the bytes are its (ASCII) text: a value every entry repeats (a type URL)
+   * is then one string, not one per entry.
+   */
+  stringLike(prev: string): string {
+    const [s, e] = this.range()
+    const buf = this.buf
+    if (e - s === prev.length) {
+      let i = 0
+      while (i < prev.length && buf[s + i]! < 0x80 && buf[s + i] === prev.charCodeAt(i)) i++
+      if (i === prev.length) return prev
+    }
+    return utf8(buf, s, e)
   }
 
   /** Steps over a value of the given wire type (unknown fields are skipped, as every protobuf reader does). */

@@ -190,11 +190,16 @@ export function* decodeDeltaResponseSteps(
     resourceErrors: [],
   }
   while (!r.done) {
-    const [field, type] = r.tag()
-    if (field === 2 && type === LENGTH_DELIMITED) {
-      out.resources.push(readResource(r.message()))
+    const t = r.rawTag()
+    if (t === RESOURCES) {
+      // The hot field (one per resource of a push): read in place, its tag compared whole.
+      out.resources.push(readResource(r))
       if (out.resources.length % slice === 0) yield
-    } else if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
+      continue
+    }
+    const field = Math.floor(t / 8)
+    const type = t % 8
+    if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
     else if (field === 4 && type === LENGTH_DELIMITED) out.typeUrl = r.string()
     else if (field === 5 && type === LENGTH_DELIMITED) out.nonce = r.string()
     else if (field === 6 && type === LENGTH_DELIMITED) out.removedResources.push(r.string())
@@ -215,7 +220,19 @@ export function* decodeDeltaResponseSteps(
   return out
 }
 
+/** Tags of the hot fields, field number * 8 + wire type. */
+const RESOURCES = (2 << 3) | LENGTH_DELIMITED
+const RESOURCE_NAME = (3 << 3) | LENGTH_DELIMITED
+const RESOURCE_PAYLOAD = (2 << 3) | LENGTH_DELIMITED
+const ANY_TYPE_URL = (1 << 3) | LENGTH_DELIMITED
+const ANY_VALUE = (2 << 3) | LENGTH_DELIMITED
+
+/** The last payload type URL read: every resource of a push repeats it, and keeps this one string. */
+let lastTypeUrl = ''
+
+/** A Resource, read in place: `r` is at its length. */
 function readResource(r: WireReader): WireResource {
+  const outer = r.enter()
   const res: WireResource = {
     name: '',
     resourceName: undefined,
@@ -225,10 +242,18 @@ function readResource(r: WireReader): WireResource {
     ttl: undefined,
   }
   while (!r.done) {
-    const [field, type] = r.tag()
-    if (field === 2 && type === LENGTH_DELIMITED) res.resource = readAny(r.message())
-    else if (field === 3 && type === LENGTH_DELIMITED) res.name = r.string()
-    else if (field === 1 && type === LENGTH_DELIMITED) res.version = r.string()
+    const t = r.rawTag()
+    if (t === RESOURCE_PAYLOAD) {
+      res.resource = readAny(r)
+      continue
+    }
+    if (t === RESOURCE_NAME) {
+      res.name = r.string()
+      continue
+    }
+    const field = Math.floor(t / 8)
+    const type = t % 8
+    if (field === 1 && type === LENGTH_DELIMITED) res.version = r.string()
     else if (field === 4 && type === LENGTH_DELIMITED) res.aliases.push(r.string())
     else if (field === 8 && type === LENGTH_DELIMITED) res.resourceName = readResourceName(r.message())
     else if (field === 6 && type === LENGTH_DELIMITED) {
@@ -243,9 +268,9 @@ function readResource(r: WireReader): WireResource {
       res.ttl = ttl
     } else r.skip(type)
   }
+  r.leave(outer)
   return res
 }
-
 function readResourceName(r: WireReader): { name: string } {
   return { name: firstString(r) }
 }
@@ -261,15 +286,18 @@ function firstString(r: WireReader): string {
   return value
 }
 
+/** An Any, read in place: `r` is at its length. */
 function readAny(r: WireReader): Any {
+  const outer = r.enter()
   let typeUrl = ''
   let value: Uint8Array = EMPTY
   while (!r.done) {
-    const [f, t] = r.tag()
-    if (f === 1 && t === LENGTH_DELIMITED) typeUrl = r.string()
-    else if (f === 2 && t === LENGTH_DELIMITED) value = r.bytes()
-    else r.skip(t)
+    const t = r.rawTag()
+    if (t === ANY_TYPE_URL) typeUrl = lastTypeUrl = r.stringLike(lastTypeUrl)
+    else if (t === ANY_VALUE) value = r.bytes()
+    else r.skip(t % 8)
   }
+  r.leave(outer)
   return { typeUrl, value }
 }
 
@@ -279,7 +307,7 @@ function readStatus(r: WireReader): RpcStatus {
     const [f, t] = r.tag()
     if (f === 1 && t === VARINT) s.code = r.int32()
     else if (f === 2 && t === LENGTH_DELIMITED) s.message = r.string()
-    else if (f === 3 && t === LENGTH_DELIMITED) s.details.push(readAny(r.message()))
+    else if (f === 3 && t === LENGTH_DELIMITED) s.details.push(readAny(r))
     else r.skip(t)
   }
   return s
