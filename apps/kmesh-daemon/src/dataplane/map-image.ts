@@ -4,9 +4,9 @@
  * entries that differ.
  *
  * Each map's records live in one RecordTable: fixed-size key and value bytes side by side in one growing buffer,
- * found by their key bytes. A full sync holds 320k records at 100k workloads, several images at once; as a Map of
- * `{key, value}` Buffers keyed by hex text each record was five objects (~200 B of heap and all of it for the
- * garbage collector to copy), here it is its bytes and one index entry.
+ * found through an index over the key bytes. A full sync holds 320k records at 100k workloads, several images at
+ * once; as a Map of `{key, value}` Buffers keyed by hex text each record was five objects (~200 B of heap and all
+ * of it for the garbage collector to copy), here it is its bytes and four bytes of index.
  */
 import { PRIO_COUNT } from '@kmesh-ts/kernel-abi'
 import { endpointKey, endpointValue, mapSpecs, serviceKey, serviceValue, type Codec } from '@kmesh-ts/bpf-maps/codecs'
@@ -36,15 +36,21 @@ export interface RecordChanges {
 }
 
 /**
- * The records of one map. A record is found by its key's bytes read as latin1 text (its `id`: one character per
- * byte, the shortest string that is exactly the bytes) and stored in a slot of one buffer; a removed record's slot
- * is reused. Views returned by keyAt/valueAt/valueOf are into that buffer: read them at once, never keep them
- * (a later put may move or reuse the bytes).
+ * The records of one map: key and value bytes side by side in slots of one buffer, found through an open-addressing
+ * index over the key bytes (FNV-1a, linear probing), so a record costs its bytes and four bytes of index: no string,
+ * no object, no Map entry per record. A removed record's slot is reused. Views returned by keyAt/valueAt/valueOf are
+ * into that buffer: read them at once, never keep them (a later put may move or reuse the bytes).
  */
 export class RecordTable {
   readonly recordSize: number
-  private readonly index = new Map<string, number>()
-  private data: Buffer
+  private data = Buffer.alloc(0) // most images are a change's few records: grown on the first put
+  /** per slot: 1 while it holds a record */
+  private live = new Uint8Array(0)
+  /** the index: slot + 1, 0 for never used, -1 for a removed entry */
+  private buckets = new Int32Array(0)
+  /** buckets not 0 (records and removed entries): the index grows before this passes half */
+  private usedBuckets = 0
+  private count = 0
   private free: number[] = []
   private highWater = 0
 
@@ -53,30 +59,31 @@ export class RecordTable {
     readonly valueSize: number,
   ) {
     this.recordSize = keySize + valueSize
-    this.data = Buffer.alloc(0) // most images are a change's few records: grown on the first put
-  }
-
-  /** The id of the key at `bytes[offset..offset+keySize)`. */
-  idOf(bytes: Uint8Array, offset = 0): string {
-    return latin1(bytes, offset, this.keySize)
   }
 
   get size(): number {
-    return this.index.size
+    return this.count
   }
 
-  slotOf(id: string): number | undefined {
-    return this.index.get(id)
+  /** The slot holding the key at `bytes[offset..offset+keySize)`, or -1. */
+  find(bytes: Uint8Array, offset = 0): number {
+    const b = this.bucketOf(bytes, offset)
+    return b < 0 ? -1 : this.buckets[b]! - 1
   }
 
-  hasKey(key: Buffer): boolean {
-    return this.index.has(this.idOf(key))
+  /** The slot holding the key `source` holds in `slot` (a table of the same key size), or -1. */
+  findKeyOf(source: RecordTable, slot: number): number {
+    return this.find(source.data, slot * source.recordSize)
+  }
+
+  hasKey(key: Uint8Array): boolean {
+    return this.find(key) >= 0
   }
 
   /** A view of the value held for `key`, or undefined. */
-  valueOf(key: Buffer): Buffer | undefined {
-    const slot = this.index.get(this.idOf(key))
-    return slot === undefined ? undefined : this.valueAt(slot)
+  valueOf(key: Uint8Array): Buffer | undefined {
+    const slot = this.find(key)
+    return slot < 0 ? undefined : this.valueAt(slot)
   }
 
   keyAt(slot: number): Buffer {
@@ -100,22 +107,22 @@ export class RecordTable {
 
   /** Whether the value in `slot` equals `other`'s value in `otherSlot`, byte for byte. */
   valueEquals(slot: number, other: RecordTable, otherSlot: number): boolean {
+    if (this.valueSize !== other.valueSize) return false
     const a = slot * this.recordSize + this.keySize
     const b = otherSlot * other.recordSize + other.keySize
-    return (
-      this.valueSize === other.valueSize &&
-      this.data.compare(other.data, b, b + other.valueSize, a, a + this.valueSize) === 0
-    )
+    const x = this.data
+    const y = other.data
+    for (let i = 0; i < this.valueSize; i++) if (x[a + i] !== y[b + i]) return false
+    return true
   }
 
   /** Holds `value` for `key` (both copied). */
-  put(key: Buffer, value: Buffer): void {
+  put(key: Uint8Array, value: Uint8Array): void {
     if (key.length !== this.keySize || value.length !== this.valueSize)
       throw new Error(
         `a record of ${key.length}+${value.length} bytes does not fit a table of ${this.keySize}+${this.valueSize}-byte records`,
       )
-    const at = this.slotFor(this.idOf(key)) * this.recordSize
-    copyBytes(key, 0, this.data, at, this.keySize)
+    const at = this.slotFor(key, 0) * this.recordSize
     copyBytes(value, 0, this.data, at + this.keySize, this.valueSize)
   }
 
@@ -123,9 +130,8 @@ export class RecordTable {
   putEncoded<K, V>(keyCodec: Codec<K>, key: K, valueCodec: Codec<V>, value: V): void {
     const scratch = this.scratch()
     keyCodec.encode(key, scratch, 0)
-    const at = this.slotFor(this.idOf(scratch)) * this.recordSize
+    const at = this.slotFor(scratch, 0) * this.recordSize
     const data = this.data
-    copyBytes(scratch, 0, data, at, this.keySize)
     for (let i = at + this.keySize; i < at + this.recordSize; i++) data[i] = 0
     valueCodec.encode(value, data, at + this.keySize)
   }
@@ -133,36 +139,37 @@ export class RecordTable {
   /** Holds what `source` holds in `slot` (a record of another table with the same sizes). */
   putFrom(source: RecordTable, slot: number): void {
     const from = slot * source.recordSize
-    const to = this.slotFor(source.idOf(source.data, from)) * this.recordSize
-    copyBytes(source.data, from, this.data, to, this.recordSize)
+    const at = this.slotFor(source.data, from) * this.recordSize
+    copyBytes(source.data, from + this.keySize, this.data, at + this.keySize, this.valueSize)
   }
 
-  remove(key: Buffer): void {
-    this.removeId(this.idOf(key))
+  remove(key: Uint8Array): void {
+    const b = this.bucketOf(key, 0)
+    if (b >= 0) this.drop(b)
   }
 
-  removeId(id: string): void {
-    const slot = this.index.get(id)
-    if (slot === undefined) return
-    this.index.delete(id)
-    this.free.push(slot)
+  /** Removes the record in `slot` (which must hold one). */
+  removeSlot(slot: number): void {
+    const b = this.bucketOf(this.data, slot * this.recordSize)
+    if (b >= 0) this.drop(b)
   }
 
-  /** Every record's id and slot. */
-  slots(): IterableIterator<[string, number]> {
-    return this.index.entries()
+  /** The slots that hold a record. */
+  *slots(): IterableIterator<number> {
+    const live = this.live
+    for (let slot = 0; slot < this.highWater; slot++) if (live[slot]) yield slot
   }
 
   // --- by hex text (tests, dumps and other cold paths) ---------------------------------------------------
 
-  /** The keys as hex, in insertion order. */
+  /** The keys as hex. */
   *keys(): IterableIterator<string> {
-    for (const id of this.index.keys()) yield Buffer.from(id, 'latin1').toString('hex')
+    for (const slot of this.slots()) yield this.keyAt(slot).toString('hex')
   }
 
   /** Every record as copies, by its key as hex. */
   *entries(): IterableIterator<[string, MapRecord]> {
-    for (const slot of this.index.values()) {
+    for (const slot of this.slots()) {
       const key = Buffer.from(this.keyAt(slot))
       yield [key.toString('hex'), { key, value: Buffer.from(this.valueAt(slot)) }]
     }
@@ -181,20 +188,84 @@ export class RecordTable {
     return value && { key: Buffer.from(hex, 'hex'), value: Buffer.from(value) }
   }
 
-  private slotFor(id: string): number {
-    const held = this.index.get(id)
-    if (held !== undefined) return held
+  // --- the index -----------------------------------------------------------------------------------------
+
+  private hash(bytes: Uint8Array, offset: number): number {
+    let h = 0x811c9dc5
+    for (let i = 0; i < this.keySize; i++) h = Math.imul(h ^ bytes[offset + i]!, 0x01000193)
+    return h >>> 0
+  }
+
+  private keyEquals(slot: number, bytes: Uint8Array, offset: number): boolean {
+    const data = this.data
+    const at = slot * this.recordSize
+    for (let i = 0; i < this.keySize; i++) if (data[at + i] !== bytes[offset + i]) return false
+    return true
+  }
+
+  /** The bucket of the key at bytes[offset..], or -1. */
+  private bucketOf(bytes: Uint8Array, offset: number): number {
+    const buckets = this.buckets
+    if (buckets.length === 0) return -1
+    const mask = buckets.length - 1
+    for (let b = this.hash(bytes, offset) & mask; ; b = (b + 1) & mask) {
+      const v = buckets[b]!
+      if (v === 0) return -1
+      if (v > 0 && this.keyEquals(v - 1, bytes, offset)) return b
+    }
+  }
+
+  /** The slot of the key at bytes[offset..], taking a new one (key copied, value left as it is) if it has none. */
+  private slotFor(bytes: Uint8Array, offset: number): number {
+    const held = this.find(bytes, offset)
+    if (held >= 0) return held
+    if ((this.usedBuckets + 1) * 2 > this.buckets.length) this.reindex(Math.max(16, (this.count + 1) * 4))
     let slot = this.free.pop()
     if (slot === undefined) {
       slot = this.highWater++
-      if ((slot + 1) * this.recordSize > this.data.length) {
-        const grown = Buffer.alloc(Math.max(16 * this.recordSize, this.data.length * 2))
-        this.data.copy(grown)
-        this.data = grown
-      }
+      if ((slot + 1) * this.recordSize > this.data.length) this.growData()
     }
-    this.index.set(id, slot)
+    // The key first (bytes may be this table's own data only through putFrom from another table: never aliased).
+    copyBytes(bytes, offset, this.data, slot * this.recordSize, this.keySize)
+    this.live[slot] = 1
+    this.count++
+    this.insert(slot)
     return slot
+  }
+
+  private insert(slot: number): void {
+    const buckets = this.buckets
+    const mask = buckets.length - 1
+    let b = this.hash(this.data, slot * this.recordSize) & mask
+    while (buckets[b]! > 0) b = (b + 1) & mask
+    if (buckets[b] === 0) this.usedBuckets++
+    buckets[b] = slot + 1
+  }
+
+  private drop(bucket: number): void {
+    const slot = this.buckets[bucket]! - 1
+    this.buckets[bucket] = -1
+    this.live[slot] = 0
+    this.count--
+    this.free.push(slot)
+  }
+
+  /** A fresh index of `size` buckets (rounded up to a power of two) holding every live slot. */
+  private reindex(size: number): void {
+    let n = 16
+    while (n < size) n *= 2
+    this.buckets = new Int32Array(n)
+    this.usedBuckets = 0
+    for (let slot = 0; slot < this.highWater; slot++) if (this.live[slot]) this.insert(slot)
+  }
+
+  private growData(): void {
+    const grown = Buffer.alloc(Math.max(16 * this.recordSize, this.data.length * 2))
+    this.data.copy(grown)
+    this.data = grown
+    const live = new Uint8Array(grown.length / this.recordSize)
+    live.set(this.live)
+    this.live = live
   }
 
   private scratchBytes: Buffer | undefined
@@ -211,15 +282,6 @@ export class RecordTable {
  */
 function copyBytes(from: Uint8Array, fromAt: number, to: Uint8Array, toAt: number, length: number): void {
   for (let i = 0; i < length; i++) to[toAt + i] = from[fromAt + i]!
-}
-
-/** Node's latin1 decoder without Buffer#toString's argument checks (any Uint8Array): a key's id in ~50 ns. */
-const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, s: number, e: number): string })
-  .latin1Slice
-
-/** `length` bytes as latin1 text: one character per byte, the shortest string that is exactly the bytes. */
-function latin1(b: Uint8Array, o: number, length: number): string {
-  return latin1Slice.call(b, o, o + length)
 }
 
 /**

@@ -121,8 +121,8 @@ export class MapWriter {
       if (mirror.size === 0) continue
       for (const slot of step.slots) {
         if (endsSlice(++n)) yield
-        const old = mirror.slotOf(step.source.idOf(step.source.keyAt(slot)))
-        if (old !== undefined) before[step.map].putFrom(mirror, old)
+        const old = mirror.findKeyOf(step.source, slot)
+        if (old >= 0) before[step.map].putFrom(mirror, old)
       }
     }
     const written: Written[] = []
@@ -158,7 +158,7 @@ export class MapWriter {
         if (step.op === 'put')
           for (const slot of step.slots) {
             if (endsSlice(++n)) yield
-            if (this.image[name].slotOf(step.source.idOf(step.source.keyAt(slot))) === undefined) needed++
+            if (this.image[name].findKeyOf(step.source, slot) < 0) needed++
           }
         else deleted += step.slots.length
       }
@@ -222,7 +222,7 @@ export class MapWriter {
         if (endsSlice(++n)) yield
         const slot = step.slots[j]!
         if (step.op === 'put') mirror.putFrom(step.source, slot)
-        else mirror.removeId(mirror.idOf(mirror.keyAt(slot)))
+        else mirror.removeSlot(slot) // a delete step's slots are the mirror's own
       }
     }
     written.length = 0
@@ -251,8 +251,7 @@ export class MapWriter {
       for (const step of steps) {
         if (step.op !== 'put') continue
         for (const slot of step.slots) {
-          if (before[step.map].slotOf(step.source.idOf(step.source.keyAt(slot))) === undefined)
-            absentBefore[step.map].putFrom(step.source, slot)
+          if (before[step.map].findKeyOf(step.source, slot) < 0) absentBefore[step.map].putFrom(step.source, slot)
         }
       }
       for (const step of planWrites(this.image, { put: before, delete: absentBefore })) this.run(step)

@@ -41,10 +41,10 @@ export function* planWritesSteps(mirror: MapImage, changes: RecordChanges): Step
     const held = mirror[map]
     const source = changes.put[map]
     const step: WriteStep = { map, op: 'put', source, slots: [] }
-    for (const [id, slot] of source.slots()) {
+    for (const slot of source.slots()) {
       if (endsSlice(++n)) yield
-      const heldSlot = held.slotOf(id)
-      if (heldSlot !== undefined && held.valueEquals(heldSlot, source, slot)) continue
+      const heldSlot = held.findKeyOf(source, slot)
+      if (heldSlot >= 0 && held.valueEquals(heldSlot, source, slot)) continue
       step.slots.push(slot)
     }
     if (step.slots.length) steps.push(step)
@@ -52,10 +52,11 @@ export function* planWritesSteps(mirror: MapImage, changes: RecordChanges): Step
   for (const map of [...LB_MAPS].reverse()) {
     const held = mirror[map]
     const step: WriteStep = { map, op: 'delete', source: held, slots: [] }
-    for (const [id] of changes.delete[map].slots()) {
+    const gone = changes.delete[map]
+    for (const slot of gone.slots()) {
       if (endsSlice(++n)) yield
-      const heldSlot = held.slotOf(id)
-      if (heldSlot === undefined || changes.put[map].slotOf(id) !== undefined) continue
+      const heldSlot = held.findKeyOf(gone, slot)
+      if (heldSlot < 0 || changes.put[map].findKeyOf(gone, slot) >= 0) continue
       step.slots.push(heldSlot)
     }
     if (step.slots.length) steps.push(step)
@@ -73,9 +74,9 @@ export function* changesToSteps(mirror: MapImage, target: MapImage): Steps<Recor
   const del = emptyImage()
   let n = 0
   for (const m of LB_MAPS)
-    for (const [id, slot] of mirror[m].slots()) {
+    for (const slot of mirror[m].slots()) {
       if (endsSlice(++n)) yield
-      if (target[m].slotOf(id) === undefined) del[m].putFrom(mirror[m], slot)
+      if (target[m].findKeyOf(mirror[m], slot) < 0) del[m].putFrom(mirror[m], slot)
     }
   return { put: target, delete: del, complete: true }
 }
