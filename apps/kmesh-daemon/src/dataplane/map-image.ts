@@ -260,7 +260,8 @@ export class RecordTable {
   }
 
   private growData(): void {
-    const grown = Buffer.alloc(Math.max(16 * this.recordSize, this.data.length * 2))
+    // Not zeroed: bytes past the last slot are never read, and a slot's record is written whole when it is taken.
+    const grown = Buffer.allocUnsafeSlow(Math.max(16 * this.recordSize, this.data.length * 2))
     this.data.copy(grown)
     this.data = grown
     const live = new Uint8Array(grown.length / this.recordSize)

@@ -5,17 +5,6 @@ import { drain, endsSlice, type Steps } from '../util/slices.js'
 type JournalLine = ['+', string, number] | ['-', string]
 
 /**
- * Names (service keys, workload uids) -> u32 ids, one table for both kinds so a frontend value can never be
- * both a service id and a backend uid (docs/reference/kmesh-dataplane.md §2.4, §3). Ids start at FNV-1a 32 of the
- * name and probe linearly on a collision, like Kmesh; unlike Kmesh's in-memory default they are persisted on
- * every change, so they survive daemon restarts while the maps stay pinned. 0 is never handed out (uid 0 is
- * reserved in km_backend).
- *
- * Persistence: a snapshot (`file`, JSON) plus a journal (`file.log`, one JSON line per allocation or release)
- * appended on each save, so one new workload costs one small append, not a rewrite of 100k names; the
- * journal is folded into a fresh snapshot once it grows past half the table.
- */
-/**
  * The kinds of names the daemon allocates: `wl:<uid>` and `svc:<namespace/hostname>` (model/keys.ts). Any other
  * name is its own kind `''`. The table is indexed by kind and key, so the hot path (a first push asks for 110k
  * ids several times each) looks up the uid or service key string the model already holds, whose hash V8 keeps,
@@ -31,6 +20,17 @@ function splitName(name: string): [IdKind, string] {
 
 const nameOfKey = (kind: IdKind, key: string): string => (kind === '' ? key : `${kind}:${key}`)
 
+/**
+ * Names (service keys, workload uids) -> u32 ids, one table for both kinds so a frontend value can never be
+ * both a service id and a backend uid (docs/reference/kmesh-dataplane.md §2.4, §3). Ids start at FNV-1a 32 of the
+ * name and probe linearly on a collision, like Kmesh; unlike Kmesh's in-memory default they are persisted on
+ * every change, so they survive daemon restarts while the maps stay pinned. 0 is never handed out (uid 0 is
+ * reserved in km_backend).
+ *
+ * Persistence: a snapshot (`file`, JSON) plus a journal (`file.log`, one JSON line per allocation or release)
+ * appended on each save, so one new workload costs one small append, not a rewrite of 100k names; the
+ * journal is folded into a fresh snapshot once it grows past half the table.
+ */
 export class IdTable {
   private readonly byKey: Record<IdKind, Map<string, number>> = { wl: new Map(), svc: new Map(), '': new Map() }
   /** id -> name (`wl:uid`, …), in allocation order (the snapshot's order) */

@@ -14,9 +14,22 @@ import type { PortMap } from './mesh.js'
 /** Distinct maps remembered for sharing (a bound on memory; maps already shared stay valid when it is cleared). */
 const SHARED_LIMIT = 4096
 const shared = new Map<string, PortMap>()
+const singles = new Map<number, PortMap>()
 
 /** The port map of `servicePort -> targetPort` pairs (a later pair for the same port wins, as in an object). */
-export function portMapOf(pairs: Iterable<readonly [number, number]>): PortMap {
+export function portMapOf(pairs: readonly (readonly [number, number])[]): PortMap {
+  // One pair (nearly every map): found by its two numbers, no text built.
+  if (pairs.length === 1) {
+    const [servicePort, targetPort] = pairs[0]!
+    const key = servicePort * 0x1_0000_0000 + targetPort // both ports of a model are below 2^32
+    let one = singles.get(key)
+    if (one === undefined) {
+      one = Object.freeze(JSON.parse(`{"${servicePort}":${targetPort}}`) as PortMap)
+      if (singles.size >= SHARED_LIMIT) singles.clear()
+      singles.set(key, one)
+    }
+    return one
+  }
   let json = ''
   for (const [servicePort, targetPort] of pairs) json += `${json ? ',' : ''}"${servicePort}":${targetPort}`
   const known = shared.get(json)

@@ -33,6 +33,7 @@ const SCOPES: Record<number, RoutingPreference | undefined> = {
   6: 'Network',
 }
 const MODES = ['Standard', 'Strict', 'Failover', 'Passthrough'] as const
+const WORKLOAD_TYPES = ['deployment', 'cronjob', 'pod', 'job'] as const
 
 function gateway(g: XdsGateway | undefined): GatewayAddress | undefined {
   if (!g) return undefined
@@ -69,7 +70,7 @@ export function workloadFromXds(w: XdsWorkload, uid: string = w.uid): Workload {
     clusterId: intern(w.clusterId || 'Kubernetes'),
     node: intern(w.node),
     workloadName: intern(w.workloadName),
-    workloadType: ['deployment', 'cronjob', 'pod', 'job'][w.workloadType] ?? '',
+    workloadType: WORKLOAD_TYPES[w.workloadType] ?? '',
     canonicalName: intern(w.canonicalName),
     canonicalRevision: intern(w.canonicalRevision),
     status: w.status === 1 ? 'Unhealthy' : 'Healthy',
