@@ -1,5 +1,5 @@
 import t from 'tap'
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { IdTable, fnv1a32 } from '../src/ids/id-table.js'
@@ -87,3 +87,22 @@ t.test('lookups by kind and key are the same table as lookups by name, across a 
     ].sort(),
   )
 })
+
+t.test(
+  'a snapshot written a slice at a time: abandoned half way it leaves no file; finished it is whole',
+  async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'kmesh-ids-'))
+    const file = join(dir, 'ids.json')
+    const table = new IdTable(file)
+    for (let i = 0; i < 5000; i++) table.idOf(`wl:w${i}`)
+    const steps = table.saveSteps()
+    t.equal(steps.next().done, false, 'the save yields between slices')
+    steps.return(undefined)
+    t.same(readdirSync(dir), [], 'abandoned: no snapshot and no temporary file')
+    table.save()
+    t.same(readdirSync(dir), ['ids.json'])
+    const reopened = new IdTable(file)
+    t.equal(reopened.size, 5000)
+    t.equal(reopened.peek('wl:w4999'), table.peek('wl:w4999'))
+  },
+)

@@ -1,4 +1,4 @@
-import { appendFileSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
@@ -189,13 +189,29 @@ export class IdTable {
     mkdirSync(dirname(this.file), { recursive: true })
     let n = 0
     if (this.journalLines + this.pending.length > Math.max(1024, this.byId.size / 2)) {
-      const entries: string[] = []
-      for (const [id, name] of this.byId) {
-        if (endsSlice(++n)) yield
-        entries.push(`\n  ${JSON.stringify(name)}: ${id}`)
-      }
+      // Written a slice at a time (a first push names 100k resources: one write of the whole text held the event
+      // loop ~0.1 s), to a temporary file renamed over the snapshot only once it is whole.
       const tmp = `${this.file}.tmp-${process.pid}`
-      writeFileSync(tmp, `{\n "version": 1,\n "ids": {${entries.join(',')}\n }\n}`)
+      const fd = openSync(tmp, 'w')
+      let whole = false
+      try {
+        let text = '{\n "version": 1,\n "ids": {'
+        let first = true
+        for (const [id, name] of this.byId) {
+          text += `${first ? '' : ','}\n  ${JSON.stringify(name)}: ${id}`
+          first = false
+          if (endsSlice(++n)) {
+            writeAll(fd, text)
+            text = ''
+            yield
+          }
+        }
+        writeAll(fd, `${text}\n }\n}`)
+        whole = true
+      } finally {
+        closeSync(fd)
+        if (!whole) rmSync(tmp, { force: true })
+      }
       renameSync(tmp, this.file)
       rmSync(`${this.file}.log`, { force: true })
       this.journalLines = 0
@@ -224,4 +240,10 @@ export function fnv1a32(text: string): number {
     hash = Math.imul(hash ^ c, 0x01000193) >>> 0
   }
   return hash >>> 0
+}
+
+/** Writes all of `text` (writeSync may write part of it). */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text)
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at)
 }
