@@ -161,3 +161,21 @@ t.test('the mirror equals the kernel after a change of some records, written or 
   t.same(dump(writer.mirror), dump(MapWriter.readMirror(maps)), 'written: the mirror is what the kernel holds')
   t.same(dump(writer.mirror), dump(next), 'and that is the new state')
 })
+
+t.test('a write abandoned between batches leaves the mirror equal to what the kernel took', async (t) => {
+  const maps = memoryMaps(10000)
+  const writer = new MapWriter(maps, emptyImage())
+  // More backends than one batch holds (8192), so the write yields between batches.
+  const intent = intentOf({}, [])
+  for (let uid = 1; uid <= 9000; uid++)
+    intent.backends.set(uid, { name: `w${uid}`, address: `127.1.${uid >> 8}.${uid & 255}`, services: [] })
+  const target = imageOf(intent, writer.mirror)
+  const steps = writer.applyChangesSteps({ put: target, delete: emptyImage() })
+  let r = steps.next()
+  while (!r.done && MapWriter.readMirror(maps).backend.size === 0) r = steps.next()
+  t.notOk(r.done, 'stopped after the first batch')
+  steps.return(undefined as never)
+  const kernel = MapWriter.readMirror(maps)
+  t.equal(kernel.backend.size, 8192, 'the kernel took one batch')
+  t.equal(writer.mirror.backend.size, 8192, 'the mirror took the same')
+})

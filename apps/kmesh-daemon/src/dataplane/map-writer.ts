@@ -126,8 +126,10 @@ export class MapWriter {
       }
     }
     const written: Written[] = []
+    let ran = false
     try {
       for (const step of steps) yield* this.runSteps(step, written)
+      ran = true
     } catch (err) {
       const reverted = this.revertTouched(steps, before)
       throw new ApplyError(
@@ -135,6 +137,10 @@ export class MapWriter {
         err,
         reverted,
       )
+    } finally {
+      // Abandoned between batches (the caller stopped driving it): the mirror still takes what the kernel took.
+      // (A failed batch caught the mirror up before it threw.)
+      if (!ran && written.length > 0) drain(this.catchUpSteps(written))
     }
     // The kernel took every write: the mirror follows. A complete image is what the maps hold now, as it is.
     if (changes.complete) this.image = changes.put
