@@ -123,10 +123,12 @@ export function runExplain(
     )
     return 1
   }
-  out.write(
-    options.json
-      ? `${JSON.stringify(explanation, null, 1)}\n`
-      : formatExplanation(explanation, readIdNames(options.stateDir)),
-  )
+  if (options.json) out.write(`${JSON.stringify(explanation, null, 1)}\n`)
+  else {
+    // Names only for the ids the text shows: asked for by formatting it once without names.
+    const wanted = new Set<number>()
+    formatExplanation(explanation, { get: (id) => void wanted.add(id) })
+    out.write(formatExplanation(explanation, readIdNames(options.stateDir, wanted)))
+  }
   return 0
 }

@@ -2,7 +2,7 @@
 import { lbPolicyName } from '@kmesh-ts/kernel-abi'
 import type { Explanation } from '@kmesh-ts/lb-model'
 
-export function formatExplanation(e: Explanation, names: ReadonlyMap<number, string>): string {
+export function formatExplanation(e: Explanation, names: Pick<ReadonlyMap<number, string>, 'get'>): string {
   const name = (id: number | undefined): string =>
     id === undefined ? '-' : names.get(id) ? `${names.get(id)} (${id})` : String(id)
   const lines: string[] = []
