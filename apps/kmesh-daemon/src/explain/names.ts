@@ -1,8 +1,6 @@
 /** Names for ids, from the daemon's id table (<state-dir>/ids.json and its journal), when it is readable. */
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-
-type JournalLine = ['+', string, number] | ['-', string]
+import { journalEntries, readIfPresent, SNAPSHOT_HEAD } from '../ids/id-table.js'
 
 /**
  * id → name without its kind prefix ("svc:ns/host" → "ns/host") for the `wanted` ids, as the id table
@@ -27,23 +25,14 @@ export function readIdNames(stateDir: string, wanted: ReadonlySet<number>): Map<
   }
   const file = join(stateDir, 'ids.json')
   try {
-    const snapshot = readOptional(file) ?? '{}'
+    const snapshot = readIfPresent(file) ?? '{}'
     const found = wantedInSnapshot(snapshot, wanted)
     if (found) for (const [name, id] of found) remember(name, id)
     else {
       const ids = (JSON.parse(snapshot) as { ids?: Record<string, number> }).ids ?? {}
       for (const name in ids) remember(name, ids[name]!)
     }
-    const lines = (readOptional(`${file}.log`) ?? '').split('\n')
-    for (let i = 0; i < lines.length; i++) {
-      if (!lines[i]) continue
-      let entry: JournalLine
-      try {
-        entry = JSON.parse(lines[i]!) as JournalLine
-      } catch (e) {
-        if (i === lines.length - 1) break // a last line cut short by a crash (the id table ignores it too)
-        throw e
-      }
+    for (const entry of journalEntries(`${file}.log`)) {
       if (entry[0] === '+') remember(entry[1], entry[2])
       else {
         const id = idOfName.get(entry[1])
@@ -60,13 +49,13 @@ export function readIdNames(stateDir: string, wanted: ReadonlySet<number>): Map<
 }
 
 /**
- * The entries of the wanted ids in a snapshot as the id table writes it (`{\n "version": 1,\n "ids": {` then one
- * `\n  "name": id` line per name), found by searching for `": <id>` instead of parsing a million names; undefined
+ * The entries of the wanted ids in a snapshot as the id table writes it (SNAPSHOT_HEAD, then one `\n  "name": id`
+ * line per name), found by searching for `": <id>` instead of parsing a million names; undefined
  * when the text is not in that form (the caller parses it whole). A name is JSON text without a line break, so the
  * line holding a match starts at the line break before it.
  */
 function wantedInSnapshot(text: string, wanted: ReadonlySet<number>): [string, number][] | undefined {
-  if (!text.startsWith('{\n "version": 1,\n "ids": {')) return undefined
+  if (!text.startsWith(SNAPSHOT_HEAD)) return undefined
   const out: [string, number][] = []
   for (const id of wanted) {
     for (const end of [',', '\n']) {
@@ -85,13 +74,4 @@ function wantedInSnapshot(text: string, wanted: ReadonlySet<number>): [string, n
     }
   }
   return out
-}
-
-function readOptional(path: string): string | undefined {
-  try {
-    return readFileSync(path, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
 }

@@ -2,7 +2,42 @@ import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, renameSyn
 import { dirname } from 'node:path'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
-type JournalLine = ['+', string, number] | ['-', string]
+/** One line of the journal: an allocation or a release. */
+export type JournalLine = ['+', string, number] | ['-', string]
+
+/** How a snapshot the table writes begins; one `\n  "name": id` line per name follows. */
+export const SNAPSHOT_HEAD = '{\n "version": 1,\n "ids": {'
+
+/** A file's text, or undefined when it does not exist. */
+export function readIfPresent(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+}
+
+/**
+ * The entries of a journal file in order (none when it does not exist). A last line cut short by a crash is left
+ * out (that allocation never reached the maps); any other line that is not JSON is an error naming the line.
+ */
+export function journalEntries(journal: string): JournalLine[] {
+  const lines = (readIfPresent(journal) ?? '').split('\n')
+  const out: JournalLine[] = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!lines[i]) continue
+    try {
+      out.push(JSON.parse(lines[i]!) as JournalLine)
+    } catch {
+      if (i === lines.length - 1) break
+      throw new Error(
+        `id journal ${journal}: line ${i + 1} is not valid JSON; move the file away to start with fresh ids`,
+      )
+    }
+  }
+  return out
+}
 
 /**
  * The kinds of names the daemon allocates: `wl:<uid>` and `svc:<namespace/hostname>` (model/keys.ts). Any other
@@ -45,13 +80,8 @@ export class IdTable {
   }
 
   private loadSnapshot(file: string): void {
-    let text: string
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
+    const text = readIfPresent(file)
+    if (text === undefined) return
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
@@ -69,25 +99,7 @@ export class IdTable {
   }
 
   private replayJournal(journal: string): void {
-    let text: string
-    try {
-      text = readFileSync(journal, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw err
-    }
-    const lines = text.split('\n')
-    lines.forEach((line, i) => {
-      if (!line) return
-      let entry: JournalLine
-      try {
-        entry = JSON.parse(line) as JournalLine
-      } catch {
-        if (i === lines.length - 1) return // a last line cut short by a crash: that allocation never reached the maps
-        throw new Error(
-          `id journal ${journal}: line ${i + 1} is not valid JSON; move the file away to start with fresh ids`,
-        )
-      }
+    for (const entry of journalEntries(journal)) {
       this.journalLines++
       if (entry[0] === '+') {
         const [, name, id] = entry
@@ -98,7 +110,7 @@ export class IdTable {
         this.byKey[kind].delete(key)
         if (id !== undefined) this.byId.delete(id)
       }
-    })
+    }
   }
 
   private remember(name: string, id: number): void {
@@ -195,7 +207,7 @@ export class IdTable {
       const fd = openSync(tmp, 'w')
       let whole = false
       try {
-        let text = '{\n "version": 1,\n "ids": {'
+        let text = SNAPSHOT_HEAD
         let first = true
         for (const [id, name] of this.byId) {
           text += `${first ? '' : ','}\n  ${JSON.stringify(name)}: ${id}`
