@@ -271,6 +271,7 @@ function readResource(r: WireReader): WireResource {
   r.leave(outer)
   return res
 }
+
 function readResourceName(r: WireReader): { name: string } {
   return { name: firstString(r) }
 }

@@ -225,7 +225,7 @@ export class RecordTable {
       slot = this.highWater++
       if ((slot + 1) * this.recordSize > this.data.length) this.growData()
     }
-    // The key first (bytes may be this table's own data only through putFrom from another table: never aliased).
+    // `bytes` are never this table's own buffer (putFrom copies from another table), so growing it cannot move them.
     copyBytes(bytes, offset, this.data, slot * this.recordSize, this.keySize)
     this.live[slot] = 1
     this.count++

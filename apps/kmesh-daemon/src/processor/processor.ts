@@ -8,15 +8,15 @@
 import { MeshEngine } from './engine.js'
 import { drain, driveYielding, type Steps } from '../util/slices.js'
 import type { PlanSummary } from '../dataplane/plan.js'
+import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
+import type { IdTable } from '../ids/id-table.js'
+import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'
 
 /** How an Applied's writes are logged (sources log them without reaching into the dataplane). */
 export { compactWrites } from '../dataplane/plan.js'
 
 /** Milliseconds to the microsecond, for the `ms` split the sources log beside an Applied. */
 export const roundMs = (ms: number): number => Math.round(ms * 1000) / 1000
-import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
-import type { IdTable } from '../ids/id-table.js'
-import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'
 
 export interface Applied {
   warnings: string[]

@@ -58,11 +58,11 @@ export class ClusterMesh {
     const started = performance.now()
     const converted: Converted[] = []
     const added = batch.added
+    // The processor holds what was applied, by the same names (a workload's uid, a service's namespace/hostname).
+    const held = this.processor.held
     for (let i = 0; i < added.length; i++) {
       if (i > 0 && endsSlice(i)) await nextTurn()
       const r = added[i]!
-      // The processor holds what was applied, by the same names (a workload's uid, a service's namespace/hostname).
-      const held = this.processor.held
       const known = r.value.kind === 'workload' ? held.workloads : held.services
       converted.push({ name: r.name, ...r.value, isNew: !known.has(r.name) })
     }
