@@ -7,6 +7,7 @@
  * configures us too: XDS_ADDRESS, NODE_NAME, NETWORK, LOCAL_XDS_PATH, XDS_ROOT_CA), `KMESH_<FLAG>` for ours.
  */
 import { mapSpecs } from '@kmesh-ts/bpf-maps/codecs'
+import { DEFAULT_MAX_RECEIVE_BYTES } from '@kmesh-ts/xds-client/defaults'
 import { DEFAULT_CNI_SOCKET } from './cni/install.js'
 import { DEFAULTS, LOG_LEVELS } from './options.js'
 
@@ -31,8 +32,6 @@ export interface FlagSpec {
   /** Help lines (the first one is printed beside the flag). */
   help: string[]
 }
-
-import { DEFAULT_MAX_RECEIVE_BYTES } from '@kmesh-ts/xds-client'
 
 const SIZABLE_MAPS = Object.values(mapSpecs).map((s) => `${s.name} (default ${s.defaultMaxEntries})`)
 

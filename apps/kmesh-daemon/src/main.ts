@@ -1,11 +1,10 @@
 import { ADMIN_CLI_HELP, isAdminCommand, runAdminCommand } from './admin-cli.js'
 import { HELP, parseCli, UsageError } from './cli.js'
 import type { Daemon } from './daemon.js'
-import { createLogger } from './log.js'
 import { version } from './version.js'
 
-// The daemon (libbpf, gRPC, the Kubernetes client) and explain (libbpf) are imported only when they run, so
-// --help, --version and a usage error answer in a fraction of the time a full load takes.
+// The daemon (libbpf, gRPC, the Kubernetes client), its logger (pino) and explain (libbpf) are imported only
+// when they run, so --help, --version and a usage error answer in a fraction of the time a full load takes.
 
 export { version }
 
@@ -39,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${version()}\n`)
     return 0
   }
+  const { createLogger } = await import('./log.js')
   const log = createLogger({ format: options.logFormat, level: options.logLevel })
   // Which settings came from the environment: an error naming a flag may be about a DaemonSet's variable.
   const fromEnvironment = options.fromEnvironment ? { fromEnvironment: options.fromEnvironment } : {}

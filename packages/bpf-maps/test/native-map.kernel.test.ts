@@ -11,6 +11,7 @@ import {
   SpecMismatchError,
   backendKey,
   backendValue,
+  encodeRecord,
   frontendKey,
   mapSpecs,
   serviceKey,
@@ -160,6 +161,29 @@ t.test('batch put and delete of 10k records, then the count', { skip }, async (t
   t.equal(dump.keys.length, 10000 * 4)
   const uids = new Set(Array.from({ length: dump.count }, (_, i) => dump.keys.readUInt32LE(i * 4)))
   t.equal(uids.size, 10000)
+  const vs = backendValue.size
+  for (let i = 0; i < dump.count; i++) {
+    const uid = dump.keys.readUInt32LE(i * 4)
+    if (!dump.values.subarray(i * vs, (i + 1) * vs).equals(Buffer.from(encodeRecord(backendValue, backend(uid))))) {
+      t.fail(`lookupBatch's value of backend ${uid} is not the one written`)
+      break
+    }
+  }
+
+  // scanBatches: the same records a chunk at a time, in buffers reused from chunk to chunk.
+  const scanned = new Map<number, string>()
+  let chunks = 0
+  let firstBuffer: ArrayBufferLike | undefined
+  map.scanBatches((keys, values, count) => {
+    chunks++
+    firstBuffer ??= keys.buffer
+    t.equal(keys.buffer, firstBuffer, 'the chunk buffer is reused') || t.bailout()
+    for (let i = 0; i < count; i++)
+      scanned.set(keys.readUInt32LE(i * 4), values.subarray(i * vs, (i + 1) * vs).toString('hex'))
+  }, 1000)
+  t.ok(chunks >= 10, `${chunks} chunks of at most 1000`)
+  t.equal(scanned.size, 10000, 'scanBatches visits every record once')
+  t.equal(scanned.get(1234), Buffer.from(encodeRecord(backendValue, backend(1234))).toString('hex'), 'with its value')
 
   backends.deleteMany(entries.slice(0, 6000).map(([k]) => k))
   t.equal(map.count(), 4000)

@@ -1,5 +1,6 @@
 // Client options and their defaults, in one place, validated at the boundary.
 import { DEFAULT_BACKOFF } from './backoff.js'
+import { DEFAULT_ADDRESS, DEFAULT_CA_FILE, DEFAULT_MAX_RECEIVE_BYTES } from './defaults.js'
 import type { BackoffOptions } from './backoff.js'
 import { DEFAULT_DECODE_LIMITS } from './decode.js'
 import type { DecodeLimits } from './decode.js'
@@ -72,9 +73,7 @@ export interface XdsClientOptions<A = Address> {
   onEvent?: (event: XdsClientEvent) => void
 }
 
-export const DEFAULT_ADDRESS = 'istiod.istio-system.svc:15012'
-export const DEFAULT_CA_FILE = '/var/run/secrets/istio/root-cert.pem'
-export const DEFAULT_MAX_RECEIVE_BYTES = 200 * 1024 * 1024
+export { DEFAULT_ADDRESS, DEFAULT_CA_FILE, DEFAULT_MAX_RECEIVE_BYTES }
 
 export interface ResolvedOptions<A = Address> {
   address: string

@@ -109,7 +109,7 @@ export function readReachableSnapshot(pinRoot: string, host: string): MapSnapsho
     }
     // Members of a reached service that have no endpoint entry (unhealthy, capacity 0, a Strict locality
     // mismatch) are found only by their backend record's service list: one batch read of km_backend (only the
-    // service ids are looked at), so explain can say why each is not a candidate.
+    // service ids are looked at, a chunk at a time), so explain can say why each is not a candidate.
     if (out.services.size > 0) addMembersWithoutEndpoints(opened.backend, out.services, out.backends)
     return {
       frontends: out.frontends,
@@ -132,14 +132,15 @@ function addMembersWithoutEndpoints(
   const countAt = layout.service_count!
   const firstAt = layout.service!
   const { key: k, value: v } = mapSpecs.backend
-  const { keys, values, count } = map.lookupBatch()
-  for (let i = 0; i < count; i++) {
-    const off = i * v.size
-    const n = Math.min(readU32(values, off + countAt), MAX_SERVICE_COUNT)
-    let member = false
-    for (let j = 0; j < n && !member; j++) member = services.has(readU32(values, off + firstAt + 4 * j))
-    if (!member) continue
-    const key = k.decode(keys, i * k.size)
-    if (!backends.has(key.backendUid)) backends.set(key.backendUid, { ...key, ...v.decode(values, off) })
-  }
+  map.scanBatches((keys, values, count) => {
+    for (let i = 0; i < count; i++) {
+      const off = i * v.size
+      const n = Math.min(readU32(values, off + countAt), MAX_SERVICE_COUNT)
+      let member = false
+      for (let j = 0; j < n && !member; j++) member = services.has(readU32(values, off + firstAt + 4 * j))
+      if (!member) continue
+      const key = k.decode(keys, i * k.size)
+      if (!backends.has(key.backendUid)) backends.set(key.backendUid, { ...key, ...v.decode(values, off) })
+    }
+  })
 }

@@ -345,18 +345,38 @@ export class BpfMap implements Disposable {
    * the keys where the kernel has no batch lookup for this type.
    */
   lookupBatch(chunk = 4096): { keys: Buffer; values: Buffer; count: number } {
-    const ks = this.spec.keySize
-    const vs = this.spec.valueSize
     const keyParts: Buffer[] = []
     const valueParts: Buffer[] = []
     let total = 0
+    this.scanBatches((keys, values, count) => {
+      keyParts.push(Buffer.from(keys))
+      valueParts.push(Buffer.from(values))
+      total += count
+    }, chunk)
+    return {
+      keys: Buffer.concat(keyParts, total * this.spec.keySize),
+      values: Buffer.concat(valueParts, total * this.spec.valueSize),
+      count: total,
+    }
+  }
+
+  /**
+   * Reads the whole map a chunk at a time and hands each chunk's packed records to `visit`: the buffers are reused
+   * for the next chunk (copy what must outlive the call). A reader that keeps a few records of a large map pays
+   * for neither one buffer of the whole map nor the copy into it (explain's read of km_backend at 100k backends:
+   * ~130 ms as one buffer).
+   */
+  scanBatches(visit: (keys: Buffer, values: Buffer, count: number) => void, chunk = 4096): void {
+    const ks = this.spec.keySize
+    const vs = this.spec.valueSize
     const token = [Buffer.alloc(Math.max(ks, 8)), Buffer.alloc(Math.max(ks, 8))] as const
     let first = true
     let size = chunk
+    let keys = Buffer.allocUnsafe(size * ks)
+    let values = Buffer.allocUnsafe(size * vs)
+    const n = [0]
     for (;;) {
-      const keys = Buffer.alloc(size * ks)
-      const values = Buffer.alloc(size * vs)
-      const n = [size]
+      n[0] = size
       const rc = native.bpf_map_lookup_batch(
         this.fd,
         first ? null : token[0],
@@ -366,22 +386,25 @@ export class BpfMap implements Disposable {
         n,
         batchOpts(0),
       ) as number
-      if (rc < 0 && isBatchUnsupported(rc)) return this.#lookupByWalk()
+      if (rc < 0 && isBatchUnsupported(rc)) {
+        const all = this.#lookupByWalk()
+        if (all.count > 0) visit(all.keys, all.values, all.count)
+        return
+      }
       // A hash bucket larger than the chunk: retry the same position with room for it.
       if (rc === -Errno.ENOSPC) {
         size *= 2
+        keys = Buffer.allocUnsafe(size * ks)
+        values = Buffer.allocUnsafe(size * vs)
         continue
       }
       if (rc < 0 && rc !== -Errno.ENOENT) throw this.#error('bpf_map_lookup_batch', rc)
       const got = n[0] ?? 0
-      keyParts.push(keys.subarray(0, got * ks))
-      valueParts.push(values.subarray(0, got * vs))
-      total += got
+      if (got > 0) visit(keys.subarray(0, got * ks), values.subarray(0, got * vs), got)
       if (rc === -Errno.ENOENT) break
       token[1].copy(token[0])
       first = false
     }
-    return { keys: Buffer.concat(keyParts), values: Buffer.concat(valueParts), count: total }
   }
 
   /** Pins this map at a bpffs path (bpf_obj_pin); the map then outlives this process. */
