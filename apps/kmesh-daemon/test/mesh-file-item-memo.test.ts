@@ -112,6 +112,7 @@ t.test(
     ]
     let answered = 0
     let declined = 0
+    const how = { unchanged: 0, span: 0, items: 0 }
     for (let round = 0; round < 400; round++) {
       const base = bases[rnd(bases.length)]!
       const first = full(base)
@@ -132,6 +133,7 @@ t.test(
           continue
         }
         answered++
+        how[again.how]++
         if (reference.error || JSON.stringify(again.result) !== JSON.stringify(reference.result)) {
           t.same(
             { result: again.result },
@@ -147,5 +149,6 @@ t.test(
       answered > 30 && declined > 30,
       `${answered} re-reads answered by the memo, ${declined} left to the full reader`,
     )
+    t.ok(how.span > 20 && how.items > 5, `answered from the edited span ${how.span}, from all items ${how.items}`)
   },
 )
