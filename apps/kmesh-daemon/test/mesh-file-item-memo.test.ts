@@ -6,6 +6,15 @@ import t from 'tap'
 import { readdirSync, readFileSync } from 'node:fs'
 import { ItemMemo } from '../src/mesh-file/item-memo.js'
 import { parseMeshText } from '../src/mesh-file/parse.js'
+import {
+  deltaBetween,
+  deltaOfEdit,
+  serviceKeyOf,
+  type HeldMesh,
+  type MeshConfig,
+  type MeshDelta,
+  type ResourceChanges,
+} from '../src/model/index.js'
 
 const SEED = Number(process.env['KMESH_ITEM_MEMO_SEED'] ?? Date.now() % 1e9)
 
@@ -30,6 +39,32 @@ function serviceItem(j: number): string {
     '  ports: {80: 8080}',
     '',
   ].join('\n')
+}
+
+function heldOf(config: MeshConfig): HeldMesh {
+  return {
+    workloads: new Map(config.workloads.map((w) => [w.uid, w])),
+    services: new Map(config.services.map((s) => [serviceKeyOf(s), s])),
+  }
+}
+
+/** A delta with its lists in one order, to compare two that name the same changes. */
+function sorted(d: { delta: MeshDelta; changes: ResourceChanges }) {
+  const names = (xs: readonly { uid?: string; namespace?: string; hostname?: string }[] | undefined) =>
+    (xs ?? []).map((x) => JSON.stringify(x)).sort()
+  const kinds = (k: ResourceChanges['workloads']) => ({
+    added: [...k.added].sort(),
+    changed: [...k.changed].sort(),
+    removed: [...k.removed].sort(),
+  })
+  return {
+    upsertWorkloads: names(d.delta.upsertWorkloads),
+    removeWorkloads: [...(d.delta.removeWorkloads ?? [])].sort(),
+    upsertServices: names(d.delta.upsertServices),
+    removeServices: [...(d.delta.removeServices ?? [])].sort(),
+    workloads: kinds(d.changes.workloads),
+    services: kinds(d.changes.services),
+  }
 }
 
 function full(text: string) {
@@ -112,6 +147,7 @@ t.test(
     ]
     let answered = 0
     let declined = 0
+    let namedDeltas = 0
     const how = { unchanged: 0, span: 0, items: 0 }
     for (let round = 0; round < 400; round++) {
       const base = bases[rnd(bases.length)]!
@@ -119,6 +155,8 @@ t.test(
       if (first.error || first.result!.warnings.length > 0) continue
       let memo = ItemMemo.of(base, first.result!)
       if (!memo) continue
+      // The mesh a daemon holds once the memo's file is applied.
+      let held = heldOf(first.result!.config)
       let text = base
       for (let step = 0; step < 4; step++) {
         const lines = text.split('\n')
@@ -128,8 +166,10 @@ t.test(
         const reference = full(text)
         if (!again) {
           declined++
-          if (!reference.error && reference.result!.warnings.length === 0)
-            memo = ItemMemo.of(text, reference.result!) ?? memo
+          if (!reference.error && reference.result!.warnings.length === 0) {
+            const next = ItemMemo.of(text, reference.result!)
+            if (next) [memo, held] = [next, heldOf(reference.result!.config)]
+          }
           continue
         }
         answered++
@@ -142,7 +182,18 @@ t.test(
           )
           return
         }
+        // What the edit took out and put in is the delta a whole-mesh diff finds.
+        if (again.edit) {
+          namedDeltas++
+          const known = deltaOfEdit(held, again.edit)
+          const whole = deltaBetween(held, again.result.config)
+          if (!known || JSON.stringify(sorted(known)) !== JSON.stringify(sorted(whole))) {
+            t.same(known && sorted(known), sorted(whole), `round ${round} step ${step}: the edit's delta`)
+            return
+          }
+        }
         memo = again.memo
+        held = heldOf(again.result.config)
       }
     }
     t.ok(
@@ -150,5 +201,6 @@ t.test(
       `${answered} re-reads answered by the memo, ${declined} left to the full reader`,
     )
     t.ok(how.span > 20 && how.items > 5, `answered from the edited span ${how.span}, from all items ${how.items}`)
+    t.ok(namedDeltas >= how.span, `${namedDeltas} edits named their delta, each the one a whole-mesh diff finds`)
   },
 )

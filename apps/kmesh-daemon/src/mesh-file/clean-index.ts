@@ -9,13 +9,12 @@
  */
 import { workloadServicesProblem } from '../processor/kernel-fit.js'
 import type { Policy, Service, Workload } from '../model/mesh.js'
+import type { ResourceEdit } from '../model/delta.js'
 
 export type Verdict = 'clean' | 'dirty' | 'unsure'
 
 /** What one edit changes: the resources it takes out and the ones it puts in (a changed entry is both). */
-export interface EntryDelta {
-  workloads: { removed: readonly Workload[]; added: readonly Workload[] }
-  services: { removed: readonly Service[]; added: readonly Service[] }
+export interface EntryDelta extends ResourceEdit {
   policies: { removed: readonly Policy[]; added: readonly Policy[] }
 }
 

@@ -51,7 +51,14 @@ const keyOf: Record<SectionName, (r: Resource) => string> = {
 
 /** How the memo answered: nothing changed, a span of one section's items, or the whole file split into items. */
 export type RereadHow = 'unchanged' | 'span' | 'items'
-type Reread = { result: MeshFileResult; memo: ItemMemo; parsedItems: number; how: RereadHow }
+type Reread = {
+  result: MeshFileResult
+  memo: ItemMemo
+  parsedItems: number
+  how: RereadHow
+  /** what the edit took out and put in, against the memo's file (not known when the whole file was split) */
+  edit?: EntryDelta | undefined
+}
 
 export class ItemMemo {
   private constructor(
@@ -93,7 +100,8 @@ export class ItemMemo {
       this.index.owner = this
     }
     const edit = editSpan(this.text, text, this.sections)
-    if (edit === 'unchanged') return this.answer(text, this.sections, copyConfig(this.config), 0, 'unchanged')
+    if (edit === 'unchanged')
+      return this.answer(text, this.sections, copyConfig(this.config), 0, 'unchanged', emptyDelta())
     if (edit) return this.rereadSpan(text, file, edit)
     return this.rereadAll(text, file)
   }
@@ -136,7 +144,7 @@ export class ItemMemo {
       index.revert(delta)
       return undefined
     }
-    return this.answer(text, shiftedLayout(this.sections, edit), config, parsedItems, 'span')
+    return this.answer(text, shiftedLayout(this.sections, edit), config, parsedItems, 'span', delta)
   }
 
   /** Any other edit: the whole file split into items, matched to the old ones by their text, checked whole. */
@@ -185,9 +193,11 @@ export class ItemMemo {
     config: MeshConfig,
     parsedItems: number,
     how: RereadHow,
+    edit?: EntryDelta,
   ): Reread {
     return {
       how,
+      edit,
       result: { config: copyConfig(config), warnings: [], notEnforced: notEnforced(config) },
       memo: new ItemMemo(text, sections, config, this.index),
       parsedItems,

@@ -34,6 +34,69 @@ export interface HeldMesh {
 }
 
 /**
+ * What an edit of a mesh file took out and put in (mesh-file/item-memo.ts knows it from the items it re-read): a
+ * changed resource is in both lists, under its old and its new object.
+ */
+export interface ResourceEdit {
+  workloads: { removed: readonly Workload[]; added: readonly Workload[] }
+  services: { removed: readonly Service[]; added: readonly Service[] }
+}
+
+/**
+ * The delta of `edit` against `held`, as deltaBetween would compute it for the whole edited mesh, without going
+ * through the whole mesh; undefined when `edit` was not made against `held` (a removed resource that is not the
+ * object held, an added one whose key is held and not removed): then the caller diffs the whole mesh.
+ */
+export function deltaOfEdit(
+  held: HeldMesh,
+  edit: ResourceEdit,
+): { delta: MeshDelta; changes: ResourceChanges } | undefined {
+  const workloads = editKind(held.workloads, edit.workloads.removed, edit.workloads.added, (w) => w.uid)
+  const services = editKind(held.services, edit.services.removed, edit.services.added, serviceKeyOf)
+  if (!workloads || !services) return undefined
+  return {
+    delta: {
+      upsertWorkloads: workloads.upserts,
+      removeWorkloads: workloads.changes.removed,
+      upsertServices: services.upserts,
+      removeServices: services.changes.removed,
+    },
+    changes: { workloads: workloads.changes, services: services.changes },
+  }
+}
+
+function editKind<T>(
+  held: ReadonlyMap<string, T>,
+  removed: readonly T[],
+  added: readonly T[],
+  keyOf: (r: T) => string,
+): { upserts: T[]; changes: KindChanges } | undefined {
+  const before = new Map<string, T>()
+  for (const r of removed) {
+    const key = keyOf(r)
+    if (held.get(key) !== r || before.has(key)) return undefined
+    before.set(key, r)
+  }
+  const upserts: T[] = []
+  const changes: KindChanges = { added: [], changed: [], removed: [] }
+  const seen = new Set<string>()
+  for (const next of added) {
+    const key = keyOf(next)
+    if (seen.has(key)) return undefined
+    seen.add(key)
+    const prev = before.get(key)
+    if (prev === undefined) {
+      if (held.has(key)) return undefined
+      changes.added.push(key)
+    } else if (JSON.stringify(prev) !== JSON.stringify(next)) changes.changed.push(key)
+    else continue
+    upserts.push(next)
+  }
+  for (const key of before.keys()) if (!seen.has(key)) changes.removed.push(key)
+  return { upserts, changes }
+}
+
+/**
  * The delta that turns `held` into `wanted`, and what it adds, changes and removes. Resources are compared by
  * content: both adapters build them with the same field order, so equal content serializes equally.
  */

@@ -21,12 +21,14 @@ import {
 import type { PeerInfo } from '@kmesh-ts/lb-model'
 import {
   deltaBetween,
+  deltaOfEdit,
   serviceId,
   serviceKeyOf,
   workloadId,
   type MeshConfig,
   type MeshDelta,
   type ResourceChanges,
+  type ResourceEdit,
   type Service,
   type Workload,
 } from '../model/index.js'
@@ -119,8 +121,11 @@ export class MeshEngine {
   }
 
   /** The delta that turns the held mesh into `config`, and what it adds, changes and removes (model/delta.ts). */
-  deltaTo(config: MeshConfig): { delta: MeshDelta; changes: ResourceChanges } {
-    return deltaBetween({ workloads: this.workloads, services: this.services }, config)
+  deltaTo(config: MeshConfig, edit?: ResourceEdit): { delta: MeshDelta; changes: ResourceChanges } {
+    const held = { workloads: this.workloads, services: this.services }
+    // An edit known to be made against what is held names the delta without a pass over the whole mesh.
+    const known = edit && deltaOfEdit(held, edit)
+    return known ?? deltaBetween(held, config)
   }
 
   /** Takes a mesh as it is, without computing record changes (for a recompute from scratch). */

@@ -10,7 +10,7 @@ import { drain, driveYielding, type Steps } from '../util/slices.js'
 import type { PlanSummary } from '../dataplane/plan.js'
 import { ApplyError, type MapWriter } from '../dataplane/map-writer.js'
 import type { IdTable } from '../ids/id-table.js'
-import type { MeshConfig, MeshDelta, ResourceChanges } from '../model/index.js'
+import type { MeshConfig, MeshDelta, ResourceChanges, ResourceEdit } from '../model/index.js'
 
 /** How an Applied's writes are logged (sources log them without reaching into the dataplane). */
 export { compactWrites } from '../dataplane/plan.js'
@@ -63,9 +63,12 @@ export class WorkloadProcessor {
     return this.engine.lookupIp(ip)
   }
 
-  /** Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. */
-  apply(config: MeshConfig): Applied & { changes: ResourceChanges } {
-    const { delta, changes } = this.engine.deltaTo(config)
+  /**
+   * Takes the maps to a whole mesh (local mode); says which resources were added, changed and removed. `edit`,
+   * when the source knows it (an edited mesh file re-read item by item), is what changed against the mesh held.
+   */
+  apply(config: MeshConfig, edit?: ResourceEdit): Applied & { changes: ResourceChanges } {
+    const { delta, changes } = this.engine.deltaTo(config, edit)
     return { ...this.applyDelta(delta), changes }
   }
 

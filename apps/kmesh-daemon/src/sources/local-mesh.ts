@@ -23,7 +23,7 @@ import {
 import { compactWrites, roundMs, type WorkloadProcessor } from '../processor/processor.js'
 import { AuthzCompileError, type AuthzProcessor, type PreparedAuthz } from '../processor/authz.js'
 import { policyToWire } from '../processor/authz-wire.js'
-import { countChanges, type ResourceChanges } from '../model/index.js'
+import { countChanges, type ResourceChanges, type ResourceEdit } from '../model/index.js'
 import type { Logger } from '../log.js'
 import { DEFAULTS } from '../options.js'
 
@@ -136,7 +136,7 @@ export class LocalMesh {
       return { ok: false, error: err }
     }
     try {
-      const { warnings, writes, changes, computeMs, writeMs } = processor.apply(parsed.config)
+      const { warnings, writes, changes, computeMs, writeMs } = processor.apply(parsed.config, read.edit)
       if (authz) {
         this.options.authz?.commit(authz)
         if (authz.set) log.info({ file, ...authz.set.counts }, 'authorization policies enforced')
@@ -193,6 +193,8 @@ export class LocalMesh {
     text?: string | undefined
     /** the memo for the next read (an item-wise read) */
     memo?: ItemMemo | undefined
+    /** what changed against the file applied last, when the item-wise read knows it */
+    edit?: ResourceEdit | undefined
   }> {
     const { file, maxBytes } = this.options
     const signal = this.stopping.signal
@@ -206,7 +208,7 @@ export class LocalMesh {
     }
     if (text !== undefined && this.memo) {
       const again = this.memo.reread(text, file)
-      if (again) return { parsed: again.result, reread: again.parsedItems, memo: again.memo }
+      if (again) return { parsed: again.result, reread: again.parsedItems, memo: again.memo, edit: again.edit }
     }
     return { parsed: await parseMeshBytesIsolated(bytes, file, { signal }), reread: 'all', text }
   }
