@@ -112,6 +112,19 @@ export class CleanIndex {
   }
 
   /**
+   * Whether a whole file's entries pass the checks across entries, as far as the counts can say ('unsure':
+   * run them). The full reader asks this first: counting is several times cheaper than the checks, which then
+   * run only to report what they find.
+   */
+  static verdictOf(workloads: readonly Workload[], services: readonly Service[], policies: readonly Policy[]): Verdict {
+    return new CleanIndex([], [], []).apply({
+      workloads: { removed: [], added: workloads },
+      services: { removed: [], added: services },
+      policies: { removed: [], added: policies },
+    })
+  }
+
+  /**
    * Applies `delta` and says whether the file it makes passes the checks. The index then describes that file,
    * whatever the verdict: `revert` takes the same delta back.
    */

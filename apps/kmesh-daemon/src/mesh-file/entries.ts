@@ -3,6 +3,7 @@
  * chunked reader so that both give the same result: same problems, same order, same lines.
  */
 import { COUNT_THROUGH_BYTES } from './bounds.js'
+import { CleanIndex } from './clean-index.js'
 import { crossCheck, type ReadConfig } from './cross-check.js'
 import { entryLines } from './entry-lines.js'
 import { notEnforced } from './not-enforced.js'
@@ -113,11 +114,27 @@ export class ConfigBuilder {
     }
   }
 
+  /**
+   * True when every entry was read and the counts of clean-index.ts say the checks across entries find nothing:
+   * then they need not run (an entry with a problem, or any doubt, and they run to report what they find).
+   */
+  private passesChecksAcrossEntries(): boolean {
+    if (this.sink.errorCount > 0) return false
+    const { workloads, services, policies } = this.rc
+    const verdict = CleanIndex.verdictOf(
+      workloads.map((e) => e.value),
+      services.map((e) => e.value),
+      policies.map((e) => e.value),
+    )
+    return verdict === 'clean'
+  }
+
   /** The config, or a MeshFileError with the problems in file order. */
   finish(): MeshFileResult {
     const sink = this.sink
     sink.fallbackLine = undefined
-    if (!this.stopped && this.options.crossCheck !== false) crossCheck(sink, this.rc)
+    if (!this.stopped && this.options.crossCheck !== false && !this.passesChecksAcrossEntries())
+      crossCheck(sink, this.rc)
     if (sink.errorCount > 0) {
       throw new MeshFileError([...sink.errors].sort(byLine), {
         total: sink.errorCount,
