@@ -98,6 +98,90 @@ t.test('plain edits re-read only the items they touch; the rest are the same obj
   t.equal(kept, again!.result.config.workloads.length - 2, 'unchanged workloads are the objects of the first read')
 })
 
+t.test('edits inside one section are answered from their span: the edge cases of the span', async (t) => {
+  const w = Array.from({ length: 6 }, (_, i) => workloadItem(i, 4))
+  const s = Array.from({ length: 4 }, (_, j) => serviceItem(j))
+  const file = (ws: string[], ss: string[], tail = 'policies: []\n') =>
+    `workloads:\n${ws.join('')}services:\n${ss.join('')}${tail}`
+  const base = file(w, s)
+  const memo = ItemMemo.of(base, full(base).result!)!
+  const cases: { name: string; text: string; how: string | undefined; parsed?: number }[] = [
+    { name: 'the same text', text: base, how: 'unchanged', parsed: 0 },
+    {
+      name: 'the first item of a section edited',
+      text: file([workloadItem(0, 4, 70), ...w.slice(1)], s),
+      how: 'span',
+      parsed: 1,
+    },
+    {
+      name: 'the last item of the last section edited',
+      text: file(w, [...s.slice(0, 3), serviceItem(3).replace('80: 8080', '80: 9090')]),
+      how: 'span',
+      parsed: 1,
+    },
+    {
+      name: 'a comment before the first item',
+      text: file(w, s).replace('workloads:\n', 'workloads:\n# note\n'),
+      how: 'span',
+      parsed: 0,
+    },
+    {
+      name: 'a comment between two items',
+      text: file([...w.slice(0, 3), '# note\n', ...w.slice(3)], s),
+      how: 'span',
+      parsed: 1,
+    },
+    {
+      name: 'an item inserted between two others',
+      text: file([...w.slice(0, 3), workloadItem(9, 4), ...w.slice(3)], s),
+      how: 'span',
+      parsed: 1,
+    },
+    { name: 'an item removed', text: file([...w.slice(0, 2), ...w.slice(3)], s), how: 'span', parsed: 0 },
+    {
+      name: 'a field appended to an item',
+      text: file([...w.slice(0, 2), `${w[2]}  node: n1\n`, ...w.slice(3)], s),
+      how: 'span',
+      parsed: 1,
+    },
+    // the edit reaches a section's header: the whole file is split again
+    { name: 'the last section removed', text: base.replace('policies: []\n', ''), how: 'items', parsed: 0 },
+    {
+      name: 'two sections edited at once',
+      text: file(
+        [workloadItem(0, 4, 70), ...w.slice(1)],
+        [serviceItem(0).replace('80: 8080', '80: 9090'), ...s.slice(1)],
+      ),
+      how: 'items',
+      parsed: 2,
+    },
+    // not the full reader's answer: declined
+    {
+      name: 'the first item indented differently',
+      text: file(
+        w.map((x, i) => (i === 0 ? x.replace(/^/gm, '  ').trimEnd() + '\n' : x)),
+        s,
+      ),
+      how: undefined,
+    },
+    {
+      name: 'a workload naming a service no entry defines',
+      text: file([...w, workloadItem(7, 99)], s),
+      how: undefined,
+    },
+    { name: 'a uid given twice', text: file([...w, workloadItem(1, 4)], s), how: undefined },
+  ]
+  for (const c of cases) {
+    const again = memo.reread(c.text, 'mesh.yaml')
+    const reference = full(c.text)
+    t.equal(again?.how, c.how, `${c.name}: answered by ${c.how ?? 'the full reader'}`)
+    if (!again) continue
+    t.notOk(reference.error, `${c.name}: the full reader finds no problem`)
+    t.same(again.result, reference.result, `${c.name}: the same result as the full reader`)
+    if (c.parsed !== undefined) t.equal(again.parsedItems, c.parsed, `${c.name}: ${c.parsed} items parsed`)
+  }
+})
+
 t.test(
   `random edits: the memo answers only with what the full reader says (seed ${SEED}, KMESH_ITEM_MEMO_SEED)`,
   async (t) => {
