@@ -125,6 +125,7 @@ t.test('edits inside one section are answered from their span: the edge cases of
       how: 'span',
       parsed: 0,
     },
+    // a comment after an item is part of it (blocks.ts): that item's text changed
     {
       name: 'a comment between two items',
       text: file([...w.slice(0, 3), '# note\n', ...w.slice(3)], s),
