@@ -49,6 +49,7 @@ import {
   backendOf,
   gatewayTarget,
   hasBackend,
+  hasKeys,
   peerOf,
   serviceFrontendIps,
   serviceIntentOf,
@@ -488,7 +489,8 @@ export class MeshEngine {
 
   private indexService(s: Service): void {
     const key = serviceKeyOf(s)
-    for (const ep of Object.values(s.endpoints)) getOrAdd(this.explicitRefs, ep.workloadUid, () => new Set()).add(key)
+    if (hasKeys(s.endpoints))
+      for (const ep of Object.values(s.endpoints)) getOrAdd(this.explicitRefs, ep.workloadUid, () => new Set()).add(key)
     for (const ip of serviceFrontendIps(s, this.network)) this.vipClaims.add(ip, key)
     if (s.waypoint) count(this.waypointTargets, gatewayTarget(s.waypoint), +1)
   }

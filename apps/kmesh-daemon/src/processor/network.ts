@@ -10,7 +10,7 @@
  *   change the destination of a plain TCP connect); without one ztunnel fails the connection. Either way it is
  *   reported, naming the workload, its network and its gateway.
  */
-import type { GatewayAddress, NetworkAddress, Service, Workload } from '../model/index.js'
+import type { GatewayAddress, Service, Workload } from '../model/index.js'
 
 /** A resource on `network` is served on a node on `nodeNetwork`: the same network, or no network at all. */
 export function onNodeNetwork(network: string, nodeNetwork: string): boolean {
@@ -21,11 +21,6 @@ export function onNodeNetwork(network: string, nodeNetwork: string): boolean {
 export function networkRank(network: string, nodeNetwork: string): 0 | 1 | undefined {
   if (network === nodeNetwork) return 0
   return network === '' ? 1 : undefined
-}
-
-/** The VIPs of a service this node serves. */
-export function localVips(s: Service, nodeNetwork: string): NetworkAddress[] {
-  return s.vips.filter((v) => onNodeNetwork(v.network, nodeNetwork))
 }
 
 /** How well a service's claim on `ip` fits this node (see networkRank); undefined when it has no such VIP here. */

@@ -12,6 +12,9 @@ import {
   frontendValue,
   serviceKey,
   serviceValue,
+  type EndpointKey,
+  type EndpointValue,
+  type ServiceKey,
 } from '@kmesh-ts/bpf-maps/codecs'
 import { bucketsOf, emptyImage, encodeRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
 import type { Intent, IntentSink, ServiceIntent } from './resources.js'
@@ -46,33 +49,62 @@ export function layoutBucket(
   return bucket
 }
 
-/** The service record and its endpoint records, laid out against the buckets the kernel holds now. */
+/** Where a service's records go as they are laid out (an image's tables, or encoded records). */
+export interface ServiceRecordSink {
+  endpoint(key: EndpointKey, value: EndpointValue): void
+  service(key: ServiceKey, value: ServiceRecordValue): void
+}
+
+/** What the service record is encoded from (its waypoint's address as text or bytes). */
+type ServiceRecordValue = Parameters<typeof serviceValue.encode>[0]
+
+const NO_SLOTS: ReadonlyMap<number, number> = new Map()
+
+/**
+ * The service record and its endpoint records, laid out against the buckets the kernel holds now, into `sink`;
+ * returns the endpoint count per priority. Members are grouped by priority in one pass, and a priority with no
+ * member and no endpoint now is skipped: a full recompute lays out 100k services, most with one priority in use.
+ */
+export function emitServiceRecords(
+  serviceId: number,
+  svc: ServiceIntent,
+  current: readonly (readonly number[])[],
+  sink: ServiceRecordSink,
+): number[] {
+  const wantedByPrio: (Map<number, number> | undefined)[] = []
+  for (const [uid, p] of svc.members) {
+    let wanted = wantedByPrio[p]
+    if (!wanted) wantedByPrio[p] = wanted = new Map()
+    wanted.set(uid, svc.slots?.get(uid) ?? 1)
+  }
+  const prioEndpointCount: number[] = []
+  for (let prio = 0; prio < PRIO_COUNT; prio++) {
+    const now = current[prio] ?? []
+    const wanted = wantedByPrio[prio]
+    if (!wanted && now.length === 0) {
+      prioEndpointCount.push(0)
+      continue
+    }
+    const bucket = layoutBucket(now, wanted ?? NO_SLOTS)
+    prioEndpointCount.push(bucket.length)
+    for (let i = 0; i < bucket.length; i++)
+      sink.endpoint({ serviceId, prio, backendIndex: i + 1 }, { backendUid: bucket[i]! })
+  }
+  sink.service({ serviceId }, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint })
+  return prioEndpointCount
+}
+
+/** emitServiceRecords as encoded records (a change of a few services). */
 export function serviceRecords(
   serviceId: number,
   svc: ServiceIntent,
-  current: number[][],
+  current: readonly (readonly number[])[],
 ): [LbMapName, Buffer, Buffer][] & { counts: number[] } {
   const out = [] as unknown as [LbMapName, Buffer, Buffer][] & { counts: number[] }
-  const prioEndpointCount: number[] = []
-  for (let prio = 0; prio < PRIO_COUNT; prio++) {
-    const wanted = new Map<number, number>()
-    for (const [uid, p] of svc.members) if (p === prio) wanted.set(uid, svc.slots?.get(uid) ?? 1)
-    const bucket = layoutBucket(current[prio] ?? [], wanted)
-    prioEndpointCount.push(bucket.length)
-    bucket.forEach((backendUid, i) => {
-      out.push([
-        'endpoint',
-        encodeRecord(endpointKey, { serviceId, prio, backendIndex: i + 1 }),
-        encodeRecord(endpointValue, { backendUid }),
-      ])
-    })
-  }
-  out.push([
-    'service',
-    encodeRecord(serviceKey, { serviceId }),
-    encodeRecord(serviceValue, { prioEndpointCount, lbPolicy: svc.lbPolicy, ports: svc.ports, waypoint: svc.waypoint }),
-  ])
-  out.counts = prioEndpointCount
+  out.counts = emitServiceRecords(serviceId, svc, current, {
+    endpoint: (k, v) => out.push(['endpoint', encodeRecord(endpointKey, k), encodeRecord(endpointValue, v)]),
+    service: (k, v) => out.push(['service', encodeRecord(serviceKey, k), encodeRecord(serviceValue, v)]),
+  })
   return out
 }
 
@@ -109,7 +141,10 @@ export function imageSink(image: MapImage, current: MapImage): IntentSink {
   return {
     backend: (backendUid, be) => image.backend.putEncoded(backendKey, { backendUid }, backendValue, be),
     service: (serviceId, svc) => {
-      for (const [map, k, v] of serviceRecords(serviceId, svc, bucketsOf(current, serviceId))) image[map].put(k, v)
+      emitServiceRecords(serviceId, svc, bucketsOf(current, serviceId), {
+        endpoint: (k, v) => image.endpoint.putEncoded(endpointKey, k, endpointValue, v),
+        service: (k, v) => image.service.putEncoded(serviceKey, k, serviceValue, v),
+      })
     },
     frontend: (address, upstreamId) =>
       image.frontend.putEncoded(frontendKey, { address }, frontendValue, { upstreamId }),

@@ -16,7 +16,7 @@ import {
   type Workload,
 } from '../model/index.js'
 import type { IdTable } from '../ids/id-table.js'
-import { localVips, onNodeNetwork, remoteEndpointReason } from './network.js'
+import { onNodeNetwork, remoteEndpointReason } from './network.js'
 
 export interface ServiceIntent {
   key: string
@@ -88,7 +88,15 @@ export function workloadFrontendIps(w: Workload, nodeNetwork: string): string[] 
 
 /** The VIPs a service claims in the frontend map: those on the node's network or on none (network.ts). */
 export function serviceFrontendIps(s: Service, nodeNetwork: string): string[] {
-  return localVips(s, nodeNetwork).map((v) => v.ip)
+  const ips: string[] = []
+  for (const v of s.vips) if (onNodeNetwork(v.network, nodeNetwork)) ips.push(v.ip)
+  return ips
+}
+
+/** Whether an object has an own enumerable key, without listing them. */
+export function hasKeys(o: object): boolean {
+  for (const _ in o) return true
+  return false
 }
 
 /**
@@ -154,9 +162,16 @@ function slotsOf(
   ctx: IntentContext,
 ): Map<number, number> {
   const out = new Map<number, number>()
+  // Members by priority in one pass (most services use one priority of the seven).
+  const byPrio: (Map<number, number> | undefined)[] = []
+  for (const [uid, p] of members) {
+    let bucket = byPrio[p]
+    if (!bucket) byPrio[p] = bucket = new Map()
+    bucket.set(uid, capacity.get(uid) ?? 1)
+  }
   for (let prio = 0; prio < PRIO_COUNT; prio++) {
-    const bucket = new Map([...members].filter(([, p]) => p === prio).map(([uid]) => [uid, capacity.get(uid) ?? 1]))
-    if (bucket.size === 0) continue
+    const bucket = byPrio[prio]
+    if (!bucket) continue
     const r = endpointSlots(bucket)
     for (const [uid, n] of r.slots) out.set(uid, n)
     if (!r.exact)
@@ -174,6 +189,15 @@ interface EndpointSource {
 
 /** A service's endpoints: workloads listing it in their `services` map, plus explicit `endpoints` entries. */
 function endpointsOf(s: Service, key: string, ctx: IntentContext): EndpointSource[] {
+  if (!hasKeys(s.endpoints)) {
+    // No explicit endpoints (nearly every service): the members, in the order the map below would give them.
+    const members: EndpointSource[] = []
+    for (const w of ctx.membersOf(key)) {
+      const ports = w.services[key]
+      if (ports) members.push({ workload: w, ports })
+    }
+    return members
+  }
   const out = new Map<string, EndpointSource>()
   for (const [uid, ep] of Object.entries(s.endpoints)) {
     const workload = ctx.workload(ep.workloadUid)
