@@ -54,6 +54,16 @@ export function deltaOfEdit(
   const workloads = editKind(held.workloads, edit.workloads.removed, edit.workloads.added, (w) => w.uid)
   const services = editKind(held.services, edit.services.removed, edit.services.added, serviceKeyOf)
   if (!workloads || !services) return undefined
+  return meshDeltaOf(workloads, services)
+}
+
+type KindDelta<T> = { upserts: T[]; changes: KindChanges }
+
+/** The mesh delta and the change names of its two kinds. */
+function meshDeltaOf(
+  workloads: KindDelta<Workload>,
+  services: KindDelta<Service>,
+): { delta: MeshDelta; changes: ResourceChanges } {
   return {
     delta: {
       upsertWorkloads: workloads.upserts,
@@ -70,7 +80,7 @@ function editKind<T>(
   removed: readonly T[],
   added: readonly T[],
   keyOf: (r: T) => string,
-): { upserts: T[]; changes: KindChanges } | undefined {
+): KindDelta<T> | undefined {
   const before = new Map<string, T>()
   for (const r of removed) {
     const key = keyOf(r)
@@ -103,15 +113,7 @@ function editKind<T>(
 export function deltaBetween(held: HeldMesh, wanted: MeshConfig): { delta: MeshDelta; changes: ResourceChanges } {
   const workloads = diffKind(held.workloads, new Map(wanted.workloads.map((w) => [w.uid, w])))
   const services = diffKind(held.services, new Map(wanted.services.map((s) => [serviceKeyOf(s), s])))
-  return {
-    delta: {
-      upsertWorkloads: workloads.upserts,
-      removeWorkloads: workloads.changes.removed,
-      upsertServices: services.upserts,
-      removeServices: services.changes.removed,
-    },
-    changes: { workloads: workloads.changes, services: services.changes },
-  }
+  return meshDeltaOf(workloads, services)
 }
 
 /** `+added ~changed -removed` per kind, for a log line. */
@@ -120,10 +122,7 @@ export function countChanges(c: ResourceChanges): { services: string; workloads:
   return { services: f(c.services), workloads: f(c.workloads) }
 }
 
-function diffKind<T>(
-  held: ReadonlyMap<string, T>,
-  wanted: ReadonlyMap<string, T>,
-): { upserts: T[]; changes: KindChanges } {
+function diffKind<T>(held: ReadonlyMap<string, T>, wanted: ReadonlyMap<string, T>): KindDelta<T> {
   const upserts: T[] = []
   const changes: KindChanges = { added: [], changed: [], removed: [] }
   for (const [key, next] of wanted) {
