@@ -294,3 +294,49 @@ t.test('a rollback that reorders workloads does not leave a stale ranking client
     'priorities follow the client the mesh really has',
   )
 })
+
+t.test(
+  'the ranking client kept between changes is the first workload on the node, after commits and rollbacks',
+  async (t) => {
+    let checked = 0
+    let moved = 0
+    for (let seed = 1; seed <= 20; seed++) {
+      const r = rng(seed)
+      const engine = new MeshEngine({ ids: new IdTable(), nodeName: 'me' })
+      const mirror = emptyImage()
+      const held = new Set<string>()
+      let nextW = 0
+      let before: string | undefined
+      for (let step = 0; step < 60; step++) {
+        const upserts = new Map<string, Workload>()
+        const removes = new Set<string>()
+        for (let o = 1 + Math.floor(r() * 3); o > 0; o--) {
+          if (r() < 0.3 && held.size > 0) removes.add([...held][Math.floor(r() * held.size)]!)
+          else {
+            const w = randomWorkload(r, r() < 0.5 && nextW > 0 ? Math.floor(r() * nextW) : nextW++, 4)
+            upserts.set(w.uid, w)
+          }
+        }
+        for (const uid of upserts.keys()) removes.delete(uid)
+        const pending = engine.change({ upsertWorkloads: [...upserts.values()], removeWorkloads: [...removes] }, mirror)
+        // Rollbacks put removed workloads back at the end of the order: the client may move.
+        if (r() < 0.3) pending.rollback()
+        else {
+          pending.commit()
+          for (const uid of upserts.keys()) held.add(uid)
+          for (const uid of removes) held.delete(uid)
+        }
+        const naive = [...engine.held.workloads.values()].find((w) => w.node === 'me')?.uid
+        const kept = (engine as unknown as { clientUid(): string | undefined }).clientUid()
+        if (kept !== naive) {
+          t.equal(kept, naive, `seed ${seed} step ${step}: the client kept is the first workload on the node`)
+          return
+        }
+        if (kept !== before) moved++
+        before = kept
+        checked++
+      }
+    }
+    t.ok(checked === 1200 && moved > 20, `${checked} changes checked, the client moved ${moved} times`)
+  },
+)

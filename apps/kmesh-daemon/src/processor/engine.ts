@@ -85,6 +85,10 @@ export class MeshEngine {
   private readonly addressClaims = new Claims()
   /** waypoint / gateway targets (`ns/hostname` or an IP) -> number of references */
   private readonly waypointTargets = new Map<string, number>()
+  /** workloads on this node (`nodeName`): the ranking client is the first of them in the order of `workloads` */
+  private readonly localUids = new Set<string>()
+  /** the ranking client while it is known; STALE after a change to a workload on this node */
+  private client: string | undefined | typeof STALE = undefined
   private undo: (() => void)[] = []
   private warnings: string[] = []
   /** The first change is always computed in full: the maps may hold a previous daemon's records. */
@@ -401,11 +405,25 @@ export class MeshEngine {
     }
   }
 
-  /** The first workload on this node (Kmesh learns the node's locality the same way). */
+  /**
+   * The first workload on this node (Kmesh learns the node's locality the same way). Every change asks for it
+   * (twice): it is kept, and found again (up to the first local workload in the mesh's order) only after a workload
+   * on this node changed. Scanning the mesh on every change cost ~15 ms at 100k workloads on a node with none.
+   */
   private clientUid(): string | undefined {
     if (this.nodeName === undefined) return undefined
-    for (const w of this.workloads.values()) if (w.node === this.nodeName) return w.uid
+    if (this.client === STALE) this.client = this.firstLocal()
+    return this.client
+  }
+
+  private firstLocal(): string | undefined {
+    if (this.localUids.size === 0) return undefined
+    for (const uid of this.workloads.keys()) if (this.localUids.has(uid)) return uid
     return undefined
+  }
+
+  private isLocal(w: Workload): boolean {
+    return this.nodeName !== undefined && w.node === this.nodeName
   }
 
   private clientPeer(): PeerInfo | undefined {
@@ -419,9 +437,12 @@ export class MeshEngine {
 
   private setWorkload(w: Workload): void {
     const prev = this.workloads.get(w.uid)
+    const client = this.client
     if (prev) this.unindexWorkload(prev)
     this.workloads.set(w.uid, w)
     this.indexWorkload(w)
+    // A new workload goes last in the mesh's order: on this node it is the client only if there was none.
+    if (!prev && client !== STALE && this.isLocal(w)) this.client = client ?? w.uid
     this.undo.push(() => {
       this.unindexWorkload(w)
       if (prev) {
@@ -466,6 +487,10 @@ export class MeshEngine {
   }
 
   private indexWorkload(w: Workload): void {
+    if (this.isLocal(w)) {
+      this.localUids.add(w.uid)
+      this.client = STALE
+    }
     for (const k of Object.keys(w.services)) getOrAdd(this.members, k, () => new Map()).set(w.uid, w)
     if (w.hostname) getOrAdd(this.byHostname, `${w.namespace}/${w.hostname}`, () => new Set()).add(w.uid)
     for (const ip of workloadFrontendIps(w, this.network)) this.addressClaims.add(ip, w.uid)
@@ -473,6 +498,10 @@ export class MeshEngine {
   }
 
   private unindexWorkload(w: Workload): void {
+    if (this.isLocal(w)) {
+      this.localUids.delete(w.uid)
+      this.client = STALE
+    }
     for (const k of Object.keys(w.services)) {
       const m = this.members.get(k)
       m?.delete(w.uid)
@@ -514,6 +543,9 @@ function closest(keys: readonly string[], rank: (key: string) => number | undefi
   for (const k of keys) best = Math.min(best, rank(k) ?? Number.POSITIVE_INFINITY)
   return [...keys].filter((k) => (rank(k) ?? Number.POSITIVE_INFINITY) === best).sort()
 }
+
+/** The ranking client is not known (clientUid finds it again). */
+const STALE: unique symbol = Symbol('stale')
 
 function getOrAdd<K, V>(map: Map<K, V>, key: K, make: () => V): V {
   let v = map.get(key)
