@@ -7,6 +7,8 @@
  * caller runs the full checks. It never answers 'clean' where the full checks would report anything
  * (test/mesh-file-clean-index.test.ts holds the two equal over random files and edits).
  */
+import { SPIFFE_SAN } from './cross-check.js'
+import { policyKeyOf, serviceKeyOf } from '../model/keys.js'
 import { workloadServicesProblem } from '../processor/kernel-fit.js'
 import type { Policy, Service, Workload } from '../model/mesh.js'
 import type { ResourceEdit } from '../model/delta.js'
@@ -17,11 +19,6 @@ export type Verdict = 'clean' | 'dirty' | 'unsure'
 export interface EntryDelta extends ResourceEdit {
   policies: { removed: readonly Policy[]; added: readonly Policy[] }
 }
-
-const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/
-
-const serviceKey = (s: Service): string => `${s.namespace}/${s.hostname}`
-const policyKey = (p: Policy): string => `${p.namespace}/${p.name}`
 
 /** A multiset of strings that also counts how many of its members are there more than once. */
 class Counts {
@@ -158,13 +155,13 @@ export class CleanIndex {
     }
     // A service or policy gone (not edited in place) that a workload still names.
     for (const s of delta.services.removed) {
-      if (this.serviceRefs.has(serviceKey(s)) && !this.serviceKeys.has(s.namespace, s.hostname)) return 'dirty'
+      if (this.serviceRefs.has(serviceKeyOf(s)) && !this.serviceKeys.has(s.namespace, s.hostname)) return 'dirty'
     }
     for (const p of delta.policies.removed) {
-      if (this.policyRefs.has(policyKey(p)) && !this.policyKeys.has(p.namespace, p.name)) return 'dirty'
+      if (this.policyRefs.has(policyKeyOf(p)) && !this.policyKeys.has(p.namespace, p.name)) return 'dirty'
     }
     for (const p of delta.policies.added) {
-      if (p.scope === 'WorkloadSelector' && !this.policyRefs.has(policyKey(p))) return 'dirty'
+      if (p.scope === 'WorkloadSelector' && !this.policyRefs.has(policyKeyOf(p))) return 'dirty'
     }
     // A workload gone may leave a WorkloadSelector policy attached to nothing.
     for (const w of delta.workloads.removed) {
@@ -172,7 +169,7 @@ export class CleanIndex {
         if (this.selectorPolicies.hasJoined(key) && !this.policyRefs.has(key)) return 'dirty'
       }
     }
-    for (const s of delta.services.added) for (const san of s.subjectAltNames) if (!SPIFFE.test(san)) return 'dirty'
+    for (const s of delta.services.added) for (const san of s.subjectAltNames) if (!SPIFFE_SAN.test(san)) return 'dirty'
     return 'clean'
   }
 

@@ -7,6 +7,7 @@ import type { EntryLines } from './entry-lines.js'
 import { destinationText } from './gateway-address.js'
 import { workloadServicesProblem } from '../processor/kernel-fit.js'
 import { joinKey, type Sink } from './reader.js'
+import { policyKeyOf, serviceKeyOf } from '../model/keys.js'
 import type { GatewayAddress, Policy, Service, Workload } from '../model/mesh.js'
 
 /** An entry read without problems, with what is needed to point at it. */
@@ -31,8 +32,8 @@ export interface ReadConfig {
   keys: { workloads: EntryKey[]; services: EntryKey[]; policies: EntryKey[] }
 }
 
-const serviceKey = (s: Service): string => `${s.namespace}/${s.hostname}`
-const policyKey = (p: Policy): string => `${p.namespace}/${p.name}`
+/** A subjectAltName ztunnel uses: `spiffe://<trust domain>/ns/<ns>/sa/<sa>` (any other it ignores). */
+export const SPIFFE_SAN = /^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/
 
 function checkDuplicates(sink: Sink, keys: EntryKey[], keyName: string, what: string): void {
   const first = new Map<string, EntryKey>()
@@ -58,8 +59,8 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   checkDuplicates(sink, rc.keys.services, 'hostname', 'service namespace/hostname')
   checkDuplicates(sink, rc.keys.policies, 'name', 'policy namespace/name')
 
-  const services = new Map(rc.services.map((e) => [serviceKey(e.value), e]))
-  const policies = new Map(rc.policies.map((e) => [policyKey(e.value), e]))
+  const services = new Map(rc.services.map((e) => [serviceKeyOf(e.value), e]))
+  const policies = new Map(rc.policies.map((e) => [policyKeyOf(e.value), e]))
   const uids = new Set(rc.workloads.map((e) => e.value.uid))
 
   // Kernel record limit, counting explicit `endpoints` too (the workload's own map is checked on read).
@@ -67,7 +68,7 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   for (const e of rc.services) {
     for (const ep of Object.values(e.value.endpoints)) {
       const set = explicitMembership.get(ep.workloadUid) ?? new Set<string>()
-      set.add(serviceKey(e.value))
+      set.add(serviceKeyOf(e.value))
       explicitMembership.set(ep.workloadUid, set)
     }
   }
@@ -121,7 +122,7 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   const attached = new Set(rc.workloads.flatMap((w) => w.value.authorizationPolicies))
   for (const e of rc.policies) {
     if (e.value.scope !== 'WorkloadSelector') continue
-    const key = policyKey(e.value)
+    const key = policyKeyOf(e.value)
     if (!attached.has(key)) {
       sink.addAtLine(
         'warning',
@@ -137,7 +138,7 @@ export function crossCheck(sink: Sink, rc: ReadConfig): void {
   checkAddresses(sink, rc)
   for (const e of rc.services) {
     e.value.subjectAltNames.forEach((san, i) => {
-      if (!/^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/.test(san)) {
+      if (!SPIFFE_SAN.test(san)) {
         sink.addAtLine(
           'warning',
           e.entry,
@@ -171,7 +172,8 @@ function checkGateways(sink: Sink, rc: ReadConfig, services: Map<string, ReadEnt
   }
   for (const w of rc.workloads) for (const svc of Object.keys(w.value.services)) addMember(svc, w.value)
   for (const s of rc.services) {
-    for (const ep of Object.values(s.value.endpoints)) addMember(serviceKey(s.value), uidToWorkload.get(ep.workloadUid))
+    for (const ep of Object.values(s.value.endpoints))
+      addMember(serviceKeyOf(s.value), uidToWorkload.get(ep.workloadUid))
   }
   const resolves = (g: GatewayAddress): boolean => {
     const d = g.destination

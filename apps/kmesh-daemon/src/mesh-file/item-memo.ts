@@ -27,6 +27,7 @@ import type { MeshFileResult } from './entries.js'
 import { notEnforced } from './not-enforced.js'
 import { parseMeshText } from './parse.js'
 import { Sink } from './reader.js'
+import { policyKeyOf, serviceKeyOf } from '../model/keys.js'
 import type { MeshConfig, Policy, Service, Workload } from '../model/mesh.js'
 
 /** More new or edited items than this: the full reader (in its worker, with its bounds) reads the file. */
@@ -45,8 +46,8 @@ interface SectionItems {
 
 const keyOf: Record<SectionName, (r: Resource) => string> = {
   workloads: (r) => (r as Workload).uid,
-  services: (r) => `${(r as Service).namespace}/${(r as Service).hostname}`,
-  policies: (r) => `${(r as Policy).namespace}/${(r as Policy).name}`,
+  services: (r) => serviceKeyOf(r as Service),
+  policies: (r) => policyKeyOf(r as Policy),
 }
 
 /** How the memo answered: nothing changed, a span of one section's items, or the whole file split into items. */
