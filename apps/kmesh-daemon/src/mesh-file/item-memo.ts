@@ -19,7 +19,7 @@
  */
 import { LineCounter } from 'yaml'
 
-import { planBlocks, type SectionName, type SectionPlan } from './blocks.js'
+import { planBlocks, type SectionName } from './blocks.js'
 import { CleanIndex, type EntryDelta } from './clean-index.js'
 import { crossCheck, type EntryKey, type ReadConfig, type ReadEntry } from './cross-check.js'
 import { EntryLines } from './entry-lines.js'
@@ -66,7 +66,7 @@ export class ItemMemo {
     private readonly text: string,
     /** the file's sections in file order */
     private readonly sections: readonly SectionItems[],
-    /** per section, the resources of its items in file order */
+    /** per section, the resources of its items in file order (never changed: memos share its lists) */
     private readonly config: MeshConfig,
     /** shared along a chain of memos; it describes the file of the memo it names as its owner */
     private readonly index: IndexHolder,
@@ -101,8 +101,7 @@ export class ItemMemo {
       this.index.owner = this
     }
     const edit = editSpan(this.text, text, this.sections)
-    if (edit === 'unchanged')
-      return this.answer(text, this.sections, copyConfig(this.config), 0, 'unchanged', emptyDelta())
+    if (edit === 'unchanged') return this.answer(text, this.sections, this.config, 0, 'unchanged', emptyDelta())
     if (edit) return this.rereadSpan(text, file, edit)
     return this.rereadAll(text, file)
   }
@@ -133,8 +132,10 @@ export class ItemMemo {
     if (!parsed) return undefined
     let k = 0
     const spanResources = order.map((r) => r ?? parsed[section.key][k++]!)
-    const config = copyConfig(this.config)
-    ;(config[section.key] as Resource[]) = [...old.slice(0, first), ...spanResources, ...old.slice(last + 1)]
+    const config: MeshConfig = {
+      ...this.config,
+      [section.key]: [...old.slice(0, first), ...spanResources, ...old.slice(last + 1)],
+    }
     const delta = emptyDelta()
     const removed: Resource[] = delta[section.key].removed as Resource[]
     for (let i = first; i <= last; i++) if (!reused.has(old[i]!)) removed.push(old[i]!)
@@ -324,7 +325,7 @@ function itemLayout(text: string): SectionItems[] | undefined {
   if (!plan.ok || plan.sections.length === 0) return undefined
   const seen = new Set<SectionName>()
   const out: SectionItems[] = []
-  for (const section of plan.sections as SectionPlan[]) {
+  for (const section of plan.sections) {
     if (seen.has(section.key)) return undefined
     if (!section.inlineEmpty && section.starts.length === 0) return undefined
     seen.add(section.key)
