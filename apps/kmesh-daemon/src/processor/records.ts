@@ -17,7 +17,7 @@ import {
   type ServiceKey,
 } from '@kmesh-ts/bpf-maps/codecs'
 import { bucketsOf, emptyImage, encodeRecord, type LbMapName, type MapImage } from '../dataplane/map-image.js'
-import type { Intent, IntentSink, ServiceIntent } from './resources.js'
+import { membersByPriority, type Intent, type IntentSink, type ServiceIntent } from './resources.js'
 import { drain, endsSlice, type Steps } from '../util/slices.js'
 
 /**
@@ -62,8 +62,8 @@ const NO_SLOTS: ReadonlyMap<number, number> = new Map()
 
 /**
  * The service record and its endpoint records, laid out against the buckets the kernel holds now, into `sink`;
- * returns the endpoint count per priority. Members are grouped by priority in one pass, and a priority with no
- * member and no endpoint now is skipped: a full recompute lays out 100k services, most with one priority in use.
+ * returns the endpoint count per priority. A priority with no member and no endpoint now is skipped: a full
+ * recompute lays out 100k services, most with one priority in use.
  */
 export function emitServiceRecords(
   serviceId: number,
@@ -71,12 +71,7 @@ export function emitServiceRecords(
   current: readonly (readonly number[])[],
   sink: ServiceRecordSink,
 ): number[] {
-  const wantedByPrio: (Map<number, number> | undefined)[] = []
-  for (const [uid, p] of svc.members) {
-    let wanted = wantedByPrio[p]
-    if (!wanted) wantedByPrio[p] = wanted = new Map()
-    wanted.set(uid, svc.slots?.get(uid) ?? 1)
-  }
+  const wantedByPrio = membersByPriority(svc.members, (uid) => svc.slots?.get(uid) ?? 1)
   const prioEndpointCount: number[] = []
   for (let prio = 0; prio < PRIO_COUNT; prio++) {
     const now = current[prio] ?? []

@@ -154,6 +154,23 @@ export function serviceIntentOf(s: Service, ctx: IntentContext): ServiceIntent {
   }
 }
 
+/**
+ * A service's members (uid → priority) grouped by priority in one pass, each uid with `weightOf(uid)`, in the
+ * members' order; a priority no member has is a hole (most services use one priority of the seven).
+ */
+export function membersByPriority(
+  members: ReadonlyMap<number, number>,
+  weightOf: (uid: number) => number,
+): (Map<number, number> | undefined)[] {
+  const byPrio: (Map<number, number> | undefined)[] = []
+  for (const [uid, p] of members) {
+    let bucket = byPrio[p]
+    if (!bucket) byPrio[p] = bucket = new Map()
+    bucket.set(uid, weightOf(uid))
+  }
+  return byPrio
+}
+
 /** Endpoint slots per bucket from capacities; warns when a bucket's shares had to be approximated. */
 function slotsOf(
   members: Map<number, number>,
@@ -162,13 +179,7 @@ function slotsOf(
   ctx: IntentContext,
 ): Map<number, number> {
   const out = new Map<number, number>()
-  // Members by priority in one pass (most services use one priority of the seven).
-  const byPrio: (Map<number, number> | undefined)[] = []
-  for (const [uid, p] of members) {
-    let bucket = byPrio[p]
-    if (!bucket) byPrio[p] = bucket = new Map()
-    bucket.set(uid, capacity.get(uid) ?? 1)
-  }
+  const byPrio = membersByPriority(members, (uid) => capacity.get(uid) ?? 1)
   for (let prio = 0; prio < PRIO_COUNT; prio++) {
     const bucket = byPrio[prio]
     if (!bucket) continue
