@@ -348,11 +348,16 @@ export class BpfMap implements Disposable {
     const keyParts: Buffer[] = []
     const valueParts: Buffer[] = []
     let total = 0
-    this.scanBatches((keys, values, count) => {
-      keyParts.push(Buffer.from(keys))
-      valueParts.push(Buffer.from(values))
-      total += count
-    }, chunk)
+    // Each chunk in buffers of its own, kept as they are and joined once.
+    this.#scan(
+      (keys, values, count) => {
+        keyParts.push(keys)
+        valueParts.push(values)
+        total += count
+      },
+      chunk,
+      false,
+    )
     return {
       keys: Buffer.concat(keyParts, total * this.spec.keySize),
       values: Buffer.concat(valueParts, total * this.spec.valueSize),
@@ -367,6 +372,11 @@ export class BpfMap implements Disposable {
    * ~130 ms as one buffer).
    */
   scanBatches(visit: (keys: Buffer, values: Buffer, count: number) => void, chunk = 4096): void {
+    this.#scan(visit, chunk, true)
+  }
+
+  /** The batch walk of lookupBatch and scanBatches: `reuse` hands every chunk the same buffers. */
+  #scan(visit: (keys: Buffer, values: Buffer, count: number) => void, chunk: number, reuse: boolean): void {
     const ks = this.spec.keySize
     const vs = this.spec.valueSize
     const token = [Buffer.alloc(Math.max(ks, 8)), Buffer.alloc(Math.max(ks, 8))] as const
@@ -402,6 +412,10 @@ export class BpfMap implements Disposable {
       const got = n[0] ?? 0
       if (got > 0) visit(keys.subarray(0, got * ks), values.subarray(0, got * vs), got)
       if (rc === -Errno.ENOENT) break
+      if (got > 0 && !reuse) {
+        keys = Buffer.allocUnsafe(size * ks)
+        values = Buffer.allocUnsafe(size * vs)
+      }
       token[1].copy(token[0])
       first = false
     }
