@@ -61,3 +61,31 @@ export function mapSizeArgs(workloads, services) {
     `km_frontend=${workloads + services + room}`,
   ]
 }
+
+/**
+ * N authorization policies of the bench namespace (NAMESPACE scope, so each applies to every workload on the
+ * daemon's node): policy k allows the bench service account to port 8080 + k. Every workload's identity is
+ * one the policies test, so a change that took the wrong path would show in the kernel's decisions.
+ */
+export function policies(n) {
+  return Array.from({ length: n }, (_, k) => ({
+    name: `allow-${k}`,
+    namespace: NAMESPACE,
+    scope: 1,
+    action: 0,
+    rules: [
+      {
+        clauses: [
+          {
+            matches: [
+              {
+                principals: [{ exact: `spiffe://cluster.local/ns/${NAMESPACE}/sa/bench` }],
+                destinationPorts: [8080 + k],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  }))
+}

@@ -7,7 +7,9 @@
  *     answer during the push (event-loop stalls); the daemon's RSS and peak RSS afterwards;
  *   - the kernel's floor beside it: the same record counts batch-written into fresh maps from this process;
  *   - single changes (a workload moves to a new IP, a workload turns unhealthy, a new workload appears): the
- *     daemon's time per change, the ACK latency, and the bpf(2) syscalls per change counted by strace.
+ *     daemon's time per change, the ACK latency, and the bpf(2) syscalls per change counted by strace; then the
+ *     same again once N authorization policies are in force (--policies; 0 skips it), as the authorization set
+ *     must follow every workload change (most of them in place; one on the daemon's own node recompiles it).
  * Needs root and the built workspace. Usage: node bench/xds/run.mjs [--scales 1000,10000,100000]
  * [--services N] [--changes N] (or KMESH_BENCH_* environment variables; --help).
  */
@@ -18,7 +20,7 @@ import { parseArgs } from 'node:util'
 import { spawn, spawnSync } from 'node:child_process'
 import { cleanup, interruptedBy, mark, onCleanup } from '../lib/cleanup.mjs'
 import { removeCgroup } from '../lib/cgroup.mjs'
-import { meshResources, mapSizeArgs, workload } from './mesh.mjs'
+import { meshResources, mapSizeArgs, policies, workload } from './mesh.mjs'
 import { batchWriteFloor } from './floor.mjs'
 import { probeAdmin } from './loop-probe.mjs'
 
@@ -37,6 +39,11 @@ const OPTIONS = {
     env: 'KMESH_BENCH_STRACE_CHANGES',
     default: '5',
     help: 'changes of each kind counted under strace',
+  },
+  policies: {
+    env: 'KMESH_BENCH_POLICIES',
+    default: '3',
+    help: 'authorization policies pushed before the single changes are run again (0: not run)',
   },
   'settle-ms': {
     env: 'KMESH_BENCH_SETTLE_MS',
@@ -62,7 +69,7 @@ function readOptions() {
   const get = (k) => values[k] ?? process.env[OPTIONS[k].env] ?? OPTIONS[k].default
   const int = (k, raw) => {
     const n = Number(raw)
-    if (!Number.isInteger(n) || n < (k === 'settle-ms' ? 0 : 1))
+    if (!Number.isInteger(n) || n < (k === 'settle-ms' || k === 'policies' ? 0 : 1))
       throw new Error(`--${k} (${OPTIONS[k].env}): expected a positive integer, got ${raw}`)
     return n
   }
@@ -74,6 +81,7 @@ function readOptions() {
     changes: int('changes', get('changes')),
     straceChanges: int('strace-changes', get('strace-changes')),
     settleMs: int('settle-ms', get('settle-ms')),
+    policies: int('policies', get('policies')),
   }
 }
 
@@ -285,22 +293,31 @@ async function runScale(ctx, workloads) {
     const line = applied.get(n) ?? JSON.parse(await daemon.next(new RegExp(`"nonce":"${n}"`), 5000))
     return { ackMs: rep.at - res.at, daemonMs: line.ms.total, syscalls: line.syscalls, full: line.full }
   }
-  for (const [kind, make] of Object.entries(kinds)) {
-    const runs = []
-    for (let k = 0; k < opts.changes; k++) runs.push(await one(make))
-    let straced = 0
-    const bpfCalls = await countBpfSyscalls(daemon.child.pid, work, async () => {
-      for (let k = 0; k < opts.straceChanges; k++, straced++) await one(make)
-    })
-    changes[kind] = {
-      daemonMs: median(runs.map((r) => r.daemonMs)),
-      daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
-      ackMs: median(runs.map((r) => r.ackMs)),
-      ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
-      syscalls: Math.max(...runs.map((r) => r.syscalls)),
-      straceSyscalls: bpfCalls / straced,
-      fullRecomputes: runs.filter((r) => r.full).length,
+  const runKinds = async (suffix) => {
+    for (const [kind, make] of Object.entries(kinds)) {
+      const runs = []
+      for (let k = 0; k < opts.changes; k++) runs.push(await one(make))
+      let straced = 0
+      const bpfCalls = await countBpfSyscalls(daemon.child.pid, work, async () => {
+        for (let k = 0; k < opts.straceChanges; k++, straced++) await one(make)
+      })
+      changes[kind + suffix] = {
+        daemonMs: median(runs.map((r) => r.daemonMs)),
+        daemonMaxMs: Math.max(...runs.map((r) => r.daemonMs)),
+        ackMs: median(runs.map((r) => r.ackMs)),
+        ackMaxMs: Math.max(...runs.map((r) => r.ackMs)),
+        syscalls: Math.max(...runs.map((r) => r.syscalls)),
+        straceSyscalls: bpfCalls / straced,
+        fullRecomputes: runs.filter((r) => r.full).length,
+      }
     }
+  }
+  await runKinds('')
+  if (opts.policies > 0) {
+    const [pNonce] = server.upsertAuthorizations(...policies(opts.policies))
+    const pReply = await server.reply(pNonce, 60000)
+    if (!pReply.ack) throw new Error(`the policies were NACKed: ${pReply.errorDetail?.message}`)
+    await runKinds(` (${opts.policies} policies)`)
   }
   // explain VIP:PORT on the live pins, as an operator runs it (a process), beside `--version` (node's start) as
   // the baseline measured in the same run.

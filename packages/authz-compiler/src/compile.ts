@@ -113,7 +113,8 @@ export function canonicalBytes(address: string | Uint8Array): Uint8Array {
   return bytes.length === 16 && isV4Mapped(bytes) ? unmapV4(bytes) : bytes
 }
 
-const identityKey = (i: SourceIdentity) => `${i.trustDomain}/ns/${i.namespace}/sa/${i.serviceAccount}`
+/** The text an identity is known by in a set: equal identities share one id. */
+export const identityKey = (i: SourceIdentity): string => `${i.trustDomain}/ns/${i.namespace}/sa/${i.serviceAccount}`
 
 export function compileAuthz(input: CompileInput): CompiledAuthz {
   const limits = { ...AUTHZ_LIMITS, ...input.limits }
@@ -156,7 +157,9 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
 
   const table = new NodeTable()
   const universe = new IdentityUniverse(identities)
-  const roots: CompiledRoot[] = []
+  // By address: two protected workloads that share an address (an IP reused while the old pod lingers) make one
+  // root, the later workload's, as km_authz_srcid keeps the later workload's identity.
+  const roots = new Map<string, CompiledRoot>()
   const unknownKeys = new Map<string, string[]>()
   // Workloads with the same policies at an address that decides their destination tests the same way share a root.
   const rootCache = new Map<string, number>()
@@ -189,7 +192,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
         node = buildDiagram(table, universe, applied, address)
         rootCache.set(cacheKey, node)
       }
-      roots.push({ address, node, workload: workload.uid })
+      roots.set(address.join('.'), { address, node, workload: workload.uid })
       if (table.nodeCount > limits.nodes) {
         throw new AuthzCompileError(
           'nodes',
@@ -200,8 +203,8 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
       }
     }
   }
-  if (roots.length > limits.roots) {
-    throw new AuthzCompileError('roots', roots.length, limits.roots, `${roots.length} workload addresses have policies`)
+  if (roots.size > limits.roots) {
+    throw new AuthzCompileError('roots', roots.size, limits.roots, `${roots.size} workload addresses have policies`)
   }
   const edgeKinds = [
     ['km_authz_port', table.portEdges.length],
@@ -213,7 +216,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
       throw new AuthzCompileError('edges', n, limits.edges, `the decision diagrams need ${n} entries in ${map}`)
   }
   return {
-    roots,
+    roots: [...roots.values()],
     sources: [...sourceByAddress.values()],
     identities,
     table,
@@ -221,7 +224,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
     unknownKeys,
     counts: {
       policies: store.size,
-      roots: roots.length,
+      roots: roots.size,
       sources: sourceByAddress.size,
       nodes: table.nodeCount,
       portEdges: table.portEdges.length,

@@ -14,6 +14,7 @@ export {
   type ProtectedWorkload,
   canonicalBytes,
   compileAuthz,
+  identityKey,
 } from './compile.js'
 export { encodeGeneration, kernelNodeId, mapOfRole, type AuthzMapRole, type PackedRecords } from './encode.js'
 export { keyOfPolicy, type PolicyTarget } from './applicable.js'

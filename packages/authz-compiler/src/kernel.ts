@@ -53,9 +53,21 @@ export interface InstallResult {
   ms: number
 }
 
+/** A source address and its identity id, as the compiled set numbers identities. */
+export interface SourceRecord {
+  address: Uint8Array
+  identity: number
+}
+
 export class AuthzMaps {
   /** Keys written for the active generation (undefined: not known, e.g. left by an earlier process). */
   #activeKeys: Record<AuthzMapRole, PackedRecords> | undefined
+  #activeGen = 0
+  /**
+   * The active generation's km_authz_srcid keys once updated in place (by their bytes as latin1 text);
+   * undefined while they are exactly the installed ones (#activeKeys.sourceIdentity).
+   */
+  #activeSources: Map<string, Buffer> | undefined
 
   constructor(readonly maps: AuthzMapSet) {}
 
@@ -93,16 +105,71 @@ export class AuthzMaps {
     const state = new Uint8Array(authzState.size)
     authzState.encode({ gen }, state)
     this.maps.state.put(buf(encodeU32(0)), buf(state))
-    this.#deleteGeneration(old, this.#activeKeys)
+    this.#deleteGeneration(old, this.#activeKeys, this.#activeSources)
     this.#activeKeys = packed
+    this.#activeGen = gen
+    this.#activeSources = undefined
     const records = Object.values(packed).reduce((n, r) => n + r.count, 0)
     return { gen, records, ms: performance.now() - started }
   }
 
-  /** Deletes generation `gen`'s keyed entries: the known keys in one batch each, or by walking every key. */
-  #deleteGeneration(gen: number, known: Record<AuthzMapRole, PackedRecords> | undefined): void {
+  /**
+   * Changes source addresses' identities in the active generation, in place: one update or delete per address,
+   * no swap. For what a compiled set already decides (the identity ids are the installed set's): a workload the
+   * set does not protect changed its addresses, or left. Each entry is one 8-byte value, so a SYN sees the old
+   * identity or the new one; the diagrams, roots and counters are untouched. Only after an `install` by this
+   * instance (the keys of the active generation must be known, so the next swap deletes every one of them).
+   */
+  updateSources(put: readonly SourceRecord[], remove: readonly Uint8Array[]): InstallResult {
+    const started = performance.now()
+    const installed = this.#activeKeys
+    if (!installed) throw new Error('updateSources: no set was installed by this process')
+    const gen = this.#activeGen
+    let live = this.#activeSources
+    if (!live) {
+      live = new Map()
+      const keys = Buffer.from(installed.sourceIdentity.keys)
+      const size = authzAddrKey.size
+      for (let i = 0; i < installed.sourceIdentity.count; i++) {
+        const key = keys.subarray(i * size, (i + 1) * size)
+        live.set(key.toString('latin1'), key)
+      }
+      this.#activeSources = live
+    }
+    const map = this.maps.sourceIdentity
+    const keyOf = (address: Uint8Array) => {
+      const key = Buffer.alloc(authzAddrKey.size)
+      authzAddrKey.encode({ gen, address }, key)
+      return key
+    }
+    for (const { address, identity } of put) {
+      const key = keyOf(address)
+      map.put(key, buf(encodeU32(identity)))
+      live.set(key.toString('latin1'), key)
+    }
+    for (const address of remove) {
+      const key = keyOf(address)
+      map.delete(key)
+      live.delete(key.toString('latin1'))
+    }
+    return { gen, records: put.length + remove.length, ms: performance.now() - started }
+  }
+
+  /**
+   * Deletes generation `gen`'s keyed entries: the known keys in one batch each (the source identities as updated
+   * in place, when they were), or by walking every key.
+   */
+  #deleteGeneration(
+    gen: number,
+    known: Record<AuthzMapRole, PackedRecords> | undefined,
+    sources?: Map<string, Buffer> | undefined,
+  ): void {
     for (const role of KEYED_ROLES) {
       const map = this.maps[role]
+      if (known && role === 'sourceIdentity' && sources) {
+        if (sources.size > 0) map.deleteBatch(Buffer.concat([...sources.values()]), sources.size)
+        continue
+      }
       if (known) {
         const r = known[role]
         if (r.count > 0) map.deleteBatch(buf(r.keys), r.count)

@@ -96,3 +96,28 @@ t.test('generations use disjoint node ids', async (t) => {
   t.equal(firstId(g1.node.keys), AUTHZ_MAX_NODES + 1)
   t.equal(kernelNodeId(0, 1), 0, 'node 0 stays "no node"')
 })
+
+t.test('two protected workloads sharing an address make one root: the later one, as its identity', async (t) => {
+  const policies = [portPolicy('a', 80, 2), portPolicy('b', 443, 2)]
+  const set = compileAuthz({
+    policies,
+    workloads: [
+      wl('old-pod', '10.0.0.7', ['app/a']),
+      wl('other', '10.0.0.8', ['app/a']),
+      wl('new-pod', '10.0.0.7', ['app/b']),
+    ],
+    identities: [],
+    slotOf: slots(),
+  })
+  t.same(
+    set.roots.map((r) => [r.address.join('.'), r.workload]),
+    [
+      ['10.0.0.7', 'new-pod'],
+      ['10.0.0.8', 'other'],
+    ],
+    'one root per address (a batch write and a batch delete of the same key twice would fail)',
+  )
+  t.equal(set.counts.roots, 2)
+  const packed = encodeGeneration(set, 0)
+  t.equal(packed.root.count, 2, 'two root records')
+})

@@ -9,12 +9,16 @@
  * ztunnel's defaults (empty trust domain → cluster.local, empty service account → default).
  */
 import {
+  AUTHZ_LIMITS,
   AuthzCompileError,
   type CompiledAuthz,
+  canonicalBytes,
   compileAuthz,
+  identityKey,
   type ProtectedWorkload,
   type SourceIdentity,
 } from '@kmesh-ts/authz-compiler'
+import type { SourceRecord } from '@kmesh-ts/authz-compiler/kernel'
 import type { Authorization } from '@kmesh-ts/xds-client'
 import { AUTHZ_MAX_POLICIES } from '@kmesh-ts/kernel-abi'
 import type { Workload } from '../model/index.js'
@@ -25,6 +29,11 @@ export { AuthzCompileError }
 /** Where compiled sets go: the dataplane's AuthzMaps (or a test's). */
 export interface AuthzSink {
   install(set: CompiledAuthz): { gen: number; records: number; ms: number }
+  /** Source addresses' identities changed in the installed set, in place (AuthzMaps.updateSources). */
+  updateSources(
+    put: readonly SourceRecord[],
+    remove: readonly Uint8Array[],
+  ): { gen: number; records: number; ms: number }
   slotCounters(slot: number): { allow: number; deny: number; dryRunDeny: number }
   resetSlot(slot: number): void
   totals(): Record<string, number>
@@ -47,6 +56,12 @@ export interface AuthzStatus {
   compiled?: CompiledAuthz['counts']
   lastInstall?: { at: string; ms: number; records: number }
   lastRefusal?: { at: string; reason: string }
+  /**
+   * Workload changes applied in place since the last install (a workload this node does not protect, with an
+   * identity the set knows: only its addresses' source identities change), and the last one.
+   */
+  sourceUpdates?: number
+  lastSourceUpdate?: { at: string; ms: number; records: number }
   /** Per policy key: the kernel's counters since the daemon started (only policies with a nonzero counter). */
   counters?: Record<string, { allow: number; deny: number; dryRunDeny: number }>
   /** The defaults: no enforced ALLOW applied (allow), none matched (deny); dry-run ALLOW misses. */
@@ -55,18 +70,33 @@ export interface AuthzStatus {
   unknownKeys?: Record<string, string[]>
 }
 
+const identityOf = (w: Workload): SourceIdentity => ({
+  trustDomain: w.trustDomain === '' ? 'cluster.local' : w.trustDomain,
+  namespace: w.namespace,
+  serviceAccount: w.serviceAccount === '' ? 'default' : w.serviceAccount,
+})
+
 const factsOf = (w: Workload): WorkloadFacts => ({
   uid: w.uid,
   namespace: w.namespace,
   node: w.node,
   addresses: w.workloadIps,
   authorizationPolicies: w.authorizationPolicies,
-  identity: {
-    trustDomain: w.trustDomain === '' ? 'cluster.local' : w.trustDomain,
-    namespace: w.namespace,
-    serviceAccount: w.serviceAccount === '' ? 'default' : w.serviceAccount,
-  },
+  identity: identityOf(w),
 })
+
+/** A workload's distinct addresses as the compiler keys them (canonical bytes joined by '.'). */
+function addressesOf(w: Workload): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>()
+  for (const ip of w.workloadIps) {
+    const bytes = canonicalBytes(ip)
+    out.set(bytes.join('.'), bytes)
+  }
+  return out
+}
+
+/** Bigger changes (a push) are compiled whole: the in-place path is for the steady trickle of single changes. */
+const IN_PLACE_MAX = 64
 
 export class AuthzProcessor {
   private policies = new Map<string, Authorization>()
@@ -81,6 +111,15 @@ export class AuthzProcessor {
   private highestSlot = 0
   private last: CompiledAuthz | undefined
   private readonly state: AuthzStatus = { enforced: false, policies: 0 }
+  /** How many stored workloads name a node (the compile protects by node only when one does). */
+  private withNode = 0
+  /**
+   * Canonical address → how many stored workloads hold it, for the in-place path: built when first needed after
+   * a compile, kept through in-place changes, dropped whenever the workloads change otherwise.
+   */
+  private owners: Map<string, number> | undefined
+  /** The installed set's identity ids by identityKey (built when first needed). */
+  private identityIds: Map<string, number> | undefined
 
   constructor(
     private readonly sink: AuthzSink | undefined,
@@ -130,8 +169,17 @@ export class AuthzProcessor {
     }
     this.policies = prepared.policies
     this.workloads.clear()
-    for (const [k, v] of prepared.workloads) this.workloads.set(k, v)
-    if (prepared.set) this.last = prepared.set
+    this.withNode = 0
+    for (const [k, v] of prepared.workloads) {
+      this.workloads.set(k, v)
+      if (v.node !== '') this.withNode++
+    }
+    this.owners = undefined
+    if (prepared.set) {
+      this.last = prepared.set
+      this.identityIds = undefined
+      this.state.sourceUpdates = 0
+    }
     this.state.policies = this.policies.size
     if (this.last) this.state.compiled = this.last.counts
   }
@@ -153,12 +201,14 @@ export class AuthzProcessor {
     upsertWorkloads?: readonly Workload[] | undefined
     removeWorkloads?: readonly string[] | undefined
   }): Steps<string | undefined> {
+    if (this.updateInPlace(change)) return undefined
     let n = 0
+    this.owners = undefined
     for (const w of change.upsertWorkloads ?? []) {
       if (endsSlice(++n)) yield
-      this.workloads.set(w.uid, w)
+      this.setWorkload(w.uid, w)
     }
-    for (const uid of change.removeWorkloads ?? []) this.workloads.delete(uid)
+    for (const uid of change.removeWorkloads ?? []) this.setWorkload(uid, undefined)
     if (this.policies.size === 0 && this.last === undefined) return undefined
     try {
       this.commit(this.prepare({}))
@@ -168,6 +218,121 @@ export class AuthzProcessor {
       this.refused(err.message)
       return err.message
     }
+  }
+
+  private setWorkload(uid: string, w: Workload | undefined): void {
+    const old = this.workloads.get(uid)
+    if (old && old.node !== '') this.withNode--
+    if (w) {
+      this.workloads.set(uid, w)
+      if (w.node !== '') this.withNode++
+    } else this.workloads.delete(uid)
+  }
+
+  /**
+   * Applies a change without compiling when the installed set already decides it: every workload it touches
+   * (before and after) is one this node does not protect, the new ones carry an identity the set knows, and
+   * each of their addresses is held by that workload alone. Then the diagrams cannot change — only which
+   * identity a source address has — and the kernel gets one update or delete per address that changed
+   * (AuthzMaps.updateSources) instead of a new generation of the whole set. The result equals a full compile's
+   * decisions (held by test/authz-in-place.kernel.test.ts). Returns false, having changed nothing, otherwise.
+   */
+  private updateInPlace(change: {
+    upsertWorkloads?: readonly Workload[] | undefined
+    removeWorkloads?: readonly string[] | undefined
+  }): boolean {
+    const last = this.last
+    const nodeName = this.options.nodeName
+    const upserts = change.upsertWorkloads ?? []
+    const removes = change.removeWorkloads ?? []
+    if (!last || !this.sink || nodeName === undefined || this.withNode === 0) return false
+    if (upserts.length + removes.length > IN_PLACE_MAX) return false
+    const owners = this.ownersIndex()
+    const ids = this.identityIdsOf(last)
+    // The change is planned on an overlay, so a refusal half-way leaves everything as it was.
+    const overlay = new Map<string, Workload | undefined>()
+    const ownerDelta = new Map<string, number>()
+    /** Address → its identity id after the change (undefined: no workload holds it any more). */
+    const final = new Map<string, { bytes: Uint8Array; id: number | undefined; before: number | undefined }>()
+    const held = (k: string) => (owners.get(k) ?? 0) + (ownerDelta.get(k) ?? 0)
+    let withNode = this.withNode
+    const step = (uid: string, next: Workload | undefined): boolean => {
+      const old = overlay.has(uid) ? overlay.get(uid) : this.workloads.get(uid)
+      if (old?.node === nodeName || next?.node === nodeName) return false
+      if (old && old.node !== '') withNode--
+      if (next && next.node !== '') withNode++
+      const nextId = next ? ids.get(identityKey(identityOf(next))) : undefined
+      if (next && nextId === undefined) return false
+      const oldId = old ? ids.get(identityKey(identityOf(old))) : undefined
+      if (old) {
+        for (const [k, bytes] of addressesOf(old)) {
+          if (held(k) !== 1) return false
+          ownerDelta.set(k, (ownerDelta.get(k) ?? 0) - 1)
+          const f = final.get(k)
+          final.set(k, { bytes, id: undefined, before: f ? f.before : oldId })
+        }
+      }
+      if (next) {
+        for (const [k, bytes] of addressesOf(next)) {
+          if (held(k) !== 0) return false
+          ownerDelta.set(k, (ownerDelta.get(k) ?? 0) + 1)
+          const f = final.get(k)
+          final.set(k, { bytes, id: nextId, before: f ? f.before : undefined })
+        }
+      }
+      overlay.set(uid, next)
+      return true
+    }
+    for (const w of upserts) if (!step(w.uid, w)) return false
+    for (const uid of removes) if (!step(uid, undefined)) return false
+    if (withNode === 0) return false
+    const put: SourceRecord[] = []
+    const remove: Uint8Array[] = []
+    for (const { bytes, id, before } of final.values()) {
+      if (id === undefined) {
+        if (before !== undefined) remove.push(bytes)
+      } else if (id !== before) put.push({ address: bytes, identity: id })
+    }
+    let added = 0
+    for (const f of final.values()) added += (f.id !== undefined ? 1 : 0) - (f.before !== undefined ? 1 : 0)
+    if (last.counts.sources + added > AUTHZ_LIMITS.sources) return false
+    if (put.length + remove.length > 0) {
+      const r = this.sink.updateSources(put, remove)
+      this.state.lastSourceUpdate = {
+        at: new Date().toISOString(),
+        ms: Math.round(r.ms * 1000) / 1000,
+        records: r.records,
+      }
+    }
+    this.state.sourceUpdates = (this.state.sourceUpdates ?? 0) + 1
+    last.counts.sources += added
+    for (const [uid, w] of overlay) this.setWorkload(uid, w)
+    for (const [k, d] of ownerDelta) {
+      const n = (owners.get(k) ?? 0) + d
+      if (n === 0) owners.delete(k)
+      else owners.set(k, n)
+    }
+    return true
+  }
+
+  private ownersIndex(): Map<string, number> {
+    if (!this.owners) {
+      const owners = new Map<string, number>()
+      for (const w of this.workloads.values())
+        for (const k of addressesOf(w).keys()) owners.set(k, (owners.get(k) ?? 0) + 1)
+      this.owners = owners
+    }
+    return this.owners
+  }
+
+  private identityIdsOf(set: CompiledAuthz): Map<string, number> {
+    if (!this.identityIds) {
+      this.identityIds = new Map()
+      set.identities.forEach((identity, id) => {
+        if (identity) this.identityIds?.set(identityKey(identity), id)
+      })
+    }
+    return this.identityIds
   }
 
   /** Records a refusal for the status (the caller logs and NACKs or refuses the file). */

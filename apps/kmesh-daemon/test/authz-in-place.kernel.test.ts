@@ -1,0 +1,270 @@
+/**
+ * A workload change the installed authorization set already decides is applied in place — only the changed
+ * addresses' source identities, no new generation (AuthzProcessor's in-place path, AuthzMaps.updateSources) —
+ * and the kernel then decides exactly as the model over the mesh as it is now. A random walk of workload
+ * changes (remote and local workloads, known and new identities, shared addresses, batches, removals, policy
+ * changes) against a loaded xdp_authz.o: after every step each source address is probed with a SYN through
+ * BPF_PROG_TEST_RUN and compared with @kmesh-ts/authz's evaluate(), and km_authz_srcid must hold exactly the
+ * mesh's addresses under the active generation and nothing under the other. Seeded: KMESH_AUTHZ_SEED=<n>.
+ */
+import t from 'tap'
+import { evaluate, type Identity } from '@kmesh-ts/authz'
+import { authzAddrKey } from '@kmesh-ts/bpf-maps/codecs'
+import { AuthzMaps } from '@kmesh-ts/authz-compiler/kernel'
+import { LINUX_SYN_OPTIONS, TCP, tcpFrame } from '@kmesh-ts/authz-compiler/testing'
+import { Collection } from '@kmesh-ts/bpf-maps'
+import { objectPath, programs } from '@kmesh-ts/bpf-progs'
+import { formatIp, parseIp } from '@kmesh-ts/ip'
+import { privilegedSkip } from '@kmesh-ts/testkit'
+import type { Authorization, Match } from '@kmesh-ts/xds-client'
+import { AuthzProcessor } from '../src/processor/authz.js'
+import type { Workload } from '../src/model/index.js'
+
+const XDP_PASS = 2
+const XDP_TX = 3
+const STEPS = Number(process.env.KMESH_AUTHZ_STEPS ?? 400)
+const NODE = 'node-a'
+
+const seed = Number(process.env.KMESH_AUTHZ_SEED ?? Date.now() % 1_000_000)
+let state = seed >>> 0
+function random(): number {
+  state = (state + 0x6d2b79f5) >>> 0
+  let x = state
+  x = Math.imul(x ^ (x >>> 15), x | 1)
+  x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
+  return ((x ^ (x >>> 14)) >>> 0) / 4294967296
+}
+const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
+const chance = (p: number) => random() < p
+
+const match = (m: Partial<Match>): Match => ({
+  namespaces: [],
+  notNamespaces: [],
+  serviceAccounts: [],
+  notServiceAccounts: [],
+  principals: [],
+  notPrincipals: [],
+  sourceIps: [],
+  notSourceIps: [],
+  destinationIps: [],
+  notDestinationIps: [],
+  destinationPorts: [],
+  notDestinationPorts: [],
+  extensions: [],
+  ...m,
+})
+const policy = (name: string, namespace: string, scope: 0 | 1 | 2, action: 0 | 1, matches: Match[]): Authorization => ({
+  name,
+  namespace,
+  scope,
+  action,
+  dryRun: false,
+  rules: matches.map((m) => ({ clauses: [{ matches: [m] }] })),
+  extensions: [],
+})
+// Every rule tests the source's identity, so a wrong or stale identity entry changes a verdict.
+const POLICIES: Authorization[] = [
+  policy('allow-front', 'app', 1, 0, [
+    match({ principals: [{ exact: 'spiffe://cluster.local/ns/front/sa/web' }] }),
+    match({ namespaces: [{ exact: 'ops' }] }),
+  ]),
+  policy('deny-bad', 'istio-system', 0, 1, [
+    match({ serviceAccounts: [{ namespace: 'bad', serviceAccount: 'evil' }] }),
+    match({ principals: [{ prefix: 'td.other/' }] }),
+  ]),
+]
+const EXTRA_POLICY = policy('allow-misc', 'app', 1, 0, [match({ namespaces: [{ exact: 'misc' }] })])
+
+/** [trustDomain, namespace, serviceAccount] as a workload carries them ('' takes ztunnel's default). */
+const IDENTITIES: Array<[string, string, string]> = [
+  ['cluster.local', 'front', 'web'],
+  ['', 'ops', ''],
+  ['cluster.local', 'bad', 'evil'],
+  ['td.other', 'x', 'y'],
+  ['cluster.local', 'misc', 'sa-z'],
+]
+const POOL = [
+  ...Array.from({ length: 30 }, (_, i) => `10.60.0.${i + 1}`),
+  ...Array.from({ length: 8 }, (_, i) => `fd00:60::${i + 1}`),
+]
+const STRANGERS = ['10.61.0.1', 'fd00:61::1']
+const LOCAL_ADDRESSES = ['10.50.0.1', '10.50.0.2', 'fd00:50::1']
+
+function workload(uid: string, node: string, identity: [string, string, string], ips: string[]): Workload {
+  const [trustDomain, namespace, serviceAccount] = identity
+  return {
+    uid,
+    name: uid,
+    namespace,
+    workloadIps: ips,
+    hostname: '',
+    network: '',
+    protocol: 'TCP',
+    networkMode: 'Standard',
+    trustDomain,
+    serviceAccount,
+    clusterId: 'cluster1',
+    node,
+    workloadName: '',
+    workloadType: '',
+    canonicalName: '',
+    canonicalRevision: '',
+    status: 'Healthy',
+    capacity: 1,
+    nativeTunnel: false,
+    authorizationPolicies: [],
+    services: {},
+  }
+}
+
+const identityOf = (w: Workload): Identity => ({
+  trustDomain: w.trustDomain || 'cluster.local',
+  namespace: w.namespace,
+  serviceAccount: w.serviceAccount || 'default',
+})
+
+t.test(
+  `in-place workload changes decide as the model (${STEPS} random steps)`,
+  { skip: privilegedSkip('BPF_PROG_TEST_RUN of XDP programs, LPM tries, per-CPU arrays') },
+  async (t) => {
+    t.comment(`seed ${seed} (replay: KMESH_AUTHZ_SEED=${seed})`)
+    const coll = Collection.load({ objectPath: objectPath('xdp_authz'), pinMaps: false })
+    t.teardown(() => coll.close())
+    const maps = AuthzMaps.fromCollection(coll)
+    const prog = coll.program(programs.xdpAuthz.name)
+    const authz = new AuthzProcessor(maps, { nodeName: NODE })
+
+    // The mesh as the test holds it, in the processor's order (a later holder of an address gives its identity).
+    const mesh = new Map<string, Workload>()
+    let policies = [...POLICIES]
+    let freshIdentities = 0
+    const local = (i: number) =>
+      workload(`local-${i}`, NODE, ['cluster.local', 'app', `srv-${i}`], [LOCAL_ADDRESSES[i] as string])
+    const remoteIps = () => (chance(0.25) ? [pick(POOL), pick(POOL)] : [pick(POOL)])
+    const remote = (uid: string) => {
+      const identity = chance(0.03) ? (['cluster.local', `new-${++freshIdentities}`, 'sa'] as const) : pick(IDENTITIES)
+      return workload(uid, chance(0.8) ? 'node-b' : '', [...identity], remoteIps())
+    }
+    const initial = [local(0), local(2), ...Array.from({ length: 12 }, (_, i) => remote(`remote-${i}`))]
+    for (const w of initial) mesh.set(w.uid, w)
+    authz.commit(authz.prepare({ policies, workloads: initial }))
+
+    let inPlace = 0
+    let full = 0
+    let probes = 0
+    let wrong = 0
+    let sharedRoots = 0
+    const apply = (upserts: Workload[], removes: string[]) => {
+      for (const w of upserts) mesh.set(w.uid, w)
+      for (const uid of removes) mesh.delete(uid)
+      const before = authz.status().sourceUpdates ?? 0
+      const generation = authz.status().generation
+      const problem = authz.workloadsChanged({ upsertWorkloads: upserts, removeWorkloads: removes })
+      t.equal(problem, undefined, 'the set fits')
+      const after = authz.status()
+      if (after.generation === generation && (after.sourceUpdates ?? 0) === before + 1) inPlace++
+      else full++
+    }
+
+    for (let step = 0; step < STEPS && wrong === 0; step++) {
+      const r = random()
+      const uid = `remote-${Math.floor(random() * 20)}`
+      const what =
+        r < 0.55
+          ? 'upsert a remote workload'
+          : r < 0.7
+            ? 'remove a remote workload'
+            : r < 0.78
+              ? 'the same workload again'
+              : r < 0.86
+                ? 'a batch'
+                : r < 0.95
+                  ? 'a remote workload moves to this node or back'
+                  : r < 0.98
+                    ? 'a local workload comes or goes'
+                    : 'policies change'
+      if (what === 'upsert a remote workload') apply([remote(uid)], [])
+      else if (what === 'remove a remote workload') apply([], [uid])
+      else if (what === 'the same workload again') {
+        // Its health flips (nothing to change), or its identity changes on the same addresses.
+        const w = mesh.get(uid)
+        const [trustDomain, namespace, serviceAccount] = pick(IDENTITIES)
+        if (w && chance(0.5)) apply([{ ...w, status: w.status === 'Healthy' ? 'Unhealthy' : 'Healthy' }], [])
+        else if (w) apply([{ ...w, trustDomain, namespace, serviceAccount }], [])
+      } else if (what === 'a batch') {
+        const other = `remote-${Math.floor(random() * 20)}`
+        apply([remote(uid), remote(`remote-${Math.floor(random() * 20)}`)], other === uid ? [] : [other])
+      } else if (what === 'a remote workload moves to this node or back') {
+        const w = mesh.get(uid)
+        // Arriving, it sometimes takes the address of a workload on this node (an IP reused while the old pod lingers).
+        const ips = chance(0.5) ? [pick(LOCAL_ADDRESSES)] : (w?.workloadIps ?? [])
+        if (w) apply([{ ...w, node: w.node === NODE ? 'node-b' : NODE, namespace: 'app', workloadIps: ips }], [])
+      } else if (what === 'a local workload comes or goes') {
+        const i = Math.floor(random() * 3)
+        if (mesh.has(`local-${i}`)) apply([], [`local-${i}`])
+        else apply([local(i)], [])
+      } else {
+        policies = policies.includes(EXTRA_POLICY) ? [...POLICIES] : [...POLICIES, EXTRA_POLICY]
+        authz.commit(authz.prepare({ policies }))
+        full++
+      }
+
+      // The identity of each address as a full compile would give it: the last workload holding it.
+      const holder = new Map<string, Identity>()
+      for (const w of mesh.values()) for (const ip of w.workloadIps) holder.set(formatIp(parseIp(ip)), identityOf(w))
+      // km_authz_srcid holds exactly the mesh's addresses, under the active generation only.
+      const gen = authz.status().generation as number
+      const keys = [...maps.maps.sourceIdentity.keys()].map((k) => authzAddrKey.decode(k))
+      const active = keys.filter((k) => k.gen === gen).map((k) => k.address)
+      if (keys.length !== active.length || active.length !== holder.size || active.some((a) => !holder.has(a))) {
+        wrong++
+        t.fail(
+          `step ${step} (${what}): km_authz_srcid holds [${keys.map((k) => `${k.gen}:${k.address}`)}], the mesh [${[...holder.keys()]}]`,
+        )
+      }
+      // Every source against every protected address (of the workloads on this node; the later holder of a
+      // shared address is the one protected there, as with identities).
+      const targets = new Map<string, Workload>()
+      let onNode = 0
+      for (const w of mesh.values())
+        if (w.node === NODE)
+          for (const ip of new Set(w.workloadIps)) {
+            targets.set(ip, w)
+            onNode++
+          }
+      if (onNode > targets.size) sharedRoots++
+      for (const [dst, target] of targets) {
+        for (const src of [...POOL, ...STRANGERS]) {
+          if (src.includes(':') !== dst.includes(':')) continue
+          const decision = evaluate({
+            policies,
+            workload: target,
+            source: { ip: src, identity: holder.get(src) },
+            destination: { ip: dst, port: 80 },
+          })
+          const frame = tcpFrame({
+            src,
+            dst,
+            srcPort: 40000 + probes,
+            dstPort: 80,
+            flags: TCP.SYN,
+            seq: 1,
+            tcpOptions: LINUX_SYN_OPTIONS,
+          })
+          const run = prog.testRun({ dataIn: Buffer.from(frame), dataOutSize: frame.length + 256 })
+          probes++
+          const expected = decision.verdict === 'allow' ? XDP_PASS : XDP_TX
+          if (run.retval !== expected && wrong++ < 5)
+            t.fail(
+              `step ${step} (${what}): ${src} (${JSON.stringify(holder.get(src))}) -> ${target.uid} ${dst}: kernel ${run.retval}, model ${decision.verdict} (${decision.reason})`,
+            )
+        }
+      }
+    }
+    t.equal(wrong, 0, `${probes} SYNs after ${STEPS} steps, ${wrong} wrong`)
+    t.ok(inPlace >= STEPS / 5, `changes applied in place: ${inPlace}`)
+    t.ok(full >= STEPS / 20, `changes compiled whole: ${full}`)
+    t.ok(sharedRoots > 0, `steps where two workloads on this node shared an address: ${sharedRoots}`)
+    t.equal(maps.totals().broken, 0, 'the walk never met a missing node')
+  },
+)
