@@ -113,6 +113,17 @@ export function canonicalBytes(address: string | Uint8Array): Uint8Array {
   return bytes.length === 16 && isV4Mapped(bytes) ? unmapV4(bytes) : bytes
 }
 
+/**
+ * How the set keys a canonical address: IPv4 as its 32-bit number, IPv6 as text (the two never collide), so the
+ * 100k addresses of a mesh cost no string each.
+ */
+export function addressKey(bytes: Uint8Array): number | string {
+  return bytes.length === 4
+    ? (bytes[0] as number) * 0x1000000 +
+        (((bytes[1] as number) << 16) | ((bytes[2] as number) << 8) | (bytes[3] as number))
+    : bytes.join('.')
+}
+
 /** The text an identity is known by in a set: equal identities share one id. */
 export const identityKey = (i: SourceIdentity): string => `${i.trustDomain}/ns/${i.namespace}/sa/${i.serviceAccount}`
 
@@ -135,16 +146,22 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
   // Source identities: one id per distinct identity, 0 for none.
   const identities: Array<SourceIdentity | undefined> = [undefined]
   const identityIds = new Map<string, number>()
-  const sourceByAddress = new Map<string, { address: Uint8Array; identity: number }>()
+  // Callers often hand the same identity object for many addresses: its id without building its key again.
+  const idOfObject = new Map<SourceIdentity, number>()
+  const sourceByAddress = new Map<number | string, { address: Uint8Array; identity: number }>()
   for (const { address, identity } of input.identities) {
-    const k = identityKey(identity)
-    let id = identityIds.get(k)
+    let id = idOfObject.get(identity)
     if (id === undefined) {
-      id = identities.push(identity) - 1
-      identityIds.set(k, id)
+      const k = identityKey(identity)
+      id = identityIds.get(k)
+      if (id === undefined) {
+        id = identities.push(identity) - 1
+        identityIds.set(k, id)
+      }
+      idOfObject.set(identity, id)
     }
     const bytes = canonicalBytes(address)
-    sourceByAddress.set(bytes.join('.'), { address: bytes, identity: id })
+    sourceByAddress.set(addressKey(bytes), { address: bytes, identity: id })
   }
   if (sourceByAddress.size > limits.sources) {
     throw new AuthzCompileError(
@@ -159,7 +176,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
   const universe = new IdentityUniverse(identities)
   // By address: two protected workloads that share an address (an IP reused while the old pod lingers) make one
   // root, the later workload's, as km_authz_srcid keeps the later workload's identity.
-  const roots = new Map<string, CompiledRoot>()
+  const roots = new Map<number | string, CompiledRoot>()
   const unknownKeys = new Map<string, string[]>()
   // Workloads with the same policies at an address that decides their destination tests the same way share a root.
   const rootCache = new Map<string, number>()
@@ -192,7 +209,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
         node = buildDiagram(table, universe, applied, address)
         rootCache.set(cacheKey, node)
       }
-      roots.set(address.join('.'), { address, node, workload: workload.uid })
+      roots.set(addressKey(address), { address, node, workload: workload.uid })
       if (table.nodeCount > limits.nodes) {
         throw new AuthzCompileError(
           'nodes',

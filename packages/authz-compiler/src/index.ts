@@ -12,6 +12,7 @@ export {
   type CompiledRoot,
   type CompileInput,
   type ProtectedWorkload,
+  addressKey,
   canonicalBytes,
   compileAuthz,
   identityKey,

@@ -9,8 +9,10 @@
  * ztunnel's defaults (empty trust domain → cluster.local, empty service account → default).
  */
 import {
+  type AddressIdentity,
   AUTHZ_LIMITS,
   AuthzCompileError,
+  addressKey,
   type CompiledAuthz,
   canonicalBytes,
   compileAuthz,
@@ -37,16 +39,6 @@ export interface AuthzSink {
   slotCounters(slot: number): { allow: number; deny: number; dryRunDeny: number }
   resetSlot(slot: number): void
   totals(): Record<string, number>
-}
-
-/** What the compiler needs of a workload. */
-interface WorkloadFacts {
-  uid: string
-  namespace: string
-  node: string
-  addresses: string[]
-  authorizationPolicies: string[]
-  identity: SourceIdentity
 }
 
 export interface AuthzStatus {
@@ -76,23 +68,62 @@ const identityOf = (w: Workload): SourceIdentity => ({
   serviceAccount: w.serviceAccount === '' ? 'default' : w.serviceAccount,
 })
 
-const factsOf = (w: Workload): WorkloadFacts => ({
-  uid: w.uid,
-  namespace: w.namespace,
-  node: w.node,
-  addresses: w.workloadIps,
-  authorizationPolicies: w.authorizationPolicies,
-  identity: identityOf(w),
-})
-
-/** A workload's distinct addresses as the compiler keys them (canonical bytes joined by '.'). */
-function addressesOf(w: Workload): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>()
-  for (const ip of w.workloadIps) {
-    const bytes = canonicalBytes(ip)
-    out.set(bytes.join('.'), bytes)
-  }
+/** A workload's distinct addresses as the compiler keys them (addressKey of the canonical bytes). */
+function addressesOf(w: Workload): Map<number | string, Uint8Array> {
+  const out = new Map<number | string, Uint8Array>()
+  forEachAddress(w, (k, bytes) => out.set(k, bytes))
   return out
+}
+
+/** addressesOf without the map: most workloads have one address, which costs nothing more than its parse. */
+function forEachAddress(w: Workload, visit: (k: number | string, bytes: Uint8Array) => void): void {
+  const ips = w.workloadIps
+  if (ips.length === 1) {
+    const bytes = canonicalBytes(ips[0] as string)
+    visit(addressKey(bytes), bytes)
+    return
+  }
+  const seen = new Set<number | string>()
+  for (const ip of ips) {
+    const bytes = canonicalBytes(ip)
+    const k = addressKey(bytes)
+    if (!seen.has(k)) {
+      seen.add(k)
+      visit(k, bytes)
+    }
+  }
+}
+
+/** One identity object per distinct identity, so the compiler numbers 100k addresses without a key string each. */
+class IdentityObjects {
+  readonly #byDomain = new Map<string, Map<string, Map<string, SourceIdentity>>>()
+
+  of(w: Workload): SourceIdentity {
+    let byNamespace = this.#byDomain.get(w.trustDomain)
+    if (!byNamespace) this.#byDomain.set(w.trustDomain, (byNamespace = new Map()))
+    let byAccount = byNamespace.get(w.namespace)
+    if (!byAccount) byNamespace.set(w.namespace, (byAccount = new Map()))
+    let identity = byAccount.get(w.serviceAccount)
+    if (!identity) byAccount.set(w.serviceAccount, (identity = identityOf(w)))
+    return identity
+  }
+}
+
+const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i])
+
+/** Two versions of a workload the compiler sees alike (factsOf: node, namespace, addresses, listed keys, identity). */
+const sameAuthzFacts = (a: Workload, b: Workload): boolean =>
+  a.node === b.node &&
+  a.namespace === b.namespace &&
+  a.trustDomain === b.trustDomain &&
+  a.serviceAccount === b.serviceAccount &&
+  sameList(a.workloadIps, b.workloadIps) &&
+  sameList(a.authorizationPolicies, b.authorizationPolicies)
+
+function countOwner(owners: Map<number | string, number>, k: number | string, d: number): void {
+  const n = (owners.get(k) ?? 0) + d
+  if (n === 0) owners.delete(k)
+  else owners.set(k, n)
 }
 
 /** Bigger changes (a push) are compiled whole: the in-place path is for the steady trickle of single changes. */
@@ -114,10 +145,13 @@ export class AuthzProcessor {
   /** How many stored workloads name a node (the compile protects by node only when one does). */
   private withNode = 0
   /**
-   * Canonical address → how many stored workloads hold it, for the in-place path: built when first needed after
-   * a compile, kept through in-place changes, dropped whenever the workloads change otherwise.
+   * Canonical address → how many stored workloads hold it, for the in-place path: built by every compile, kept
+   * through every workload change after it; dropped when a whole new store is committed (built again when next
+   * needed).
    */
-  private owners: Map<string, number> | undefined
+  private owners: Map<number | string, number> | undefined
+  /** The owners of the addresses of the store each set was compiled from (see compile). */
+  private readonly ownersOf = new WeakMap<CompiledAuthz, Map<number | string, number>>()
   /** The installed set's identity ids by identityKey (built when first needed). */
   private identityIds: Map<string, number> | undefined
 
@@ -161,12 +195,7 @@ export class AuthzProcessor {
 
   /** Installs a prepared set (when it has one) and makes it the store. */
   commit(prepared: PreparedAuthz): void {
-    if (prepared.set && this.sink) {
-      const r = this.sink.install(prepared.set)
-      this.state.generation = r.gen
-      this.state.lastInstall = { at: new Date().toISOString(), ms: Math.round(r.ms * 1000) / 1000, records: r.records }
-      this.state.enforced = true
-    }
+    if (prepared.set) this.installSet(prepared.set)
     this.policies = prepared.policies
     this.workloads.clear()
     this.withNode = 0
@@ -174,14 +203,22 @@ export class AuthzProcessor {
       this.workloads.set(k, v)
       if (v.node !== '') this.withNode++
     }
-    this.owners = undefined
-    if (prepared.set) {
-      this.last = prepared.set
-      this.identityIds = undefined
-      this.state.sourceUpdates = 0
-    }
+    this.owners = prepared.set ? this.ownersOf.get(prepared.set) : undefined
     this.state.policies = this.policies.size
-    if (this.last) this.state.compiled = this.last.counts
+  }
+
+  /** Installs a compiled set (when there is a kernel) and makes it the one in force. */
+  private installSet(set: CompiledAuthz): void {
+    if (this.sink) {
+      const r = this.sink.install(set)
+      this.state.generation = r.gen
+      this.state.lastInstall = { at: new Date().toISOString(), ms: Math.round(r.ms * 1000) / 1000, records: r.records }
+      this.state.enforced = true
+    }
+    this.last = set
+    this.identityIds = undefined
+    this.state.sourceUpdates = 0
+    this.state.compiled = set.counts
   }
 
   /**
@@ -203,6 +240,7 @@ export class AuthzProcessor {
   }): Steps<string | undefined> {
     if (this.updateInPlace(change)) return undefined
     let n = 0
+    // Counted again by the compile below (a push of 100k workloads is not worth counting one by one).
     this.owners = undefined
     for (const w of change.upsertWorkloads ?? []) {
       if (endsSlice(++n)) yield
@@ -211,7 +249,10 @@ export class AuthzProcessor {
     for (const uid of change.removeWorkloads ?? []) this.setWorkload(uid, undefined)
     if (this.policies.size === 0 && this.last === undefined) return undefined
     try {
-      this.commit(this.prepare({}))
+      // The store is already this change's: compiled as it is, without the copies prepare/commit make.
+      const set = this.compile(this.policies, this.workloads)
+      this.installSet(set)
+      this.owners = this.ownersOf.get(set)
       return undefined
     } catch (err) {
       if (!(err instanceof AuthzCompileError)) throw err
@@ -227,12 +268,18 @@ export class AuthzProcessor {
       this.workloads.set(uid, w)
       if (w.node !== '') this.withNode++
     } else this.workloads.delete(uid)
+    const owners = this.owners
+    if (owners && !(old && w && sameList(old.workloadIps, w.workloadIps))) {
+      if (old) for (const k of addressesOf(old).keys()) countOwner(owners, k, -1)
+      if (w) for (const k of addressesOf(w).keys()) countOwner(owners, k, 1)
+    }
   }
 
   /**
    * Applies a change without compiling when the installed set already decides it: every workload it touches
-   * (before and after) is one this node does not protect, the new ones carry an identity the set knows, and
-   * each of their addresses is held by that workload alone. Then the diagrams cannot change — only which
+   * either changed nothing the set is compiled from (its health, its services), or is one this node does not
+   * protect (before and after) whose new version carries an identity the set knows, and each of whose addresses
+   * is held by that workload alone. Then the diagrams cannot change — only which
    * identity a source address has — and the kernel gets one update or delete per address that changed
    * (AuthzMaps.updateSources) instead of a new generation of the whole set. The result equals a full compile's
    * decisions (held by test/authz-in-place.kernel.test.ts). Returns false, having changed nothing, otherwise.
@@ -251,13 +298,18 @@ export class AuthzProcessor {
     const ids = this.identityIdsOf(last)
     // The change is planned on an overlay, so a refusal half-way leaves everything as it was.
     const overlay = new Map<string, Workload | undefined>()
-    const ownerDelta = new Map<string, number>()
+    const ownerDelta = new Map<number | string, number>()
     /** Address → its identity id after the change (undefined: no workload holds it any more). */
-    const final = new Map<string, { bytes: Uint8Array; id: number | undefined; before: number | undefined }>()
-    const held = (k: string) => (owners.get(k) ?? 0) + (ownerDelta.get(k) ?? 0)
+    const final = new Map<number | string, { bytes: Uint8Array; id: number | undefined; before: number | undefined }>()
+    const held = (k: number | string) => (owners.get(k) ?? 0) + (ownerDelta.get(k) ?? 0)
     let withNode = this.withNode
     const step = (uid: string, next: Workload | undefined): boolean => {
       const old = overlay.has(uid) ? overlay.get(uid) : this.workloads.get(uid)
+      // Health, services, locality…: nothing the set is compiled from (a protected workload's too).
+      if (old && next && sameAuthzFacts(old, next)) {
+        overlay.set(uid, next)
+        return true
+      }
       if (old?.node === nodeName || next?.node === nodeName) return false
       if (old && old.node !== '') withNode--
       if (next && next.node !== '') withNode++
@@ -306,20 +358,15 @@ export class AuthzProcessor {
     }
     this.state.sourceUpdates = (this.state.sourceUpdates ?? 0) + 1
     last.counts.sources += added
+    // setWorkload counts the owners (the delta above was the plan's own).
     for (const [uid, w] of overlay) this.setWorkload(uid, w)
-    for (const [k, d] of ownerDelta) {
-      const n = (owners.get(k) ?? 0) + d
-      if (n === 0) owners.delete(k)
-      else owners.set(k, n)
-    }
     return true
   }
 
-  private ownersIndex(): Map<string, number> {
+  private ownersIndex(): Map<number | string, number> {
     if (!this.owners) {
-      const owners = new Map<string, number>()
-      for (const w of this.workloads.values())
-        for (const k of addressesOf(w).keys()) owners.set(k, (owners.get(k) ?? 0) + 1)
+      const owners = new Map<number | string, number>()
+      for (const w of this.workloads.values()) for (const k of addressesOf(w).keys()) countOwner(owners, k, 1)
       this.owners = owners
     }
     return this.owners
@@ -340,21 +387,50 @@ export class AuthzProcessor {
     this.state.lastRefusal = { at: new Date().toISOString(), reason }
   }
 
+  /**
+   * Compiles the store as given, in one pass over the workloads: the protected ones, every address with its
+   * identity (parsed once), and the owners of each address for the in-place path (`ownersOf` the set, taken
+   * by whoever makes it the one in force).
+   */
   private compile(policies: Map<string, Authorization>, workloads: Map<string, Workload>): CompiledAuthz {
-    const all = [...workloads.values()].map(factsOf)
     const nodeName = this.options.nodeName
-    const anyNode = nodeName !== undefined && all.some((w) => w.node !== '')
-    const protectedWorkloads: ProtectedWorkload[] = all
-      .filter((w) => !anyNode || w.node === nodeName)
-      .map((w) => ({ ...w, addresses: w.addresses }))
+    let anyNode = false
+    if (nodeName !== undefined)
+      for (const w of workloads.values())
+        if (w.node !== '') {
+          anyNode = true
+          break
+        }
+    const protectedWorkloads: ProtectedWorkload[] = []
+    const identities: AddressIdentity[] = []
+    const owners = new Map<number | string, number>()
+    const identityObjects = new IdentityObjects()
+    for (const w of workloads.values()) {
+      const identity = identityObjects.of(w)
+      const isProtected = !anyNode || w.node === nodeName
+      const addresses: Uint8Array[] = []
+      forEachAddress(w, (k, address) => {
+        countOwner(owners, k, 1)
+        identities.push({ address, identity })
+        if (isProtected) addresses.push(address)
+      })
+      if (isProtected)
+        protectedWorkloads.push({
+          uid: w.uid,
+          namespace: w.namespace,
+          authorizationPolicies: w.authorizationPolicies,
+          addresses,
+        })
+    }
     for (const key of policies.keys()) this.slotOf(key)
     const set = compileAuthz({
       policies: policies.values(),
       workloads: protectedWorkloads,
-      identities: all.flatMap((w) => w.addresses.map((address) => ({ address, identity: w.identity }))),
+      identities,
       rootNamespace: this.options.rootNamespace,
       slotOf: (key) => this.slotOf(key),
     })
+    this.ownersOf.set(set, owners)
     // Slots of policies gone from the store are freed only once the set without them compiled.
     for (const key of [...this.slots.keys()]) {
       if (!policies.has(key)) {
