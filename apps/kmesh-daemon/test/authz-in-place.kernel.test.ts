@@ -9,7 +9,8 @@
  */
 import t from 'tap'
 import { evaluate, type Identity } from '@kmesh-ts/authz'
-import { authzAddrKey } from '@kmesh-ts/bpf-maps/codecs'
+import { authzAddrKey, authzIdentKey, authzPortKey, authzSrcKey } from '@kmesh-ts/bpf-maps/codecs'
+import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
 import { AuthzMaps } from '@kmesh-ts/authz-compiler/kernel'
 import { LINUX_SYN_OPTIONS, TCP, tcpFrame } from '@kmesh-ts/authz-compiler/testing'
 import { Collection } from '@kmesh-ts/bpf-maps'
@@ -63,7 +64,7 @@ const policy = (name: string, namespace: string, scope: 0 | 1 | 2, action: 0 | 1
   extensions: [],
 })
 // Every rule tests the source's identity, so a wrong or stale identity entry changes a verdict.
-const POLICIES: Authorization[] = [
+const POLICIES_BASE: Authorization[] = [
   policy('allow-front', 'app', 1, 0, [
     match({ principals: [{ exact: 'spiffe://cluster.local/ns/front/sa/web' }] }),
     match({ namespaces: [{ exact: 'ops' }] }),
@@ -71,8 +72,26 @@ const POLICIES: Authorization[] = [
   policy('deny-bad', 'istio-system', 0, 1, [
     match({ serviceAccounts: [{ namespace: 'bad', serviceAccount: 'evil' }] }),
     match({ principals: [{ prefix: 'td.other/' }] }),
+    match({
+      destinationPorts: [80],
+      namespaces: [{ exact: 'misc' }],
+      sourceIps: [{ address: parseIp('10.60.0.0'), length: 28 }],
+    }),
   ]),
 ]
+// Listed by some workloads on this node; its destination test makes their diagrams differ by address.
+const LISTED = policy('allow-listed', 'app', 2, 0, [
+  match({
+    destinationIps: [{ address: parseIp('10.50.1.0'), length: 29 }],
+    destinationPorts: [80],
+    sourceIps: [{ address: parseIp('10.60.0.0'), length: 29 }],
+  }),
+  match({
+    destinationIps: [{ address: parseIp('10.50.1.8'), length: 29 }],
+    serviceAccounts: [{ namespace: 'x', serviceAccount: 'y' }],
+  }),
+])
+const POLICIES = [...POLICIES_BASE, LISTED]
 const EXTRA_POLICY = policy('allow-misc', 'app', 1, 0, [match({ namespaces: [{ exact: 'misc' }] })])
 
 /** [trustDomain, namespace, serviceAccount] as a workload carries them ('' takes ztunnel's default). */
@@ -89,6 +108,8 @@ const POOL = [
 ]
 const STRANGERS = ['10.61.0.1', 'fd00:61::1']
 const LOCAL_ADDRESSES = ['10.50.0.1', '10.50.0.2', 'fd00:50::1']
+/** Where workloads on this node move to. */
+const LOCAL_POOL = Array.from({ length: 20 }, (_, i) => `10.50.1.${i + 1}`)
 
 function workload(uid: string, node: string, identity: [string, string, string], ips: string[]): Workload {
   const [trustDomain, namespace, serviceAccount] = identity
@@ -138,8 +159,10 @@ t.test(
     const mesh = new Map<string, Workload>()
     let policies = [...POLICIES]
     let freshIdentities = 0
-    const local = (i: number) =>
-      workload(`local-${i}`, NODE, ['cluster.local', 'app', `srv-${i}`], [LOCAL_ADDRESSES[i] as string])
+    const local = (i: number) => ({
+      ...workload(`local-${i}`, NODE, ['cluster.local', 'app', `srv-${i}`], [LOCAL_ADDRESSES[i] as string]),
+      authorizationPolicies: i === 1 ? [] : ['app/allow-listed'],
+    })
     const remoteIps = () => (chance(0.25) ? [pick(POOL), pick(POOL)] : [pick(POOL)])
     const remote = (uid: string) => {
       const identity = chance(0.03) ? (['cluster.local', `new-${++freshIdentities}`, 'sa'] as const) : pick(IDENTITIES)
@@ -150,6 +173,7 @@ t.test(
     authz.commit(authz.prepare({ policies, workloads: initial }))
 
     let inPlace = 0
+    let inPlaceOnNode = 0
     let full = 0
     let probes = 0
     let wrong = 0
@@ -158,30 +182,33 @@ t.test(
       for (const w of upserts) mesh.set(w.uid, w)
       for (const uid of removes) mesh.delete(uid)
       const before = authz.status().sourceUpdates ?? 0
+      const rootsBefore = authz.status().rootUpdates ?? 0
       const generation = authz.status().generation
       const problem = authz.workloadsChanged({ upsertWorkloads: upserts, removeWorkloads: removes })
       t.equal(problem, undefined, 'the set fits')
       const after = authz.status()
-      if (after.generation === generation && (after.sourceUpdates ?? 0) === before + 1) inPlace++
-      else full++
+      if (after.generation === generation && (after.sourceUpdates ?? 0) === before + 1) {
+        inPlace++
+        if ((after.rootUpdates ?? 0) === rootsBefore + 1) inPlaceOnNode++
+      } else full++
     }
 
     for (let step = 0; step < STEPS && wrong === 0; step++) {
       const r = random()
       const uid = `remote-${Math.floor(random() * 20)}`
       const what =
-        r < 0.55
+        r < 0.5
           ? 'upsert a remote workload'
-          : r < 0.7
+          : r < 0.62
             ? 'remove a remote workload'
-            : r < 0.78
+            : r < 0.7
               ? 'the same workload again'
-              : r < 0.86
+              : r < 0.76
                 ? 'a batch'
-                : r < 0.95
+                : r < 0.86
                   ? 'a remote workload moves to this node or back'
                   : r < 0.98
-                    ? 'a local workload comes or goes'
+                    ? 'a local workload comes, goes or moves'
                     : 'policies change'
       if (what === 'upsert a remote workload') apply([remote(uid)], [])
       else if (what === 'remove a remote workload') apply([], [uid])
@@ -197,12 +224,14 @@ t.test(
       } else if (what === 'a remote workload moves to this node or back') {
         const w = mesh.get(uid)
         // Arriving, it sometimes takes the address of a workload on this node (an IP reused while the old pod lingers).
-        const ips = chance(0.5) ? [pick(LOCAL_ADDRESSES)] : (w?.workloadIps ?? [])
+        const ips = chance(0.25) ? [pick(LOCAL_ADDRESSES)] : (w?.workloadIps ?? [])
         if (w) apply([{ ...w, node: w.node === NODE ? 'node-b' : NODE, namespace: 'app', workloadIps: ips }], [])
-      } else if (what === 'a local workload comes or goes') {
+      } else if (what === 'a local workload comes, goes or moves') {
         const i = Math.floor(random() * 3)
-        if (mesh.has(`local-${i}`)) apply([], [`local-${i}`])
-        else apply([local(i)], [])
+        const w = mesh.get(`local-${i}`)
+        if (!w) apply([local(i)], [])
+        else if (chance(0.4)) apply([], [w.uid])
+        else apply([{ ...w, workloadIps: [chance(0.2) ? (LOCAL_ADDRESSES[i] as string) : pick(LOCAL_POOL)] }], [])
       } else {
         policies = policies.includes(EXTRA_POLICY) ? [...POLICIES] : [...POLICIES, EXTRA_POLICY]
         authz.commit(authz.prepare({ policies }))
@@ -222,6 +251,29 @@ t.test(
           `step ${step} (${what}): km_authz_srcid holds [${keys.map((k) => `${k.gen}:${k.address}`)}], the mesh [${[...holder.keys()]}]`,
         )
       }
+      // Nothing is left of the other generation in any keyed map (the swap deletes what in-place changes added),
+      // and km_authz_root holds the addresses protected here.
+      const stale: string[] = []
+      for (const [role, decode] of [
+        ['port', (k: Buffer) => authzPortKey.decode(k).node],
+        ['source', (k: Buffer) => authzSrcKey.decode(k).node],
+        ['identity', (k: Buffer) => authzIdentKey.decode(k).node],
+      ] as const)
+        for (const k of maps.maps[role].keys()) if ((decode(k) > AUTHZ_MAX_NODES ? 1 : 0) !== gen) stale.push(role)
+      const rootKeys = [...maps.maps.root.keys()].map((k) => authzAddrKey.decode(k))
+      for (const k of rootKeys) if (k.gen !== gen) stale.push('root')
+      const protectedHere = new Set<string>()
+      for (const w of mesh.values()) if (w.node === NODE) for (const ip of w.workloadIps) protectedHere.add(ip)
+      if (
+        stale.length > 0 ||
+        rootKeys.length !== protectedHere.size ||
+        rootKeys.some((k) => !protectedHere.has(k.address))
+      ) {
+        wrong++
+        t.fail(
+          `step ${step} (${what}): stale entries [${stale}]; km_authz_root [${rootKeys.map((k) => k.address)}], protected [${[...protectedHere]}]`,
+        )
+      }
       // Every source against every protected address (of the workloads on this node; the later holder of a
       // shared address is the one protected there, as with identities).
       const targets = new Map<string, Workload>()
@@ -234,7 +286,7 @@ t.test(
           }
       if (onNode > targets.size) sharedRoots++
       for (const [dst, target] of targets) {
-        for (const src of [...POOL, ...STRANGERS]) {
+        for (const src of [...POOL, ...LOCAL_POOL.slice(0, 4), ...STRANGERS]) {
           if (src.includes(':') !== dst.includes(':')) continue
           const decision = evaluate({
             policies,
@@ -263,6 +315,7 @@ t.test(
     }
     t.equal(wrong, 0, `${probes} SYNs after ${STEPS} steps, ${wrong} wrong`)
     t.ok(inPlace >= STEPS / 5, `changes applied in place: ${inPlace}`)
+    t.ok(inPlaceOnNode >= STEPS / 40, `of those, changes to workloads on this node: ${inPlaceOnNode}`)
     t.ok(full >= STEPS / 20, `changes compiled whole: ${full}`)
     t.ok(sharedRoots > 0, `steps where two workloads on this node shared an address: ${sharedRoots}`)
     t.equal(maps.totals().broken, 0, 'the walk never met a missing node')

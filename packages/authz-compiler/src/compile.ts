@@ -12,7 +12,7 @@ import {
 } from '@kmesh-ts/kernel-abi'
 import { isV4Mapped, parseIp, unmapV4 } from '@kmesh-ts/ip'
 import type { Authorization } from '@kmesh-ts/xds-client'
-import { indexPolicies, isDeny, type PolicyTarget, policiesFor, policyStore } from './applicable.js'
+import { indexPolicies, isDeny, type PolicyIndex, type PolicyTarget, policiesFor, policyStore } from './applicable.js'
 import { type AppliedPolicy, buildDiagram, IdentityUniverse, NodeTable } from './diagram.js'
 import { ingestPolicy, type PolicyTests, type SourceIdentity } from './ingest.js'
 
@@ -172,18 +172,72 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
     )
   }
 
-  const table = new NodeTable()
-  const universe = new IdentityUniverse(identities)
-  // By address: two protected workloads that share an address (an IP reused while the old pod lingers) make one
-  // root, the later workload's, as km_authz_srcid keeps the later workload's identity.
-  const roots = new Map<number | string, CompiledRoot>()
-  const unknownKeys = new Map<string, string[]>()
-  // Workloads with the same policies at an address that decides their destination tests the same way share a root.
-  const rootCache = new Map<string, number>()
-  for (const workload of input.workloads) {
-    const { keys, unknown } = policiesFor(index, workload)
-    if (unknown.length > 0) unknownKeys.set(workload.uid, unknown)
-    if (keys.length === 0) continue
+  const roots = new RootBuilder(store, index, slots, tests, new IdentityUniverse(identities), limits)
+  for (const workload of input.workloads) roots.add(workload)
+  if (roots.byAddress.size > limits.roots) {
+    throw new AuthzCompileError(
+      'roots',
+      roots.byAddress.size,
+      limits.roots,
+      `${roots.byAddress.size} workload addresses have policies`,
+    )
+  }
+  const table = roots.table
+  const unknownKeys = roots.unknownKeys
+  checkEdges(table, limits)
+  const set: CompiledAuthz = {
+    roots: [...roots.byAddress.values()],
+    sources: [...sourceByAddress.values()],
+    identities,
+    table,
+    slots,
+    unknownKeys,
+    counts: {
+      policies: store.size,
+      roots: roots.byAddress.size,
+      sources: sourceByAddress.size,
+      nodes: table.nodeCount,
+      portEdges: table.portEdges.length,
+      sourceEdges: table.sourceEdges.length,
+      identityEdges: table.identityEdges.length,
+    },
+  }
+  builders.set(set, roots)
+  return set
+}
+
+/** What compiled each set, kept so its protected workloads can change without compiling the set again. */
+const builders = new WeakMap<CompiledAuthz, RootBuilder>()
+
+/**
+ * Builds the roots of protected workloads into one node table: the policies that apply to each, their diagram
+ * per address (interned, so workloads alike share nodes), the keys they list that name no policy.
+ */
+class RootBuilder {
+  readonly table = new NodeTable()
+  /** By address: two protected workloads that share an address make one root, the later workload's (as
+   * km_authz_srcid keeps the later workload's identity). */
+  readonly byAddress = new Map<number | string, CompiledRoot>()
+  readonly unknownKeys = new Map<string, string[]>()
+  /** Workloads with the same policies at an address that decides their destination tests alike share a root. */
+  readonly #rootCache = new Map<string, number>()
+
+  constructor(
+    private readonly store: Map<string, Authorization>,
+    private readonly index: PolicyIndex,
+    private readonly slots: Map<string, number>,
+    private readonly tests: Map<string, PolicyTests>,
+    private readonly universe: IdentityUniverse,
+    readonly limits: AuthzLimits,
+  ) {}
+
+  /** The roots of one protected workload (none when no policy applies to it); returns them. */
+  add(workload: ProtectedWorkload): CompiledRoot[] {
+    const { keys, unknown } = policiesFor(this.index, workload)
+    if (unknown.length > 0) this.unknownKeys.set(workload.uid, unknown)
+    else this.unknownKeys.delete(workload.uid)
+    if (keys.length === 0) return []
+    const limits = this.limits
     if (keys.length > limits.policiesPerWorkload) {
       throw new AuthzCompileError(
         'policiesPerWorkload',
@@ -193,36 +247,109 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
       )
     }
     const applied: AppliedPolicy[] = keys.map((key) => {
-      const p = store.get(key) as Authorization
-      let t = tests.get(key)
+      const p = this.store.get(key) as Authorization
+      let t = this.tests.get(key)
       if (!t) {
         t = ingestPolicy(p)
-        tests.set(key, t)
+        this.tests.set(key, t)
       }
-      return { key, slot: slots.get(key) as number, deny: isDeny(p), dryRun: p.dryRun, tests: t }
+      return { key, slot: this.slots.get(key) as number, deny: isDeny(p), dryRun: p.dryRun, tests: t }
     })
+    const added: CompiledRoot[] = []
     for (const raw of workload.addresses) {
       const address = canonicalBytes(raw)
       const cacheKey = `${keys.join('\n')}\n@${address.join('.')}`
-      let node = rootCache.get(cacheKey)
+      let node = this.#rootCache.get(cacheKey)
       if (node === undefined) {
-        node = buildDiagram(table, universe, applied, address)
-        rootCache.set(cacheKey, node)
+        node = buildDiagram(this.table, this.universe, applied, address)
+        this.#rootCache.set(cacheKey, node)
       }
-      roots.set(addressKey(address), { address, node, workload: workload.uid })
-      if (table.nodeCount > limits.nodes) {
+      const root = { address, node, workload: workload.uid }
+      this.byAddress.set(addressKey(address), root)
+      added.push(root)
+      if (this.table.nodeCount > limits.nodes) {
         throw new AuthzCompileError(
           'nodes',
-          table.nodeCount,
+          this.table.nodeCount,
           limits.nodes,
           `the decision diagrams need more nodes than km_authz_node holds (at workload ${workload.uid})`,
         )
       }
     }
+    return added
   }
-  if (roots.size > limits.roots) {
-    throw new AuthzCompileError('roots', roots.size, limits.roots, `${roots.size} workload addresses have policies`)
+}
+
+/** What updateRoots changed in a set: its new roots, the addresses that lost theirs, where the table grew from. */
+export interface RootsUpdate {
+  /** Roots added or given another node. */
+  roots: CompiledRoot[]
+  /** Addresses whose root is gone. */
+  removed: Uint8Array[]
+  /** The table's first new node (local id) and first new edge of each kind: everything from there on is new. */
+  from: { node: number; portEdge: number; sourceEdge: number; identityEdge: number }
+}
+
+/**
+ * Changes which workloads a compiled set protects, in the set itself: `remove` loses the roots it holds (by
+ * address and uid), then each of `upsert` gets the roots a whole compile would give it, its diagrams built into
+ * the set's table (which only grows: nodes no root reaches any more stay until the next whole compile). For what
+ * the set already decides: the policies and the identities are the set's own, so every new diagram equals a
+ * whole compile's. Throws AuthzCompileError when a limit is passed (the set is then not to be installed as it is:
+ * compile whole); undefined when the set was not made by compileAuthz in this process.
+ */
+export function updateRoots(
+  set: CompiledAuthz,
+  remove: ReadonlyArray<{ uid: string; addresses: ReadonlyArray<string | Uint8Array> }>,
+  upsert: readonly ProtectedWorkload[],
+): RootsUpdate | undefined {
+  const builder = builders.get(set)
+  if (!builder) return undefined
+  const table = builder.table
+  const from = {
+    node: table.nodes.length,
+    portEdge: table.portEdges.length,
+    sourceEdge: table.sourceEdges.length,
+    identityEdge: table.identityEdges.length,
   }
+  const removed = new Map<number | string, Uint8Array>()
+  for (const w of remove) {
+    builder.unknownKeys.delete(w.uid)
+    for (const raw of w.addresses) {
+      const address = canonicalBytes(raw)
+      const k = addressKey(address)
+      if (builder.byAddress.get(k)?.workload !== w.uid) continue
+      builder.byAddress.delete(k)
+      removed.set(k, address)
+    }
+  }
+  const roots: CompiledRoot[] = []
+  for (const w of upsert) {
+    for (const root of builder.add(w)) {
+      removed.delete(addressKey(root.address))
+      roots.push(root)
+    }
+  }
+  const limits = builder.limits
+  if (builder.byAddress.size > limits.roots) {
+    throw new AuthzCompileError(
+      'roots',
+      builder.byAddress.size,
+      limits.roots,
+      `${builder.byAddress.size} workload addresses have policies`,
+    )
+  }
+  checkEdges(table, limits)
+  set.roots = [...builder.byAddress.values()]
+  set.counts.roots = builder.byAddress.size
+  set.counts.nodes = table.nodeCount
+  set.counts.portEdges = table.portEdges.length
+  set.counts.sourceEdges = table.sourceEdges.length
+  set.counts.identityEdges = table.identityEdges.length
+  return { roots, removed: [...removed.values()], from }
+}
+
+function checkEdges(table: NodeTable, limits: AuthzLimits): void {
   const edgeKinds = [
     ['km_authz_port', table.portEdges.length],
     ['km_authz_src', table.sourceEdges.length],
@@ -231,22 +358,5 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
   for (const [map, n] of edgeKinds) {
     if (n > limits.edges)
       throw new AuthzCompileError('edges', n, limits.edges, `the decision diagrams need ${n} entries in ${map}`)
-  }
-  return {
-    roots: [...roots.values()],
-    sources: [...sourceByAddress.values()],
-    identities,
-    table,
-    slots,
-    unknownKeys,
-    counts: {
-      policies: store.size,
-      roots: roots.size,
-      sources: sourceByAddress.size,
-      nodes: table.nodeCount,
-      portEdges: table.portEdges.length,
-      sourceEdges: table.sourceEdges.length,
-      identityEdges: table.identityEdges.length,
-    },
   }
 }

@@ -15,7 +15,8 @@ import {
   u32Value,
 } from '@kmesh-ts/bpf-maps/codecs'
 import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
-import type { CompiledAuthz } from './compile.js'
+import type { CompiledAuthz, CompiledRoot } from './compile.js'
+import type { NodeTable } from './diagram.js'
 
 /** `count` keys and values packed back to back. */
 export interface PackedRecords {
@@ -47,21 +48,42 @@ function pack<T, K, V>(
 
 /** Every record of the set in generation `gen`, per map role (authzMapSpecs names the maps). */
 export function encodeGeneration(set: CompiledAuthz, gen: number): Record<AuthzMapRole, PackedRecords> {
-  const id = (local: number) => kernelNodeId(local, gen)
-  const nodes = set.table.nodes.slice(1).map((n, i) => [i + 1, n] as const)
   return {
-    root: pack(set.roots, authzAddrKey, u32Value, (r) => [{ gen, address: r.address }, id(r.node)]),
+    root: encodeRoots(set.roots, gen),
     sourceIdentity: pack(set.sources, authzAddrKey, u32Value, (s) => [{ gen, address: s.address }, s.identity]),
+    ...encodeTable(set.table, gen, { node: 1, portEdge: 0, sourceEdge: 0, identityEdge: 0 }),
+  }
+}
+
+export function encodeRoots(roots: readonly CompiledRoot[], gen: number): PackedRecords {
+  return pack(roots, authzAddrKey, u32Value, (r) => [{ gen, address: r.address }, kernelNodeId(r.node, gen)])
+}
+
+/**
+ * The table's nodes and edges in generation `gen`, from the given positions on (local node id, edge indexes):
+ * all of them for a whole set, or only what updateRoots added to the table.
+ */
+export function encodeTable(
+  table: NodeTable,
+  gen: number,
+  from: { node: number; portEdge: number; sourceEdge: number; identityEdge: number },
+): Record<'node' | 'port' | 'source' | 'identity', PackedRecords> {
+  const id = (local: number) => kernelNodeId(local, gen)
+  const nodes = table.nodes.slice(from.node).map((n, i) => [from.node + i, n] as const)
+  return {
     node: pack(nodes, u32Value, authzNode, ([local, n]): [number, AuthzNode] => [
       id(local),
       { ...n, next: id(n.next) },
     ]),
-    port: pack(set.table.portEdges, authzPortKey, u32Value, (e) => [{ node: id(e.node), port: e.port }, id(e.child)]),
-    source: pack(set.table.sourceEdges, authzSrcKey, u32Value, (e) => [
+    port: pack(table.portEdges.slice(from.portEdge), authzPortKey, u32Value, (e) => [
+      { node: id(e.node), port: e.port },
+      id(e.child),
+    ]),
+    source: pack(table.sourceEdges.slice(from.sourceEdge), authzSrcKey, u32Value, (e) => [
       { node: id(e.node), prefixLength: e.prefix.length, address: e.prefix.bytes },
       id(e.child),
     ]),
-    identity: pack(set.table.identityEdges, authzIdentKey, u32Value, (e) => [
+    identity: pack(table.identityEdges.slice(from.identityEdge), authzIdentKey, u32Value, (e) => [
       { node: id(e.node), identity: e.identity },
       id(e.child),
     ]),

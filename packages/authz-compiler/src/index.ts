@@ -16,6 +16,8 @@ export {
   canonicalBytes,
   compileAuthz,
   identityKey,
+  type RootsUpdate,
+  updateRoots,
 } from './compile.js'
 export { encodeGeneration, kernelNodeId, mapOfRole, type AuthzMapRole, type PackedRecords } from './encode.js'
 export { keyOfPolicy, type PolicyTarget } from './applicable.js'

@@ -20,8 +20,8 @@ import {
   u32Value,
 } from '@kmesh-ts/bpf-maps/codecs'
 import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
-import type { CompiledAuthz } from './compile.js'
-import { type AuthzMapRole, encodeGeneration, type PackedRecords } from './encode.js'
+import type { CompiledAuthz, RootsUpdate } from './compile.js'
+import { type AuthzMapRole, encodeGeneration, encodeRoots, encodeTable, type PackedRecords } from './encode.js'
 
 export type AuthzMapSet = Record<keyof typeof authzMapSpecs, BpfMap>
 
@@ -33,6 +33,7 @@ export interface SlotCounters {
 }
 
 const KEYED_ROLES = ['root', 'sourceIdentity', 'port', 'source', 'identity'] as const
+type KeyedRole = (typeof KEYED_ROLES)[number]
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 /** Which generation a key of a keyed map belongs to (the gen field, or the node id's range). */
@@ -59,15 +60,23 @@ export interface SourceRecord {
   identity: number
 }
 
+/** What AuthzMaps.update changes in the active generation. */
+export interface InPlaceChange {
+  /** What updateRoots changed in the set. */
+  roots?: RootsUpdate | undefined
+  /** Source addresses whose identity is set, and those that have none any more. */
+  sources?: { put: readonly SourceRecord[]; remove: readonly Uint8Array[] } | undefined
+}
+
 export class AuthzMaps {
   /** Keys written for the active generation (undefined: not known, e.g. left by an earlier process). */
   #activeKeys: Record<AuthzMapRole, PackedRecords> | undefined
   #activeGen = 0
   /**
-   * The active generation's km_authz_srcid keys once updated in place (by their bytes as latin1 text);
-   * undefined while they are exactly the installed ones (#activeKeys.sourceIdentity).
+   * The active generation's keys of each role updated in place (by their bytes as latin1 text); a role not here
+   * has exactly the installed keys (#activeKeys).
    */
-  #activeSources: Map<string, Buffer> | undefined
+  #live: Partial<Record<KeyedRole, Map<string, Buffer>>> = {}
 
   constructor(readonly maps: AuthzMapSet) {}
 
@@ -105,54 +114,84 @@ export class AuthzMaps {
     const state = new Uint8Array(authzState.size)
     authzState.encode({ gen }, state)
     this.maps.state.put(buf(encodeU32(0)), buf(state))
-    this.#deleteGeneration(old, this.#activeKeys, this.#activeSources)
+    this.#deleteGeneration(old, this.#activeKeys, this.#live)
     this.#activeKeys = packed
     this.#activeGen = gen
-    this.#activeSources = undefined
+    this.#live = {}
     const records = Object.values(packed).reduce((n, r) => n + r.count, 0)
     return { gen, records, ms: performance.now() - started }
   }
 
   /**
-   * Changes source addresses' identities in the active generation, in place: one update or delete per address,
-   * no swap. For what a compiled set already decides (the identity ids are the installed set's): a workload the
-   * set does not protect changed its addresses, or left. Each entry is one 8-byte value, so a SYN sees the old
-   * identity or the new one; the diagrams, roots and counters are untouched. Only after an `install` by this
-   * instance (the keys of the active generation must be known, so the next swap deletes every one of them).
+   * Changes the active generation in place, with no swap, for what the installed set already decides: first the
+   * decision nodes and edges updateRoots added (no root reaches them yet), then each root set or removed, then
+   * each source address's identity set or removed. Every root and every source is one 8-byte value, so a SYN
+   * meets the old diagram or the new one, the old identity or the new one, never half of either. Only after an
+   * `install` by this instance (the active generation's keys must be known, so the next swap deletes them all).
    */
-  updateSources(put: readonly SourceRecord[], remove: readonly Uint8Array[]): InstallResult {
+  update(set: CompiledAuthz, change: InPlaceChange): InstallResult {
     const started = performance.now()
-    const installed = this.#activeKeys
-    if (!installed) throw new Error('updateSources: no set was installed by this process')
+    if (!this.#activeKeys) throw new Error('AuthzMaps.update: no set was installed by this instance')
     const gen = this.#activeGen
-    let live = this.#activeSources
-    if (!live) {
-      live = new Map()
-      const keys = Buffer.from(installed.sourceIdentity.keys)
-      const size = authzAddrKey.size
-      for (let i = 0; i < installed.sourceIdentity.count; i++) {
-        const key = keys.subarray(i * size, (i + 1) * size)
-        live.set(key.toString('latin1'), key)
-      }
-      this.#activeSources = live
+    let records = 0
+    const write = (role: AuthzMapRole, r: PackedRecords) => {
+      if (r.count === 0) return
+      this.maps[role].putBatch(buf(r.keys), buf(r.values), r.count)
+      if (role !== 'node') this.#track(role as KeyedRole, r, true)
+      records += r.count
     }
-    const map = this.maps.sourceIdentity
-    const keyOf = (address: Uint8Array) => {
+    const remove = (role: KeyedRole, keys: Buffer[]) => {
+      for (const key of keys) this.maps[role].delete(key)
+      this.#track(role, { keys: Buffer.concat(keys), values: new Uint8Array(0), count: keys.length }, false)
+      records += keys.length
+    }
+    const addrKey = (address: Uint8Array) => {
       const key = Buffer.alloc(authzAddrKey.size)
       authzAddrKey.encode({ gen, address }, key)
       return key
     }
-    for (const { address, identity } of put) {
-      const key = keyOf(address)
-      map.put(key, buf(encodeU32(identity)))
-      live.set(key.toString('latin1'), key)
+    if (change.roots) {
+      const table = encodeTable(set.table, gen, change.roots.from)
+      for (const role of ['node', 'port', 'source', 'identity'] as const) write(role, table[role])
+      write('root', encodeRoots(change.roots.roots, gen))
+      remove('root', change.roots.removed.map(addrKey))
     }
-    for (const address of remove) {
-      const key = keyOf(address)
-      map.delete(key)
-      live.delete(key.toString('latin1'))
+    if (change.sources) {
+      const put = change.sources.put
+      const packed = new Uint8Array(put.length * authzAddrKey.size)
+      const values = new Uint8Array(put.length * 4)
+      put.forEach((p, i) => {
+        authzAddrKey.encode({ gen, address: p.address }, packed, i * authzAddrKey.size)
+        u32Value.encode(p.identity, values, i * 4)
+      })
+      write('sourceIdentity', { keys: packed, values, count: put.length })
+      remove('sourceIdentity', change.sources.remove.map(addrKey))
     }
-    return { gen, records: put.length + remove.length, ms: performance.now() - started }
+    return { gen, records, ms: performance.now() - started }
+  }
+
+  /** Keeps the active generation's keys of a role as updated in place (so the next swap deletes every one). */
+  #track(role: KeyedRole, r: PackedRecords, added: boolean): void {
+    const installed = this.#activeKeys
+    if (!installed) return
+    let live = this.#live[role]
+    if (!live) {
+      live = new Map()
+      const size = installed[role].count === 0 ? 0 : installed[role].keys.length / installed[role].count
+      const keys = Buffer.from(installed[role].keys)
+      for (let i = 0; i < installed[role].count; i++) {
+        const key = keys.subarray(i * size, (i + 1) * size)
+        live.set(key.toString('latin1'), key)
+      }
+      this.#live[role] = live
+    }
+    const size = r.count === 0 ? 0 : r.keys.length / r.count
+    const keys = Buffer.from(r.keys.buffer, r.keys.byteOffset, r.keys.byteLength)
+    for (let i = 0; i < r.count; i++) {
+      const key = Buffer.from(keys.subarray(i * size, (i + 1) * size))
+      if (added) live.set(key.toString('latin1'), key)
+      else live.delete(key.toString('latin1'))
+    }
   }
 
   /**
@@ -162,12 +201,13 @@ export class AuthzMaps {
   #deleteGeneration(
     gen: number,
     known: Record<AuthzMapRole, PackedRecords> | undefined,
-    sources?: Map<string, Buffer> | undefined,
+    live: Partial<Record<KeyedRole, Map<string, Buffer>>> = {},
   ): void {
     for (const role of KEYED_ROLES) {
       const map = this.maps[role]
-      if (known && role === 'sourceIdentity' && sources) {
-        if (sources.size > 0) map.deleteBatch(Buffer.concat([...sources.values()]), sources.size)
+      const keys = live[role]
+      if (known && keys) {
+        if (keys.size > 0) map.deleteBatch(Buffer.concat([...keys.values()]), keys.size)
         continue
       }
       if (known) {

@@ -18,9 +18,11 @@ import {
   compileAuthz,
   identityKey,
   type ProtectedWorkload,
+  type RootsUpdate,
   type SourceIdentity,
+  updateRoots,
 } from '@kmesh-ts/authz-compiler'
-import type { SourceRecord } from '@kmesh-ts/authz-compiler/kernel'
+import type { InPlaceChange, SourceRecord } from '@kmesh-ts/authz-compiler/kernel'
 import type { Authorization } from '@kmesh-ts/xds-client'
 import { AUTHZ_MAX_POLICIES } from '@kmesh-ts/kernel-abi'
 import type { Workload } from '../model/index.js'
@@ -31,11 +33,8 @@ export { AuthzCompileError }
 /** Where compiled sets go: the dataplane's AuthzMaps (or a test's). */
 export interface AuthzSink {
   install(set: CompiledAuthz): { gen: number; records: number; ms: number }
-  /** Source addresses' identities changed in the installed set, in place (AuthzMaps.updateSources). */
-  updateSources(
-    put: readonly SourceRecord[],
-    remove: readonly Uint8Array[],
-  ): { gen: number; records: number; ms: number }
+  /** The installed set changed in place (AuthzMaps.update). */
+  update(set: CompiledAuthz, change: InPlaceChange): { gen: number; records: number; ms: number }
   slotCounters(slot: number): { allow: number; deny: number; dryRunDeny: number }
   resetSlot(slot: number): void
   totals(): Record<string, number>
@@ -49,10 +48,13 @@ export interface AuthzStatus {
   lastInstall?: { at: string; ms: number; records: number }
   lastRefusal?: { at: string; reason: string }
   /**
-   * Workload changes applied in place since the last install (a workload this node does not protect, with an
-   * identity the set knows: only its addresses' source identities change), and the last one.
+   * Workload changes applied in place since the last install (workloads with an identity the set knows, each
+   * holding its addresses alone: their addresses' identities change, and the roots of those this node protects),
+   * and the last one.
    */
   sourceUpdates?: number
+  /** Of those, the changes to workloads this node protects (their roots changed in place too). */
+  rootUpdates?: number
   lastSourceUpdate?: { at: string; ms: number; records: number }
   /** Per policy key: the kernel's counters since the daemon started (only policies with a nonzero counter). */
   counters?: Record<string, { allow: number; deny: number; dryRunDeny: number }>
@@ -152,6 +154,10 @@ export class AuthzProcessor {
   private owners: Map<number | string, number> | undefined
   /** The owners of the addresses of the store each set was compiled from (see compile). */
   private readonly ownersOf = new WeakMap<CompiledAuthz, Map<number | string, number>>()
+  /** The installed set's table size when it was compiled (updateRoots only adds to it). */
+  private nodesCompiled = 0
+  /** False once an in-place change failed part-way: the installed set is then replaced whole. */
+  private inPlaceUsable = true
   /** The installed set's identity ids by identityKey (built when first needed). */
   private identityIds: Map<string, number> | undefined
 
@@ -217,7 +223,10 @@ export class AuthzProcessor {
     }
     this.last = set
     this.identityIds = undefined
+    this.nodesCompiled = set.table.nodeCount
+    this.inPlaceUsable = true
     this.state.sourceUpdates = 0
+    this.state.rootUpdates = 0
     this.state.compiled = set.counts
   }
 
@@ -276,13 +285,15 @@ export class AuthzProcessor {
   }
 
   /**
-   * Applies a change without compiling when the installed set already decides it: every workload it touches
-   * either changed nothing the set is compiled from (its health, its services), or is one this node does not
-   * protect (before and after) whose new version carries an identity the set knows, and each of whose addresses
-   * is held by that workload alone. Then the diagrams cannot change — only which
-   * identity a source address has — and the kernel gets one update or delete per address that changed
-   * (AuthzMaps.updateSources) instead of a new generation of the whole set. The result equals a full compile's
-   * decisions (held by test/authz-in-place.kernel.test.ts). Returns false, having changed nothing, otherwise.
+   * Applies a change without compiling the set again when the set already decides it: every workload it touches
+   * either changed nothing the set is compiled from (its health, its services), or carries an identity the set
+   * knows and holds each of its addresses alone. Then the identities are the set's and the policies too: only
+   * which identity a source address has changes, and for a workload this node protects (before or after), the
+   * roots of its addresses, whose diagrams updateRoots builds into the set's table exactly as a whole compile
+   * would. The kernel gets the new nodes and edges, then one update or delete per root and per address that
+   * changed (AuthzMaps.update), instead of a new generation of the whole set. The result decides as a whole
+   * compile does (held by test/authz-in-place.kernel.test.ts). Returns false, having changed nothing, otherwise
+   * (the table aside, after a refusal: then the next change compiles whole).
    */
   private updateInPlace(change: {
     upsertWorkloads?: readonly Workload[] | undefined
@@ -292,7 +303,7 @@ export class AuthzProcessor {
     const nodeName = this.options.nodeName
     const upserts = change.upsertWorkloads ?? []
     const removes = change.removeWorkloads ?? []
-    if (!last || !this.sink || nodeName === undefined || this.withNode === 0) return false
+    if (!last || !this.sink || !this.inPlaceUsable || nodeName === undefined || this.withNode === 0) return false
     if (upserts.length + removes.length > IN_PLACE_MAX) return false
     const owners = this.ownersIndex()
     const ids = this.identityIdsOf(last)
@@ -302,6 +313,8 @@ export class AuthzProcessor {
     /** Address → its identity id after the change (undefined: no workload holds it any more). */
     const final = new Map<number | string, { bytes: Uint8Array; id: number | undefined; before: number | undefined }>()
     const held = (k: number | string) => (owners.get(k) ?? 0) + (ownerDelta.get(k) ?? 0)
+    /** Workloads whose addresses or identity changed (not those the set sees alike). */
+    const touched = new Set<string>()
     let withNode = this.withNode
     const step = (uid: string, next: Workload | undefined): boolean => {
       const old = overlay.has(uid) ? overlay.get(uid) : this.workloads.get(uid)
@@ -310,7 +323,7 @@ export class AuthzProcessor {
         overlay.set(uid, next)
         return true
       }
-      if (old?.node === nodeName || next?.node === nodeName) return false
+      touched.add(uid)
       if (old && old.node !== '') withNode--
       if (next && next.node !== '') withNode++
       const nextId = next ? ids.get(identityKey(identityOf(next))) : undefined
@@ -348,8 +361,45 @@ export class AuthzProcessor {
     let added = 0
     for (const f of final.values()) added += (f.id !== undefined ? 1 : 0) - (f.before !== undefined ? 1 : 0)
     if (last.counts.sources + added > AUTHZ_LIMITS.sources) return false
-    if (put.length + remove.length > 0) {
-      const r = this.sink.updateSources(put, remove)
+    // Workloads this node protects, before and after: their roots change with them.
+    const unprotect: Array<{ uid: string; addresses: string[] }> = []
+    const protect: ProtectedWorkload[] = []
+    for (const uid of touched) {
+      const before = this.workloads.get(uid)
+      const after = overlay.get(uid)
+      if (before?.node === nodeName) unprotect.push({ uid, addresses: before.workloadIps })
+      if (after?.node === nodeName)
+        protect.push({
+          uid,
+          namespace: after.namespace,
+          authorizationPolicies: after.authorizationPolicies,
+          addresses: after.workloadIps,
+        })
+    }
+    let roots: RootsUpdate | undefined
+    if (unprotect.length + protect.length > 0) {
+      // Nodes no root reaches stay in the table until a whole compile: past twice the compiled size, compile.
+      if (last.table.nodeCount > 2 * this.nodesCompiled + 256) return false
+      try {
+        roots = updateRoots(last, unprotect, protect)
+      } catch (err) {
+        if (!(err instanceof AuthzCompileError)) throw err
+        roots = undefined
+      }
+      if (!roots) {
+        // The set's table may be part-way changed: it is no longer one to change in place; a whole compile decides.
+        this.inPlaceUsable = false
+        return false
+      }
+    }
+    if (put.length + remove.length > 0 || roots) {
+      let r: { ms: number; records: number }
+      try {
+        r = this.sink.update(last, { roots, sources: { put, remove } })
+      } catch (err) {
+        this.inPlaceUsable = false
+        throw err
+      }
       this.state.lastSourceUpdate = {
         at: new Date().toISOString(),
         ms: Math.round(r.ms * 1000) / 1000,
@@ -357,6 +407,7 @@ export class AuthzProcessor {
       }
     }
     this.state.sourceUpdates = (this.state.sourceUpdates ?? 0) + 1
+    if (roots) this.state.rootUpdates = (this.state.rootUpdates ?? 0) + 1
     last.counts.sources += added
     // setWorkload counts the owners (the delta above was the plan's own).
     for (const [uid, w] of overlay) this.setWorkload(uid, w)
