@@ -6,6 +6,7 @@ import type protobuf from 'protobufjs'
 import { PROTO_ENUMS } from './enums.js'
 import { hostnameProblem, namespaceProblem, policyKey, serviceKey, serviceKeyProblem } from './names.js'
 import { types } from './proto.js'
+import { readAddressDirect } from './wire-address.js'
 import type {
   Address,
   ApplicationTunnel,
@@ -364,6 +365,18 @@ function decodeMessage(type: protobuf.Type, payload: Uint8Array, what: string): 
  * the service's `namespace/hostname` (reference §1.1).
  */
 export function decodeAddress(
+  payload: Uint8Array,
+  name: string,
+  limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
+): Address {
+  return readAddressDirect(payload, name, limits) ?? decodeAddressWithProtobufjs(payload, name, limits)
+}
+
+/**
+ * decodeAddress through protobufjs's message objects: every payload the direct reader declines (wire-address.ts),
+ * and the reference it is held equal to.
+ */
+export function decodeAddressWithProtobufjs(
   payload: Uint8Array,
   name: string,
   limits: DecodeLimits = DEFAULT_DECODE_LIMITS,
