@@ -8,7 +8,7 @@
  * mesh's addresses under the active generation and nothing under the other. Seeded: KMESH_AUTHZ_SEED=<n>.
  */
 import t from 'tap'
-import { evaluate, type Identity } from '@kmesh-ts/authz'
+import { clause, evaluate, type Identity, match, policy as makePolicy, rule } from '@kmesh-ts/authz'
 import { authzAddrKey, authzIdentKey, authzPortKey, authzSrcKey } from '@kmesh-ts/bpf-maps/codecs'
 import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
 import { AuthzMaps } from '@kmesh-ts/authz-compiler/kernel'
@@ -16,7 +16,7 @@ import { LINUX_SYN_OPTIONS, TCP, tcpFrame } from '@kmesh-ts/authz-compiler/testi
 import { Collection } from '@kmesh-ts/bpf-maps'
 import { objectPath, programs } from '@kmesh-ts/bpf-progs'
 import { formatIp, parseIp } from '@kmesh-ts/ip'
-import { privilegedSkip } from '@kmesh-ts/testkit'
+import { privilegedSkip, seededRandom } from '@kmesh-ts/testkit'
 import type { Authorization, Match } from '@kmesh-ts/xds-client'
 import { AuthzProcessor } from '../src/processor/authz.js'
 import type { Workload } from '../src/model/index.js'
@@ -26,43 +26,11 @@ const XDP_TX = 3
 const STEPS = Number(process.env.KMESH_AUTHZ_STEPS ?? 400)
 const NODE = 'node-a'
 
-const seed = Number(process.env.KMESH_AUTHZ_SEED ?? Date.now() % 1_000_000)
-let state = seed >>> 0
-function random(): number {
-  state = (state + 0x6d2b79f5) >>> 0
-  let x = state
-  x = Math.imul(x ^ (x >>> 15), x | 1)
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-}
-const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
-const chance = (p: number) => random() < p
+const { seed, random, pick, chance } = seededRandom('KMESH_AUTHZ_SEED')
 
-const match = (m: Partial<Match>): Match => ({
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  principals: [],
-  notPrincipals: [],
-  sourceIps: [],
-  notSourceIps: [],
-  destinationIps: [],
-  notDestinationIps: [],
-  destinationPorts: [],
-  notDestinationPorts: [],
-  extensions: [],
-  ...m,
-})
-const policy = (name: string, namespace: string, scope: 0 | 1 | 2, action: 0 | 1, matches: Match[]): Authorization => ({
-  name,
-  namespace,
-  scope,
-  action,
-  dryRun: false,
-  rules: matches.map((m) => ({ clauses: [{ matches: [m] }] })),
-  extensions: [],
-})
+/** A policy whose rules are one match each. */
+const policy = (name: string, namespace: string, scope: 0 | 1 | 2, action: 0 | 1, matches: Match[]): Authorization =>
+  makePolicy({ name, namespace, scope, action, rules: matches.map((m) => rule(clause(m))) })
 // Every rule tests the source's identity, so a wrong or stale identity entry changes a verdict.
 const POLICIES_BASE: Authorization[] = [
   policy('allow-front', 'app', 1, 0, [

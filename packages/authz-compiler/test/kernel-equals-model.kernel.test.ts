@@ -10,7 +10,7 @@ import { applicablePolicies, evaluate, type Identity } from '@kmesh-ts/authz'
 import { Collection } from '@kmesh-ts/bpf-maps'
 import { objectPath, programs } from '@kmesh-ts/bpf-progs'
 import { formatIp, mapV4, parseIp } from '@kmesh-ts/ip'
-import { privilegedSkip } from '@kmesh-ts/testkit'
+import { privilegedSkip, seededRandom } from '@kmesh-ts/testkit'
 import type { Authorization, AuthorizationAddress, Match, StringMatch } from '@kmesh-ts/xds-client'
 import { compileAuthz, keyOfPolicy } from '../src/index.js'
 import { AuthzMaps } from '../src/kernel.js'
@@ -25,18 +25,8 @@ const PACKETS_PER_SET = 40
 /** Time budgets scale under the VM (QEMU TCG runs JavaScript 7-20 times slower). */
 const TIME_SCALE = process.env.KMESH_IN_VM === '1' ? 20 : 1
 
-// --- a small PRNG (mulberry32), so a failing case can be replayed -------------------------------------------------
-const seed = Number(process.env.KMESH_AUTHZ_SEED ?? Date.now() % 1_000_000)
-let state = seed >>> 0
-function random(): number {
-  state = (state + 0x6d2b79f5) >>> 0
-  let x = state
-  x = Math.imul(x ^ (x >>> 15), x | 1)
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-}
-const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
-const chance = (p: number) => random() < p
+// --- seeded, so a failing case can be replayed -------------------------------------------------------------------
+const { seed, random, pick, chance } = seededRandom('KMESH_AUTHZ_SEED')
 const some = <T>(list: readonly T[], max: number): T[] =>
   Array.from({ length: 1 + Math.floor(random() * max) }, () => pick(list))
 

@@ -4,22 +4,13 @@
 // path's, key for key and byte for byte; where that path refuses, the direct reader must decline. Seeded:
 // KMESH_WIRE_SEED=<n> replays a run.
 import t from 'tap'
+import { seededRandom } from '@kmesh-ts/testkit'
 import { decodeAddressWithProtobufjs, DEFAULT_DECODE_LIMITS } from '../src/decode.js'
 import { encodeAddress, type AddressInit } from '../src/encode.js'
 import { readAddressDirect } from '../src/wire-address.js'
 
 const CASES = Number(process.env.KMESH_WIRE_CASES ?? 6000)
-const seed = Number(process.env.KMESH_WIRE_SEED ?? Date.now() % 1_000_000)
-let state = seed >>> 0
-function random(): number {
-  state = (state + 0x6d2b79f5) >>> 0
-  let x = state
-  x = Math.imul(x ^ (x >>> 15), x | 1)
-  x ^= x + Math.imul(x ^ (x >>> 7), x | 61)
-  return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-}
-const pick = <T>(list: readonly T[]): T => list[Math.floor(random() * list.length)] as T
-const chance = (p: number) => random() < p
+const { seed, random, pick, chance } = seededRandom('KMESH_WIRE_SEED')
 const some = <T>(make: () => T, max: number): T[] => Array.from({ length: Math.floor(random() * (max + 1)) }, make)
 const maybe = <T>(p: number, make: () => T): T | undefined => (chance(p) ? make() : undefined)
 
