@@ -13,7 +13,7 @@ import { buildBatchInSlices, isWatchedType, nackMessage } from './response.js'
 import type { BuiltBatch, ChangeBatch, Rejection, ResourceKind } from './response.js'
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, TypeUrl } from './types.js'
-import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest } from './wire.js'
+import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest, encodeInitialVersionsSteps } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
 import { drive } from './slices.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
@@ -23,6 +23,8 @@ const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024
 
 /** Resources of a response decoded between two turns of the event loop. */
 const DECODE_SLICE = 5000
+/** Held names encoded per slice of a resume's initial requests. */
+const VERSIONS_SLICE = 10000
 
 /** google.rpc.Code INVALID_ARGUMENT, the code of our NACKs. */
 const INVALID_ARGUMENT = 3
@@ -50,7 +52,7 @@ class TypeState {
 
 interface StreamRun {
   id: number
-  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest>, Buffer>
+  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest> | Buffer, Buffer>
   channel: grpc.Client
   /** responses received on this stream */
   responses: number
@@ -59,6 +61,11 @@ interface StreamRun {
   legacyWildcard: Set<TypeUrl>
   /** set when a response could not be parsed: the stream's outcome */
   parseFailure?: { code: number; details: string }
+  /**
+   * Requests made while the initial ones are still being encoded (a resume of a big mesh): sent after them, in
+   * order, so a type's first request on the stream is always its initial one. Undefined once they are sent.
+   */
+  waiting?: Array<Partial<DeltaDiscoveryRequest> & { typeUrl: string }>
 }
 
 interface StreamOutcome {
@@ -295,9 +302,10 @@ export class XdsClient<A = Address> {
     const channel = new grpc.Client(this.opts.address, creds, chOpts)
     // Responses are handed over as bytes and decoded in handleMessage, in slices: a full push of a big mesh is
     // one message of tens of megabytes, and decoding it in gRPC's deserializer would hold the event loop.
-    const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest>, Buffer>(
+    const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest> | Buffer, Buffer>(
       DELTA_ADS_METHOD,
-      (req) => encodeDeltaRequest({ typeUrl: '', ...req }),
+      // a request already encoded (the initial ones of a resume) goes as it is
+      (req) => (Buffer.isBuffer(req) ? req : encodeDeltaRequest({ typeUrl: '', ...req })),
       (buf: Buffer) => buf,
       md,
     )
@@ -326,7 +334,9 @@ export class XdsClient<A = Address> {
         // a response we could not parse ends the stream as gRPC's own deserializer would have ended it
         resolve({ ...(s.parseFailure ?? { code: st.code, details: st.details }), healthy })
       })
-      this.sendInitialRequests(s)
+      this.sendInitialRequests(s).catch((e: unknown) =>
+        this.emit({ type: 'error', error: e as Error, retryInMs: undefined }),
+      )
     })
   }
 
@@ -340,24 +350,39 @@ export class XdsClient<A = Address> {
 
   private send(s: StreamRun, req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): void {
     if (s.ended) return
-    s.call.write(req)
+    if (s.waiting) s.waiting.push(req)
+    else s.call.write(req)
   }
 
   /**
    * The first request of each type on a stream: node on the very first, and initial_resource_versions listing
    * every held name so istiod reports what was deleted while we were away (reference §2.2, §2.3; kmesh #415).
    */
-  private sendInitialRequests(s: StreamRun): void {
+  private async sendInitialRequests(s: StreamRun): Promise<void> {
+    s.waiting = []
+    try {
+      await this.writeInitialRequests(s)
+    } finally {
+      // Whatever happened to the initial requests, the stream does not hold later ones back.
+      const waiting = s.waiting ?? []
+      s.waiting = undefined
+      for (const req of waiting) this.send(s, req)
+    }
+  }
+
+  private async writeInitialRequests(s: StreamRun): Promise<void> {
     let first = true
+    // Every request as things are now (responses of the stream that ended may still be applied, and
+    // subscriptions change, while a long list is encoded: those changes follow as requests of their own).
+    const initial: Array<{
+      req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }
+      versions: ReadonlyArray<readonly [string, string]>
+    }> = []
     for (const st of this.states.values()) {
       const req: Partial<DeltaDiscoveryRequest> & { typeUrl: string } = { typeUrl: st.typeUrl }
       if (first) req.node = this.opts.node
       first = false
-      if (st.held.size > 0) {
-        const versions: Record<string, string> = {}
-        for (const [name, h] of st.held) versions[name] = h.version
-        req.initialResourceVersions = versions
-      }
+      const versions = Array.from(st.held, ([name, h]) => [name, h.version] as const)
       const names = [...st.names]
       if (st.wildcard && names.length === 0) {
         // legacy wildcard: empty subscribe and unsubscribe lists, as ztunnel and Kmesh send it
@@ -371,7 +396,17 @@ export class XdsClient<A = Address> {
       } else {
         req.resourceNamesSubscribe = names
       }
-      this.send(s, req)
+      initial.push({ req, versions })
+    }
+    for (const { req, versions } of initial) {
+      if (s.ended) return
+      if (versions.length === 0) s.call.write(req)
+      else {
+        // The held names encoded a slice at a time (a resume of a big mesh restates 100k), then sent in order.
+        const entries = await drive(encodeInitialVersionsSteps(versions, VERSIONS_SLICE))
+        if (s.ended) return
+        s.call.write(Buffer.concat([encodeDeltaRequest(req), entries]))
+      }
     }
   }
 
