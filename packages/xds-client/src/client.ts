@@ -15,7 +15,7 @@ import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, TypeUrl } from './types.js'
 import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest, encodeInitialVersionsSteps } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
-import { drive } from './slices.js'
+import { drive, nextTurn } from './slices.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
 
 /** HTTP/2 stream and connection receive window of the client's channel (overridable in channelOptions). */
@@ -23,6 +23,8 @@ const FLOW_CONTROL_WINDOW = 16 * 1024 * 1024
 
 /** Resources of a response decoded between two turns of the event loop. */
 const DECODE_SLICE = 5000
+/** A response past this size is decoded from the next turn of the event loop on (handleMessage). */
+const BIG_MESSAGE = 1024 * 1024
 /** Held names encoded per slice of a resume's initial requests. */
 const VERSIONS_SLICE = 10000
 
@@ -48,6 +50,10 @@ class TypeState {
   ) {
     for (const n of names) this.names.add(n)
   }
+}
+
+function* versionsOf(held: Map<string, Held>): Generator<readonly [string, string]> {
+  for (const [name, h] of held) yield [name, h.version]
 }
 
 interface StreamRun {
@@ -316,6 +322,8 @@ export class XdsClient<A = Address> {
       responses: 0,
       ended: false,
       legacyWildcard: new Set(),
+      // until the initial requests are sent (sendInitialRequests)
+      waiting: [],
     }
     this.stream = s
     return new Promise<StreamOutcome>((resolve) => {
@@ -334,9 +342,11 @@ export class XdsClient<A = Address> {
         // a response we could not parse ends the stream as gRPC's own deserializer would have ended it
         resolve({ ...(s.parseFailure ?? { code: st.code, details: st.details }), healthy })
       })
-      this.sendInitialRequests(s).catch((e: unknown) =>
-        this.emit({ type: 'error', error: e as Error, retryInMs: undefined }),
-      )
+      // After every response already received is applied (those of a stream that ended are dropped), so what is
+      // held does not change while a long list of it is encoded.
+      this.processing = this.processing
+        .then(() => this.sendInitialRequests(s))
+        .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
     })
   }
 
@@ -359,7 +369,6 @@ export class XdsClient<A = Address> {
    * every held name so istiod reports what was deleted while we were away (reference §2.2, §2.3; kmesh #415).
    */
   private async sendInitialRequests(s: StreamRun): Promise<void> {
-    s.waiting = []
     try {
       await this.writeInitialRequests(s)
     } finally {
@@ -372,17 +381,13 @@ export class XdsClient<A = Address> {
 
   private async writeInitialRequests(s: StreamRun): Promise<void> {
     let first = true
-    // Every request as things are now (responses of the stream that ended may still be applied, and
-    // subscriptions change, while a long list is encoded: those changes follow as requests of their own).
-    const initial: Array<{
-      req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }
-      versions: ReadonlyArray<readonly [string, string]>
-    }> = []
+    // Every request as things are now (subscriptions that change while a long list is encoded follow as
+    // requests of their own).
+    const initial: Array<{ req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }; held: Map<string, Held> }> = []
     for (const st of this.states.values()) {
       const req: Partial<DeltaDiscoveryRequest> & { typeUrl: string } = { typeUrl: st.typeUrl }
       if (first) req.node = this.opts.node
       first = false
-      const versions = Array.from(st.held, ([name, h]) => [name, h.version] as const)
       const names = [...st.names]
       if (st.wildcard && names.length === 0) {
         // legacy wildcard: empty subscribe and unsubscribe lists, as ztunnel and Kmesh send it
@@ -396,14 +401,14 @@ export class XdsClient<A = Address> {
       } else {
         req.resourceNamesSubscribe = names
       }
-      initial.push({ req, versions })
+      initial.push({ req, held: st.held })
     }
-    for (const { req, versions } of initial) {
+    for (const { req, held } of initial) {
       if (s.ended) return
-      if (versions.length === 0) s.call.write(req)
+      if (held.size === 0) s.call.write(req)
       else {
         // The held names encoded a slice at a time (a resume of a big mesh restates 100k), then sent in order.
-        const entries = await drive(encodeInitialVersionsSteps(versions, VERSIONS_SLICE))
+        const entries = await drive(encodeInitialVersionsSteps(versionsOf(held), VERSIONS_SLICE))
         if (s.ended) return
         s.call.write(Buffer.concat([encodeDeltaRequest(req), entries]))
       }
@@ -411,6 +416,10 @@ export class XdsClient<A = Address> {
   }
 
   private async handleMessage(s: StreamRun, buf: Buffer): Promise<void> {
+    if (this.closed || s.ended) return
+    // gRPC has just joined a big message into one buffer (tens of milliseconds for a full push): let the event
+    // loop turn before the first slice of decoding, so the two do not add up to one stall.
+    if (buf.length > BIG_MESSAGE) await nextTurn()
     if (this.closed || s.ended) return
     let res: DeltaDiscoveryResponse
     try {

@@ -158,29 +158,34 @@ function writeVarint(buf: Buffer, at: number, v: number): number {
  * of its entry, as proto3 encoders do.
  */
 export function* encodeInitialVersionsSteps(
-  entries: ReadonlyArray<readonly [name: string, version: string]>,
+  entries: Iterable<readonly [name: string, version: string]>,
   slice: number,
 ): Generator<void, Buffer, void> {
   const chunks: Buffer[] = []
-  for (let start = 0; start < entries.length; start += slice) {
-    const end = Math.min(entries.length, start + slice)
+  const it = entries[Symbol.iterator]()
+  const batch: Array<readonly [string, string]> = []
+  let next = it.next()
+  for (let done = false; !done; ) {
+    batch.length = 0
+    for (; !next.done && batch.length < slice; next = it.next()) batch.push(next.value)
+    done = next.done === true
     let size = 0
-    const lengths = new Int32Array((end - start) * 2)
-    for (let i = start; i < end; i++) {
-      const [name, version] = entries[i]!
+    const lengths = new Int32Array(batch.length * 2)
+    for (let i = 0; i < batch.length; i++) {
+      const [name, version] = batch[i]!
       const k = Buffer.byteLength(name)
       const v = version === '' ? 0 : Buffer.byteLength(version)
-      lengths[(i - start) * 2] = k
-      lengths[(i - start) * 2 + 1] = v
+      lengths[i * 2] = k
+      lengths[i * 2 + 1] = v
       const entry = 1 + varintSize(k) + k + (v > 0 ? 1 + varintSize(v) + v : 0)
       size += 1 + varintSize(entry) + entry
     }
     const chunk = Buffer.allocUnsafe(size)
     let at = 0
-    for (let i = start; i < end; i++) {
-      const [name, version] = entries[i]!
-      const k = lengths[(i - start) * 2]!
-      const v = lengths[(i - start) * 2 + 1]!
+    for (let i = 0; i < batch.length; i++) {
+      const [name, version] = batch[i]!
+      const k = lengths[i * 2]!
+      const v = lengths[i * 2 + 1]!
       chunk[at++] = INITIAL_VERSIONS_TAG
       at = writeVarint(chunk, at, 1 + varintSize(k) + k + (v > 0 ? 1 + varintSize(v) + v : 0))
       chunk[at++] = (1 << 3) | 2
@@ -192,8 +197,8 @@ export function* encodeInitialVersionsSteps(
         at += chunk.write(version, at, 'utf8')
       }
     }
-    chunks.push(chunk)
-    if (end < entries.length) yield
+    if (size > 0) chunks.push(chunk)
+    if (!done) yield
   }
   return Buffer.concat(chunks)
 }
