@@ -64,6 +64,42 @@ t.test('scalars: serde_yaml 0.9 integer and null typing', async (t) => {
   t.same(untaggedContent('1e3'), { kind: 'float' })
   t.same(untaggedContent('.inf'), { kind: 'float' })
   t.same(untaggedContent('infinity'), { kind: 'string', value: 'infinity' })
+  // The short-decimal fast path answers as the general rule does, at and around its edges.
+  const general = (text: string): bigint | undefined => {
+    const negative = text.startsWith('-')
+    const unsigned = text.startsWith('+') || negative ? text.slice(1) : text
+    if (/^0[xob]/.test(unsigned)) return parseIntText(text)
+    if (!/^[0-9]+$/.test(unsigned) || (unsigned.length > 1 && unsigned.startsWith('0'))) return undefined
+    return negative ? -BigInt(unsigned) : BigInt(unsigned)
+  }
+  for (const text of [
+    '0',
+    '00',
+    '01',
+    '1',
+    '9',
+    '10',
+    '65535',
+    '65536',
+    '99999',
+    '123456789',
+    '1234567890',
+    '999999999',
+    '9999999999',
+    '',
+    ' 1',
+    '1 ',
+    '1a',
+    'a1',
+    '+0',
+    '-0',
+    '٣',
+    '１',
+    '12345678901234567890',
+  ]) {
+    t.equal(parseIntText(text), general(text), `parseIntText(${JSON.stringify(text)})`)
+  }
+  t.equal(parseIntText('8080'), parseIntText('8080'), 'small values are one bigint')
 })
 
 t.test('ports: u16 ranges, plain integers only, duplicates compared as numbers', async (t) => {

@@ -48,6 +48,9 @@ export function findDeepNesting(text: string, max: number): number | undefined {
       }
       if (stack.length > max) return j
     }
+    // A block scalar header needs `|` or `>` outside quotes: only such lines are matched against BLOCK_SCALAR
+    // (a 20 MB file has a million lines, nearly none of them with either).
+    let indicator = false
     for (let k = j; k < eol; k++) {
       const c = text.charCodeAt(k)
       if (quote === 34 /* " */) {
@@ -62,6 +65,7 @@ export function findDeepNesting(text: string, max: number): number | undefined {
         }
         continue
       }
+      if (c === 124 /* | */ || c === 62 /* > */) indicator = true
       const prev = k === i ? SPACE : text.charCodeAt(k - 1)
       const afterSpace = prev === SPACE || prev === TAB
       if (c === 35 /* # */ && afterSpace) break
@@ -76,7 +80,7 @@ export function findDeepNesting(text: string, max: number): number | undefined {
         flow--
       }
     }
-    if (quote === 0 && flow === 0 && !blank && BLOCK_SCALAR.test(text.slice(j, eol).replace(/\r$/, ''))) {
+    if (indicator && quote === 0 && flow === 0 && !blank && BLOCK_SCALAR.test(text.slice(j, eol).replace(/\r$/, ''))) {
       scalarIndent = indent
     }
     i = eol + 1

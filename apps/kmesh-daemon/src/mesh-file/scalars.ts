@@ -46,8 +46,31 @@ const RADIX: Array<[string, number, RegExp]> = [
   ['0b', 2, /^[01]+$/],
 ]
 
+/** The bigint of small numbers, made once (ports and counts repeat across a big file). */
+const SMALL_INTS: bigint[] = []
+
 /** serde_yaml's integer forms: decimal, `0x`, `0o`, `0b`, an optional sign; no leading zeros in decimal. */
 export function parseIntText(text: string): bigint | undefined {
+  // The usual case first: a short unsigned decimal without a leading zero (a port, a weight).
+  const length = text.length
+  if (length > 0 && length <= 9) {
+    const c0 = text.charCodeAt(0)
+    if ((c0 >= 49 && c0 <= 57) || (c0 === 48 && length === 1)) {
+      let n = c0 - 48
+      let i = 1
+      for (; i < length; i++) {
+        const c = text.charCodeAt(i)
+        if (c < 48 || c > 57) break
+        n = n * 10 + (c - 48)
+      }
+      if (i === length) {
+        if (n > 0xffff) return BigInt(n)
+        let b = SMALL_INTS[n]
+        if (b === undefined) SMALL_INTS[n] = b = BigInt(n)
+        return b
+      }
+    }
+  }
   const negative = text.startsWith('-')
   const unsigned = text.startsWith('+') || negative ? text.slice(1) : text
   for (const [prefix, radix, digits] of RADIX) {
