@@ -15,6 +15,7 @@ import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './types.js'
 import type { Address, TypeUrl } from './types.js'
 import { DELTA_ADS_METHOD, decodeDeltaResponseSteps, encodeDeltaRequest, encodeInitialVersionsSteps } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
+import { type AdsStatus, Http2AdsCall } from './ads-http2.js'
 import { drive, nextTurn } from './slices.js'
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from './wire.js'
 
@@ -58,8 +59,10 @@ function* versionsOf(held: Map<string, Held>): Generator<readonly [string, strin
 
 interface StreamRun {
   id: number
-  call: grpc.ClientDuplexStream<Partial<DeltaDiscoveryRequest> | Buffer, Buffer>
-  channel: grpc.Client
+  /** the stream, as either transport gives it: requests written (or already encoded), and a way to end it */
+  call: { write(req: Partial<DeltaDiscoveryRequest> | Buffer): void; cancel(): void }
+  /** grpc-js's channel of the stream (none over the http2 transport, whose connection ends with the stream) */
+  channel: grpc.Client | undefined
   /** responses received on this stream */
   responses: number
   ended: boolean
@@ -256,8 +259,15 @@ export class XdsClient<A = Address> {
   }
 
   private async credentials(): Promise<grpc.ChannelCredentials> {
+    const tls = await this.tlsMaterial()
+    return tls === 'insecure'
+      ? grpc.credentials.createInsecure()
+      : grpc.credentials.createSsl(tls.ca, tls.key, tls.cert)
+  }
+
+  private async tlsMaterial(): Promise<'insecure' | { ca: Buffer; key: Buffer | null; cert: Buffer | null }> {
     const tls = this.opts.tls
-    if (tls === 'insecure') return grpc.credentials.createInsecure()
+    if (tls === 'insecure') return 'insecure'
     const read = async (what: string, file: string): Promise<Buffer> => {
       try {
         return await readFile(file)
@@ -269,12 +279,13 @@ export class XdsClient<A = Address> {
     const ca = await read('CA file', tls.caFile)
     const key = tls.keyFile ? await read('key file', tls.keyFile) : null
     const cert = tls.certFile ? await read('certificate file', tls.certFile) : null
-    return grpc.credentials.createSsl(ca, key, cert)
+    return { ca, key, cert }
   }
 
-  private async metadata(): Promise<grpc.Metadata> {
-    const md = new grpc.Metadata()
-    for (const [k, v] of Object.entries(this.opts.headers)) md.set(k, v)
+  /** The stream's metadata: the configured headers and the bearer token (names in lower case, as HTTP/2 has them). */
+  private async metadata(): Promise<Record<string, string>> {
+    const md: Record<string, string> = {}
+    for (const [k, v] of Object.entries(this.opts.headers)) md[k.toLowerCase()] = v
     if (this.opts.tokenFile) {
       let token: string
       try {
@@ -286,15 +297,54 @@ export class XdsClient<A = Address> {
         )
       }
       if (token === '') throw new Error(`token file ${this.opts.tokenFile} is empty`)
-      md.set('authorization', `Bearer ${token}`)
+      md['authorization'] = `Bearer ${token}`
     }
     return md
   }
 
-  /** Open one stream (with its own channel, so our backoff alone paces reconnects) and run it to its end. */
+  /** Open one stream (with its own connection, so our backoff alone paces reconnects) and run it to its end. */
   private async runStream(): Promise<StreamOutcome> {
+    return this.opts.transport === 'http2' ? this.runHttp2Stream() : this.runGrpcJsStream()
+  }
+
+  /** The stream over node:http2 (ads-http2.ts): each response read as its bytes arrive, never joined whole. */
+  private async runHttp2Stream(): Promise<StreamOutcome> {
+    const tls = await this.tlsMaterial()
+    const metadata = await this.metadata()
+    if (this.closed) return { code: grpc.status.CANCELLED, details: 'closed', healthy: false }
+    const serverName = this.opts.tls !== 'insecure' ? this.opts.tls.serverName : undefined
+    const call = new Http2AdsCall({
+      address: this.opts.address,
+      tls: tls === 'insecure' ? tls : { ...tls, serverName },
+      metadata,
+      maxReceiveMessageBytes: this.opts.maxReceiveMessageBytes,
+      windowBytes: FLOW_CONTROL_WINDOW,
+    })
+    const s = this.newStream({
+      write: (req) => call.write(Buffer.isBuffer(req) ? req : encodeDeltaRequest({ typeUrl: '', ...req })),
+      cancel: () => call.cancel(),
+    })
+    return new Promise<StreamOutcome>((resolve) => {
+      call.on('response', (res: DeltaDiscoveryResponse, bytes: number) => {
+        s.responses++
+        this.processing = this.processing
+          .then(() => this.handleDecoded(s, res, bytes))
+          .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
+      })
+      call.on('status', (st: AdsStatus) => {
+        const healthy = s.responses > 0
+        this.endStream(s)
+        resolve({ code: st.code, details: st.details, healthy })
+      })
+      this.startInitialRequests(s)
+    })
+  }
+
+  /** The stream over @grpc/grpc-js (transport 'grpc-js': channelOptions, unix: addresses). */
+  private async runGrpcJsStream(): Promise<StreamOutcome> {
     const creds = await this.credentials()
-    const md = await this.metadata()
+    const md = new grpc.Metadata()
+    for (const [k, v] of Object.entries(await this.metadata())) md.set(k, v)
     if (this.closed) return { code: grpc.status.CANCELLED, details: 'closed', healthy: false }
     const chOpts: Record<string, string | number> = {
       'grpc.max_receive_message_length': this.opts.maxReceiveMessageBytes,
@@ -315,17 +365,7 @@ export class XdsClient<A = Address> {
       (buf: Buffer) => buf,
       md,
     )
-    const s: StreamRun = {
-      id: ++this.streamSeq,
-      call,
-      channel,
-      responses: 0,
-      ended: false,
-      legacyWildcard: new Set(),
-      // until the initial requests are sent (sendInitialRequests)
-      waiting: [],
-    }
-    this.stream = s
+    const s = this.newStream(call, channel)
     return new Promise<StreamOutcome>((resolve) => {
       call.on('data', (buf: Buffer) => {
         s.responses++
@@ -342,12 +382,33 @@ export class XdsClient<A = Address> {
         // a response we could not parse ends the stream as gRPC's own deserializer would have ended it
         resolve({ ...(s.parseFailure ?? { code: st.code, details: st.details }), healthy })
       })
-      // After every response already received is applied (those of a stream that ended are dropped), so what is
-      // held does not change while a long list of it is encoded.
-      this.processing = this.processing
-        .then(() => this.sendInitialRequests(s))
-        .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
+      this.startInitialRequests(s)
     })
+  }
+
+  private newStream(call: StreamRun['call'], channel?: grpc.Client): StreamRun {
+    const s: StreamRun = {
+      id: ++this.streamSeq,
+      call,
+      channel,
+      responses: 0,
+      ended: false,
+      legacyWildcard: new Set(),
+      // until the initial requests are sent (sendInitialRequests)
+      waiting: [],
+    }
+    this.stream = s
+    return s
+  }
+
+  /**
+   * The initial requests, after every response already received is applied (those of a stream that ended are
+   * dropped), so what is held does not change while a long list of it is encoded.
+   */
+  private startInitialRequests(s: StreamRun): void {
+    this.processing = this.processing
+      .then(() => this.sendInitialRequests(s))
+      .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
   }
 
   private endStream(s: StreamRun): void {
@@ -355,7 +416,7 @@ export class XdsClient<A = Address> {
     if (s.ended) return
     s.ended = true
     s.call.cancel()
-    s.channel.close()
+    s.channel?.close()
   }
 
   private send(s: StreamRun, req: Partial<DeltaDiscoveryRequest> & { typeUrl: string }): void {
@@ -431,10 +492,16 @@ export class XdsClient<A = Address> {
       s.call.cancel()
       return
     }
+    await this.handleDecoded(s, res, buf.length)
+  }
+
+  /** A response read whole (by either transport), `bytes` its message's size. */
+  private async handleDecoded(s: StreamRun, res: DeltaDiscoveryResponse, bytes: number): Promise<void> {
+    if (this.closed || s.ended) return
     this.emit({
       type: 'response',
       typeUrl: res.typeUrl,
-      bytes: buf.length,
+      bytes,
       resources: res.resources.length,
       removed: res.removedResources.length,
     })

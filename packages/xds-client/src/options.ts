@@ -65,8 +65,14 @@ export interface XdsClientOptions<A = Address> {
   backoff?: Partial<BackoffOptions>
   /** largest response accepted, default 200 MiB (as ztunnel; a full push of a big mesh is one message) */
   maxReceiveMessageBytes?: number
-  /** extra @grpc/grpc-js channel options */
+  /** extra @grpc/grpc-js channel options (they choose the grpc-js transport) */
   channelOptions?: Readonly<Record<string, string | number>>
+  /**
+   * How the stream is carried. `http2` (the default): node:http2, each response read as its bytes arrive, so a
+   * full push of tens of megabytes is never joined into one buffer in one turn of the event loop. `grpc-js`:
+   * @grpc/grpc-js, for channelOptions and `unix:` addresses (chosen by default when either is given).
+   */
+  transport?: 'http2' | 'grpc-js'
   /** aborting it is the same as close() */
   signal?: AbortSignal
   /** typed lifecycle events (connecting, ack, nack, ready, disconnected, ...) */
@@ -90,6 +96,7 @@ export interface ResolvedOptions<A = Address> {
   backoff: BackoffOptions
   maxReceiveMessageBytes: number
   channelOptions: Readonly<Record<string, string | number>>
+  transport: 'http2' | 'grpc-js'
   signal: AbortSignal | undefined
   onEvent: (event: XdsClientEvent) => void
 }
@@ -126,12 +133,19 @@ export function resolveOptions<A = Address>(o: XdsClientOptions<A>): ResolvedOpt
   ) {
     throw new TypeError('XdsClient: option "backoff" needs 0 < initialMs <= maxMs and 0 <= jitter <= 1')
   }
+  const address = o.address ?? DEFAULT_ADDRESS
+  const needsGrpcJs = Object.keys(o.channelOptions ?? {}).length > 0 || address.startsWith('unix:')
+  const transport = o.transport ?? (needsGrpcJs ? 'grpc-js' : 'http2')
+  if (transport !== 'http2' && transport !== 'grpc-js')
+    throw new TypeError('XdsClient: option "transport" is "http2" or "grpc-js"')
+  if (transport === 'http2' && needsGrpcJs)
+    throw new TypeError('XdsClient: channelOptions and unix: addresses need option "transport" "grpc-js"')
   const addresses = subscription(o.addresses)
   const authorizations = subscription(o.authorizations)
   if (!addresses && !authorizations)
     throw new TypeError('XdsClient: options "addresses" and "authorizations" are both false')
   return {
-    address: o.address ?? DEFAULT_ADDRESS,
+    address,
     node: o.node,
     handler: o.handler,
     convertAddress: o.convertAddress,
@@ -145,6 +159,7 @@ export function resolveOptions<A = Address>(o: XdsClientOptions<A>): ResolvedOpt
     backoff,
     maxReceiveMessageBytes: o.maxReceiveMessageBytes ?? DEFAULT_MAX_RECEIVE_BYTES,
     channelOptions: o.channelOptions ?? {},
+    transport,
     signal: o.signal,
     onEvent: o.onEvent ?? (() => {}),
   }

@@ -248,7 +248,17 @@ export function* decodeDeltaResponseSteps(
   slice: number,
 ): Generator<void, DeltaDiscoveryResponse, void> {
   const r = new WireReader(buf)
-  const out: DeltaDiscoveryResponse = {
+  const out = emptyDeltaResponse()
+  while (!r.done) {
+    const t = r.rawTag()
+    readResponseField(out, t, r)
+    if (t === RESOURCES && out.resources.length % slice === 0) yield
+  }
+  return out
+}
+
+export function emptyDeltaResponse(): DeltaDiscoveryResponse {
+  return {
     systemVersionInfo: '',
     resources: [],
     typeUrl: '',
@@ -258,35 +268,34 @@ export function* decodeDeltaResponseSteps(
     controlPlane: undefined,
     resourceErrors: [],
   }
-  while (!r.done) {
-    const t = r.rawTag()
-    if (t === RESOURCES) {
-      // The hot field (one per resource of a push): read in place, its tag compared whole.
-      out.resources.push(readResource(r))
-      if (out.resources.length % slice === 0) yield
-      continue
-    }
-    const field = Math.floor(t / 8)
-    const type = t % 8
-    if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
-    else if (field === 4 && type === LENGTH_DELIMITED) out.typeUrl = r.string()
-    else if (field === 5 && type === LENGTH_DELIMITED) out.nonce = r.string()
-    else if (field === 6 && type === LENGTH_DELIMITED) out.removedResources.push(r.string())
-    else if (field === 8 && type === LENGTH_DELIMITED) out.removedResourceNames.push(readResourceName(r.message()))
-    else if (field === 7 && type === LENGTH_DELIMITED) out.controlPlane = { identifier: firstString(r.message()) }
-    else if (field === 9 && type === LENGTH_DELIMITED) {
-      const m = r.message()
-      const e: ResourceError = { resourceName: undefined, errorDetail: undefined }
-      while (!m.done) {
-        const [f, t] = m.tag()
-        if (f === 1 && t === LENGTH_DELIMITED) e.resourceName = readResourceName(m.message())
-        else if (f === 2 && t === LENGTH_DELIMITED) e.errorDetail = readStatus(m.message())
-        else m.skip(t)
-      }
-      out.resourceErrors.push(e)
-    } else r.skip(type)
+}
+
+/** One top-level field of a DeltaDiscoveryResponse into `out`: `r` is just past its tag `t`. */
+export function readResponseField(out: DeltaDiscoveryResponse, t: number, r: WireReader): void {
+  if (t === RESOURCES) {
+    // The hot field (one per resource of a push): read in place, its tag compared whole.
+    out.resources.push(readResource(r))
+    return
   }
-  return out
+  const field = Math.floor(t / 8)
+  const type = t % 8
+  if (field === 1 && type === LENGTH_DELIMITED) out.systemVersionInfo = r.string()
+  else if (field === 4 && type === LENGTH_DELIMITED) out.typeUrl = r.string()
+  else if (field === 5 && type === LENGTH_DELIMITED) out.nonce = r.string()
+  else if (field === 6 && type === LENGTH_DELIMITED) out.removedResources.push(r.string())
+  else if (field === 8 && type === LENGTH_DELIMITED) out.removedResourceNames.push(readResourceName(r.message()))
+  else if (field === 7 && type === LENGTH_DELIMITED) out.controlPlane = { identifier: firstString(r.message()) }
+  else if (field === 9 && type === LENGTH_DELIMITED) {
+    const m = r.message()
+    const e: ResourceError = { resourceName: undefined, errorDetail: undefined }
+    while (!m.done) {
+      const [f, t] = m.tag()
+      if (f === 1 && t === LENGTH_DELIMITED) e.resourceName = readResourceName(m.message())
+      else if (f === 2 && t === LENGTH_DELIMITED) e.errorDetail = readStatus(m.message())
+      else m.skip(t)
+    }
+    out.resourceErrors.push(e)
+  } else r.skip(type)
 }
 
 /** Tags of the hot fields, field number * 8 + wire type. */

@@ -72,6 +72,8 @@ export async function rig(
     address: server.address,
     tls: 'insecure',
     node: NODE,
+    // the suite runs on the default transport, and again on grpc-js (test/transport-grpc-js.test.ts)
+    ...(process.env.KMESH_XDS_TRANSPORT ? { transport: process.env.KMESH_XDS_TRANSPORT as 'http2' | 'grpc-js' } : {}),
     handler: (b) => {
       batches.push(b)
       notify()

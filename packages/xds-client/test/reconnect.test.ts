@@ -179,6 +179,15 @@ t.test('options are validated at the boundary', async (t) => {
     () => new XdsClient({ ...base, limits: { maxPortsPerService: Infinity }, signal: AbortSignal.abort() }),
     'Infinity is no limit',
   )
+  const { resolveOptions } = await import('../src/options.js')
+  t.equal(resolveOptions(base).transport, 'http2', 'node:http2 by default')
+  t.equal(resolveOptions({ ...base, channelOptions: { 'grpc.keepalive_time_ms': 1 } }).transport, 'grpc-js')
+  t.equal(resolveOptions({ ...base, address: 'unix:///run/istiod.sock' }).transport, 'grpc-js')
+  t.throws(
+    () => new XdsClient({ ...base, transport: 'http2', channelOptions: { 'grpc.keepalive_time_ms': 1 } }),
+    /channelOptions and unix: addresses need option "transport" "grpc-js"/,
+  )
+  t.throws(() => new XdsClient({ ...base, transport: 'quic' as 'http2' }), /"transport" is "http2" or "grpc-js"/)
 })
 
 t.test(
