@@ -73,10 +73,11 @@ export class AuthzMaps {
   #activeKeys: Record<AuthzMapRole, PackedRecords> | undefined
   #activeGen = 0
   /**
-   * The active generation's keys of each role updated in place (by their bytes as latin1 text); a role not here
-   * has exactly the installed keys (#activeKeys).
+   * What in-place updates changed in the active generation's keys, per role, beside the installed ones
+   * (#activeKeys): keys added (by their bytes as latin1 text; one may also be an installed key it overwrote) and
+   * installed keys removed. Small: a change in place touches a few keys, and the next swap starts afresh.
    */
-  #live: Partial<Record<KeyedRole, Map<string, Buffer>>> = {}
+  #edits: Partial<Record<KeyedRole, { added: Map<string, Buffer>; removed: Set<string> }>> = {}
 
   constructor(readonly maps: AuthzMapSet) {}
 
@@ -114,10 +115,10 @@ export class AuthzMaps {
     const state = new Uint8Array(authzState.size)
     authzState.encode({ gen }, state)
     this.maps.state.put(buf(encodeU32(0)), buf(state))
-    this.#deleteGeneration(old, this.#activeKeys, this.#live)
+    this.#deleteGeneration(old, this.#activeKeys, this.#edits)
     this.#activeKeys = packed
     this.#activeGen = gen
-    this.#live = {}
+    this.#edits = {}
     const records = Object.values(packed).reduce((n, r) => n + r.count, 0)
     return { gen, records, ms: performance.now() - started }
   }
@@ -170,28 +171,46 @@ export class AuthzMaps {
     return { gen, records, ms: performance.now() - started }
   }
 
-  /** Keeps the active generation's keys of a role as updated in place (so the next swap deletes every one). */
+  /** Notes keys written or deleted in place (so the next swap deletes exactly the keys the generation has). */
   #track(role: KeyedRole, r: PackedRecords, added: boolean): void {
-    const installed = this.#activeKeys
-    if (!installed) return
-    let live = this.#live[role]
-    if (!live) {
-      live = new Map()
-      const size = installed[role].count === 0 ? 0 : installed[role].keys.length / installed[role].count
-      const keys = Buffer.from(installed[role].keys)
-      for (let i = 0; i < installed[role].count; i++) {
-        const key = keys.subarray(i * size, (i + 1) * size)
-        live.set(key.toString('latin1'), key)
-      }
-      this.#live[role] = live
-    }
+    let edits = this.#edits[role]
+    if (!edits) this.#edits[role] = edits = { added: new Map(), removed: new Set() }
     const size = r.count === 0 ? 0 : r.keys.length / r.count
     const keys = Buffer.from(r.keys.buffer, r.keys.byteOffset, r.keys.byteLength)
     for (let i = 0; i < r.count; i++) {
       const key = Buffer.from(keys.subarray(i * size, (i + 1) * size))
-      if (added) live.set(key.toString('latin1'), key)
-      else live.delete(key.toString('latin1'))
+      const text = key.toString('latin1')
+      // A removed key stays noted even when it is written again: the installed copy of it is gone either way, and
+      // a key written again is counted once, from `added`.
+      if (added) edits.added.set(text, key)
+      else {
+        edits.added.delete(text)
+        edits.removed.add(text)
+      }
     }
+  }
+
+  /**
+   * The keys a generation holds: those installed, less those removed in place, plus those added in place that
+   * were not installed already.
+   */
+  static #keysAfterEdits(
+    installed: PackedRecords,
+    edits: { added: Map<string, Buffer>; removed: Set<string> },
+  ): { keys: Buffer; count: number } {
+    const size = installed.count === 0 ? 0 : installed.keys.length / installed.count
+    const all = Buffer.from(installed.keys.buffer, installed.keys.byteOffset, installed.keys.byteLength)
+    const kept: Buffer[] = []
+    const seen = new Set<string>()
+    for (let i = 0; i < installed.count; i++) {
+      const key = all.subarray(i * size, (i + 1) * size)
+      const text = key.toString('latin1')
+      if (edits.removed.has(text)) continue
+      kept.push(key)
+      if (edits.added.size > 0) seen.add(text)
+    }
+    for (const [text, key] of edits.added) if (!seen.has(text)) kept.push(key)
+    return { keys: Buffer.concat(kept), count: kept.length }
   }
 
   /**
@@ -201,13 +220,14 @@ export class AuthzMaps {
   #deleteGeneration(
     gen: number,
     known: Record<AuthzMapRole, PackedRecords> | undefined,
-    live: Partial<Record<KeyedRole, Map<string, Buffer>>> = {},
+    edits: Partial<Record<KeyedRole, { added: Map<string, Buffer>; removed: Set<string> }>> = {},
   ): void {
     for (const role of KEYED_ROLES) {
       const map = this.maps[role]
-      const keys = live[role]
-      if (known && keys) {
-        if (keys.size > 0) map.deleteBatch(Buffer.concat([...keys.values()]), keys.size)
+      const edited = edits[role]
+      if (known && edited) {
+        const { keys, count } = AuthzMaps.#keysAfterEdits(known[role], edited)
+        if (count > 0) map.deleteBatch(keys, count)
         continue
       }
       if (known) {
