@@ -174,14 +174,7 @@ export function compileAuthz(input: CompileInput): CompiledAuthz {
 
   const roots = new RootBuilder(store, index, slots, tests, new IdentityUniverse(identities), limits)
   for (const workload of input.workloads) roots.add(workload)
-  if (roots.byAddress.size > limits.roots) {
-    throw new AuthzCompileError(
-      'roots',
-      roots.byAddress.size,
-      limits.roots,
-      `${roots.byAddress.size} workload addresses have policies`,
-    )
-  }
+  roots.checkRoots()
   const table = roots.table
   const unknownKeys = roots.unknownKeys
   checkEdges(table, limits)
@@ -230,6 +223,13 @@ class RootBuilder {
     private readonly universe: IdentityUniverse,
     readonly limits: AuthzLimits,
   ) {}
+
+  /** Refuses more protected addresses than km_authz_root holds. */
+  checkRoots(): void {
+    const n = this.byAddress.size
+    if (n > this.limits.roots)
+      throw new AuthzCompileError('roots', n, this.limits.roots, `${n} workload addresses have policies`)
+  }
 
   /** The roots of one protected workload (none when no policy applies to it); returns them. */
   add(workload: ProtectedWorkload): CompiledRoot[] {
@@ -330,16 +330,8 @@ export function updateRoots(
       roots.push(root)
     }
   }
-  const limits = builder.limits
-  if (builder.byAddress.size > limits.roots) {
-    throw new AuthzCompileError(
-      'roots',
-      builder.byAddress.size,
-      limits.roots,
-      `${builder.byAddress.size} workload addresses have policies`,
-    )
-  }
-  checkEdges(table, limits)
+  builder.checkRoots()
+  checkEdges(table, builder.limits)
   set.roots = [...builder.byAddress.values()]
   set.counts.roots = builder.byAddress.size
   set.counts.nodes = table.nodeCount
