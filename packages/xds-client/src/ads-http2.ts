@@ -10,6 +10,9 @@ import { MessageTooLargeError, ResponseStreamReader } from './response-stream.js
 import { DELTA_ADS_METHOD, type DeltaDiscoveryResponse } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
 
+/** First TCP keepalive probe after this long without traffic. */
+const TCP_KEEPALIVE_MS = 30_000
+
 /** gRPC status codes this transport reports (google.rpc.Code). */
 export const Code = {
   OK: 0,
@@ -68,7 +71,12 @@ export class Http2AdsCall extends EventEmitter {
     this.#session.on('error', (err) => {
       this.#error ??= err
     })
-    this.#session.on('connect', (session) => session.setLocalWindowSize(opts.windowBytes))
+    this.#session.on('connect', (session, socket) => {
+      session.setLocalWindowSize(opts.windowBytes)
+      // A connection that died without a word (a node or istiod gone from the network) is found by TCP keepalive:
+      // this transport sends no HTTP/2 pings.
+      socket.setKeepAlive(true, TCP_KEEPALIVE_MS)
+    })
     this.#reader = new ResponseStreamReader(opts.maxReceiveMessageBytes, (res, bytes) =>
       this.emit('response', res, bytes),
     )
