@@ -289,3 +289,38 @@ t.test(
     t.equal(maps.totals().broken, 0, 'the walk never met a missing node')
   },
 )
+
+t.test(
+  'after a refused compile, the next change is compiled whole against the store, not applied in place',
+  {
+    skip: privilegedSkip('BPF maps'),
+  },
+  async (t) => {
+    const coll = Collection.load({ objectPath: objectPath('xdp_authz'), pinMaps: false })
+    t.teardown(() => coll.close())
+    const maps = AuthzMaps.fromCollection(coll)
+    const authz = new AuthzProcessor(maps, { nodeName: NODE })
+    const remote = workload('remote', 'node-b', ['cluster.local', 'front', 'web'], ['10.1.0.1'])
+    const local = workload('local', NODE, ['cluster.local', 'front', 'web'], ['10.0.0.1'])
+    authz.commit(authz.prepare({ policies: POLICIES_BASE, workloads: [remote, local] }))
+    // more protected addresses than km_authz_root holds: refused, the set installed stays
+    const huge = {
+      ...local,
+      serviceAccount: 'other',
+      workloadIps: Array.from({ length: 65_537 }, (_, i) => `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`),
+    }
+    t.match(authz.workloadsChanged({ upsertWorkloads: [huge] }), /roots/, 'refused')
+    // a small change of the same workload: the store now differs from the installed set, which must not be patched
+    const moved = { ...local, workloadIps: ['10.0.0.5'] }
+    t.equal(authz.workloadsChanged({ upsertWorkloads: [moved] }), undefined)
+    const gen = authz.status().generation
+    const active = (m: 'root' | 'sourceIdentity') =>
+      [...maps.maps[m].keys()]
+        .map((k) => authzAddrKey.decode(k))
+        .filter((k) => k.gen === gen)
+        .map((k) => k.address)
+        .sort()
+    t.same(active('root'), ['10.0.0.5'], 'roots: the workload on this node as the store has it')
+    t.same(active('sourceIdentity'), ['10.0.0.5', '10.1.0.1'], "source identities: the store's addresses only")
+  },
+)

@@ -115,10 +115,18 @@ export class AuthzMaps {
     const state = new Uint8Array(authzState.size)
     authzState.encode({ gen }, state)
     this.maps.state.put(buf(encodeU32(0)), buf(state))
-    this.#deleteGeneration(old, this.#activeKeys, this.#edits)
+    // The new generation is the active one from the flip on, whatever happens to the old one's entries.
+    const oldKeys = this.#activeKeys
+    const oldEdits = this.#edits
     this.#activeKeys = packed
     this.#activeGen = gen
     this.#edits = {}
+    try {
+      this.#deleteGeneration(old, oldKeys, oldEdits)
+    } catch {
+      // Keys known for it that are not there (a write that failed part-way before): walk it instead.
+      this.#deleteGeneration(old, undefined)
+    }
     const records = Object.values(packed).reduce((n, r) => n + r.count, 0)
     return { gen, records, ms: performance.now() - started }
   }
@@ -142,9 +150,12 @@ export class AuthzMaps {
       records += r.count
     }
     const remove = (role: KeyedRole, keys: Buffer[]) => {
-      for (const key of keys) this.maps[role].delete(key)
-      this.#track(role, { keys: Buffer.concat(keys), values: new Uint8Array(0), count: keys.length }, false)
-      records += keys.length
+      // each key noted as soon as it is gone, so a failure part-way leaves the notes true
+      for (const key of keys) {
+        this.maps[role].delete(key)
+        this.#track(role, { keys: key, values: new Uint8Array(0), count: 1 }, false)
+        records++
+      }
     }
     const addrKey = (address: Uint8Array) => {
       const key = Buffer.alloc(authzAddrKey.size)

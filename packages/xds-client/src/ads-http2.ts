@@ -12,6 +12,8 @@ import { WireFormatError } from './wire-reader.js'
 
 /** First TCP keepalive probe after this long without traffic. */
 const TCP_KEEPALIVE_MS = 30_000
+/** A connection (TCP, TLS, HTTP/2 settings) not up by then is given up (grpc-js waits 20 s too). */
+const CONNECT_TIMEOUT_MS = 20_000
 
 /** gRPC status codes this transport reports (google.rpc.Code). */
 export const Code = {
@@ -40,6 +42,8 @@ export interface Http2AdsOptions {
   maxReceiveMessageBytes: number
   /** HTTP/2 receive window of the connection and the stream */
   windowBytes: number
+  /** give up a connection whose server has not sent its HTTP/2 settings by then (default 20 s, as grpc-js) */
+  connectTimeoutMs?: number | undefined
 }
 
 /**
@@ -48,11 +52,13 @@ export interface Http2AdsOptions {
  */
 export class Http2AdsCall extends EventEmitter {
   readonly #session: http2.ClientHttp2Session
-  readonly #stream: http2.ClientHttp2Stream
+  readonly #stream: http2.ClientHttp2Stream | undefined
   readonly #reader: ResponseStreamReader
   #status: AdsStatus | undefined
   #httpStatus = 0
   #error: Error | undefined
+  #goaway: number | undefined
+  #connectTimer: NodeJS.Timeout | undefined
 
   constructor(opts: Http2AdsOptions) {
     super()
@@ -71,7 +77,27 @@ export class Http2AdsCall extends EventEmitter {
     this.#session.on('error', (err) => {
       this.#error ??= err
     })
+    this.#session.on('goaway', (code, lastStreamId) => {
+      this.#goaway = code
+      // A stream past the last one the server will process is over now; the others run on to their end (istiod's
+      // max connection age lets them finish, then closes the connection).
+      const id = this.#stream?.id
+      if (id !== undefined && id > lastStreamId) {
+        this.#finish({ code: Code.UNAVAILABLE, details: `Stream ended by GOAWAY (code ${code})` })
+        this.#close(http2.constants.NGHTTP2_CANCEL)
+      }
+    })
+    const connectTimeoutMs = opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS
+    this.#connectTimer = setTimeout(() => {
+      this.#finish({ code: Code.UNAVAILABLE, details: `No connection established within ${connectTimeoutMs} ms` })
+      this.#session.destroy()
+    }, connectTimeoutMs)
+    this.#session.on('close', () => clearTimeout(this.#connectTimer))
+    // Up once the server's HTTP/2 settings arrived: a peer that takes the TCP connection and never speaks
+    // HTTP/2 (or TLS) is given up by the timer.
+    this.#session.on('remoteSettings', () => clearTimeout(this.#connectTimer))
     this.#session.on('connect', (session, socket) => {
+      if (session.destroyed) return
       session.setLocalWindowSize(opts.windowBytes)
       // A connection that died without a word (a node or istiod gone from the network) is found by TCP keepalive:
       // this transport sends no HTTP/2 pings.
@@ -80,23 +106,36 @@ export class Http2AdsCall extends EventEmitter {
     this.#reader = new ResponseStreamReader(opts.maxReceiveMessageBytes, (res, bytes) =>
       this.emit('response', res, bytes),
     )
-    this.#stream = this.#session.request(
-      {
-        ':method': 'POST',
-        ':path': DELTA_ADS_METHOD,
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        'grpc-accept-encoding': 'identity',
-        'user-agent': 'kmesh-ts-xds-client',
-        ...opts.metadata,
-      },
-      { endStream: false },
-    )
-    const stream = this.#stream
+    let stream: http2.ClientHttp2Stream
+    try {
+      stream = this.#session.request(
+        {
+          ':method': 'POST',
+          ':path': DELTA_ADS_METHOD,
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          'grpc-accept-encoding': 'identity',
+          'user-agent': 'kmesh-ts-xds-client',
+          ...opts.metadata,
+        },
+        { endStream: false },
+      )
+    } catch (err) {
+      // e.g. a configured header HTTP/2 forbids: no stream, and the connection goes with it
+      this.#finish({ code: Code.INTERNAL, details: `cannot open the stream: ${(err as Error).message}` })
+      this.#session.destroy()
+      return
+    }
+    this.#stream = stream
     stream.on('response', (headers) => {
       this.#httpStatus = Number(headers[':status'] ?? 0)
       // a trailers-only response: the status comes in the headers
       if (headers['grpc-status'] !== undefined) this.#finish(statusOf(headers))
+      else if (this.#httpStatus !== 200) this.#finish(httpStatusToGrpc(this.#httpStatus))
+      else if (!String(headers['content-type'] ?? '').startsWith('application/grpc'))
+        this.#finish({ code: Code.UNKNOWN, details: `Received invalid content-type ${headers['content-type']}` })
+      // what follows an HTTP error is not gRPC: it is not read
+      if (this.#status) this.#close(http2.constants.NGHTTP2_CANCEL)
     })
     stream.on('data', (chunk: Buffer) => {
       if (this.#status) return
@@ -115,18 +154,22 @@ export class Http2AdsCall extends EventEmitter {
       }
     })
     stream.on('trailers', (headers) => this.#finish(statusOf(headers)))
-    stream.on('error', (err) => {
-      this.#error ??= err
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      // A reset from the peer is an error of the stream, told apart by its code (the rstCode branches decide);
+      // anything else (the socket's own error carried to the stream) is the connection's.
+      if (err.code !== 'ERR_HTTP2_STREAM_ERROR') this.#error ??= err
     })
     stream.on('close', () => {
-      this.#finish(this.#endedWithout(stream.rstCode))
+      // the connection is gone under the stream (reset, closed by the peer): node closes its streams with CANCEL
+      const connectionLost = this.#session.destroyed && !this.#status
+      this.#finish(this.#endedWithout(stream.rstCode, connectionLost))
       this.#session.close()
     })
   }
 
   /** Sends one encoded DeltaDiscoveryRequest. */
   write(message: Uint8Array): void {
-    if (this.#status || this.#stream.closed) return
+    if (this.#status || !this.#stream || this.#stream.closed) return
     const head = Buffer.alloc(5)
     head.writeUInt32BE(message.length, 1)
     this.#stream.write(Buffer.concat([head, message]))
@@ -139,8 +182,10 @@ export class Http2AdsCall extends EventEmitter {
   }
 
   #close(code: number): void {
-    if (!this.#stream.closed) this.#stream.close(code)
-    if (!this.#session.closed) this.#session.close()
+    if (this.#stream && !this.#stream.closed) this.#stream.close(code)
+    // A session still connecting (TCP or TLS handshake) would wait for it to finish: destroyed instead.
+    if (this.#session.connecting) this.#session.destroy()
+    else if (!this.#session.closed) this.#session.close()
   }
 
   #finish(status: AdsStatus): void {
@@ -151,21 +196,30 @@ export class Http2AdsCall extends EventEmitter {
   }
 
   /** The status of a stream that ended without one in its trailers. */
-  #endedWithout(rstCode: number | undefined): AdsStatus {
-    const err = this.#error
-    if (err && this.#httpStatus === 0)
-      return { code: Code.UNAVAILABLE, details: `No connection established. Last error: ${err.message}` }
-    if (this.#httpStatus !== 0 && this.#httpStatus !== 200) return httpStatusToGrpc(this.#httpStatus)
+  #endedWithout(rstCode: number | undefined, connectionLost: boolean): AdsStatus {
+    const err = this.#error ?? (connectionLost && this.#goaway === undefined ? new Error('connection lost') : undefined)
+    // The connection failed (refused, reset, timed out, TLS): UNAVAILABLE, as grpc-js reports it; node resets the
+    // stream with INTERNAL_ERROR then, which is not the server's doing.
+    if (err)
+      return {
+        code: Code.UNAVAILABLE,
+        details:
+          this.#httpStatus === 0
+            ? `No connection established. Last error: ${err.message}`
+            : `Connection dropped: ${err.message}`,
+      }
+    // A GOAWAY (istiod's max connection age, or its shutdown) ends the streams it does not keep.
+    if (this.#goaway !== undefined)
+      return { code: Code.UNAVAILABLE, details: `Stream ended by GOAWAY (code ${this.#goaway})` }
     if (rstCode === http2.constants.NGHTTP2_REFUSED_STREAM)
       return { code: Code.UNAVAILABLE, details: 'Stream refused by server' }
+    if (rstCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)
+      return { code: Code.UNAVAILABLE, details: 'Stream reset by server: ENHANCE_YOUR_CALM' }
     if (rstCode === http2.constants.NGHTTP2_CANCEL) return { code: Code.CANCELLED, details: 'Call cancelled' }
     if (rstCode !== undefined && rstCode !== http2.constants.NGHTTP2_NO_ERROR)
       return { code: Code.INTERNAL, details: `Received RST_STREAM with code ${rstCode}` }
     if (!this.#reader.atBoundary) return { code: Code.INTERNAL, details: 'the stream ended inside a message' }
-    return {
-      code: Code.UNAVAILABLE,
-      details: err ? `Connection dropped: ${err.message}` : 'the stream ended without a status',
-    }
+    return { code: Code.UNAVAILABLE, details: 'the stream ended without a status' }
   }
 }
 

@@ -432,12 +432,16 @@ export class XdsClient<A = Address> {
   private async sendInitialRequests(s: StreamRun): Promise<void> {
     try {
       await this.writeInitialRequests(s)
-    } finally {
-      // Whatever happened to the initial requests, the stream does not hold later ones back.
-      const waiting = s.waiting ?? []
+    } catch (err) {
+      // A stream without its initial requests is of no use, and what waits must not go out before them: end it
+      // (the client reconnects) and drop what waited (the next stream's initial requests restate everything).
       s.waiting = undefined
-      for (const req of waiting) this.send(s, req)
+      s.call.cancel()
+      throw err
     }
+    const waiting = s.waiting ?? []
+    s.waiting = undefined
+    for (const req of waiting) this.send(s, req)
   }
 
   private async writeInitialRequests(s: StreamRun): Promise<void> {

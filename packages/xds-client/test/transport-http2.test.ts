@@ -2,13 +2,17 @@
 // server can: the status a gRPC client would report for each, and what the client sends (method, headers,
 // metadata, framing). The well-behaved paths run in the rest of the suite against the grpc-js testing server.
 import http2 from 'node:http2'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, createServer, type Socket } from 'node:net'
+import { type AdsStatus, Http2AdsCall } from '../src/ads-http2.js'
 import t from 'tap'
 import { XdsClient, type XdsClientEvent } from '../src/index.js'
 import { ADDRESS_TYPE_URL } from '../src/types.js'
 import { DELTA_ADS_METHOD, decodeDeltaRequest, encodeDeltaResponse } from '../src/wire.js'
 
 type Behaviour = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void
+
+/** The servers serve() started, by port. */
+const servers = new Map<number, http2.Http2Server>()
 
 async function serve(t: Tap.Test, behave: Behaviour): Promise<string> {
   const server = http2.createServer()
@@ -25,7 +29,9 @@ async function serve(t: Tap.Test, behave: Behaviour): Promise<string> {
         server.close(() => resolve())
       }),
   )
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`
+  const port = (server.address() as AddressInfo).port
+  servers.set(port, server)
+  return `127.0.0.1:${port}`
 }
 
 /** The first disconnection the client reports. */
@@ -177,4 +183,106 @@ t.test('what the client sends: a gRPC POST with its metadata, requests framed an
     requests.map((r) => r.typeUrl).sort(),
     [ADDRESS_TYPE_URL, 'type.googleapis.com/istio.security.Authorization'].sort(),
   )
+})
+
+t.test(
+  'an HTTP error with a body is the HTTP error, not a parse error; a body that is not gRPC is UNKNOWN',
+  async (t) => {
+    const proxy = await serve(t, (stream) => {
+      stream.respond({ ':status': 503, 'content-type': 'text/plain' })
+      stream.end('upstream connect error or disconnect/reset before headers')
+    })
+    const d = await firstDisconnect(t, proxy)
+    t.equal(d.code, 14, 'UNAVAILABLE')
+    t.match(d.details, /HTTP status code 503/)
+    const html = await serve(t, (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'text/html' })
+      stream.end('<html></html>')
+    })
+    const h = await firstDisconnect(t, html)
+    t.equal(h.code, 2, 'UNKNOWN')
+    t.match(h.details, /content-type text\/html/)
+  },
+)
+
+t.test('a connection reset or a GOAWAY mid-stream is UNAVAILABLE (benign after a healthy stream)', async (t) => {
+  // the raw socket of each connection, to reset it as a crashed peer or a middlebox would
+  const raw = new Set<Socket>()
+  const reset = await serve(t, (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+    stream.write(grpcFrame(response()), () => {
+      for (const socket of raw) socket.resetAndDestroy()
+    })
+  })
+  const port = Number(reset.split(':')[1])
+  servers.get(port)?.on('connection', (socket: Socket) => raw.add(socket))
+  const r = await firstDisconnect(t, reset)
+  t.equal(r.code, 14)
+  t.match(r.details, /Connection dropped|ECONNRESET/)
+  // istiod's max connection age: a GOAWAY, the open stream let run, then the connection closed
+  const goaway = await serve(t, (stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' })
+    stream.write(grpcFrame(response()), () => {
+      stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR)
+      setTimeout(() => stream.session?.destroy(), 50)
+    })
+  })
+  const g = await firstDisconnect(t, goaway)
+  t.equal(g.code, 14)
+  t.match(g.details, /GOAWAY/)
+  t.equal(g.benign, true, 'benign: the backoff starts over')
+})
+
+/** A TCP server that accepts and never says a word (no TLS, no HTTP/2 settings). */
+async function silent(t: Tap.Test): Promise<string> {
+  const sockets = new Set<Socket>()
+  const server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    return new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+const callTo = (address: string, extra: Partial<ConstructorParameters<typeof Http2AdsCall>[0]> = {}) =>
+  new Http2AdsCall({
+    address,
+    tls: 'insecure',
+    metadata: {},
+    maxReceiveMessageBytes: 1 << 20,
+    windowBytes: 1 << 20,
+    ...extra,
+  })
+const statusOf = (call: Http2AdsCall) => new Promise<AdsStatus>((resolve) => call.on('status', resolve))
+const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPWRAP' || r === 'TLSWRAP').length
+
+t.test('a peer that never answers: UNAVAILABLE after the connect timeout, nothing left open', async (t) => {
+  const address = await silent(t)
+  const before = sockets()
+  const timedOut = callTo(address, { connectTimeoutMs: 300 })
+  const st = await statusOf(timedOut)
+  t.equal(st.code, 14)
+  t.match(st.details, /within 300 ms/)
+  // cancelled in the middle of connecting: the connection is destroyed, not left to finish
+  const cancelled = callTo(address, { tls: { ca: Buffer.alloc(0), key: null, cert: null } })
+  await new Promise((r) => setTimeout(r, 100))
+  cancelled.cancel()
+  t.equal((await statusOf(cancelled)).code, 1, 'CANCELLED')
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(sockets(), before, 'no socket of either call is left open')
+})
+
+t.test('a stream that cannot be opened (a header HTTP/2 forbids): INTERNAL, the connection closed', async (t) => {
+  const address = await serve(t, () => {})
+  const before = sockets()
+  const call = callTo(address, { metadata: { connection: 'keep-alive' } })
+  const st = await statusOf(call)
+  t.equal(st.code, 13)
+  t.match(st.details, /cannot open the stream/)
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(sockets(), before, 'no socket left open')
 })

@@ -251,6 +251,9 @@ export class AuthzProcessor {
     let n = 0
     // Counted again by the compile below (a push of 100k workloads is not worth counting one by one).
     this.owners = undefined
+    // The store moves ahead of the installed set here: until a set compiled from it is installed (a refusal or a
+    // failed install leaves the old one), nothing may be changed in place against the old one.
+    this.inPlaceUsable = false
     for (const w of change.upsertWorkloads ?? []) {
       if (endsSlice(++n)) yield
       this.setWorkload(w.uid, w)
