@@ -107,13 +107,16 @@ process.exit(failures.length ? 1 : 0)
 
 async function scenario(tag, names) {
   say(`=== ${tag}: ${names.join(', ')} (K runs Kmesh's rules) ===`)
+  // A letter of its own per scenario: 'two' and 'three' both begin with t, and the veths of the first, whose
+  // namespaces are gone, may still be on their way out of the root namespace when the second adds its own.
+  const letter = { two: 'w', three: 'h' }[tag] ?? tag[0]
   const out = { timings: {} }
   let since = Date.now()
   const nodes = names.map((name, k) => ({
     name,
     i: k + 1,
-    ns: `ikm${tag[0]}n${k + 1}`,
-    pod: `ikm${tag[0]}p${k + 1}`,
+    ns: `ikm${letter}n${k + 1}`,
+    pod: `ikm${letter}p${k + 1}`,
     ip: `192.168.77.${k + 1}`,
     podIp: `10.244.${k + 1}.10`,
     cidr: `10.244.${k + 1}.0/24`,
@@ -121,15 +124,15 @@ async function scenario(tag, names) {
   }))
   const byName = Object.fromEntries(nodes.map((n) => [n.name, n]))
   const work = mkdtempSync(join(tmpdir(), `kmesh-interop-${tag}-`))
-  const bridge = `ikmbr${tag[0]}`
+  const bridge = `ikmbr${letter}`
   const batches = { root: [`link add ${bridge} type bridge`, `link set ${bridge} up`] }
   for (const n of nodes) {
     batches.root.push(
       `netns add ${n.ns}`,
       `netns add ${n.pod}`,
-      `link add b${tag[0]}x${n.i} type veth peer name eth0 netns ${n.ns}`,
-      `link set b${tag[0]}x${n.i} master ${bridge}`,
-      `link set b${tag[0]}x${n.i} up`,
+      `link add b${letter}x${n.i} type veth peer name eth0 netns ${n.ns}`,
+      `link set b${letter}x${n.i} master ${bridge}`,
+      `link set b${letter}x${n.i} up`,
       `link add eth0 netns ${n.pod} type veth peer name vp netns ${n.ns}`,
     )
     batches[n.ns] = [
