@@ -50,9 +50,17 @@ function pack<T, K, V>(
 export function encodeGeneration(set: CompiledAuthz, gen: number): Record<AuthzMapRole, PackedRecords> {
   return {
     root: encodeRoots(set.roots, gen),
-    sourceIdentity: pack(set.sources, authzAddrKey, u32Value, (s) => [{ gen, address: s.address }, s.identity]),
+    sourceIdentity: encodeSources(set.sources, gen),
     ...encodeTable(set.table, gen, { node: 1, portEdge: 0, sourceEdge: 0, identityEdge: 0 }),
   }
+}
+
+/** Source addresses and their identity ids (km_authz_srcid) in generation `gen`. */
+export function encodeSources(
+  sources: ReadonlyArray<{ address: Uint8Array; identity: number }>,
+  gen: number,
+): PackedRecords {
+  return pack(sources, authzAddrKey, u32Value, (s) => [{ gen, address: s.address }, s.identity])
 }
 
 export function encodeRoots(roots: readonly CompiledRoot[], gen: number): PackedRecords {

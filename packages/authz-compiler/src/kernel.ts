@@ -21,7 +21,14 @@ import {
 } from '@kmesh-ts/bpf-maps/codecs'
 import { AUTHZ_MAX_NODES } from '@kmesh-ts/kernel-abi'
 import type { CompiledAuthz, RootsUpdate } from './compile.js'
-import { type AuthzMapRole, encodeGeneration, encodeRoots, encodeTable, type PackedRecords } from './encode.js'
+import {
+  type AuthzMapRole,
+  encodeGeneration,
+  encodeRoots,
+  encodeSources,
+  encodeTable,
+  type PackedRecords,
+} from './encode.js'
 
 export type AuthzMapSet = Record<keyof typeof authzMapSpecs, BpfMap>
 
@@ -34,6 +41,8 @@ export interface SlotCounters {
 
 const KEYED_ROLES = ['root', 'sourceIdentity', 'port', 'source', 'identity'] as const
 type KeyedRole = (typeof KEYED_ROLES)[number]
+/** Keys of one role written or deleted in place (by their bytes as latin1 text). */
+type KeyEdits = { added: Map<string, Buffer>; removed: Set<string> }
 const buf = (u: Uint8Array) => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 /** Which generation a key of a keyed map belongs to (the gen field, or the node id's range). */
@@ -77,7 +86,7 @@ export class AuthzMaps {
    * (#activeKeys): keys added (by their bytes as latin1 text; one may also be an installed key it overwrote) and
    * installed keys removed. Small: a change in place touches a few keys, and the next swap starts afresh.
    */
-  #edits: Partial<Record<KeyedRole, { added: Map<string, Buffer>; removed: Set<string> }>> = {}
+  #edits: Partial<Record<KeyedRole, KeyEdits>> = {}
 
   constructor(readonly maps: AuthzMapSet) {}
 
@@ -169,14 +178,7 @@ export class AuthzMaps {
       remove('root', change.roots.removed.map(addrKey))
     }
     if (change.sources) {
-      const put = change.sources.put
-      const packed = new Uint8Array(put.length * authzAddrKey.size)
-      const values = new Uint8Array(put.length * 4)
-      put.forEach((p, i) => {
-        authzAddrKey.encode({ gen, address: p.address }, packed, i * authzAddrKey.size)
-        u32Value.encode(p.identity, values, i * 4)
-      })
-      write('sourceIdentity', { keys: packed, values, count: put.length })
+      write('sourceIdentity', encodeSources(change.sources.put, gen))
       remove('sourceIdentity', change.sources.remove.map(addrKey))
     }
     return { gen, records, ms: performance.now() - started }
@@ -205,10 +207,7 @@ export class AuthzMaps {
    * The keys a generation holds: those installed, less those removed in place, plus those added in place that
    * were not installed already.
    */
-  static #keysAfterEdits(
-    installed: PackedRecords,
-    edits: { added: Map<string, Buffer>; removed: Set<string> },
-  ): { keys: Buffer; count: number } {
+  static #keysAfterEdits(installed: PackedRecords, edits: KeyEdits): { keys: Buffer; count: number } {
     const size = installed.count === 0 ? 0 : installed.keys.length / installed.count
     const all = Buffer.from(installed.keys.buffer, installed.keys.byteOffset, installed.keys.byteLength)
     const kept: Buffer[] = []
@@ -225,13 +224,13 @@ export class AuthzMaps {
   }
 
   /**
-   * Deletes generation `gen`'s keyed entries: the known keys in one batch each (the source identities as updated
-   * in place, when they were), or by walking every key.
+   * Deletes generation `gen`'s keyed entries: the known keys in one batch each (as changed in place, when they
+   * were), or by walking every key.
    */
   #deleteGeneration(
     gen: number,
     known: Record<AuthzMapRole, PackedRecords> | undefined,
-    edits: Partial<Record<KeyedRole, { added: Map<string, Buffer>; removed: Set<string> }>> = {},
+    edits: Partial<Record<KeyedRole, KeyEdits>> = {},
   ): void {
     for (const role of KEYED_ROLES) {
       const map = this.maps[role]

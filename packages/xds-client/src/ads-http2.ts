@@ -6,6 +6,7 @@
 // give. Used by XdsClient unless `transport: 'grpc-js'` (or channelOptions, or a unix: address) is asked for.
 import { EventEmitter } from 'node:events'
 import http2 from 'node:http2'
+import { status } from '@grpc/grpc-js'
 import { MessageTooLargeError, ResponseStreamReader } from './response-stream.js'
 import { DELTA_ADS_METHOD, type DeltaDiscoveryResponse } from './wire.js'
 import { WireFormatError } from './wire-reader.js'
@@ -15,18 +16,8 @@ const TCP_KEEPALIVE_MS = 30_000
 /** A connection (TCP, TLS, HTTP/2 settings) not up by then is given up (grpc-js waits 20 s too). */
 const CONNECT_TIMEOUT_MS = 20_000
 
-/** gRPC status codes this transport reports (google.rpc.Code). */
-export const Code = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  RESOURCE_EXHAUSTED: 8,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  UNAUTHENTICATED: 16,
-  PERMISSION_DENIED: 7,
-} as const
+/** gRPC's status codes (google.rpc.Code), as the grpc-js transport reports them too. */
+const Code = status
 
 export interface AdsStatus {
   code: number

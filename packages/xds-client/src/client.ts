@@ -53,6 +53,10 @@ class TypeState {
   }
 }
 
+/** A request as the stream sends it; one already encoded (the initial ones of a resume) goes as it is. */
+const encodeRequest = (req: Partial<DeltaDiscoveryRequest> | Buffer): Buffer =>
+  Buffer.isBuffer(req) ? req : encodeDeltaRequest({ typeUrl: '', ...req })
+
 function* versionsOf(held: Map<string, Held>): Generator<readonly [string, string]> {
   for (const [name, h] of held) yield [name, h.version]
 }
@@ -320,16 +324,11 @@ export class XdsClient<A = Address> {
       maxReceiveMessageBytes: this.opts.maxReceiveMessageBytes,
       windowBytes: FLOW_CONTROL_WINDOW,
     })
-    const s = this.newStream({
-      write: (req) => call.write(Buffer.isBuffer(req) ? req : encodeDeltaRequest({ typeUrl: '', ...req })),
-      cancel: () => call.cancel(),
-    })
+    const s = this.newStream({ write: (req) => call.write(encodeRequest(req)), cancel: () => call.cancel() })
     return new Promise<StreamOutcome>((resolve) => {
       call.on('response', (res: DeltaDiscoveryResponse, bytes: number) => {
         s.responses++
-        this.processing = this.processing
-          .then(() => this.handleDecoded(s, res, bytes))
-          .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
+        this.enqueue(() => this.handleDecoded(s, res, bytes))
       })
       call.on('status', (st: AdsStatus) => {
         const healthy = s.responses > 0
@@ -360,8 +359,7 @@ export class XdsClient<A = Address> {
     // one message of tens of megabytes, and decoding it in gRPC's deserializer would hold the event loop.
     const call = channel.makeBidiStreamRequest<Partial<DeltaDiscoveryRequest> | Buffer, Buffer>(
       DELTA_ADS_METHOD,
-      // a request already encoded (the initial ones of a resume) goes as it is
-      (req) => (Buffer.isBuffer(req) ? req : encodeDeltaRequest({ typeUrl: '', ...req })),
+      encodeRequest,
       (buf: Buffer) => buf,
       md,
     )
@@ -369,9 +367,7 @@ export class XdsClient<A = Address> {
     return new Promise<StreamOutcome>((resolve) => {
       call.on('data', (buf: Buffer) => {
         s.responses++
-        this.processing = this.processing
-          .then(() => this.handleMessage(s, buf))
-          .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
+        this.enqueue(() => this.handleMessage(s, buf))
       })
       call.on('error', () => {
         // the 'status' event carries the outcome
@@ -406,8 +402,13 @@ export class XdsClient<A = Address> {
    * dropped), so what is held does not change while a long list of it is encoded.
    */
   private startInitialRequests(s: StreamRun): void {
+    this.enqueue(() => this.sendInitialRequests(s))
+  }
+
+  /** Work on the stream's responses and requests, one piece after the other, in the order it came. */
+  private enqueue(work: () => Promise<void>): void {
     this.processing = this.processing
-      .then(() => this.sendInitialRequests(s))
+      .then(work)
       .catch((e: unknown) => this.emit({ type: 'error', error: e as Error, retryInMs: undefined }))
   }
 

@@ -7,6 +7,18 @@
 // decline (undefined), and decodeAddress reads the payload with protobufjs as before: every error message, and
 // every edge of protobufjs's decoding, stays that path's. test/wire-address.test.ts holds both paths equal.
 import type { DecodeLimits } from './decode.js'
+import {
+  AppProtocol,
+  HealthPolicy,
+  IPFamilies,
+  LoadBalancingMode,
+  LoadBalancingScope,
+  NetworkMode,
+  ServiceVisibility,
+  TunnelProtocol,
+  WorkloadStatus,
+  WorkloadType,
+} from './enums.js'
 import { hostnameProblem, namespaceProblem, serviceKey, serviceKeyProblem } from './names.js'
 import type { Address, Locality, LoadBalancing, NetworkAddress, Port, PortList, Service, Workload } from './types.js'
 import { LENGTH_DELIMITED, utf8, VARINT, WireFormatError, WireReader } from './wire-reader.js'
@@ -59,6 +71,21 @@ function ascii(r: WireReader): string {
   const buf = r.buf
   for (let i = s; i < e; i++) if (buf[i]! >= 0x80) decline()
   return utf8(buf, s, e)
+}
+
+/** The largest value of an enum of enums.ts (each runs 0..max without a gap). */
+const maxOf = (e: Readonly<Record<string, number>>): number => Math.max(...Object.values(e))
+const MAX = {
+  tunnelProtocol: maxOf(TunnelProtocol),
+  workloadType: maxOf(WorkloadType),
+  status: maxOf(WorkloadStatus),
+  networkMode: maxOf(NetworkMode),
+  appProtocol: maxOf(AppProtocol),
+  ipFamilies: maxOf(IPFamilies),
+  visibility: maxOf(ServiceVisibility),
+  scope: maxOf(LoadBalancingScope),
+  mode: maxOf(LoadBalancingMode),
+  healthPolicy: maxOf(HealthPolicy),
 }
 
 /** A small non-negative varint of a known enum value (protobufjs reads int32; anything unusual is declined). */
@@ -140,7 +167,7 @@ function readWorkload(r: WireReader): Workload {
         network = ascii(r)
         break
       case tag(5, VARINT):
-        tunnelProtocol = enumValue(r, 2)
+        tunnelProtocol = enumValue(r, MAX.tunnelProtocol)
         break
       case tag(6, LENGTH_DELIMITED):
         trustDomain = ascii(r)
@@ -158,7 +185,7 @@ function readWorkload(r: WireReader): Workload {
         canonicalRevision = ascii(r)
         break
       case tag(12, VARINT):
-        workloadType = enumValue(r, 3)
+        workloadType = enumValue(r, MAX.workloadType)
         break
       case tag(13, LENGTH_DELIMITED):
         workloadName = ascii(r)
@@ -173,7 +200,7 @@ function readWorkload(r: WireReader): Workload {
         authorizationPolicies.push(ascii(r))
         break
       case tag(17, VARINT):
-        status = enumValue(r, 1)
+        status = enumValue(r, MAX.status)
         break
       case tag(18, LENGTH_DELIMITED):
         clusterId = ascii(r)
@@ -186,7 +213,7 @@ function readWorkload(r: WireReader): Workload {
         break
       }
       case tag(25, VARINT):
-        networkMode = enumValue(r, 1)
+        networkMode = enumValue(r, MAX.networkMode)
         break
       case tag(27, LENGTH_DELIMITED): {
         if (capacity !== undefined) decline()
@@ -272,7 +299,7 @@ function readPort(r: WireReader): Port {
     const t = r.rawTag()
     if (t === tag(1, VARINT)) servicePort = port16(r, true)
     else if (t === tag(2, VARINT)) targetPort = port16(r, true)
-    else if (t === tag(3, VARINT)) appProtocol = enumValue(r, 5)
+    else if (t === tag(3, VARINT)) appProtocol = enumValue(r, MAX.appProtocol)
     else other(r, t, [1, 2, 3])
   }
   if (servicePort === 0) decline()
@@ -355,7 +382,7 @@ function readService(r: WireReader, limits: DecodeLimits): Service {
         break
       }
       case tag(9, VARINT):
-        ipFamilies = enumValue(r, 3)
+        ipFamilies = enumValue(r, MAX.ipFamilies)
         break
       case tag(11, VARINT):
         canonical = bool(r)
@@ -364,7 +391,7 @@ function readService(r: WireReader, limits: DecodeLimits): Service {
         ingressUseWaypoint = bool(r)
         break
       case tag(14, VARINT):
-        visibility = enumValue(r, 1)
+        visibility = enumValue(r, MAX.visibility)
         break
       default:
         other(r, t, SERVICE_FIELDS)
@@ -417,13 +444,13 @@ function readLoadBalancing(r: WireReader): LoadBalancing {
   let healthPolicy = 0
   while (!r.done) {
     const t = r.rawTag()
-    if (t === tag(1, VARINT)) routingPreference.push(enumValue(r, 6))
+    if (t === tag(1, VARINT)) routingPreference.push(enumValue(r, MAX.scope))
     else if (t === tag(1, LENGTH_DELIMITED)) {
       const o = r.enter()
-      while (!r.done) routingPreference.push(enumValue(r, 6))
+      while (!r.done) routingPreference.push(enumValue(r, MAX.scope))
       r.leave(o)
-    } else if (t === tag(2, VARINT)) mode = enumValue(r, 3)
-    else if (t === tag(3, VARINT)) healthPolicy = enumValue(r, 1)
+    } else if (t === tag(2, VARINT)) mode = enumValue(r, MAX.mode)
+    else if (t === tag(3, VARINT)) healthPolicy = enumValue(r, MAX.healthPolicy)
     else other(r, t, [1, 2, 3])
   }
   return {

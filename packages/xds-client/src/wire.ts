@@ -170,24 +170,26 @@ export function* encodeInitialVersionsSteps(
     for (; !next.done && batch.length < slice; next = it.next()) batch.push(next.value)
     done = next.done === true
     let size = 0
-    const lengths = new Int32Array(batch.length * 2)
+    // per entry: the name's bytes, the version's bytes, the entry's size
+    const lengths = new Int32Array(batch.length * 3)
     for (let i = 0; i < batch.length; i++) {
       const [name, version] = batch[i]!
       const k = Buffer.byteLength(name)
       const v = version === '' ? 0 : Buffer.byteLength(version)
-      lengths[i * 2] = k
-      lengths[i * 2 + 1] = v
       const entry = 1 + varintSize(k) + k + (v > 0 ? 1 + varintSize(v) + v : 0)
+      lengths[i * 3] = k
+      lengths[i * 3 + 1] = v
+      lengths[i * 3 + 2] = entry
       size += 1 + varintSize(entry) + entry
     }
     const chunk = Buffer.allocUnsafe(size)
     let at = 0
     for (let i = 0; i < batch.length; i++) {
       const [name, version] = batch[i]!
-      const k = lengths[i * 2]!
-      const v = lengths[i * 2 + 1]!
+      const k = lengths[i * 3]!
+      const v = lengths[i * 3 + 1]!
       chunk[at++] = INITIAL_VERSIONS_TAG
-      at = writeVarint(chunk, at, 1 + varintSize(k) + k + (v > 0 ? 1 + varintSize(v) + v : 0))
+      at = writeVarint(chunk, at, lengths[i * 3 + 2]!)
       chunk[at++] = (1 << 3) | 2
       at = writeVarint(chunk, at, k)
       at += chunk.write(name, at, 'utf8')

@@ -113,7 +113,7 @@ class IdentityObjects {
 
 const sameList = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i])
 
-/** Two versions of a workload the compiler sees alike (factsOf: node, namespace, addresses, listed keys, identity). */
+/** Two versions of a workload the compiler sees alike (node, namespace, addresses, listed keys, identity). */
 const sameAuthzFacts = (a: Workload, b: Workload): boolean =>
   a.node === b.node &&
   a.namespace === b.namespace &&
@@ -127,6 +127,17 @@ function countOwner(owners: Map<number | string, number>, k: number | string, d:
   if (n === 0) owners.delete(k)
   else owners.set(k, n)
 }
+
+/** Counts (d = 1) or uncounts (d = -1) a workload as the owner of each of its addresses. */
+const countOwnerOf = (owners: Map<number | string, number>, w: Workload, d: number): void =>
+  forEachAddress(w, (k) => countOwner(owners, k, d))
+
+/** When and what a kernel write did, for the status. */
+const stamp = (r: { ms: number; records: number }) => ({
+  at: new Date().toISOString(),
+  ms: Math.round(r.ms * 1000) / 1000,
+  records: r.records,
+})
 
 /** Bigger changes (a push) are compiled whole: the in-place path is for the steady trickle of single changes. */
 const IN_PLACE_MAX = 64
@@ -218,7 +229,7 @@ export class AuthzProcessor {
     if (this.sink) {
       const r = this.sink.install(set)
       this.state.generation = r.gen
-      this.state.lastInstall = { at: new Date().toISOString(), ms: Math.round(r.ms * 1000) / 1000, records: r.records }
+      this.state.lastInstall = stamp(r)
       this.state.enforced = true
     }
     this.last = set
@@ -282,8 +293,8 @@ export class AuthzProcessor {
     } else this.workloads.delete(uid)
     const owners = this.owners
     if (owners && !(old && w && sameList(old.workloadIps, w.workloadIps))) {
-      if (old) for (const k of addressesOf(old).keys()) countOwner(owners, k, -1)
-      if (w) for (const k of addressesOf(w).keys()) countOwner(owners, k, 1)
+      if (old) countOwnerOf(owners, old, -1)
+      if (w) countOwnerOf(owners, w, 1)
     }
   }
 
@@ -356,13 +367,14 @@ export class AuthzProcessor {
     if (withNode === 0) return false
     const put: SourceRecord[] = []
     const remove: Uint8Array[] = []
+    /** source addresses after the change less before it */
+    let added = 0
     for (const { bytes, id, before } of final.values()) {
+      added += (id !== undefined ? 1 : 0) - (before !== undefined ? 1 : 0)
       if (id === undefined) {
         if (before !== undefined) remove.push(bytes)
       } else if (id !== before) put.push({ address: bytes, identity: id })
     }
-    let added = 0
-    for (const f of final.values()) added += (f.id !== undefined ? 1 : 0) - (f.before !== undefined ? 1 : 0)
     if (last.counts.sources + added > AUTHZ_LIMITS.sources) return false
     // Workloads this node protects, before and after: their roots change with them.
     const unprotect: Array<{ uid: string; addresses: string[] }> = []
@@ -403,11 +415,7 @@ export class AuthzProcessor {
         this.inPlaceUsable = false
         throw err
       }
-      this.state.lastSourceUpdate = {
-        at: new Date().toISOString(),
-        ms: Math.round(r.ms * 1000) / 1000,
-        records: r.records,
-      }
+      this.state.lastSourceUpdate = stamp(r)
     }
     this.state.sourceUpdates = (this.state.sourceUpdates ?? 0) + 1
     if (roots) this.state.rootUpdates = (this.state.rootUpdates ?? 0) + 1
@@ -420,7 +428,7 @@ export class AuthzProcessor {
   private ownersIndex(): Map<number | string, number> {
     if (!this.owners) {
       const owners = new Map<number | string, number>()
-      for (const w of this.workloads.values()) for (const k of addressesOf(w).keys()) countOwner(owners, k, 1)
+      for (const w of this.workloads.values()) countOwnerOf(owners, w, 1)
       this.owners = owners
     }
     return this.owners
