@@ -19,7 +19,7 @@ import { formatIp, parseIp } from '@kmesh-ts/ip'
 import { privilegedSkip, seededRandom } from '@kmesh-ts/testkit'
 import type { Authorization, Match } from '@kmesh-ts/xds-client'
 import { AuthzProcessor } from '../src/processor/authz.js'
-import type { Workload } from '../src/model/index.js'
+import { blankWorkload, type Workload } from '../src/model/index.js'
 
 const XDP_PASS = 2
 const XDP_TX = 3
@@ -82,27 +82,15 @@ const LOCAL_POOL = Array.from({ length: 20 }, (_, i) => `10.50.1.${i + 1}`)
 function workload(uid: string, node: string, identity: [string, string, string], ips: string[]): Workload {
   const [trustDomain, namespace, serviceAccount] = identity
   return {
+    ...blankWorkload(),
     uid,
     name: uid,
     namespace,
     workloadIps: ips,
-    hostname: '',
-    network: '',
-    protocol: 'TCP',
-    networkMode: 'Standard',
     trustDomain,
     serviceAccount,
     clusterId: 'cluster1',
     node,
-    workloadName: '',
-    workloadType: '',
-    canonicalName: '',
-    canonicalRevision: '',
-    status: 'Healthy',
-    capacity: 1,
-    nativeTunnel: false,
-    authorizationPolicies: [],
-    services: {},
   }
 }
 

@@ -9,7 +9,14 @@ import t from 'tap'
 import { MapWriter } from '../src/dataplane/map-writer.js'
 import { emptyImage, LB_MAPS, type MapImage } from '../src/dataplane/map-image.js'
 import { IdTable } from '../src/ids/id-table.js'
-import { serviceName, workloadName, type MeshDelta, type Service, type Workload } from '../src/model/index.js'
+import {
+  blankWorkload,
+  serviceName,
+  workloadName,
+  type MeshDelta,
+  type Service,
+  type Workload,
+} from '../src/model/index.js'
 import { MeshEngine } from '../src/processor/engine.js'
 import { computeIntent, type Intent } from '../src/processor/intent.js'
 import { WorkloadProcessor } from '../src/processor/processor.js'
@@ -18,27 +25,13 @@ import { memoryMaps } from './support/memory-map.js'
 
 function workload(uid: string, network: string, ip: string | undefined, extra: Partial<Workload> = {}): Workload {
   return {
+    ...blankWorkload(),
     uid,
     name: uid,
     namespace: 't',
     workloadIps: ip ? [ip] : [],
-    hostname: '',
     network,
-    protocol: 'TCP',
-    networkMode: 'Standard',
-    trustDomain: '',
-    serviceAccount: '',
-    clusterId: '',
     node: 'other',
-    workloadName: '',
-    workloadType: '',
-    canonicalName: '',
-    canonicalRevision: '',
-    status: 'Healthy',
-    capacity: 1,
-    nativeTunnel: false,
-    authorizationPolicies: [],
-    services: {},
     ...extra,
   }
 }

@@ -23,6 +23,7 @@ import {
   type YNode,
 } from './reader.js'
 import type { ApplicationTunnel, Locality, PortMap, Workload } from '../model/mesh.js'
+import { blankWorkload } from '../model/defaults.js'
 import { parseIp, parseNamespacedHostname } from './values.js'
 
 const STRING_FIELDS = [
@@ -194,29 +195,7 @@ export function readWorkload(sink: Sink, index: number, raw: YNode): Workload | 
     )
   }
 
-  const w: Workload = {
-    uid: '',
-    name: '',
-    namespace: '',
-    workloadIps: [],
-    hostname: '',
-    network: '',
-    protocol: 'TCP',
-    networkMode: 'Standard',
-    trustDomain: '',
-    serviceAccount: '',
-    clusterId: '',
-    node: '',
-    workloadName: '',
-    workloadType: '',
-    canonicalName: '',
-    canonicalRevision: '',
-    status: 'Healthy',
-    capacity: 1,
-    nativeTunnel: false,
-    authorizationPolicies: [],
-    services: {},
-  }
+  const w: Workload = blankWorkload()
   const fieldAt = (k: string): At => at.field(k, f.get(k)?.keyNode)
   const value = (k: string): YNode => f.get(k)?.value
 
